@@ -1,0 +1,83 @@
+"""The ``ModelProvider`` protocol every backend (and the router) implements, plus the small pure
+helpers the backends share."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from ..errors import LocalProviderError
+from ..types import ChatChunk, ChatRequest, ChatResult, EmbeddingResult
+
+if TYPE_CHECKING:
+    from ..capabilities import ModelInfo
+    from ..config import ProviderKind
+
+#: classify_error(status, body) -> the typed error. ``status`` is None for in-stream error lines;
+#: ``body`` is the parsed JSON (dict) or the raw text of the reply.
+ErrorClassifier = Callable[[int | None, Any], LocalProviderError]
+
+
+class ErrorPayload(Exception):
+    """Raised by a pure parser when the server sent an error object (e.g. a mid-stream
+    ``{"error": ...}`` line). ``transport.py`` turns it into a typed error via the classifier."""
+
+    def __init__(self, body: Any, status: int | None = None) -> None:
+        super().__init__(str(body)[:200])
+        self.body = body
+        self.status = status
+
+
+class StreamParser(Protocol):
+    """Pure, synchronous stream parser: lines in, neutral chunks out.
+
+    ``t0`` is set by the transport (``time.perf_counter()``) just before the request is sent, so
+    the parser can report client-measured time to first token.
+    """
+
+    t0: float
+
+    def feed(self, line: str) -> list[ChatChunk]: ...
+
+    def close(self) -> list[ChatChunk]:
+        """Called at end of body: the final chunk(s), or raise if the stream was truncated."""
+        ...
+
+
+@runtime_checkable
+class ModelProvider(Protocol):
+    """What a backend (one server) and ``LocalProvider`` (all of them) offer."""
+
+    def chat(self, request: ChatRequest) -> ChatResult: ...
+
+    async def achat(self, request: ChatRequest) -> ChatResult: ...
+
+    def stream_chat(self, request: ChatRequest) -> Iterator[ChatChunk]: ...
+
+    def astream_chat(self, request: ChatRequest) -> AsyncIterator[ChatChunk]: ...
+
+    def embed(self, texts: Sequence[str], model: str | None = None, **opts: Any) -> EmbeddingResult: ...
+
+    async def aembed(self, texts: Sequence[str], model: str | None = None, **opts: Any) -> EmbeddingResult: ...
+
+    def list_models(self) -> list[ModelInfo]: ...
+
+    async def alist_models(self) -> list[ModelInfo]: ...
+
+
+class Backend(ModelProvider, Protocol):
+    """A ModelProvider bound to one server."""
+
+    kind: ProviderKind
+    base_url: str
+
+
+def tool_call_id(name: str, arguments_json: str, index: int) -> str:
+    """Deterministic tool-call id from (name, canonical JSON arguments, position).
+
+    >>> tool_call_id("get_weather", '{"city":"Paris"}', 0)
+    'call_d88a5dba120dfb68'
+    """
+    digest = hashlib.sha256(f"{index}\x00{name}\x00{arguments_json}".encode()).hexdigest()
+    return f"call_{digest[:16]}"

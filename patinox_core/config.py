@@ -1,0 +1,472 @@
+"""Settings: explicit argument > environment > config file > default.
+
+``LocalSettings`` reads ``PATINOX_*`` plus the variables other tools already use (``OLLAMA_HOST`` in
+all its spellings, ``OLLAMA_BASE_URL``, ``LM_STUDIO_API_BASE``, ``LMSTUDIO_BASE_URL``) and a TOML
+file (``./patinox.toml`` or ``$XDG_CONFIG_HOME/patinox/config.toml``). A bad value raises
+``ConfigurationError`` naming the field and where the value came from. Credentials embedded in URLs
+(``http://user:pass@host``) are split off into ``LocalSettings.credentials`` and never shown.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import quote, unquote, urlsplit
+
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+
+from .errors import ConfigurationError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+OLLAMA_DEFAULT_URL = "http://127.0.0.1:11434"
+LMSTUDIO_DEFAULT_URL = "http://127.0.0.1:1234"
+
+
+class ProviderKind(str, Enum):
+    """Which server family to use. ``LOCAL`` means: whatever discovery finds."""
+
+    LOCAL = "local"
+    OLLAMA = "ollama"
+    LMSTUDIO = "lmstudio"
+    OPENAI_COMPATIBLE = "openai_compatible"
+
+
+_KIND_ALIASES = {
+    "local": ProviderKind.LOCAL,
+    "auto": ProviderKind.LOCAL,
+    "ollama": ProviderKind.OLLAMA,
+    "lmstudio": ProviderKind.LMSTUDIO,
+    "lm_studio": ProviderKind.LMSTUDIO,
+    "lm-studio": ProviderKind.LMSTUDIO,
+    "openai": ProviderKind.OPENAI_COMPATIBLE,
+    "openai_compatible": ProviderKind.OPENAI_COMPATIBLE,
+    "openai-compatible": ProviderKind.OPENAI_COMPATIBLE,
+    "llamacpp": ProviderKind.OPENAI_COMPATIBLE,
+    "vllm": ProviderKind.OPENAI_COMPATIBLE,
+}
+
+
+def parse_kind(value: str | ProviderKind) -> ProviderKind:
+    """``"lm-studio"`` -> ``ProviderKind.LMSTUDIO``; unknown names raise ``ConfigurationError``."""
+    if isinstance(value, ProviderKind):
+        return value
+    kind = _KIND_ALIASES.get(str(value).strip().lower())
+    if kind is None:
+        raise ConfigurationError(
+            f"unknown provider kind {value!r}", hint=f"use one of {', '.join(k.value for k in ProviderKind)}"
+        )
+    return kind
+
+
+# --------------------------------------------------------------------------- URL parsing
+
+
+def split_credentials(url: str) -> tuple[str, str | None]:
+    """Remove ``user:pass@`` from a URL; return (clean URL, ``"user:pass"`` or None).
+
+    >>> split_credentials("http://bob:s3cret@box.lan:11434/x")
+    ('http://box.lan:11434/x', 'bob:s3cret')
+    >>> split_credentials("http://box.lan:1234")
+    ('http://box.lan:1234', None)
+    """
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url, None
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    return parts._replace(netloc=hostport).geturl(), unquote(userinfo)
+
+
+def redact(text: str) -> str:
+    """Hide ``user:pass@`` in any URL inside ``text``.
+
+    >>> redact("failed: http://bob:s3cret@box.lan:11434/api")
+    'failed: http://***@box.lan:11434/api'
+    """
+    return re.sub(r"(?i)([a-z][a-z0-9+.-]*://)[^/@\s]+@", r"\1***@", text)
+
+
+def _port_of(hostport: str, source: str, raw: str) -> tuple[str, int | None]:
+    if hostport.startswith("["):
+        end = hostport.find("]")
+        if end < 0:
+            raise ConfigurationError(f"{source}={raw!r}: unclosed '[' in IPv6 address", hint="write [::1]:11434")
+        host, rest = hostport[: end + 1], hostport[end + 1 :]
+        if not rest:
+            return host, None
+        if not rest.startswith(":"):
+            raise ConfigurationError(f"{source}={raw!r}: unexpected text after IPv6 address", hint="write [::1]:11434")
+        port_s = rest[1:]
+    elif hostport.count(":") > 1:  # bare IPv6 without brackets
+        return f"[{hostport}]", None
+    elif ":" in hostport:
+        host, port_s = hostport.rsplit(":", 1)
+    else:
+        return hostport, None
+    if not port_s.isdigit() or not 0 < int(port_s) < 65536:
+        raise ConfigurationError(
+            f"{source}={raw!r}: port is not a number between 1 and 65535", hint="write host:port, e.g. 127.0.0.1:11434"
+        )
+    return host, int(port_s)
+
+
+_BIND_ALL = {"0.0.0.0": "127.0.0.1", "[::]": "[::1]", "": "127.0.0.1"}
+
+
+def parse_host(value: str | None, *, default_port: int, source: str) -> str:
+    """Every spelling of a server address to a base URL (credentials must be split off first).
+
+    Scheme matching is case-insensitive; a scheme without a port means 80/443; no scheme means
+    ``default_port``; ``:port`` means 127.0.0.1; bind-all addresses mean loopback.
+
+    >>> parse_host("box.lan", default_port=11434, source="OLLAMA_HOST")
+    'http://box.lan:11434'
+    """
+    raw = value
+    value = (value or "").strip().strip("\"'")
+    if not value:
+        return f"http://127.0.0.1:{default_port}"
+    scheme, sep, rest = value.partition("://")
+    if sep:
+        scheme = scheme.lower()
+        if scheme not in ("http", "https"):
+            raise ConfigurationError(f"{source}={raw!r}: scheme {scheme!r} is not http or https", hint="use http://")
+        port_default = 443 if scheme == "https" else 80
+    else:
+        scheme, rest, port_default = "http", value, default_port
+    hostport, slash, path = rest.partition("/")
+    if "@" in hostport:
+        raise ConfigurationError(f"{source}={raw!r}: credentials must be split off first", hint="report this bug")
+    host, port = _port_of(hostport, source, raw)
+    host = _BIND_ALL.get(host, host).lower()
+    path = ("/" + path).rstrip("/") if slash else ""
+    return f"{scheme}://{host}:{port or port_default}{path}"
+
+
+def parse_ollama_host(value: str | None, *, source: str = "OLLAMA_HOST") -> str:
+    """Every spelling of ``OLLAMA_HOST`` to a base URL, as Ollama's own clients read it.
+
+    >>> parse_ollama_host(None), parse_ollama_host(':11500')
+    ('http://127.0.0.1:11434', 'http://127.0.0.1:11500')
+    >>> parse_ollama_host('1.2.3.4'), parse_ollama_host('1.2.3.4:56789')
+    ('http://1.2.3.4:11434', 'http://1.2.3.4:56789')
+    >>> parse_ollama_host('http://1.2.3.4'), parse_ollama_host('HTTPS://Example.com')
+    ('http://1.2.3.4:80', 'https://example.com:443')
+    >>> parse_ollama_host('example.com/path/'), parse_ollama_host('[0001:002:003:0004::1]')
+    ('http://example.com:11434/path', 'http://[0001:002:003:0004::1]:11434')
+    >>> parse_ollama_host('[::1]:8080'), parse_ollama_host('::1')
+    ('http://[::1]:8080', 'http://[::1]:11434')
+    >>> parse_ollama_host('0.0.0.0'), parse_ollama_host('0.0.0.0:9999'), parse_ollama_host('"localhost"')
+    ('http://127.0.0.1:11434', 'http://127.0.0.1:9999', 'http://localhost:11434')
+    >>> parse_ollama_host('box.lan:port')
+    Traceback (most recent call last):
+    patinox_core.errors.ConfigurationError: OLLAMA_HOST='box.lan:port': port is not a number between 1 and 65535. write host:port, e.g. 127.0.0.1:11434
+    """
+    return parse_host(value, default_port=11434, source=source)
+
+
+def parse_lmstudio_url(value: str | None, *, source: str = "LM_STUDIO_API_BASE") -> str:
+    """An LM Studio base URL without the OpenAI ``/v1`` suffix.
+
+    >>> parse_lmstudio_url("http://localhost:1234/v1"), parse_lmstudio_url(":4321")
+    ('http://localhost:1234', 'http://127.0.0.1:4321')
+    """
+    url = parse_host(value, default_port=1234, source=source)
+    return url[: -len("/v1")] if url.endswith("/v1") else url
+
+
+def parse_endpoint_url(value: str, *, source: str = "PATINOX_ENDPOINTS") -> str:
+    """A generic endpoint URL (OpenAI-compatible servers default to port 8080), ``/v1`` stripped.
+
+    >>> parse_endpoint_url("127.0.0.1:8081/v1/")
+    'http://127.0.0.1:8081'
+    """
+    url = parse_host(value, default_port=8080, source=source)
+    return url[: -len("/v1")] if url.endswith("/v1") else url
+
+
+# --------------------------------------------------------------------------- settings
+
+
+class Endpoint(BaseModel):
+    """An extra server: its URL and, optionally, which kind it is (else discovery fingerprints it)."""
+
+    url: str
+    kind: ProviderKind | None = None
+
+    @field_validator("kind", mode="before")
+    @classmethod
+    def _kind(cls, v: Any) -> Any:
+        return None if v in (None, "") else _as_value_error(parse_kind, v)
+
+
+def _as_value_error(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    try:
+        return fn(*args, **kwargs)
+    except ConfigurationError as exc:
+        raise ValueError(exc.message + (f"; {exc.hint}" if exc.hint else "")) from None
+
+
+def _parse_endpoints(value: Any) -> Any:
+    """``"url, kind=url"`` or a JSON list (of URLs or {url, kind}) into Endpoint dicts."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            value = json.loads(text)
+        else:
+            value = [item.strip() for item in text.split(",") if item.strip()]
+    out = []
+    for item in value or ():
+        if isinstance(item, str):
+            kind, eq, url = item.partition("=")
+            out.append({"url": url, "kind": kind} if eq and "://" not in kind else {"url": item})
+        else:
+            out.append(item)
+    return out
+
+
+CONTEXT_GUARDS = ("warn", "raise", "off")
+
+
+class LocalSettings(BaseSettings):
+    """All patinox settings. Env prefix ``PATINOX_``; see docs/configuration.md for every key."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PATINOX_", extra="ignore", populate_by_name=True, validate_default=True, case_sensitive=False
+    )
+
+    provider: ProviderKind = ProviderKind.LOCAL
+    ollama_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("ollama_url", "PATINOX_OLLAMA_URL", "OLLAMA_BASE_URL", "OLLAMA_HOST"),
+    )
+    lmstudio_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "lmstudio_url", "PATINOX_LMSTUDIO_URL", "LM_STUDIO_API_BASE", "LMSTUDIO_BASE_URL"
+        ),
+    )
+    endpoints: Annotated[list[Endpoint], NoDecode] = Field(default_factory=list)
+    connect_timeout: float = Field(default=2.0, gt=0, le=600)
+    read_timeout: float = Field(default=120.0, gt=0)
+    cold_load_timeout: float = Field(default=600.0, gt=0)
+    discovery_ttl: float = Field(default=30.0, ge=0)
+    probe_timeout: float = Field(default=0.5, gt=0, le=60)
+    max_retries: int = Field(default=2, ge=0, le=10)
+    cooldown: float = Field(default=30.0, ge=0)
+    default_model: str | None = None
+    default_embedding_model: str | None = None
+    keep_alive: str | int | None = None
+    api_key: SecretStr | None = None
+    context_guard: Literal["warn", "raise", "off"] = "warn"
+    embed_batch_size: int = Field(default=256, ge=1, le=4096)
+    overrides: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    credentials: dict[str, SecretStr] = Field(default_factory=dict, repr=False)
+
+    # -- sources -------------------------------------------------------------------------
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _TomlSource(settings_cls))
+
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise _config_error(exc, values) from None
+
+    # -- validators ----------------------------------------------------------------------
+    @field_validator("ollama_url", mode="before")
+    @classmethod
+    def _ollama_url(cls, v: Any) -> Any:
+        return None if v is None else _parse_keeping_credentials(str(v), parse_ollama_host, "ollama_url")
+
+    @field_validator("lmstudio_url", mode="before")
+    @classmethod
+    def _lmstudio_url(cls, v: Any) -> Any:
+        return None if v is None else _parse_keeping_credentials(str(v), parse_lmstudio_url, "lmstudio_url")
+
+    @field_validator("endpoints", mode="before")
+    @classmethod
+    def _endpoints(cls, v: Any) -> Any:
+        eps = [] if v is None else _as_value_error(_parse_endpoints, v)
+        for ep in eps:
+            if isinstance(ep, dict) and isinstance(ep.get("url"), str):
+                ep["url"] = _parse_keeping_credentials(ep["url"], parse_endpoint_url, "endpoints")
+        return eps
+
+    @model_validator(mode="after")
+    def _split_credentials(self) -> LocalSettings:
+        """Move ``user:pass@`` out of every URL into ``credentials`` (keyed by the clean URL)."""
+        def take(url: str) -> str:
+            clean, userinfo = split_credentials(url)
+            if userinfo:
+                self.credentials[clean] = SecretStr(userinfo)
+            return clean
+
+        if self.ollama_url:
+            self.ollama_url = take(self.ollama_url)
+        if self.lmstudio_url:
+            self.lmstudio_url = take(self.lmstudio_url)
+        for ep in self.endpoints:
+            ep.url = take(ep.url)
+        return self
+
+    @field_validator("provider", mode="before")
+    @classmethod
+    def _provider(cls, v: Any) -> Any:
+        return _as_value_error(parse_kind, v)
+
+    @field_validator("keep_alive", mode="before")
+    @classmethod
+    def _keep_alive(cls, v: Any) -> Any:
+        if isinstance(v, str) and re.fullmatch(r"-?\d+", v.strip()):
+            return int(v)
+        if isinstance(v, str) and not re.fullmatch(r"-?\d+(\.\d+)?(ns|us|ms|s|m|h)?", v.strip()):
+            raise ValueError(f"{v!r} is not a duration like '5m', '1h', '30s', 0 or -1")
+        return v
+
+    # -- derived -------------------------------------------------------------------------
+    @property
+    def effective_ollama_url(self) -> str:
+        return self.ollama_url or OLLAMA_DEFAULT_URL
+
+    @property
+    def effective_lmstudio_url(self) -> str:
+        return self.lmstudio_url or LMSTUDIO_DEFAULT_URL
+
+    def configured_urls(self) -> list[tuple[str, ProviderKind | None]]:
+        """URLs the user named (any host), with their kind when known, in a fixed order."""
+        out: list[tuple[str, ProviderKind | None]] = []
+        if self.ollama_url:
+            out.append((self.ollama_url, ProviderKind.OLLAMA))
+        if self.lmstudio_url:
+            out.append((self.lmstudio_url, ProviderKind.LMSTUDIO))
+        out.extend((ep.url, ep.kind) for ep in self.endpoints)
+        return out
+
+    def auth_headers(self, base_url: str) -> dict[str, str]:
+        """Headers for a server: Basic auth from URL credentials, else Bearer ``api_key``."""
+        cred = self.credentials.get(base_url)
+        if cred is not None:
+            import base64
+
+            token = base64.b64encode(cred.get_secret_value().encode()).decode()
+            return {"Authorization": f"Basic {token}"}
+        if self.api_key is not None:
+            return {"Authorization": f"Bearer {self.api_key.get_secret_value()}"}
+        return {}
+
+
+_FIELD_KEYS = {
+    "ollama_url": ("PATINOX_OLLAMA_URL", "OLLAMA_BASE_URL", "OLLAMA_HOST"),
+    "lmstudio_url": ("PATINOX_LMSTUDIO_URL", "LM_STUDIO_API_BASE", "LMSTUDIO_BASE_URL"),
+}
+
+
+def _parse_keeping_credentials(url: str, parser: Any, source: str) -> str:
+    """Normalise a URL with ``parser`` but keep its ``user:pass@`` for ``_split_credentials``."""
+    clean, userinfo = split_credentials(url.strip().strip("\"'"))
+    parsed = _as_value_error(parser, clean, source=source)
+    if not userinfo:
+        return parsed
+    scheme, _, rest = parsed.partition("://")
+    return f"{scheme}://{userinfo}@{rest}"
+
+
+# --------------------------------------------------------------------------- config file
+
+
+def config_file_path() -> Path | None:
+    """``./patinox.toml`` if present, else ``$XDG_CONFIG_HOME/patinox/config.toml`` if present."""
+    local = Path.cwd() / "patinox.toml"
+    if local.is_file():
+        return local
+    xdg = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    user = Path(xdg) / "patinox" / "config.toml"
+    return user if user.is_file() else None
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    """Top-level keys of the TOML file, or those under a ``[patinox]`` table."""
+
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        super().__init__(settings_cls)
+        self.path = config_file_path()
+        self.data: dict[str, Any] = {}
+        if self.path is not None:
+            try:
+                raw = tomllib.loads(self.path.read_text(encoding="utf-8"))
+            except (OSError, tomllib.TOMLDecodeError) as exc:
+                raise ConfigurationError(
+                    f"config file {self.path} cannot be read: {exc}", hint="fix the TOML syntax or remove the file"
+                ) from exc
+            self.data = raw.get("patinox", raw) if isinstance(raw.get("patinox"), dict) else raw
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self.data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.data.items() if k in LocalSettings.model_fields}
+
+
+def _source_of(field: str, init_values: dict[str, Any]) -> str:
+    if field in init_values:
+        return "argument"
+    names = _FIELD_KEYS.get(field, (f"PATINOX_{field.upper()}",))
+    for name in names:
+        if name.isupper() and name in {k.upper() for k in os.environ}:
+            return f"environment variable {name}"
+    path = config_file_path()
+    return f"config file {path}" if path else "default"
+
+
+def _config_error(exc: ValidationError, init_values: dict[str, Any]) -> ConfigurationError:
+    err = exc.errors()[0]
+    loc = err.get("loc") or ("settings",)
+    field = str(loc[0])
+    for canonical, names in _FIELD_KEYS.items():
+        if field.upper() in names:
+            field = canonical
+    msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
+    source = _source_of(field, init_values)
+    where = ".".join(str(p) for p in loc[1:])
+    return ConfigurationError(
+        f"invalid setting {field}{'.' + where if where else ''} (from {source}): {redact(msg)}",
+        hint={"argument": "pass a valid value", "default": None}.get(
+            source, f"fix or unset {source.removeprefix('environment variable ')}"
+        ),
+    )
+
+
+def quote_userinfo(user: str, password: str) -> str:
+    """``user:pass`` safe for a URL (used by tests and docs)."""
+    return f"{quote(user, safe='')}:{quote(password, safe='')}"
+
+
+__all__ = [
+    "Endpoint",
+    "LocalSettings",
+    "ProviderKind",
+    "parse_endpoint_url",
+    "parse_kind",
+    "parse_lmstudio_url",
+    "parse_ollama_host",
+    "redact",
+    "split_credentials",
+]

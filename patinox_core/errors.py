@@ -1,0 +1,184 @@
+"""One exception tree for everything a user of patinox can see.
+
+Every error carries ``.recovery`` (what to do about it), ``.service`` (base URL, credentials
+removed), ``.model``, ``.status_code`` (``None`` when no HTTP status applies) and a message that
+ends with a concrete hint. httpx and json exceptions never escape: ``transport.py`` maps them here,
+always ``raise ... from exc``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from enum import Enum
+
+
+class RecoveryStrategy(str, Enum):
+    """What the caller (or the router) should do about an error."""
+
+    RETRY = "retry"  # try again later, same server
+    FALLBACK = "fallback"  # another server with the same model can serve it
+    PULL_MODEL = "pull_model"  # the model is not installed: `ollama pull` / `lms get`
+    LOAD_MODEL = "load_model"  # installed but not loaded (LM Studio with JIT off): `lms load`
+    REDUCE_INPUT = "reduce_input"  # the prompt does not fit the context
+    FIX_CONFIG = "fix_config"  # a setting or argument is wrong
+    NONE = "none"  # nothing automatic helps
+
+
+class LocalProviderError(Exception):
+    """Root of every patinox error.
+
+    >>> err = LocalProviderError("boom", hint="do the thing", service="http://127.0.0.1:11434")
+    >>> str(err)
+    'boom (service http://127.0.0.1:11434). do the thing'
+    """
+
+    default_recovery: RecoveryStrategy = RecoveryStrategy.NONE
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        recovery: RecoveryStrategy | None = None,
+        service: str | None = None,
+        model: str | None = None,
+        status_code: int | None = None,
+        attempts: Sequence[LocalProviderError] = (),
+    ) -> None:
+        self.message = message
+        self.hint = hint
+        self.recovery = recovery if recovery is not None else self.default_recovery
+        self.service = service
+        self.model = model
+        self.status_code = status_code
+        self.attempts: tuple[LocalProviderError, ...] = tuple(attempts)
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        text = self.message
+        if self.service and self.service not in text:
+            text += f" (service {self.service})"
+        if self.hint:
+            text += f". {self.hint}"
+        return text
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}({self.message!r}, recovery={self.recovery.value}, "
+            f"service={self.service!r}, model={self.model!r}, status_code={self.status_code!r})"
+        )
+
+    def __reduce__(self):  # picklable across processes (multiprocessing, pytest-xdist)
+        return (_rebuild, (type(self), self.message, self.__dict__.copy()))
+
+
+def _rebuild(cls: type[LocalProviderError], message: str, state: dict) -> LocalProviderError:
+    err = cls.__new__(cls)
+    Exception.__init__(err, message)
+    err.__dict__.update(state)
+    return err
+
+
+class ServiceUnavailableError(LocalProviderError):
+    """The server cannot be reached (refused, reset, DNS) or reports itself busy/down."""
+
+    default_recovery = RecoveryStrategy.FALLBACK
+
+
+class ModelNotFoundError(LocalProviderError):
+    """The model is not installed on any server that was asked."""
+
+    default_recovery = RecoveryStrategy.PULL_MODEL
+
+
+class ModelNotLoadedError(LocalProviderError):
+    """The model exists but the server will not load it on demand (LM Studio with JIT off)."""
+
+    default_recovery = RecoveryStrategy.LOAD_MODEL
+
+
+class CapabilityError(LocalProviderError):
+    """The model cannot do what the request asks (tools, images, thinking, embeddings, chat)."""
+
+    default_recovery = RecoveryStrategy.NONE
+
+
+class ContextOverflowError(LocalProviderError):
+    """The input does not fit the model's (allocated) context window."""
+
+    default_recovery = RecoveryStrategy.REDUCE_INPUT
+
+
+class RequestTimeoutError(LocalProviderError):
+    """Connect, read or cold-load timeout elapsed."""
+
+    default_recovery = RecoveryStrategy.RETRY
+
+
+class ServerError(LocalProviderError):
+    """The server failed (5xx, 429, a runner crash, an error line mid-stream)."""
+
+    default_recovery = RecoveryStrategy.RETRY
+
+
+class InvalidResponseError(LocalProviderError):
+    """The server answered something patinox cannot read (malformed JSON, truncated stream)."""
+
+    default_recovery = RecoveryStrategy.RETRY
+
+
+class ConfigurationError(LocalProviderError):
+    """A setting, argument or environment variable has a bad value."""
+
+    default_recovery = RecoveryStrategy.FIX_CONFIG
+
+
+#: Recoveries for which the router tries the next server that has the model.
+FALLBACK_RECOVERIES = frozenset({RecoveryStrategy.RETRY, RecoveryStrategy.FALLBACK})
+
+_ACTIONABILITY = {  # higher = more useful to show when every attempt failed
+    ModelNotFoundError: 6,
+    ModelNotLoadedError: 6,
+    CapabilityError: 5,
+    ContextOverflowError: 5,
+    ConfigurationError: 5,
+    InvalidResponseError: 4,
+    ServerError: 3,
+    RequestTimeoutError: 2,
+    ServiceUnavailableError: 1,
+}
+
+
+def should_fall_back(err: LocalProviderError) -> bool:
+    """True when another server holding the same model may succeed."""
+    return err.recovery in FALLBACK_RECOVERIES
+
+
+def most_actionable(attempts: Sequence[LocalProviderError]) -> LocalProviderError:
+    """The attempt the user can do most about, carrying every attempt in ``.attempts``."""
+    if not attempts:
+        return ServiceUnavailableError(
+            "no server could serve this request",
+            hint="start Ollama with `ollama serve` or LM Studio with `lms server start`, "
+            "or point PATINOX_ENDPOINTS at a running server",
+        )
+    best = max(attempts, key=lambda e: _ACTIONABILITY.get(type(e), 0))
+    best.attempts = tuple(attempts)
+    return best
+
+
+__all__ = [
+    "CapabilityError",
+    "ConfigurationError",
+    "ContextOverflowError",
+    "InvalidResponseError",
+    "LocalProviderError",
+    "ModelNotFoundError",
+    "ModelNotLoadedError",
+    "RecoveryStrategy",
+    "RequestTimeoutError",
+    "ServerError",
+    "ServiceUnavailableError",
+    "most_actionable",
+    "should_fall_back",
+]

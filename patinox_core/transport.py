@@ -1,0 +1,367 @@
+"""The one place that talks HTTP: pooled clients, split timeouts, bounded retries, error mapping.
+
+Every ``except httpx.*`` / JSON failure in patinox lives here. Backends hand over a
+``CallContext`` (which service, which model, how to classify an error body, which timeout) and a
+pure parser; sync and async paths run the same parsers inside the same funnel (``_mapped``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import weakref
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+
+import httpx
+
+from .backends.base import ErrorClassifier, ErrorPayload, StreamParser
+from .config import LocalSettings, redact
+from .errors import (
+    InvalidResponseError,
+    LocalProviderError,
+    RequestTimeoutError,
+    ServerError,
+    ServiceUnavailableError,
+)
+from .types import ChatChunk
+
+try:  # orjson decodes large embedding replies several times faster than the stdlib
+    import orjson
+
+    def loads(data: str | bytes) -> Any:
+        return orjson.loads(data)
+
+    def dumps(obj: Any) -> bytes:
+        return orjson.dumps(obj)
+
+except ImportError:  # pragma: no cover - orjson is a declared dependency
+    import json
+
+    def loads(data: str | bytes) -> Any:
+        return json.loads(data)
+
+    def dumps(obj: Any) -> bytes:
+        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+T = TypeVar("T")
+TimeoutKind = Literal["probe", "normal", "cold"]
+
+RETRY_STATUSES = frozenset({429, 502, 503, 504})  # 500 is usually deterministic (bad option, schema)
+BACKOFF_BASE_S = 0.02
+BACKOFF_MAX_S = 2.0
+ERROR_BODY_LIMIT = 4096  # bytes of an error body we read
+
+
+def backoff_s(attempt: int, retry_after: str | None = None) -> float:
+    """Delay before retry ``attempt`` (0-based); honours a numeric Retry-After, bounded.
+
+    >>> backoff_s(0), backoff_s(3), backoff_s(0, "1"), backoff_s(0, "999")
+    (0.02, 0.16, 1.0, 2.0)
+    """
+    if retry_after and retry_after.strip().replace(".", "", 1).isdigit():
+        return min(float(retry_after), BACKOFF_MAX_S)
+    return min(BACKOFF_BASE_S * (2**attempt), BACKOFF_MAX_S)
+
+
+@dataclass(slots=True)
+class CallContext:
+    """Everything the funnel needs to name a failure and pick a timeout."""
+
+    service: str
+    classify: ErrorClassifier
+    timeout: httpx.Timeout
+    model: str | None = None
+    unreachable_hint: str = "check that the server is running and the URL is right"
+    headers: dict[str, str] = field(default_factory=dict)
+    retries: int = 0
+
+    @property
+    def fields(self) -> dict[str, Any]:
+        return {"service": self.service, "model": self.model}
+
+    def error_from(self, status: int | None, body: Any) -> LocalProviderError:
+        err = self.classify(status, body)
+        err.service = err.service or self.service
+        err.model = err.model or self.model
+        if err.status_code is None:
+            err.status_code = status
+        err.args = (err._render(),)
+        return err
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__  # str(httpx.ReadTimeout()) is ''
+    return redact(text)
+
+
+@contextmanager
+def _mapped(ctx: CallContext) -> Iterator[None]:
+    """Map every transport / decode failure inside the block to the error tree."""
+    try:
+        yield
+    except LocalProviderError:
+        raise
+    except ErrorPayload as exc:
+        raise ctx.error_from(exc.status, exc.body) from exc
+    except httpx.ConnectTimeout as exc:
+        raise ServiceUnavailableError(
+            f"connecting to {ctx.service} timed out after {ctx.timeout.connect}s", hint=ctx.unreachable_hint, **ctx.fields
+        ) from exc
+    except httpx.ConnectError as exc:
+        raise ServiceUnavailableError(
+            f"cannot connect to {ctx.service} ({_describe(exc)})", hint=ctx.unreachable_hint, **ctx.fields
+        ) from exc
+    except httpx.TimeoutException as exc:
+        raise RequestTimeoutError(
+            f"{type(exc).__name__}: no data from {ctx.service} within {ctx.timeout.read}s",
+            hint="the model may still be loading: raise read_timeout/cold_load_timeout, or retry",
+            **ctx.fields,
+        ) from exc
+    except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError, httpx.CloseError) as exc:
+        raise ServiceUnavailableError(
+            f"connection to {ctx.service} broke: {_describe(exc)}",
+            hint="the server closed the connection (crashed or restarted?); retry or use another server",
+            **ctx.fields,
+        ) from exc
+    except httpx.HTTPError as exc:
+        raise ServiceUnavailableError(f"HTTP failure talking to {ctx.service}: {_describe(exc)}", **ctx.fields) from exc
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError, UnicodeDecodeError) as exc:
+        raise InvalidResponseError(
+            f"unreadable reply from {ctx.service}: {type(exc).__name__}: {redact(str(exc))[:200]}",
+            hint="the server sent malformed or unexpected data; check its version and logs",
+            **ctx.fields,
+        ) from exc
+
+
+def _decode_body(content: bytes) -> Any:
+    try:
+        return loads(content)
+    except ValueError:
+        return content.decode("utf-8", "replace")
+
+
+def _check(ctx: CallContext, status: int, content: bytes) -> Any:
+    """Parsed JSON of a complete reply, or raise the classified error for error statuses/bodies."""
+    if status >= 400:
+        raise ctx.error_from(status, _decode_body(content[:ERROR_BODY_LIMIT]))
+    data = loads(content)
+    if isinstance(data, dict) and "error" in data and data["error"]:
+        raise ctx.error_from(status, data)  # LM Studio answers routing errors with HTTP 200
+    return data
+
+
+class Transport:
+    """Pooled httpx clients for every server patinox talks to.
+
+    One sync client (thread-safe, created lazily) and one async client per running event loop,
+    so ``asyncio.run()`` twice on the same object works. ``transport=`` injects an httpx
+    transport (``httpx.MockTransport`` serves both sync and async).
+    """
+
+    def __init__(
+        self,
+        settings: LocalSettings | None = None,
+        transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None,
+        *,
+        async_transport_factory: Callable[[], httpx.AsyncBaseTransport] | None = None,
+    ) -> None:
+        self.settings = settings or LocalSettings()
+        self._injected = transport
+        self._async_factory = async_transport_factory
+        self._client: httpx.Client | None = None
+        self._aclients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._lock = threading.Lock()
+
+    # -- timeouts ------------------------------------------------------------------------
+    def timeout(self, kind: TimeoutKind = "normal", read: float | None = None) -> httpx.Timeout:
+        """Split timeout: short connect always; read per kind (probe / normal / cold load)."""
+        s = self.settings
+        if read is None:
+            read = {"probe": s.probe_timeout, "normal": s.read_timeout, "cold": s.cold_load_timeout}[kind]
+        connect = s.probe_timeout if kind == "probe" else s.connect_timeout
+        return httpx.Timeout(read, connect=connect, pool=max(connect, read), write=max(connect, 30.0))
+
+    def context(self, service: str, classify: ErrorClassifier, *, model: str | None = None,
+                kind: TimeoutKind = "normal", read: float | None = None, unreachable_hint: str | None = None,
+                retries: int | None = None) -> CallContext:
+        return CallContext(
+            service=service,
+            classify=classify,
+            timeout=self.timeout(kind, read),
+            model=model,
+            unreachable_hint=unreachable_hint or "check that the server is running and the URL is right",
+            headers=self.settings.auth_headers(service),
+            retries=self.settings.max_retries if retries is None else retries,
+        )
+
+    # -- clients -------------------------------------------------------------------------
+    def _client_kwargs(self) -> dict[str, Any]:
+        return {"trust_env": False, "follow_redirects": False, "timeout": self.timeout()}
+
+    def client(self) -> httpx.Client:
+        client = self._client
+        if client is None:
+            with self._lock:
+                if self._client is None:
+                    t = self._injected if isinstance(self._injected, httpx.BaseTransport) else None
+                    limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
+                    self._client = httpx.Client(transport=t, limits=limits, **self._client_kwargs())
+                client = self._client
+        return client
+
+    def aclient(self) -> httpx.AsyncClient:
+        loop = asyncio.get_running_loop()
+        client = self._aclients.get(loop)
+        if client is None or client.is_closed:
+            if isinstance(self._injected, httpx.AsyncBaseTransport):
+                t: httpx.AsyncBaseTransport | None = self._injected
+            else:
+                t = self._async_factory() if self._async_factory else None
+            limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+            client = httpx.AsyncClient(transport=t, limits=limits, **self._client_kwargs())
+            self._aclients[loop] = client
+        return client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    async def aclose(self) -> None:
+        loop = asyncio.get_running_loop()
+        client = self._aclients.pop(loop, None)
+        if client is not None:
+            await client.aclose()
+
+    # -- complete requests ---------------------------------------------------------------
+    def request(self, ctx: CallContext, method: str, url: str, body: Any = None,
+                parse: Callable[[Any], T] = lambda d: d) -> T:
+        """Send, retry where safe, decode JSON and ``parse`` it, all inside the funnel."""
+        content = dumps(body) if body is not None else None
+        attempt = 0
+        while True:
+            with _mapped(ctx):
+                try:
+                    resp = self.client().request(method, url, content=content, headers=self._headers(ctx, content),
+                                                 timeout=ctx.timeout)
+                except (httpx.ConnectError, httpx.RemoteProtocolError) as exc:
+                    if attempt < ctx.retries:
+                        time.sleep(backoff_s(attempt))
+                        attempt += 1
+                        continue
+                    raise exc
+                if resp.status_code in RETRY_STATUSES and attempt < ctx.retries:
+                    time.sleep(backoff_s(attempt, resp.headers.get("retry-after")))
+                    attempt += 1
+                    continue
+                return parse(_check(ctx, resp.status_code, resp.content))
+
+    async def arequest(self, ctx: CallContext, method: str, url: str, body: Any = None,
+                       parse: Callable[[Any], T] = lambda d: d) -> T:
+        content = dumps(body) if body is not None else None
+        attempt = 0
+        while True:
+            with _mapped(ctx):
+                try:
+                    resp = await self.aclient().request(method, url, content=content,
+                                                        headers=self._headers(ctx, content), timeout=ctx.timeout)
+                except (httpx.ConnectError, httpx.RemoteProtocolError) as exc:
+                    if attempt < ctx.retries:
+                        await asyncio.sleep(backoff_s(attempt))
+                        attempt += 1
+                        continue
+                    raise exc
+                if resp.status_code in RETRY_STATUSES and attempt < ctx.retries:
+                    await asyncio.sleep(backoff_s(attempt, resp.headers.get("retry-after")))
+                    attempt += 1
+                    continue
+                return parse(_check(ctx, resp.status_code, resp.content))
+
+    # -- streams -------------------------------------------------------------------------
+    def stream(self, ctx: CallContext, url: str, body: Any, parser: StreamParser) -> Iterator[ChatChunk]:
+        """POST ``body`` and yield the parser's chunks line by line. Retries only before the
+        first byte of a 2xx body; a failure after that propagates (never replayed)."""
+        content = dumps(body)
+        attempt = 0
+        while True:
+            with _mapped(ctx):
+                parser.t0 = time.perf_counter()
+                request = self.client().build_request("POST", url, content=content,
+                                                      headers=self._headers(ctx, content), timeout=ctx.timeout)
+                try:
+                    resp = self.client().send(request, stream=True)
+                except (httpx.ConnectError, httpx.RemoteProtocolError) as exc:
+                    if attempt < ctx.retries:
+                        time.sleep(backoff_s(attempt))
+                        attempt += 1
+                        continue
+                    raise exc
+                try:
+                    if resp.status_code >= 400:
+                        if resp.status_code in RETRY_STATUSES and attempt < ctx.retries:
+                            time.sleep(backoff_s(attempt, resp.headers.get("retry-after")))
+                            attempt += 1
+                            continue
+                        _check(ctx, resp.status_code, resp.read())
+                    for line in resp.iter_lines():
+                        if line:
+                            yield from parser.feed(line)
+                    yield from parser.close()
+                    return
+                finally:
+                    resp.close()
+
+    async def astream(self, ctx: CallContext, url: str, body: Any, parser: StreamParser) -> AsyncIterator[ChatChunk]:
+        content = dumps(body)
+        attempt = 0
+        while True:
+            with _mapped(ctx):
+                client = self.aclient()
+                parser.t0 = time.perf_counter()
+                request = client.build_request("POST", url, content=content,
+                                               headers=self._headers(ctx, content), timeout=ctx.timeout)
+                try:
+                    resp = await client.send(request, stream=True)
+                except (httpx.ConnectError, httpx.RemoteProtocolError) as exc:
+                    if attempt < ctx.retries:
+                        await asyncio.sleep(backoff_s(attempt))
+                        attempt += 1
+                        continue
+                    raise exc
+                try:
+                    if resp.status_code >= 400:
+                        if resp.status_code in RETRY_STATUSES and attempt < ctx.retries:
+                            await asyncio.sleep(backoff_s(attempt, resp.headers.get("retry-after")))
+                            attempt += 1
+                            continue
+                        _check(ctx, resp.status_code, await resp.aread())
+                    async for line in resp.aiter_lines():
+                        if line:
+                            for chunk in parser.feed(line):
+                                yield chunk
+                    for chunk in parser.close():
+                        yield chunk
+                    return
+                finally:
+                    await resp.aclose()
+
+    @staticmethod
+    def _headers(ctx: CallContext, content: bytes | None) -> dict[str, str]:
+        if content is None:
+            return ctx.headers
+        return {**ctx.headers, "Content-Type": "application/json"}
+
+
+def unreachable(service: str, ctx_hint: str) -> ServiceUnavailableError:
+    """A ServiceUnavailableError for callers that know a service is down without trying it."""
+    return ServiceUnavailableError(f"{service} is not reachable", hint=ctx_hint, service=service)
+
+
+__all__ = ["CallContext", "Transport", "backoff_s", "dumps", "loads", "ServerError"]

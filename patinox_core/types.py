@@ -1,0 +1,193 @@
+"""Neutral request/response types shared by every backend and both framework adapters.
+
+Plain slotted dataclasses: cheap to build per stream chunk (the hot path), easy to compare in
+tests. Nothing here knows about HTTP, LangChain or LlamaIndex.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Union
+
+from .errors import ConfigurationError
+
+Role = Literal["system", "user", "assistant", "tool"]
+FinishReason = Literal["stop", "length", "tool_calls"]
+ThinkLevel = Literal["low", "medium", "high"]
+Think = Union[bool, ThinkLevel, None]
+ResponseFormat = Union[Literal["json"], Mapping[str, Any], None]
+
+_THINK_LEVELS = ("low", "medium", "high")
+
+
+@dataclass(slots=True)
+class ToolCall:
+    """A complete tool call: ``arguments`` is always a parsed dict."""
+
+    id: str
+    name: str
+    arguments: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Message:
+    """One chat turn. ``images`` holds base64 strings or http(s)/data URLs."""
+
+    role: Role
+    content: str = ""
+    images: list[str] = field(default_factory=list)
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    tool_call_id: str | None = None
+    name: str | None = None  # tool name on role="tool" messages, or a participant name
+    thinking: str | None = None
+
+
+@dataclass(slots=True)
+class Usage:
+    """Token counts; ``None`` means the server did not say (never silently 0)."""
+
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    total_tokens: int | None = None
+    cached_input_tokens: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.total_tokens is None and self.input_tokens is not None and self.output_tokens is not None:
+            self.total_tokens = self.input_tokens + self.output_tokens
+
+
+@dataclass(slots=True)
+class Metrics:
+    """Timings in seconds; ``None`` when unknown."""
+
+    time_to_first_token_s: float | None = None
+    tokens_per_second: float | None = None
+    load_duration_s: float | None = None
+    total_duration_s: float | None = None
+
+
+@dataclass(slots=True, kw_only=True)
+class ChatRequest:
+    """Everything a chat call can ask for; backends send what their server reads."""
+
+    model: str | None
+    messages: list[Message]
+    tools: list[dict[str, Any]] | None = None  # OpenAI function specs {"type":"function","function":{...}}
+    tool_choice: str | None = None  # "auto" | "none" | "required" | a tool name
+    temperature: float | None = None
+    max_tokens: int | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    seed: int | None = None
+    stop: list[str] | None = None
+    response_format: ResponseFormat = None  # None | "json" | a JSON schema dict
+    think: Think = None
+    keep_alive: str | int | None = None
+    num_ctx: int | None = None
+    timeout: float | None = None  # per-request read timeout override (seconds)
+    options: dict[str, Any] = field(default_factory=dict)  # server-specific extras
+
+    def __post_init__(self) -> None:
+        if self.think is not None and not isinstance(self.think, bool) and self.think not in _THINK_LEVELS:
+            raise ConfigurationError(
+                f"think={self.think!r} is not valid", hint='use True, False, "low", "medium" or "high"'
+            )
+        if self.response_format is not None and self.response_format != "json" and not isinstance(
+            self.response_format, Mapping
+        ):
+            raise ConfigurationError(
+                f"response_format={self.response_format!r} is not valid",
+                hint='use None, "json" or a JSON schema dict',
+            )
+        if self.max_tokens is not None and self.max_tokens <= 0:
+            raise ConfigurationError(f"max_tokens={self.max_tokens} must be positive", hint="pass max_tokens >= 1")
+
+    @property
+    def tool_names(self) -> list[str]:
+        return [t.get("function", t).get("name", "") for t in self.tools or ()]
+
+    @property
+    def has_images(self) -> bool:
+        return any(m.images for m in self.messages)
+
+
+@dataclass(slots=True)
+class ChatResult:
+    """A complete reply."""
+
+    message: Message
+    finish_reason: FinishReason | None = "stop"
+    usage: Usage = field(default_factory=Usage)
+    metrics: Metrics = field(default_factory=Metrics)
+    model: str | None = None
+    service: str | None = None
+    raw: dict[str, Any] | None = None  # the server's final JSON object, for debugging
+
+
+@dataclass(slots=True)
+class ChatChunk:
+    """A stream delta. ``tool_calls`` are complete calls; the last chunk carries the totals."""
+
+    content: str = ""
+    thinking: str = ""
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    finish_reason: FinishReason | None = None
+    usage: Usage | None = None
+    metrics: Metrics | None = None
+    model: str | None = None
+    service: str | None = None
+
+    @property
+    def is_final(self) -> bool:
+        return self.finish_reason is not None
+
+
+@dataclass(slots=True)
+class EmbeddingResult:
+    """Vectors in input order."""
+
+    vectors: list[list[float]]
+    model: str | None = None
+    usage: Usage = field(default_factory=Usage)
+    dimensions: int | None = None
+    service: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.dimensions is None and self.vectors:
+            self.dimensions = len(self.vectors[0])
+
+
+def merge_chunks(chunks: list[ChatChunk]) -> ChatResult:
+    """Concatenate a stream into the ChatResult a non-stream call would have returned."""
+    content, thinking, calls = [], [], []
+    last = ChatChunk()
+    for c in chunks:
+        content.append(c.content)
+        thinking.append(c.thinking)
+        calls.extend(c.tool_calls)
+        last = c
+    msg = Message(role="assistant", content="".join(content), tool_calls=calls, thinking="".join(thinking) or None)
+    return ChatResult(
+        message=msg,
+        finish_reason=last.finish_reason,
+        usage=last.usage or Usage(),
+        metrics=last.metrics or Metrics(),
+        model=last.model,
+        service=last.service,
+    )
+
+
+__all__ = [
+    "ChatChunk",
+    "ChatRequest",
+    "ChatResult",
+    "EmbeddingResult",
+    "FinishReason",
+    "Message",
+    "Metrics",
+    "Think",
+    "ToolCall",
+    "Usage",
+    "merge_chunks",
+]

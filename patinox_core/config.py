@@ -256,6 +256,7 @@ class LocalSettings(BaseSettings):
         ),
     )
     endpoints: Annotated[list[Endpoint], NoDecode] = Field(default_factory=list)
+    discover_defaults: bool = True  # also probe 127.0.0.1:11434 and 127.0.0.1:1234
     connect_timeout: float = Field(default=2.0, gt=0, le=600)
     read_timeout: float = Field(default=120.0, gt=0)
     cold_load_timeout: float = Field(default=600.0, gt=0)

@@ -86,6 +86,7 @@ class ChatRequest:
     keep_alive: str | int | None = None
     num_ctx: int | None = None
     timeout: float | None = None  # per-request read timeout override (seconds)
+    max_retries: int | None = None  # per-request override of settings.max_retries
     options: dict[str, Any] = field(default_factory=dict)  # server-specific extras
 
     def __post_init__(self) -> None:

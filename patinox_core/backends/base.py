@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict, runtime_checkable
 
 from ..errors import LocalProviderError
 from ..types import ChatChunk, ChatRequest, ChatResult, EmbeddingResult
@@ -17,6 +17,29 @@ if TYPE_CHECKING:
 #: classify_error(status, body) -> the typed error. ``status`` is None for in-stream error lines;
 #: ``body`` is the parsed JSON (dict) or the raw text of the reply.
 ErrorClassifier = Callable[[int | None, Any], LocalProviderError]
+
+
+class ServerFacts(TypedDict, total=False):
+    """What one server says about one model; every key optional (absent = the server did not say).
+
+    ``capabilities`` holds only the flags the server reported, e.g. ``{"tools": True}``.
+    Context figures are token counts: ``context_length`` is the trained maximum,
+    ``loaded_context_length`` what is allocated now, ``default_context_length`` what a load
+    would allocate (Ollama Modelfile ``num_ctx``).
+    """
+
+    name: str
+    model_type: str  # "llm" | "vlm" | "embeddings"
+    family: str
+    parameter_size: str  # display string, e.g. "7.6B"
+    parameter_count: int
+    quantization: str  # e.g. "Q4_K_M"
+    size_bytes: int
+    context_length: int
+    loaded: bool
+    loaded_context_length: int
+    default_context_length: int
+    capabilities: dict[str, bool]  # keys among Capabilities' fields
 
 
 class ErrorPayload(Exception):
@@ -66,11 +89,33 @@ class ModelProvider(Protocol):
     async def alist_models(self) -> list[ModelInfo]: ...
 
 
-class Backend(ModelProvider, Protocol):
-    """A ModelProvider bound to one server."""
+class Backend(Protocol):
+    """One server. Same calls as ``ModelProvider`` except the catalogue: a backend reports raw
+    ``ServerFacts`` and ``capabilities.py`` turns them into ``ModelInfo``.
+
+    ``loaded_models`` is the backend's last knowledge of what is resident (``None``: unknown);
+    a request for a model not known to be loaded gets the cold-load read timeout.
+    """
 
     kind: ProviderKind
     base_url: str
+    loaded_models: set[str] | None
+
+    def chat(self, request: ChatRequest) -> ChatResult: ...
+
+    async def achat(self, request: ChatRequest) -> ChatResult: ...
+
+    def stream_chat(self, request: ChatRequest) -> Iterator[ChatChunk]: ...
+
+    def astream_chat(self, request: ChatRequest) -> AsyncIterator[ChatChunk]: ...
+
+    def embed(self, texts: Sequence[str], model: str, **opts: Any) -> EmbeddingResult: ...
+
+    async def aembed(self, texts: Sequence[str], model: str, **opts: Any) -> EmbeddingResult: ...
+
+    def list_model_facts(self) -> list[ServerFacts]: ...
+
+    async def alist_model_facts(self) -> list[ServerFacts]: ...
 
 
 def tool_call_id(name: str, arguments_json: str, index: int) -> str:

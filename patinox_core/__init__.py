@@ -1,5 +1,11 @@
 """patinox core: discovery, model catalogue, routing and wire backends for local LLM servers."""
 
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+from .capabilities import Capabilities, ModelInfo, QualityTier, SpeedTier
 from .config import LocalSettings, ProviderKind
 from .errors import (
     CapabilityError,
@@ -16,7 +22,27 @@ from .errors import (
 )
 from .types import ChatChunk, ChatRequest, ChatResult, EmbeddingResult, Message, Metrics, ToolCall, Usage
 
+if TYPE_CHECKING:
+    from .discovery import Service, ServiceDiscovery
+    from .router import LocalProvider, create_default_provider
+
+# Imported on first use, so `import patinox_core` stays cheap (no httpx until a provider is built).
+_LAZY = {
+    "LocalProvider": "patinox_core.router",
+    "create_default_provider": "patinox_core.router",
+    "Service": "patinox_core.discovery",
+    "ServiceDiscovery": "patinox_core.discovery",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'patinox_core' has no attribute {name!r}")
+
+
 __all__ = [
+    "Capabilities",
     "CapabilityError",
     "ChatChunk",
     "ChatRequest",
@@ -25,19 +51,24 @@ __all__ = [
     "ContextOverflowError",
     "EmbeddingResult",
     "InvalidResponseError",
+    "LocalProvider",
     "LocalProviderError",
     "LocalSettings",
     "Message",
     "Metrics",
+    "ModelInfo",
     "ModelNotFoundError",
     "ModelNotLoadedError",
     "ProviderKind",
+    "QualityTier",
     "RecoveryStrategy",
     "RequestTimeoutError",
     "ServerError",
+    "Service",
+    "ServiceDiscovery",
     "ServiceUnavailableError",
+    "SpeedTier",
     "ToolCall",
     "Usage",
+    "create_default_provider",
 ]
-# LocalProvider, create_default_provider, ServiceDiscovery, Service, ModelInfo, Capabilities,
-# QualityTier and SpeedTier are added here by the router/discovery work (issue 4).

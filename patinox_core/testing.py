@@ -21,7 +21,7 @@ _LAZY = {
     "FunctionBackend": "patinox_core.fakes.scripted",
 }
 
-__test__ = False
+__test__: dict[str, object] = {}  # falsy: not a test module for pytest; a dict, as doctest requires
 
 
 def __getattr__(name: str) -> Any:

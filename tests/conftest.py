@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from live_server import live_server  # noqa: F401
 
 _SCRUB_PREFIXES = ("OLLAMA_", "LM_STUDIO_", "LMSTUDIO_", "PATINOX_")
 

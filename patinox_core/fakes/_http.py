@@ -18,7 +18,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-__test__ = False  # not a test module, whatever pytest's name patterns say
+__test__: dict[str, object] = {}  # falsy: not a test module for pytest; a dict, as doctest requires
 
 
 @dataclass

@@ -1,0 +1,199 @@
+"""The rows of the chat sections (invoke, stream per chunk, 200 concurrent async calls).
+
+Each builder imports its package and makes its client when called (untimed) and returns one
+operation; a package that is missing or not built yet turns its row into "n/a" with the reason.
+Every client talks to the same loopback server: Ollama's native API at ``base``, the
+OpenAI-compatible one at ``base/v1``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from . import floors
+from .floors import CHAT_MODEL, CONCURRENCY, PROMPT, burst
+from .harness import Case
+
+LC_FLOOR = "LangChain framework floor"
+LI_FLOOR = "LlamaIndex framework floor"
+PROVIDER = "patinox LocalProvider"
+CHAT_PATINOX = "patinox ChatPatinox"
+LI_PATINOX = "patinox Patinox (LlamaIndex)"
+CHAT_OLLAMA = "langchain-ollama ChatOllama"
+LI_OLLAMA = "llama-index Ollama"
+CHAT_OPENAI = "langchain-openai ChatOpenAI (/v1)"
+LI_LMSTUDIO = "llama-index LMStudio (/v1)"
+OLLAMA_PY = "ollama-python Client"
+
+
+# -- constructors (shared by the three sections) --------------------------------------------
+def patinox_provider(base: str) -> Any:
+    from patinox_core import LocalSettings
+    from patinox_core.router import LocalProvider
+
+    return LocalProvider(LocalSettings(ollama_url=base, discover_defaults=False))
+
+
+def patinox_request() -> Any:
+    from patinox_core import ChatRequest, Message
+
+    return ChatRequest(model=CHAT_MODEL, messages=[Message(role="user", content=PROMPT)])
+
+
+def chat_patinox(base: str) -> Any:
+    from patinox_langchain import ChatPatinox
+
+    return ChatPatinox(model=CHAT_MODEL, base_url=base)
+
+
+def li_patinox(base: str) -> Any:
+    from patinox_llamaindex import Patinox
+
+    return Patinox(model=CHAT_MODEL, base_url=base)
+
+
+def chat_ollama(base: str) -> Any:
+    from langchain_ollama import ChatOllama
+
+    return ChatOllama(model=CHAT_MODEL, base_url=base)
+
+
+def li_ollama(base: str) -> Any:
+    from llama_index.llms.ollama import Ollama
+
+    return Ollama(model=CHAT_MODEL, base_url=base, request_timeout=60)
+
+
+def chat_openai(base: str) -> Any:
+    from langchain_openai import ChatOpenAI
+
+    return ChatOpenAI(model=CHAT_MODEL, base_url=base + "/v1", api_key="bench", max_retries=0)  # type: ignore[arg-type]
+
+
+def li_lmstudio(base: str) -> Any:
+    from llama_index.llms.lmstudio import LMStudio
+
+    return LMStudio(model_name=CHAT_MODEL, base_url=base + "/v1", request_timeout=60)
+
+
+def li_messages() -> list[Any]:
+    from llama_index.core.base.llms.types import ChatMessage
+
+    return [ChatMessage(role="user", content=PROMPT)]
+
+
+def _lc_invoke(make: Callable[[str], Any], base: str) -> Callable[[], Any]:
+    model = make(base)
+    return lambda: model.invoke(PROMPT)
+
+
+def _li_chat(make: Callable[[str], Any], base: str) -> Callable[[], Any]:
+    llm, msgs = make(base), li_messages()
+    return lambda: llm.chat(msgs)
+
+
+def _lc_stream(make: Callable[[str], Any], base: str) -> Callable[[], int]:
+    model = make(base)
+    return lambda: sum(1 for _ in model.stream(PROMPT))
+
+
+def _li_stream(make: Callable[[str], Any], base: str) -> Callable[[], int]:
+    llm, msgs = make(base), li_messages()
+    return lambda: sum(1 for _ in llm.stream_chat(msgs))
+
+
+def _ollama_py(base: str) -> Any:
+    import ollama
+
+    return ollama.Client(host=base)
+
+
+# -- invoke ---------------------------------------------------------------------------------
+def invoke_cases(base: str) -> tuple[Case, list[Case]]:
+    def provider() -> Callable[[], Any]:
+        p, req = patinox_provider(base), patinox_request()
+        return lambda: p.chat(req)
+
+    def ollama_py() -> Callable[[], Any]:
+        client, msgs = _ollama_py(base), [{"role": "user", "content": PROMPT}]
+        return lambda: client.chat(model=CHAT_MODEL, messages=msgs)
+
+    floor = Case("raw httpx POST + json.loads", lambda: floors.raw_invoke(base))
+    return floor, [
+        Case(LC_FLOOR, lambda: _lc_invoke(floors.langchain_floor, base)),
+        Case(LI_FLOOR, lambda: _li_chat(floors.llamaindex_floor, base)),
+        Case(PROVIDER, provider, note="`chat`"),
+        Case(CHAT_PATINOX, lambda: _lc_invoke(chat_patinox, base), note="`invoke`"),
+        Case(LI_PATINOX, lambda: _li_chat(li_patinox, base), note="`chat`"),
+        Case(OLLAMA_PY, ollama_py, note="`chat`"),
+        Case(CHAT_OLLAMA, lambda: _lc_invoke(chat_ollama, base), note="`invoke`"),
+        Case(LI_OLLAMA, lambda: _li_chat(li_ollama, base), note="`chat`"),
+        Case(CHAT_OPENAI, lambda: _lc_invoke(chat_openai, base), note="`invoke`"),
+        Case(LI_LMSTUDIO, lambda: _li_chat(li_lmstudio, base), note="`chat`; new httpx client per call",
+             scale=0.1),
+    ]
+
+
+# -- stream (one op = one whole 500-chunk stream) --------------------------------------------
+def stream_cases(base: str) -> tuple[Case, list[Case]]:
+    def provider() -> Callable[[], int]:
+        p, req = patinox_provider(base), patinox_request()
+        return lambda: sum(1 for _ in p.stream_chat(req))
+
+    def ollama_py() -> Callable[[], int]:
+        client, msgs = _ollama_py(base), [{"role": "user", "content": PROMPT}]
+        return lambda: sum(1 for _ in client.chat(model=CHAT_MODEL, messages=msgs, stream=True))
+
+    floor = Case("raw httpx NDJSON loop + json.loads", lambda: floors.raw_stream(base))
+    return floor, [
+        Case(LC_FLOOR, lambda: _lc_stream(floors.langchain_floor, base)),
+        Case(LI_FLOOR, lambda: _li_stream(floors.llamaindex_floor, base)),
+        Case(PROVIDER, provider, note="`stream_chat`"),
+        Case(CHAT_PATINOX, lambda: _lc_stream(chat_patinox, base), note="`stream`"),
+        Case(LI_PATINOX, lambda: _li_stream(li_patinox, base), note="`stream_chat`"),
+        Case(OLLAMA_PY, ollama_py, note="`chat(stream=True)`"),
+        Case(CHAT_OLLAMA, lambda: _lc_stream(chat_ollama, base), note="`stream`"),
+        Case(LI_OLLAMA, lambda: _li_stream(li_ollama, base), note="`stream_chat`"),
+        Case(CHAT_OPENAI, lambda: _lc_stream(chat_openai, base), note="`stream` (SSE)"),
+        Case(LI_LMSTUDIO, lambda: _li_stream(li_lmstudio, base), note="`stream_chat` (SSE)"),
+    ]
+
+
+# -- 200 concurrent async calls (one op = one burst) ------------------------------------------
+def async_cases(base: str, n: int = CONCURRENCY) -> tuple[Case, list[Case]]:
+    def lc(make: Callable[[str], Any]) -> Callable[[], Awaitable[Any]]:
+        model = make(base)
+        return burst(lambda: model.ainvoke(PROMPT), n)
+
+    def li(make: Callable[[str], Any]) -> Callable[[], Awaitable[Any]]:
+        llm, msgs = make(base), li_messages()
+        return burst(lambda: llm.achat(msgs), n)
+
+    def provider() -> Callable[[], Awaitable[Any]]:
+        p, req = patinox_provider(base), patinox_request()
+        return burst(lambda: p.achat(req), n)
+
+    def ollama_py() -> Callable[[], Awaitable[Any]]:
+        import ollama
+
+        client, msgs = ollama.AsyncClient(host=base), [{"role": "user", "content": PROMPT}]
+        return burst(lambda: client.chat(model=CHAT_MODEL, messages=msgs), n)
+
+    floor = Case("raw httpx.AsyncClient", lambda: floors.raw_async_httpx(base, n))
+    return floor, [
+        Case("raw aiohttp ClientSession", lambda: floors.raw_async_aiohttp(base, n)),
+        Case(LC_FLOOR, lambda: lc(floors.langchain_floor)),
+        Case(LI_FLOOR, lambda: li(floors.llamaindex_floor)),
+        Case(PROVIDER, provider, note="`achat`"),
+        Case(CHAT_PATINOX, lambda: lc(chat_patinox), note="`ainvoke`"),
+        Case(LI_PATINOX, lambda: li(li_patinox), note="`achat`"),
+        Case(OLLAMA_PY, ollama_py, note="`AsyncClient.chat`"),
+        Case(CHAT_OLLAMA, lambda: lc(chat_ollama), note="`ainvoke`"),
+        Case(LI_OLLAMA, lambda: li(li_ollama), note="`achat`"),
+        Case(CHAT_OPENAI, lambda: lc(chat_openai), note="`ainvoke`"),
+        Case(LI_LMSTUDIO, lambda: li(li_lmstudio), note="`achat`; new httpx client per call"),
+    ]
+
+
+__all__ = ["async_cases", "invoke_cases", "stream_cases"]

@@ -1,0 +1,636 @@
+"""Pure OpenAI-compatible wire conversion: messages, replies, SSE streams, errors, embeddings, models.
+
+No I/O here; ``openai_compat.py`` re-exports these names and adds the request side (quirks,
+``to_wire``) and the backend. Lenient in what it reads (``wire-apis.md`` §6): ``reasoning`` or
+``reasoning_content``, ``<think>`` tags, tool calls with or without ``index``, ``error`` as string or
+object, HTTP 200 bodies carrying an ``error`` key.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ..errors import (
+    CapabilityError,
+    ConfigurationError,
+    ContextOverflowError,
+    InvalidResponseError,
+    LocalProviderError,
+    ModelNotFoundError,
+    RecoveryStrategy,
+    RequestTimeoutError,
+    ServerError,
+    ServiceUnavailableError,
+)
+from ..types import ChatChunk, ChatResult, EmbeddingResult, FinishReason, Message, Metrics, ToolCall, Usage
+from .base import ErrorPayload, ServerFacts, tool_call_id
+
+FINISH_REASONS: dict[str | None, FinishReason] = {
+    "stop": "stop", "length": "length", "tool_calls": "tool_calls", "function_call": "tool_calls",
+    "content_filter": "stop", "eos": "stop", "eos_token": "stop", None: "stop",
+}
+
+# --------------------------------------------------------------------------- messages
+
+
+def _image_url(image: str) -> str:
+    """An http(s)/data URL as is; bare base64 gets a data URL with a sniffed type."""
+    if image.startswith(("http://", "https://", "data:")):
+        return image
+    mime = next((m for prefix, m in (("/9j/", "jpeg"), ("iVBOR", "png"), ("R0lG", "gif"), ("UklGR", "webp"))
+                 if image.startswith(prefix)), "png")
+    return f"data:image/{mime};base64,{image}"
+
+
+def _tool_call_to_wire(call: ToolCall) -> dict[str, Any]:
+    args = json.dumps(call.arguments, ensure_ascii=False, separators=(",", ":"))
+    return {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": args}}
+
+
+def messages_to_wire(messages: Sequence[Message]) -> list[dict[str, Any]]:
+    """Neutral messages to OpenAI ones: assistant ``content`` is ``""`` (never null, llama-cpp-python
+    answers 500), images become ``image_url`` parts, a tool result without ``tool_call_id`` gets the
+    id of the latest call to the tool of that name.
+
+    >>> wire = messages_to_wire([Message("assistant", tool_calls=[ToolCall("c1", "f", {"x": 1})]),
+    ...                          Message("tool", "42", name="f")])
+    >>> wire[0]  # doctest: +ELLIPSIS
+    {'role': 'assistant', 'content': '', 'tool_calls': [{'id': 'c1', 'type': 'function', 'function': {...}}]}
+    >>> wire[0]["tool_calls"][0]["function"], wire[1]
+    ({'name': 'f', 'arguments': '{"x":1}'}, {'role': 'tool', 'content': '42', 'tool_call_id': 'c1'})
+    """
+    out: list[dict[str, Any]] = []
+    last_ids: dict[str, str] = {}
+    for m in messages:
+        msg: dict[str, Any] = {"role": m.role, "content": m.content or ""}
+        if m.images:
+            parts: list[dict[str, Any]] = [{"type": "text", "text": m.content}] if m.content else []
+            parts += [{"type": "image_url", "image_url": {"url": _image_url(img)}} for img in m.images]
+            msg["content"] = parts
+        if m.tool_calls:
+            msg["tool_calls"] = [_tool_call_to_wire(c) for c in m.tool_calls]
+            last_ids.update({c.name: c.id for c in m.tool_calls})
+        if m.role == "tool":
+            call_id = m.tool_call_id or last_ids.get(m.name or "")
+            if call_id:
+                msg["tool_call_id"] = call_id
+        elif m.name and m.role in ("user", "system"):
+            msg["name"] = m.name
+        out.append(msg)
+    return out
+
+
+def tools_to_wire(tools: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """OpenAI function specs; a bare ``{"name", "parameters"}`` spec gets its envelope."""
+    return [dict(t) if "function" in t else {"type": "function", "function": dict(t)} for t in tools]
+
+
+# --------------------------------------------------------------------------- replies
+
+
+class ThinkTagSplitter:
+    """Moves ``<think>…</think>`` spans out of (streamed) content; tags may be split across deltas.
+
+    >>> s = ThinkTagSplitter()
+    >>> s.feed("<thi"), s.feed("nk>plan</th"), s.feed("ink>\\n\\nAnswer"), s.flush()
+    (('', ''), ('', 'plan'), ('Answer', ''), ('', ''))
+    >>> ThinkTagSplitter().split("no tags, 1 < 2")
+    ('no tags, 1 < 2', '')
+    """
+
+    OPEN, CLOSE = "<think>", "</think>"
+
+    def __init__(self) -> None:
+        self.inside = False
+        self.buffer = ""
+        self.trim = False  # drop whitespace right after </think>
+
+    def feed(self, text: str) -> tuple[str, str]:
+        data, self.buffer = self.buffer + text, ""
+        content: list[str] = []
+        thinking: list[str] = []
+        while data:
+            tag = self.CLOSE if self.inside else self.OPEN
+            at = data.find(tag)
+            if at < 0:
+                keep = next((n for n in range(min(len(tag) - 1, len(data)), 0, -1) if tag.startswith(data[-n:])), 0)
+                piece, self.buffer = data[: len(data) - keep], data[len(data) - keep:]
+                data = ""
+            else:
+                piece, data = data[:at], data[at + len(tag):]
+            (thinking if self.inside else content).append(self._trimmed(piece) if not self.inside else piece)
+            if at >= 0:
+                self.inside = not self.inside
+                self.trim = not self.inside
+        return "".join(content), "".join(thinking)
+
+    def _trimmed(self, piece: str) -> str:
+        if self.trim:
+            piece = piece.lstrip()
+            self.trim = not piece
+        return piece
+
+    def flush(self) -> tuple[str, str]:
+        rest, self.buffer = self.buffer, ""
+        return ("", rest) if self.inside else (self._trimmed(rest), "")
+
+    def split(self, text: str) -> tuple[str, str]:
+        """Whole text at once: (content, thinking)."""
+        c1, t1 = self.feed(text)
+        c2, t2 = self.flush()
+        return c1 + c2, t1 + t2
+
+
+def _arguments(raw: Any, name: str) -> dict[str, Any]:
+    if isinstance(raw, Mapping):
+        return dict(raw)
+    text = (raw or "").strip()
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        raise InvalidResponseError(f"tool call {name!r} has arguments that are not a JSON object: {text[:80]!r}",
+                                   hint="the model produced malformed arguments; retry or use a stronger model")
+    return value
+
+
+def _canonical(args: Mapping[str, Any]) -> str:
+    return json.dumps(args, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def tool_calls_from_wire(raw: Sequence[Mapping[str, Any]] | None) -> list[ToolCall]:
+    """The server's id when present, else a deterministic ``tool_call_id``."""
+    calls = []
+    for i, item in enumerate(raw or ()):
+        fn = item.get("function") or {}
+        name = fn.get("name") or ""
+        args = _arguments(fn.get("arguments"), name)
+        calls.append(ToolCall(item.get("id") or tool_call_id(name, _canonical(args), i), name, args))
+    return calls
+
+
+def usage_from_wire(raw: Mapping[str, Any] | None) -> Usage:
+    """``None`` fields when the server said nothing (never invented zeros).
+
+    >>> usage_from_wire({"prompt_tokens": 15, "completion_tokens": 16, "prompt_tokens_details": {"cached_tokens": 3}})
+    Usage(input_tokens=15, output_tokens=16, total_tokens=31, cached_input_tokens=3)
+    >>> usage_from_wire(None)
+    Usage(input_tokens=None, output_tokens=None, total_tokens=None, cached_input_tokens=None)
+    """
+    if not raw:
+        return Usage()
+    details = raw.get("prompt_tokens_details") or {}
+    return Usage(raw.get("prompt_tokens"), raw.get("completion_tokens"), raw.get("total_tokens"),
+                 details.get("cached_tokens"))
+
+
+def metrics_from_wire(data: Mapping[str, Any]) -> Metrics:
+    """Server-measured timings: llama-server ``timings`` (ms) or LM Studio ``stats`` (seconds).
+
+    >>> metrics_from_wire({"timings": {"prompt_ms": 30.0, "predicted_ms": 370.0, "predicted_per_second": 43.2}})
+    Metrics(time_to_first_token_s=0.03, tokens_per_second=43.2, load_duration_s=None, total_duration_s=0.4)
+    >>> metrics_from_wire({"stats": {"tokens_per_second": 63.7, "time_to_first_token": 0.073}}).tokens_per_second
+    63.7
+    """
+    timings, stats = data.get("timings") or {}, data.get("stats") or {}
+    if timings:
+        prompt_ms, predicted_ms = timings.get("prompt_ms"), timings.get("predicted_ms")
+        total = (prompt_ms + predicted_ms) / 1000 if prompt_ms is not None and predicted_ms is not None else None
+        return Metrics(prompt_ms / 1000 if prompt_ms is not None else None, timings.get("predicted_per_second"),
+                       None, total)
+    if stats:
+        return Metrics(stats.get("time_to_first_token", stats.get("time_to_first_token_seconds")),
+                       stats.get("tokens_per_second"), stats.get("model_load_time_seconds"), None)
+    return Metrics()
+
+
+def _finish(reason: Any, has_calls: bool) -> FinishReason:
+    mapped = FINISH_REASONS.get(reason, "stop")
+    return "tool_calls" if has_calls and mapped == "stop" else mapped
+
+
+def from_wire(data: Mapping[str, Any]) -> ChatResult:
+    """A ``chat.completion`` object to a ``ChatResult`` (``service`` is set by the backend).
+
+    >>> r = from_wire({"model": "m", "choices": [{"message": {"role": "assistant",
+    ...     "content": "<think>hmm</think>Paris"}, "finish_reason": "stop"}], "usage": {"prompt_tokens": 3}})
+    >>> r.message.content, r.message.thinking, r.finish_reason, r.usage.output_tokens
+    ('Paris', 'hmm', 'stop', None)
+    """
+    if data.get("object") == "error":
+        raise ErrorPayload(dict(data))
+    choices = data.get("choices") or []
+    if not choices:
+        raise InvalidResponseError("the server's reply has no choices", hint="check the server's version and logs")
+    choice = choices[0]
+    raw_msg = choice.get("message") or {}
+    content, tagged = ThinkTagSplitter().split(raw_msg.get("content") or "")
+    thinking = raw_msg.get("reasoning_content") or raw_msg.get("reasoning") or ""
+    thinking = (thinking + tagged) if thinking and tagged else (thinking or tagged)
+    calls = tool_calls_from_wire(raw_msg.get("tool_calls"))
+    message = Message("assistant", content, tool_calls=calls, thinking=thinking or None)
+    return ChatResult(message=message, finish_reason=_finish(choice.get("finish_reason"), bool(calls)),
+                      usage=usage_from_wire(data.get("usage")), metrics=metrics_from_wire(data),
+                      model=data.get("model"), raw=dict(data))
+
+
+# --------------------------------------------------------------------------- SSE stream
+
+
+def parse_sse_line(line: str) -> tuple[str, Any] | None:
+    """One line of a ``text/event-stream`` body: ``("data", obj)``, ``("done", None)``,
+    ``("event", name)``, ``("raw", text)`` for a non-SSE line, or ``None`` to skip.
+
+    >>> parse_sse_line('data: {"choices": []}')
+    ('data', {'choices': []})
+    >>> parse_sse_line('data:{"a":1}'), parse_sse_line('data: [DONE]')
+    (('data', {'a': 1}), ('done', None))
+    >>> parse_sse_line(''), parse_sse_line(': keep-alive'), parse_sse_line('id: 7'), parse_sse_line('retry: 100')
+    (None, None, None, None)
+    >>> parse_sse_line('event: error')
+    ('event', 'error')
+    >>> parse_sse_line('{"error":"No models loaded."}')
+    ('raw', '{"error":"No models loaded."}')
+    >>> parse_sse_line('data: {"trunc')
+    Traceback (most recent call last):
+    ValueError: unreadable SSE data: '{"trunc'
+    """
+    line = line.rstrip("\r\n")
+    if not line or line.startswith(":"):
+        return None
+    field, sep, value = line.partition(":")
+    if not sep or field not in ("data", "event", "id", "retry"):
+        return ("raw", line)
+    value = value[1:] if value.startswith(" ") else value
+    if field == "event":
+        return ("event", value.strip())
+    if field != "data":
+        return None
+    if value.strip() == "[DONE]":
+        return ("done", None)
+    try:
+        return ("data", json.loads(value))
+    except ValueError:
+        raise ValueError(f"unreadable SSE data: {value[:80]!r}") from None
+
+
+class _ToolCallAccumulator:
+    """Streamed tool-call fragments, merged by ``index``; name and id come from the first delta."""
+
+    def __init__(self) -> None:
+        self.calls: dict[int, dict[str, Any]] = {}
+
+    def add(self, delta: Mapping[str, Any]) -> None:
+        index, call_id = delta.get("index"), delta.get("id")
+        if index is None:  # old Ollama /v1: no index; a new id starts a call, no id continues the last
+            known = [i for i, c in self.calls.items() if c["id"] == call_id] if call_id else []
+            index = known[0] if known else (len(self.calls) if call_id or not self.calls else max(self.calls))
+        fn = delta.get("function") or {}
+        entry = self.calls.get(index)
+        if entry is None:
+            entry = self.calls[index] = {"id": call_id or None, "name": fn.get("name") or "", "args": []}
+        else:  # repeated name/id on later deltas (llama-cpp-python) are ignored
+            entry["name"] = entry["name"] or fn.get("name") or ""
+            entry["id"] = entry["id"] or call_id or None
+        args = fn.get("arguments")
+        if isinstance(args, Mapping):
+            entry["args"] = [json.dumps(args)]
+        elif args:
+            entry["args"].append(args)
+
+    def finish(self) -> list[ToolCall]:
+        calls = []
+        for position, (_, c) in enumerate(sorted(self.calls.items())):
+            args = _arguments("".join(c["args"]), c["name"])
+            calls.append(ToolCall(c["id"] or tool_call_id(c["name"], _canonical(args), position), c["name"], args))
+        return calls
+
+
+class OpenAIChatStream:
+    """``StreamParser`` for ``/v1/chat/completions`` SSE: deltas out as they come, complete tool calls
+    and the totals on the final chunk (at ``[DONE]``, or at end of body after a ``finish_reason``).
+    ``usage`` on the final chunk is ``None`` when the server sent no usage chunk."""
+
+    def __init__(self, model: str | None, *, service: str | None = None) -> None:
+        self.t0 = time.perf_counter()
+        self.model = model
+        self.service = service
+        self.finish_reason: Any = None
+        self.usage: Usage | None = None
+        self.metrics = Metrics()
+        self.first_token_at: float | None = None
+        self.done = False
+        self.seen_data = False
+        self.stray: list[str] = []
+        self.tools = _ToolCallAccumulator()
+        self.think = ThinkTagSplitter()
+
+    def feed(self, line: str) -> list[ChatChunk]:
+        parsed = parse_sse_line(line)
+        if parsed is None or self.done:
+            return []
+        kind, value = parsed
+        if kind == "raw":
+            return self._raw(value)
+        if kind == "done":
+            return self._final()
+        if kind != "data":
+            return []
+        if isinstance(value, Mapping) and (value.get("error") or value.get("object") == "error"):
+            raise ErrorPayload(dict(value))
+        self.seen_data = True
+        return self._data(value)
+
+    def _raw(self, text: str) -> list[ChatChunk]:
+        """A non-SSE line: an error object sent as plain JSON (maybe pretty-printed over lines)."""
+        self.stray.append(text)
+        try:
+            value = json.loads("\n".join(self.stray))
+        except ValueError:
+            return []
+        self.stray.clear()
+        if isinstance(value, Mapping) and value.get("error"):
+            raise ErrorPayload(dict(value))
+        raise ValueError(f"unexpected non-SSE line in the stream: {text[:80]!r}")
+
+    def _data(self, obj: Mapping[str, Any]) -> list[ChatChunk]:
+        if obj.get("usage"):
+            self.usage = usage_from_wire(obj["usage"])
+        if obj.get("timings") or obj.get("stats"):
+            self.metrics = metrics_from_wire(obj)
+        self.model = obj.get("model") or self.model
+        content, thinking = [], []
+        for choice in obj.get("choices") or ():
+            delta = choice.get("delta") or {}
+            text, tagged = self.think.feed(delta.get("content") or "")
+            content.append(text)
+            thinking.append((delta.get("reasoning_content") or delta.get("reasoning") or "") + tagged)
+            for call in delta.get("tool_calls") or ():
+                self.tools.add(call)
+                self._mark_first()
+            if choice.get("finish_reason"):
+                self.finish_reason = choice["finish_reason"]
+        out = [c for c in (ChatChunk(content="".join(content), thinking="".join(thinking)),)
+               if c.content or c.thinking]
+        if out:
+            self._mark_first()
+        return out
+
+    def _mark_first(self) -> None:
+        if self.first_token_at is None:
+            self.first_token_at = time.perf_counter()
+
+    def _final(self) -> list[ChatChunk]:
+        self.done = True
+        now = time.perf_counter()
+        calls = self.tools.finish()
+        content, thinking = self.think.flush()
+        m = self.metrics
+        if m.time_to_first_token_s is None and self.first_token_at is not None:
+            m.time_to_first_token_s = self.first_token_at - self.t0
+        if m.tokens_per_second is None and self.usage and self.usage.output_tokens and self.first_token_at:
+            decode_s = now - self.first_token_at
+            m.tokens_per_second = self.usage.output_tokens / decode_s if decode_s > 0 else None
+        m.total_duration_s = m.total_duration_s if m.total_duration_s is not None else now - self.t0
+        return [ChatChunk(content=content, thinking=thinking, tool_calls=calls,
+                          finish_reason=_finish(self.finish_reason, bool(calls)), usage=self.usage, metrics=m,
+                          model=self.model, service=self.service)]
+
+    def close(self) -> list[ChatChunk]:
+        if self.done:
+            return []
+        if self.stray:
+            raise InvalidResponseError(f"the server sent a non-SSE body: {summarize_server_message(self.stray[0])}")
+        if self.finish_reason is None:
+            raise InvalidResponseError("the stream ended before the server finished the reply",
+                                       hint="the server closed the connection early (crash or restart?); retry")
+        return self._final()
+
+
+# --------------------------------------------------------------------------- errors
+
+_TRACEBACK = "Traceback (most recent call last)"
+_POSIX_PATH = re.compile(r"(?<![\w:/.])(?:/[\w.@+-]+){2,}")
+_WINDOWS_PATH = re.compile(r"\b[A-Za-z]:\\[^\s\"']+")
+
+
+def summarize_server_message(text: Any, limit: int = 200) -> str:
+    """One line of a server's error message: the exception line of a traceback, else the first line;
+    file paths hidden; at most ``limit`` characters.
+
+    >>> summarize_server_message('Traceback (most recent call last):\\n  File "/srv/x.py", line 3\\nValueError: bad')
+    'ValueError: bad'
+    >>> summarize_server_message("Failed to load /home/me/models/x.gguf\\nmore")
+    'Failed to load <path>'
+    >>> len(summarize_server_message("x" * 500))
+    200
+    """
+    lines = [ln.strip() for ln in str(text).splitlines() if ln.strip()]
+    if not lines:
+        return ""
+    line = lines[-1] if any(ln.startswith(_TRACEBACK) for ln in lines) else lines[0]
+    line = _WINDOWS_PATH.sub("<path>", _POSIX_PATH.sub("<path>", line))
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def error_fields(body: Any) -> tuple[str, str, str]:
+    """(message, type, code) from every error envelope OpenAI-compatible servers use.
+
+    >>> error_fields({"error": {"message": "m", "type": "t", "code": 404}}), error_fields({"error": "s"})
+    (('m', 't', '404'), ('s', '', ''))
+    >>> error_fields({"detail": [{"loc": ["body", "messages"], "msg": "field required"}]})
+    ('body.messages: field required', '', '')
+    >>> error_fields({"object": "error", "message": "bad", "type": "BadRequestError", "code": 400})
+    ('bad', 'BadRequestError', '400')
+    """
+    if isinstance(body, Mapping):
+        err = body.get("error")
+        if isinstance(err, Mapping):
+            message = err.get("message") or err.get("msg") or ""
+            return str(message), str(err.get("type") or ""), str(err.get("code") or "")
+        if err:
+            return str(err), "", ""
+        detail = body.get("detail")
+        if isinstance(detail, list):
+            parts = [f"{'.'.join(str(p) for p in d.get('loc', ()))}: {d.get('msg', '')}" if isinstance(d, Mapping)
+                     else str(d) for d in detail[:3]]
+            return "; ".join(parts), "", ""
+        if detail:
+            return str(detail), "", ""
+        return str(body.get("message") or ""), str(body.get("type") or ""), str(body.get("code") or "")
+    return str(body or ""), "", ""
+
+
+_CONTEXT = re.compile(r"context.length|maximum context|context window|exceeds the context|too many tokens|"
+                      r"longer than the model|context size", re.I)
+_NOT_FOUND = re.compile(r"model .*(not found|does not exist)|invalid model|unknown model|no such model", re.I)
+_CAPABILITY = re.compile(r"does not support|not supported|embedding=True|not embedding|embeddings? (are|is) not", re.I)
+
+
+def classify_error(status: int | None, body: Any) -> LocalProviderError:
+    """An error reply (any status, or an in-stream error with ``status=None``) to the error tree.
+
+    >>> classify_error(400, {"error": {"message": "too long", "code": "context_length_exceeded"}}).recovery.value
+    'reduce_input'
+    >>> type(classify_error(200, {"error": "Unexpected endpoint or method. (GET /)"})).__name__
+    'CapabilityError'
+    >>> classify_error(500, {"detail": "Traceback (most recent call last):\\n  File \\"/a/b.py\\"\\nKeyError: 'x'"}
+    ...                ).message
+    "server error (HTTP 500): KeyError: 'x'"
+    """
+    message, etype, code = error_fields(body)
+    summary = summarize_server_message(message) or f"HTTP {status}"
+    where = f"HTTP {status}" if status is not None else "in stream"
+    missing = CapabilityError(f"the server does not offer this endpoint ({where}): {summary}",
+                              hint="this server lacks that API; use another server",
+                              recovery=RecoveryStrategy.FALLBACK)
+    if "Unexpected endpoint" in message:
+        return missing
+    if code == "context_length_exceeded" or _CONTEXT.search(message):
+        return ContextOverflowError(f"the input does not fit the model's context: {summary}",
+                                    hint="shorten the prompt or load the model with a larger context")
+    if _CAPABILITY.search(message) or status == 501 or etype == "not_supported_error":
+        return CapabilityError(f"the model or server cannot do this: {summary}",
+                               hint="use a model that supports it (for embeddings: an embedding model, or start "
+                                    "the server with embeddings enabled)")
+    if code == "model_not_found" or _NOT_FOUND.search(message):
+        return ModelNotFoundError(f"model not found: {summary}", hint="check the model name against /v1/models")
+    if status == 404:
+        return missing
+    if status in (401, 403):
+        return ConfigurationError(f"the server refused the credentials ({where}): {summary}",
+                                  hint="set api_key (PATINOX_API_KEY) or put user:pass@ in the URL")
+    if status in (408, 504):
+        return RequestTimeoutError(f"the server timed out ({where}): {summary}", hint="retry, or raise read_timeout")
+    if status == 503:
+        return ServiceUnavailableError(f"the server is busy or loading ({where}): {summary}",
+                                       hint="retry shortly or use another server")
+    if status in (400, 422):
+        return ConfigurationError(f"the server rejected the request ({where}): {summary}",
+                                  hint="check the request's parameters against this server's API")
+    return ServerError(f"server error ({where}): {summary}", hint="retry; if it persists, check the server's logs")
+
+
+# --------------------------------------------------------------------------- embeddings & models
+
+
+def embed_to_wire(texts: Sequence[str], model: str, *, dimensions: int | None = None,
+                  extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """``/v1/embeddings`` body: always a list of strings (never token arrays).
+
+    >>> embed_to_wire(["a", "b"], "e5", dimensions=64)
+    {'model': 'e5', 'input': ['a', 'b'], 'encoding_format': 'float', 'dimensions': 64}
+    """
+    bad = [type(t).__name__ for t in texts if not isinstance(t, str)]
+    if bad:
+        raise ConfigurationError(f"embedding inputs must be strings, got {bad[0]}", hint="pass a list of str")
+    body: dict[str, Any] = {"model": model, "input": list(texts), "encoding_format": "float"}
+    if dimensions is not None:
+        body["dimensions"] = int(dimensions)
+    body.update(extra or {})
+    return body
+
+
+def embed_from_wire(data: Mapping[str, Any]) -> EmbeddingResult:
+    """Vectors in input order (sorted by ``index``); a per-token list of vectors is an error."""
+    items = sorted(data.get("data") or [], key=lambda d: d.get("index", 0))
+    vectors = [d["embedding"] for d in items]
+    if any(not isinstance(v, list) or (v and not isinstance(v[0], (int, float))) for v in vectors):
+        raise InvalidResponseError("the server did not return one list of floats per input (per-token vectors "
+                                   "or base64?)", hint="enable pooling on the server (e.g. llama.cpp --pooling mean)")
+    return EmbeddingResult(vectors, model=data.get("model"), usage=usage_from_wire(data.get("usage")))
+
+
+def merge_embeddings(results: Sequence[EmbeddingResult], model: str, service: str) -> EmbeddingResult:
+    """Batches back into one result; usage summed only when every batch reported it."""
+    vectors = [v for r in results for v in r.vectors]
+    counts = [r.usage.input_tokens for r in results]
+    tokens = sum(c for c in counts if c is not None) if counts and None not in counts else None
+    name = next((r.model for r in results if r.model), model)
+    return EmbeddingResult(vectors, model=name, usage=Usage(tokens, None, tokens), service=service)
+
+
+def models_from_wire(data: Mapping[str, Any], flavor: str | None = None) -> list[ServerFacts]:
+    """``/v1/models`` entries to ``ServerFacts`` (llama-server ``meta``, vLLM ``max_model_len``)."""
+    facts: list[ServerFacts] = []
+    for entry in data.get("data") or []:
+        fact: ServerFacts = {"name": str(entry["id"])}
+        meta = entry.get("meta") or {}
+        if meta.get("n_ctx_train"):
+            fact["context_length"] = int(meta["n_ctx_train"])
+        if meta.get("n_params"):
+            fact["parameter_count"] = int(meta["n_params"])
+        if entry.get("max_model_len"):
+            fact["loaded_context_length"] = int(entry["max_model_len"])
+        if flavor in ("llama_server", "vllm", "llama_cpp_python"):
+            fact["loaded"] = True
+        facts.append(fact)
+    return facts
+
+
+def fingerprint_openai(models_json: Any, headers: Mapping[str, str] | None = None) -> str | None:
+    """Which OpenAI-compatible server answered ``GET /v1/models`` (``wire-apis.md`` §3).
+
+    >>> fingerprint_openai({"data": [{"id": "g", "owned_by": "me", "permissions": []}]}, {"server": "uvicorn"})
+    'llama_cpp_python'
+    >>> fingerprint_openai({"data": [{"id": "q", "owned_by": "organization_owner"}]}, {"X-Powered-By": "Express"})
+    'lmstudio'
+    >>> fingerprint_openai({"models": [], "data": [{"id": "g", "owned_by": "llamacpp"}]}, {})
+    'llama_server'
+    >>> fingerprint_openai({"data": [{"id": "m", "owned_by": "vllm", "max_model_len": 4096}]}, {})
+    'vllm'
+    >>> fingerprint_openai({"data": [{"id": "llama3.2:latest", "owned_by": "library", "created": 1}]}, {})
+    'ollama_v1'
+    >>> fingerprint_openai({"data": []}, {"x-litellm-version": "1.93.0"}), fingerprint_openai({"data": []}, {})
+    ('litellm', None)
+    """
+    h = {k.lower(): str(v) for k, v in (headers or {}).items()}
+    entries = [e for e in (models_json.get("data") or []) if isinstance(e, Mapping)] if isinstance(
+        models_json, Mapping) else []
+    owners = {str(e.get("owned_by", "")) for e in entries}
+    if "express" in h.get("x-powered-by", "").lower() or owners & {"organization_owner", "organization-owner"}:
+        return "lmstudio"
+    if any(k.startswith("x-litellm") for k in h) or "litellm" in h.get("server", "").lower():
+        return "litellm"
+    if "llama.cpp" in h.get("server", "").lower() or "llamacpp" in owners or (
+            isinstance(models_json, Mapping) and "models" in models_json and entries and "meta" in entries[0]):
+        return "llama_server"
+    if "vllm" in owners or any("max_model_len" in e for e in entries):
+        return "vllm"
+    if "me" in owners or any("permissions" in e for e in entries):
+        return "llama_cpp_python"
+    if "library" in owners or any(":" in str(e.get("id", "")) and "created" in e for e in entries):
+        return "ollama_v1"
+    if owners == {"openai"} and "uvicorn" in h.get("server", ""):
+        return "litellm"
+    if isinstance(models_json, Mapping) and "models" in models_json and "data" in models_json:
+        return "llama_server"
+    return None
+
+
+__all__ = [
+    "OpenAIChatStream",
+    "ThinkTagSplitter",
+    "classify_error",
+    "embed_from_wire",
+    "embed_to_wire",
+    "error_fields",
+    "fingerprint_openai",
+    "from_wire",
+    "merge_embeddings",
+    "messages_to_wire",
+    "metrics_from_wire",
+    "models_from_wire",
+    "parse_sse_line",
+    "summarize_server_message",
+    "tool_calls_from_wire",
+    "tools_to_wire",
+    "usage_from_wire",
+]

@@ -1,0 +1,238 @@
+"""LM Studio: the OpenAI-compatible backend plus LM Studio's native model metadata, ``ttl`` and errors.
+
+What differs from ``openai_compat.py`` (``wire-apis.md`` §2):
+
+* Model metadata comes from ``/api/v1/models`` (LM Studio ≥ 0.4), else ``/api/v0/models``
+  (≥ 0.3.6), else plain ``/v1/models``; the first two say type, loaded state, context lengths,
+  quantization, architecture and vision / tool-use capabilities. A listing also tells the backend
+  which models are resident, so a request for a not-loaded model (JIT loading) gets
+  ``cold_load_timeout`` as its read timeout.
+* Endpoint choice: a non-streaming chat goes to ``/api/v0/chat/completions`` once a native listing
+  showed that the REST API exists, because only that route returns server-measured ``stats``
+  (tokens/s, time to first token) for ``Metrics``; the reply is otherwise OpenAI-shaped. Streams,
+  and everything before the first listing, use ``/v1`` (TTFT is then measured by the client).
+* ``keep_alive`` (request, else settings) is sent as ``ttl`` seconds; JSON mode is a permissive
+  ``json_schema`` (LM Studio rejects ``json_object``); embedding ``usage`` (always 0) is unknown.
+* Errors: "No models loaded" → ``ModelNotLoadedError`` (``lms load``), "Model is not embedding" →
+  ``CapabilityError``, "Invalid model identifier" → ``ModelNotFoundError`` (``lms get``), routing
+  errors sent with HTTP 200 → ``CapabilityError``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ..config import ProviderKind
+from ..errors import (
+    CapabilityError,
+    ConfigurationError,
+    InvalidResponseError,
+    LocalProviderError,
+    ModelNotFoundError,
+    ModelNotLoadedError,
+)
+from ..types import ChatRequest, EmbeddingResult, Usage
+from ._openai_wire import classify_error, error_fields, summarize_server_message
+from .base import ServerFacts
+from .openai_compat import OpenAICompatBackend, models_from_wire
+
+_DURATION = re.compile(r"(-?\d+(?:\.\d+)?)(ns|us|ms|s|m|h)?")
+_UNIT_S = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+_QUOTED = re.compile(r"[\"“']([^\"”']+)[\"”']")
+
+
+def ttl_seconds(keep_alive: str | int | float | None) -> int | None:
+    """Ollama-style ``keep_alive`` as LM Studio's ``ttl`` (whole seconds, at least 1).
+
+    Negative means "keep loaded", which LM Studio expresses by sending no ``ttl``; ``0`` ("unload
+    right after") becomes the shortest ttl, 1 s.
+
+    >>> ttl_seconds(300), ttl_seconds("5m"), ttl_seconds("1.5h"), ttl_seconds("250ms"), ttl_seconds("90")
+    (300, 300, 5400, 1, 90)
+    >>> ttl_seconds(0), ttl_seconds(-1), ttl_seconds("-1m"), ttl_seconds(None)
+    (1, None, None, None)
+    >>> ttl_seconds("soon")
+    Traceback (most recent call last):
+    patinox_core.errors.ConfigurationError: keep_alive='soon' is not a duration. use seconds or '30s', '5m', '1h'
+    """
+    if keep_alive is None:
+        return None
+    if isinstance(keep_alive, (int, float)) and not isinstance(keep_alive, bool):
+        seconds = float(keep_alive)
+    else:
+        match = _DURATION.fullmatch(str(keep_alive).strip())
+        if match is None:
+            raise ConfigurationError(f"keep_alive={keep_alive!r} is not a duration",
+                                     hint="use seconds or '30s', '5m', '1h'")
+        seconds = float(match.group(1)) * _UNIT_S[match.group(2)]
+    if seconds < 0:
+        return None
+    return max(1, math.ceil(seconds))
+
+
+def _quoted_model(message: str) -> str | None:
+    match = _QUOTED.search(message)
+    return match.group(1) if match else None
+
+
+def classify_lmstudio_error(status: int | None, body: Any) -> LocalProviderError:
+    """LM Studio's error strings (string or object ``error``, any status) to the error tree.
+
+    >>> classify_lmstudio_error(404, {"error": "No models loaded. Please load a model ..."}).hint
+    'load one: `lms load <model>` (or enable JIT loading in LM Studio)'
+    >>> classify_lmstudio_error(400, {"error": {"message": 'Invalid model identifier "o4-mini". Please ...',
+    ...                                         "code": "model_not_found"}}).hint
+    'download it: `lms get o4-mini`, or pick one from `lms ls`'
+    """
+    message, _, code = error_fields(body)
+    summary = summarize_server_message(message)
+    name = _quoted_model(message)
+    if "No models loaded" in message:
+        return ModelNotLoadedError(f"LM Studio has no model loaded: {summary}",
+                                   hint="load one: `lms load <model>` (or enable JIT loading in LM Studio)")
+    if "not embedding" in message:
+        return CapabilityError(f"{name or 'this model'} is not an embedding model: {summary}",
+                               hint="use a model whose type is embeddings (see `lms ls`)", model=name)
+    if "must be 'json_schema'" in message:
+        return CapabilityError(f"LM Studio accepts only json_schema structured output: {summary}",
+                               hint="pass a JSON schema as response_format")
+    if "Invalid model identifier" in message or "not found in downloaded models" in message or (
+            code == "model_not_found" and name):
+        return ModelNotFoundError(f"LM Studio does not have model {name or '(unnamed)'}: {summary}",
+                                  hint=f"download it: `lms get {name or '<model>'}`, or pick one from `lms ls`",
+                                  model=name)
+    return classify_error(status, body)
+
+
+def _capability_flags(model_type: str, **reported: bool | None) -> dict[str, bool]:
+    flags = {"chat": model_type != "embeddings", "completion": model_type != "embeddings",
+             "embeddings": model_type == "embeddings"}
+    flags.update({k: v for k, v in reported.items() if v is not None})
+    return flags
+
+
+def facts_from_api_v1(data: Mapping[str, Any]) -> list[ServerFacts]:
+    """``GET /api/v1/models`` (LM Studio ≥ 0.4) to ``ServerFacts``."""
+    facts: list[ServerFacts] = []
+    for m in data["models"]:
+        caps = m.get("capabilities") or {}
+        model_type = "embeddings" if m.get("type") == "embedding" else "vlm" if caps.get("vision") else "llm"
+        fact: ServerFacts = {"name": str(m["key"]), "model_type": model_type}
+        _put(fact, family=m.get("architecture"), quantization=(m.get("quantization") or {}).get("name"),
+             size_bytes=m.get("size_bytes"), parameter_size=m.get("params_string"),
+             context_length=m.get("max_context_length"))
+        instances = m.get("loaded_instances") or []
+        fact["loaded"] = bool(instances)
+        if instances and (instances[0].get("config") or {}).get("context_length"):
+            fact["loaded_context_length"] = int(instances[0]["config"]["context_length"])
+        reasoning = caps.get("reasoning")
+        fact["capabilities"] = _capability_flags(
+            model_type, vision=caps.get("vision"), tools=caps.get("trained_for_tool_use"),
+            thinking=True if reasoning else None)
+        facts.append(fact)
+    return facts
+
+
+def facts_from_api_v0(data: Mapping[str, Any]) -> list[ServerFacts]:
+    """``GET /api/v0/models`` (LM Studio ≥ 0.3.6) to ``ServerFacts``."""
+    facts: list[ServerFacts] = []
+    for m in data["data"]:
+        model_type = m.get("type") if m.get("type") in ("llm", "vlm", "embeddings") else "llm"
+        fact: ServerFacts = {"name": str(m["id"]), "model_type": model_type, "loaded": m.get("state") == "loaded"}
+        _put(fact, family=m.get("arch"), quantization=m.get("quantization"),
+             context_length=m.get("max_context_length"), loaded_context_length=m.get("loaded_context_length"))
+        caps = m.get("capabilities")
+        fact["capabilities"] = _capability_flags(
+            model_type, vision=model_type == "vlm" if model_type != "embeddings" else None,
+            tools=("tool_use" in caps) if isinstance(caps, list) else None)
+        facts.append(fact)
+    return facts
+
+
+def _put(fact: ServerFacts, **values: Any) -> None:
+    for key, value in values.items():
+        if value not in (None, ""):
+            numeric = key in ("size_bytes", "context_length", "loaded_context_length")
+            fact[key] = int(value) if numeric else value  # type: ignore[literal-required]
+
+
+_LISTINGS = (("v1", "/api/v1/models", facts_from_api_v1), ("v0", "/api/v0/models", facts_from_api_v0))
+_NOT_THERE = (CapabilityError, InvalidResponseError)  # 200 "Unexpected endpoint", 404, or another shape
+
+
+class LMStudioBackend(OpenAICompatBackend):
+    """LM Studio's server (default ``http://127.0.0.1:1234``); see the module docstring."""
+
+    kind: ProviderKind = ProviderKind.LMSTUDIO
+    default_flavor = "lmstudio"
+    unreachable_hint = "start LM Studio's server: `lms server start`"
+    stats_chat_path = "/api/v0/chat/completions"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.rest_api: str | None = None  # "v1" / "v0" once a native listing answered
+
+    def classify(self, status: int | None, body: Any) -> LocalProviderError:
+        return classify_lmstudio_error(status, body)
+
+    def _ttl(self, keep_alive: str | int | None) -> dict[str, Any]:
+        ttl = ttl_seconds(keep_alive if keep_alive is not None else self.settings.keep_alive)
+        return {} if ttl is None else {"ttl": ttl}
+
+    def chat_body(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        return {**super().chat_body(request, stream=stream), **self._ttl(request.keep_alive)}
+
+    def chat_url(self, request: ChatRequest, *, stream: bool) -> str:
+        path = self.stats_chat_path if self.rest_api and not stream else self.chat_path
+        return self.base_url + path
+
+    def embed_body(self, texts: Sequence[str], model: str, opts: Mapping[str, Any]) -> dict[str, Any]:
+        return {**super().embed_body(texts, model, opts), **self._ttl(opts.get("keep_alive"))}
+
+    def embed_result(self, data: Any) -> EmbeddingResult:
+        result = super().embed_result(data)
+        if not result.usage.input_tokens and not result.usage.total_tokens:
+            result.usage = Usage()  # LM Studio always reports 0: unknown, not zero
+        return result
+
+    def _remember(self, api: str | None, facts: list[ServerFacts]) -> list[ServerFacts]:
+        self.rest_api = api
+        if api is not None:
+            self.loaded_models = {f["name"] for f in facts if f.get("loaded")}
+        return facts
+
+    def _openai_facts(self, data: Any) -> list[ServerFacts]:
+        return models_from_wire(data, self.flavor)
+
+    def list_model_facts(self) -> list[ServerFacts]:
+        ctx = self._ctx(None, retries=0)
+        for api, path, parse in _LISTINGS:
+            try:
+                return self._remember(api, self.transport.request(ctx, "GET", self.base_url + path, parse=parse))
+            except _NOT_THERE:
+                continue
+        facts = self.transport.request(ctx, "GET", self.base_url + self.models_path, parse=self._openai_facts)
+        return self._remember(None, facts)
+
+    async def alist_model_facts(self) -> list[ServerFacts]:
+        ctx = self._ctx(None, retries=0)
+        for api, path, parse in _LISTINGS:
+            try:
+                facts = await self.transport.arequest(ctx, "GET", self.base_url + path, parse=parse)
+                return self._remember(api, facts)
+            except _NOT_THERE:
+                continue
+        facts = await self.transport.arequest(ctx, "GET", self.base_url + self.models_path, parse=self._openai_facts)
+        return self._remember(None, facts)
+
+
+__all__ = [
+    "LMStudioBackend",
+    "classify_lmstudio_error",
+    "facts_from_api_v0",
+    "facts_from_api_v1",
+    "ttl_seconds",
+]

@@ -1,0 +1,572 @@
+"""Pure converters for Ollama's native chat API (``/api/chat``): request body, reply, the NDJSON
+stream parser and error classification. No I/O: ``backends/ollama.py`` sends what these functions
+build and feeds back what the server answered (embedding and model-facts converters live there).
+
+Forced tool calls. Ollama ignores ``tool_choice``. ``"none"`` sends no tools. ``"required"`` and a
+tool name are enforced by constrained decoding instead: the tools are described in a system
+instruction, not sent as ``tools``, and ``format`` is set to a JSON schema that only admits a call
+(the tool's argument schema for one tool; ``{"name", "arguments"}`` alternatives for several).
+The JSON reply becomes a ``ToolCall`` and ``finish_reason="tool_calls"``, so the model cannot
+answer with prose, and models without native tool support can be forced too.
+
+Inline ``<think>…</think>`` in content (older servers, some templates) is moved to ``thinking`` by
+``ThinkSplitter``, in streams too, across chunk boundaries.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote_to_bytes
+
+from ..errors import (
+    CapabilityError,
+    ConfigurationError,
+    ContextOverflowError,
+    InvalidResponseError,
+    LocalProviderError,
+    ModelNotFoundError,
+    RecoveryStrategy,
+    ServerError,
+)
+from ..transport import loads
+from ..types import ChatChunk, ChatRequest, ChatResult, FinishReason, Message, Metrics, ToolCall, Usage
+from .base import ErrorPayload, tool_call_id
+
+UNREACHABLE_HINT = "start Ollama with `ollama serve`"
+CONTEXT_HINT = "reduce the input or raise num_ctx"
+
+#: done_reason -> finish_reason; "load" (empty reply after a load) is handled before this table.
+FINISH_REASONS: dict[str, FinishReason] = {"stop": "stop", "length": "length", "unload": "stop"}
+
+
+class ModelLoadedReply(ServerError):
+    """The server answered ``done_reason:"load"`` with no content: the model was only being loaded.
+    The backend resends the request once; a second such reply reaches the caller (recovery RETRY)."""
+
+
+class EndpointNotFoundError(CapabilityError):
+    """``404 page not found`` / ``405``: this server is too old (or not Ollama) for the endpoint."""
+
+    default_recovery = RecoveryStrategy.FALLBACK
+
+
+def canonical_json(value: Any) -> str:
+    """Stable JSON for hashing: sorted keys, no spaces.
+
+    >>> canonical_json({"b": 1, "a": [1, "é"]})
+    '{"a":[1,"é"],"b":1}'
+    """
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+# --------------------------------------------------------------------------- requests
+
+
+@dataclass(frozen=True, slots=True)
+class ForcedTool:
+    """How a forced tool call is requested and read back (see the module docstring)."""
+
+    names: tuple[str, ...]
+    wrapped: bool  # True: reply is {"name", "arguments"}; False: reply is the arguments object
+    schema: dict[str, Any]
+    instruction: str
+
+
+def _tool_spec(tool: Mapping[str, Any]) -> tuple[str, str, dict[str, Any]]:
+    fn = tool.get("function", tool)
+    params = dict(fn.get("parameters") or {})
+    params.setdefault("type", "object")
+    params.setdefault("properties", {})
+    return str(fn["name"]), str(fn.get("description") or ""), params
+
+
+def forced_tool(request: ChatRequest) -> ForcedTool | None:
+    """The forced-call plan for ``tool_choice`` "required" or a tool name; None otherwise.
+
+    >>> tools = [{"type": "function", "function": {"name": "add", "parameters": {"type": "object"}}}]
+    >>> forced_tool(ChatRequest(model="m", messages=[], tools=tools, tool_choice="add")).schema
+    {'type': 'object', 'properties': {}}
+    """
+    choice = request.tool_choice
+    if choice in (None, "auto", "none"):
+        return None
+    specs = [_tool_spec(t) for t in request.tools or ()]
+    if not specs:
+        raise ConfigurationError(f"tool_choice={choice!r} but no tools were given",
+                                 hint="pass tools or drop tool_choice")
+    if request.response_format is not None:
+        raise ConfigurationError(
+            f"tool_choice={choice!r} cannot be combined with response_format on Ollama",
+            hint="both use the server's constrained output; drop one of them",
+        )
+    if choice != "required":
+        specs = [s for s in specs if s[0] == choice]
+        if not specs:
+            raise ConfigurationError(f"tool_choice={choice!r} names no given tool",
+                                     hint=f"use one of {request.tool_names}")
+    if len(specs) == 1:
+        name, desc, params = specs[0]
+        text = (f"Call the tool `{name}`{': ' + desc if desc else ''}. Answer with only the JSON object of its "
+                f"arguments, matching this JSON schema: {canonical_json(params)}")
+        return ForcedTool((name,), False, params, text)
+    lines = ["You must call exactly one of these tools. Answer with only a JSON object "
+             '{"name": <tool name>, "arguments": <its arguments>}.']
+    alternatives = []
+    for name, desc, params in specs:
+        lines.append(f"- `{name}`{': ' + desc if desc else ''}. Arguments schema: {canonical_json(params)}")
+        alternatives.append({"type": "object", "required": ["name", "arguments"],
+                             "properties": {"name": {"type": "string", "enum": [name]}, "arguments": params}})
+    return ForcedTool(tuple(s[0] for s in specs), True, {"anyOf": alternatives}, "\n".join(lines))
+
+
+def _is_url(image: str) -> bool:
+    return image.lstrip()[:8].lower().startswith(("http://", "https://"))
+
+
+def image_urls(request: ChatRequest) -> list[str]:
+    """http(s) image URLs the client must fetch and encode before ``to_wire`` (in order, unique)."""
+    seen: dict[str, None] = {}
+    for m in request.messages:
+        for image in m.images:
+            if _is_url(image):
+                seen.setdefault(image.strip(), None)
+    return list(seen)
+
+
+def wire_image(image: str, fetched: Mapping[str, str]) -> str:
+    """An image as Ollama wants it: bare base64 (``data:`` prefix stripped, URLs from ``fetched``).
+
+    >>> wire_image("data:image/png;base64,iVBORw0K", {}), wire_image("iVBORw0K", {})
+    ('iVBORw0K', 'iVBORw0K')
+    >>> wire_image("data:text/plain,hi%21", {})
+    'aGkh'
+    """
+    image = image.strip()
+    if image.startswith("data:"):
+        header, _, payload = image.partition(",")
+        if header.endswith(";base64"):
+            return payload
+        return base64.b64encode(unquote_to_bytes(payload)).decode()
+    if _is_url(image):
+        if image not in fetched:
+            raise ConfigurationError(f"image URL {image[:80]} was not fetched", hint="pass base64 image data")
+        return fetched[image]
+    return image
+
+
+def _format(response_format: Any) -> Any:
+    """``"json"``, a JSON schema, or an OpenAI-style ``response_format`` envelope -> ``format``."""
+    if response_format is None or response_format == "json":
+        return response_format
+    fmt = dict(response_format)
+    if fmt.get("type") == "json_object":
+        return "json"
+    if fmt.get("type") == "json_schema" and isinstance(fmt.get("json_schema"), Mapping):
+        return dict(fmt["json_schema"].get("schema") or {"type": "object"})
+    return fmt
+
+
+def _options(request: ChatRequest) -> dict[str, Any]:
+    options = dict(request.options)
+    named = {"num_predict": request.max_tokens, "stop": request.stop, "seed": request.seed,
+             "temperature": request.temperature, "top_p": request.top_p, "top_k": request.top_k,
+             "num_ctx": request.num_ctx}
+    options.update({k: v for k, v in named.items() if v is not None})
+    return options
+
+
+def _wire_message(m: Message, images: Mapping[str, str], tool_names: dict[str, str]) -> dict[str, Any]:
+    wire: dict[str, Any] = {"role": m.role, "content": m.content or ""}
+    if m.images:
+        wire["images"] = [wire_image(i, images) for i in m.images]
+    if m.thinking and m.role == "assistant":
+        wire["thinking"] = m.thinking
+    if m.tool_calls:
+        wire["tool_calls"] = [{"id": c.id, "function": {"index": i, "name": c.name, "arguments": c.arguments}}
+                              for i, c in enumerate(m.tool_calls)]
+        tool_names.update((c.id, c.name) for c in m.tool_calls)
+    if m.role == "tool":
+        name = m.name or tool_names.get(m.tool_call_id or "")
+        if name:
+            wire["tool_name"] = name
+        if m.tool_call_id:
+            wire["tool_call_id"] = m.tool_call_id
+    return wire
+
+
+def to_wire(request: ChatRequest, stream: bool, *, keep_alive: str | int | None = None,
+            images: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The ``/api/chat`` body. ``keep_alive`` is the settings default (the request's wins);
+    ``images`` maps each URL of ``image_urls(request)`` to its fetched base64.
+
+    >>> to_wire(ChatRequest(model="m", messages=[Message("user", "hi")], max_tokens=5), stream=False)
+    {'model': 'm', 'messages': [{'role': 'user', 'content': 'hi'}], 'stream': False, 'options': {'num_predict': 5}}
+    """
+    if not request.model:
+        raise ConfigurationError("no model given for an Ollama chat request", hint="pass model=...")
+    forced = forced_tool(request)
+    tool_names: dict[str, str] = {}
+    messages = [_wire_message(m, images or {}, tool_names) for m in request.messages]
+    if forced is not None:
+        if messages and messages[0]["role"] == "system":
+            messages[0] = {**messages[0], "content": f"{messages[0]['content']}\n\n{forced.instruction}".lstrip()}
+        else:
+            messages.insert(0, {"role": "system", "content": forced.instruction})
+    body: dict[str, Any] = {"model": request.model, "messages": messages, "stream": stream}
+    if request.tools and forced is None and request.tool_choice != "none":
+        body["tools"] = [dict(t) if "function" in t else {"type": "function", "function": dict(t)}
+                         for t in request.tools]
+    fmt = forced.schema if forced is not None else _format(request.response_format)
+    if fmt is not None:
+        body["format"] = fmt
+    if request.think is not None:
+        body["think"] = request.think
+    options = _options(request)
+    if options:
+        body["options"] = options
+    alive = request.keep_alive if request.keep_alive is not None else keep_alive
+    if alive is not None:
+        body["keep_alive"] = alive
+    return body
+
+
+# --------------------------------------------------------------------------- replies
+
+
+class ThinkSplitter:
+    """Moves inline ``<think>…</think>`` out of content, chunk by chunk.
+
+    Holds back a tail that may start a tag, so a tag split across chunks is still found. Leading
+    whitespace right after ``</think>`` is dropped; an unclosed ``<think>`` makes the rest thinking.
+
+    >>> s = ThinkSplitter()
+    >>> [s.feed(t) for t in ("<thi", "nk>plan</th", "ink>\\n\\nAnswer <t")] + [s.flush()]
+    [('', ''), ('', 'plan'), ('Answer ', ''), ('<t', '')]
+    """
+
+    __slots__ = ("_in_think", "_pending", "_strip")
+    OPEN, CLOSE = "<think>", "</think>"
+
+    def __init__(self) -> None:
+        self._in_think = False
+        self._pending = ""
+        self._strip = False
+
+    def feed(self, text: str) -> tuple[str, str]:
+        """(content, thinking) that can be emitted after ``text``."""
+        if not self._pending and not self._in_think and not self._strip and "<" not in text:
+            return text, ""  # fast path: plain content
+        text = self._pending + text
+        self._pending = ""
+        content: list[str] = []
+        thinking: list[str] = []
+        while text:
+            tag = self.CLOSE if self._in_think else self.OPEN
+            i = text.find(tag)
+            if i < 0:
+                keep = _partial_tail(text, tag)
+                self._pending = text[len(text) - keep:] if keep else ""
+                self._emit(text[: len(text) - keep], content, thinking)
+                break
+            self._emit(text[:i], content, thinking)
+            text = text[i + len(tag):]
+            self._in_think = not self._in_think
+            self._strip = self._strip or not self._in_think
+        return "".join(content), "".join(thinking)
+
+    def flush(self) -> tuple[str, str]:
+        """Whatever was held back, at end of reply."""
+        content: list[str] = []
+        thinking: list[str] = []
+        self._emit(self._pending, content, thinking)
+        self._pending = ""
+        return "".join(content), "".join(thinking)
+
+    def _emit(self, text: str, content: list[str], thinking: list[str]) -> None:
+        if self._in_think:
+            thinking.append(text)
+            return
+        if self._strip:
+            text = text.lstrip()
+            self._strip = not text
+        content.append(text)
+
+
+def _partial_tail(text: str, tag: str) -> int:
+    for k in range(min(len(tag) - 1, len(text)), 0, -1):
+        if text.endswith(tag[:k]):
+            return k
+    return 0
+
+
+def split_think(content: str) -> tuple[str, str]:
+    """(content, thinking) of a complete text.
+
+    >>> split_think("<think>hmm</think>\\n\\nParis.")
+    ('Paris.', 'hmm')
+    """
+    s = ThinkSplitter()
+    c1, t1 = s.feed(content)
+    c2, t2 = s.flush()
+    return c1 + c2, t1 + t2
+
+
+def tool_calls_from_wire(raw: Sequence[Mapping[str, Any]] | None, start: int = 0) -> list[ToolCall]:
+    """Native tool calls; the server's id when present, else derived from position, name, arguments.
+
+    >>> tool_calls_from_wire([{"function": {"name": "get_weather", "arguments": {"city": "Paris"}}}])
+    [ToolCall(id='call_d88a5dba120dfb68', name='get_weather', arguments={'city': 'Paris'})]
+    """
+    calls = []
+    for offset, tc in enumerate(raw or ()):
+        fn = tc.get("function") or tc
+        name = str(fn["name"])
+        args = fn.get("arguments") or {}
+        if isinstance(args, str):
+            args = json.loads(args) if args.strip() else {}
+        if not isinstance(args, dict):
+            raise ValueError(f"arguments of tool call {name!r} are not a JSON object")
+        calls.append(ToolCall(tc.get("id") or tool_call_id(name, canonical_json(args), start + offset), name, args))
+    return calls
+
+
+def _forced_call(forced: ForcedTool, text: str, done_reason: str | None, model: str | None) -> ToolCall:
+    if done_reason == "length":
+        raise InvalidResponseError("the forced tool call was cut off by max_tokens", hint="raise max_tokens",
+                                   model=model)
+    try:
+        obj = json.loads(text)
+        name, args = (obj["name"], obj["arguments"]) if forced.wrapped else (forced.names[0], obj)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InvalidResponseError(f"the model's forced tool call is not valid JSON: {text[:120]!r}",
+                                   hint="retry, or use a model with tool support", model=model) from exc
+    if name not in forced.names or not isinstance(args, dict):
+        raise InvalidResponseError(f"the forced tool call names {name!r} or has non-object arguments", model=model)
+    return ToolCall(tool_call_id(name, canonical_json(args), 0), name, args)
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _seconds(ns: Any) -> float | None:
+    return ns / 1e9 if isinstance(ns, (int, float)) and not isinstance(ns, bool) else None
+
+
+def usage_from_wire(data: Mapping[str, Any]) -> Usage:
+    """Token counts; an absent ``prompt_eval_count`` (cached prompt) stays None.
+
+    >>> usage_from_wire({"eval_count": 104, "prompt_eval_cached_count": 19})
+    Usage(input_tokens=None, output_tokens=104, total_tokens=None, cached_input_tokens=19)
+    """
+    return Usage(input_tokens=_int(data.get("prompt_eval_count")), output_tokens=_int(data.get("eval_count")),
+                 cached_input_tokens=_int(data.get("prompt_eval_cached_count")))
+
+
+def metrics_from_wire(data: Mapping[str, Any], ttft: float | None = None) -> Metrics:
+    """Nanoseconds to seconds; tokens/s = eval_count / eval_duration.
+
+    >>> m = metrics_from_wire({"total_duration": 1078043917, "load_duration": 109557375,
+    ...                        "eval_count": 104, "eval_duration": 814595750})
+    >>> round(m.tokens_per_second, 2), m.load_duration_s, m.total_duration_s
+    (127.67, 0.109557375, 1.078043917)
+    """
+    count, ns = _int(data.get("eval_count")), data.get("eval_duration")
+    tps = count / ns * 1e9 if count and isinstance(ns, (int, float)) and ns > 0 else None
+    return Metrics(time_to_first_token_s=ttft, tokens_per_second=tps,
+                   load_duration_s=_seconds(data.get("load_duration")),
+                   total_duration_s=_seconds(data.get("total_duration")))
+
+
+def _finish(done_reason: Any, has_calls: bool) -> FinishReason:
+    return "tool_calls" if has_calls else FINISH_REASONS.get(str(done_reason), "stop")
+
+
+def _load_reply(model: str | None, service: str | None) -> ModelLoadedReply:
+    return ModelLoadedReply(f"{model} answered with an empty done_reason 'load' reply (it was just loading)",
+                            hint="retry the request", model=model, service=service)
+
+
+def from_wire(data: Mapping[str, Any], *, model: str | None = None, service: str | None = None,
+              forced: ForcedTool | None = None) -> ChatResult:
+    """A non-stream ``/api/chat`` reply. Time to first token is the server's load + prompt time."""
+    msg = data["message"]
+    content, thinking = split_think(msg.get("content") or "")
+    thinking = (msg.get("thinking") or "") + thinking
+    calls = tool_calls_from_wire(msg.get("tool_calls"))
+    done_reason = data.get("done_reason")
+    if done_reason == "load" and not (content or thinking or calls):
+        raise _load_reply(model, service)
+    if forced is not None and not calls:
+        calls, content = [_forced_call(forced, content, done_reason, model)], ""
+    server_ttft = [s for s in (_seconds(data.get("load_duration")), _seconds(data.get("prompt_eval_duration")))
+                   if s is not None]
+    return ChatResult(
+        message=Message("assistant", content, tool_calls=calls, thinking=thinking or None),
+        finish_reason=_finish(done_reason, bool(calls)),
+        usage=usage_from_wire(data),
+        metrics=metrics_from_wire(data, sum(server_ttft) if server_ttft else None),
+        model=data.get("model") or model,
+        service=service,
+        raw=dict(data),
+    )
+
+
+class OllamaChatStream:
+    """``StreamParser`` for ``/api/chat`` NDJSON: one line in, neutral chunks out.
+
+    A ``{"error": …}`` line raises ``ErrorPayload`` (the transport classifies it); a body that ends
+    without ``done:true`` raises ``InvalidResponseError`` from ``close()``.
+    """
+
+    __slots__ = ("_buffer", "_calls", "_done", "_emitted", "_split", "forced", "model", "raw", "service", "t0",
+                 "ttft")
+
+    def __init__(self, model: str | None = None, service: str | None = None, forced: ForcedTool | None = None) -> None:
+        self.model, self.service, self.forced = model, service, forced
+        self.t0 = time.perf_counter()
+        self.ttft: float | None = None
+        self.raw: dict[str, Any] | None = None
+        self._split = ThinkSplitter()
+        self._calls = 0
+        self._done = False
+        self._emitted = False
+        self._buffer: list[str] = []
+
+    def feed(self, line: str) -> list[ChatChunk]:
+        data = loads(line)
+        if not isinstance(data, dict):
+            raise ValueError(f"stream line is not a JSON object: {line[:80]!r}")
+        if data.get("error"):
+            raise ErrorPayload(data)
+        if self._done:
+            return []
+        msg = data.get("message") or {}
+        raw_content = msg.get("content") or ""
+        content, thinking = self._split.feed(raw_content)
+        thinking = (msg.get("thinking") or "") + thinking
+        calls = tool_calls_from_wire(msg.get("tool_calls"), self._calls) if msg.get("tool_calls") else []
+        self._calls += len(calls)
+        if self.ttft is None and (raw_content or thinking or calls):
+            self.ttft = time.perf_counter() - self.t0
+        if data.get("done"):
+            return [self._final(data, content, thinking, calls)]
+        if self.forced is not None:
+            self._buffer.append(content)
+            content = ""
+        if not (content or thinking or calls):
+            return []
+        self._emitted = True
+        return [ChatChunk(content=content, thinking=thinking, tool_calls=calls,
+                          model=data.get("model") or self.model, service=self.service)]
+
+    def _final(self, data: dict[str, Any], content: str, thinking: str, calls: list[ToolCall]) -> ChatChunk:
+        self._done, self.raw = True, data
+        tail_content, tail_thinking = self._split.flush()
+        content, thinking = content + tail_content, thinking + tail_thinking
+        done_reason = data.get("done_reason")
+        if done_reason == "load" and not (self._emitted or content or thinking or calls):
+            raise _load_reply(self.model, self.service)
+        if self.forced is not None and not self._calls:
+            text = "".join(self._buffer) + content
+            calls, content = [_forced_call(self.forced, text, done_reason, self.model)], ""
+            self._calls = 1
+        return ChatChunk(content=content, thinking=thinking, tool_calls=calls,
+                         finish_reason=_finish(done_reason, self._calls > 0), usage=usage_from_wire(data),
+                         metrics=metrics_from_wire(data, self.ttft), model=data.get("model") or self.model,
+                         service=self.service)
+
+    def close(self) -> list[ChatChunk]:
+        if not self._done:
+            raise InvalidResponseError(
+                "the Ollama stream ended before its final done:true line (truncated reply)",
+                hint="the server stopped mid-reply (crash or restart?); retry", model=self.model, service=self.service,
+            )
+        return []
+
+
+# --------------------------------------------------------------------------- errors
+
+
+_CAPABILITY = re.compile(r"does not support (tools|thinking|chat|vision|generate|insert|completion|embedding\w*)")
+_MODEL_NAME = re.compile(r"""model ['"]([^'"]+)['"]""")
+_CONFIG_TEXTS = ("must be of type", "invalid think value", "cannot unmarshal", "is required", "invalid input",
+                 "missing request body", "top_logprobs")
+
+
+def error_text(body: Any) -> str:
+    """The message of an error body: ``{"error": "…"}``, ``{"error": {"message": …}}`` or raw text."""
+    if isinstance(body, Mapping):
+        err = body.get("error", body)
+        if isinstance(err, Mapping):
+            err = err.get("message") or canonical_json(dict(err))
+        return str(err).strip()
+    return str(body or "").strip()
+
+
+def classify_error(status: int | None, body: Any, model: str | None = None) -> LocalProviderError:
+    """Ollama's error replies (exact strings of wire-apis.md §1.11) to the error tree.
+
+    >>> type(classify_error(404, {"error": "model 'llama3.2:latest' not found"})).__name__
+    'ModelNotFoundError'
+    >>> classify_error(400, {"error": '"gemma3" does not support thinking'}).recovery.value
+    'none'
+    """
+    text = error_text(body)
+    low = text.lower()
+    kw: dict[str, Any] = {"status_code": status, "model": model}
+    if cap := _CAPABILITY.search(low):
+        return CapabilityError(f"Ollama: {text}", hint=f"use a model with the {cap.group(1)!r} capability "
+                               "(`patinox models` lists them)", **kw)
+    if "context length" in low or "context window" in low or ("exceeds" in low and "context" in low):
+        return ContextOverflowError(f"the input does not fit the context: {text}", hint=CONTEXT_HINT, **kw)
+    if status in (404, 405) and ("page not found" in low or "method not allowed" in low):
+        return EndpointNotFoundError(f"this server has no such endpoint ({text})",
+                                     hint="upgrade Ollama (https://ollama.com/download)", **kw)
+    if status == 404 or "not found" in low:
+        found = _MODEL_NAME.search(text)
+        name = model or (found.group(1) if found else "<model>")
+        return ModelNotFoundError(f"model {name!r} is not installed on this Ollama server",
+                                  hint=f"run `ollama pull {name}`", **{**kw, "model": name})
+    if status in (401, 403):
+        return ConfigurationError(f"Ollama refused access ({status}): {text}",
+                                  hint="set api_key (PATINOX_API_KEY) or put user:pass@ in the server URL", **kw)
+    if status in (429, 503) or "server busy" in low or "request canceled" in low:
+        return ServerError(f"Ollama is busy: {text}", hint="retry in a moment or raise OLLAMA_MAX_QUEUE",
+                           recovery=RecoveryStrategy.RETRY, **kw)
+    if any(t in low for t in _CONFIG_TEXTS):
+        return ConfigurationError(f"Ollama rejected the request: {text}", hint="fix the named parameter", **kw)
+    if status is None or status >= 500:
+        return ServerError(f"Ollama failed: {text}", hint="check the server log (`ollama serve` output) and retry",
+                           **kw)
+    if status >= 400:
+        return ConfigurationError(f"Ollama rejected the request ({status}): {text}",
+                                  hint="check the request parameters", **kw)
+    return InvalidResponseError(f"Ollama answered with an error object: {text}", hint="check the server log", **kw)
+
+
+__all__ = [
+    "CONTEXT_HINT",
+    "EndpointNotFoundError",
+    "ForcedTool",
+    "ModelLoadedReply",
+    "OllamaChatStream",
+    "ThinkSplitter",
+    "UNREACHABLE_HINT",
+    "classify_error",
+    "forced_tool",
+    "from_wire",
+    "image_urls",
+    "metrics_from_wire",
+    "split_think",
+    "to_wire",
+    "tool_calls_from_wire",
+    "usage_from_wire",
+    "wire_image",
+]

@@ -1,0 +1,346 @@
+"""OpenAI-compatible ``/v1/*`` backend: llama.cpp ``llama-server``, llama-cpp-python, vLLM, a LiteLLM
+proxy, Ollama's ``/v1`` and LM Studio (``lmstudio.py`` builds on this).
+
+Wire conversion is pure (``to_wire``, ``from_wire``, ``OpenAIChatStream``, ``classify_error``,
+``fingerprint_openai``; shapes and helpers in ``_openai_wire.py``); ``OpenAICompatBackend`` adds a
+few lines of I/O per endpoint. Server quirks (``real-server.md`` §7) live in one table,
+``quirks_for(flavor)``, keyed by the flavor discovery fingerprints.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..config import LocalSettings, ProviderKind, redact
+from ..errors import CapabilityError, ConfigurationError
+from ..transport import TimeoutKind, Transport
+from ..types import ChatChunk, ChatRequest, ChatResult, EmbeddingResult
+from ._openai_wire import (
+    OpenAIChatStream,
+    ThinkTagSplitter,
+    classify_error,
+    embed_from_wire,
+    embed_to_wire,
+    fingerprint_openai,
+    from_wire,
+    merge_embeddings,
+    messages_to_wire,
+    metrics_from_wire,
+    models_from_wire,
+    parse_sse_line,
+    summarize_server_message,
+    tools_to_wire,
+    usage_from_wire,
+)
+from .base import ServerFacts
+
+FLAVORS = ("llama_cpp_python", "llama_server", "vllm", "litellm", "ollama_v1", "lmstudio")
+PERMISSIVE_SCHEMA: dict[str, Any] = {"type": "object"}
+
+
+@dataclass(frozen=True, slots=True)
+class Quirks:
+    """What one server flavor needs beyond plain OpenAI (``real-server.md`` §7, ``wire-apis.md`` §2-3)."""
+
+    flavor: str | None = None
+    schema_as_json_object: bool = False  # json_schema rejected: {"type":"json_object","schema":…}
+    json_mode_as_schema: bool = False  # json_object rejected: a permissive json_schema instead
+    required_unsupported: bool = False  # tool_choice="required" answers 500
+    think_via_template_kwargs: bool = False  # chat_template_kwargs.enable_thinking
+    think_off_effort: str | None = None  # reasoning_effort value that turns thinking off
+    listing_is_loaded: bool = False  # /v1/models lists only what is resident
+
+
+_QUIRKS: dict[str | None, Quirks] = {
+    None: Quirks(),
+    "llama_cpp_python": Quirks("llama_cpp_python", schema_as_json_object=True, required_unsupported=True,
+                               listing_is_loaded=True),
+    "llama_server": Quirks("llama_server", think_via_template_kwargs=True, listing_is_loaded=True),
+    "vllm": Quirks("vllm", think_via_template_kwargs=True, listing_is_loaded=True),
+    "litellm": Quirks("litellm"),
+    "ollama_v1": Quirks("ollama_v1", think_off_effort="none"),
+    "lmstudio": Quirks("lmstudio", json_mode_as_schema=True),
+}
+
+
+def quirks_for(flavor: str | None) -> Quirks:
+    """The quirks of a fingerprinted flavor (``None``: a plain OpenAI-compatible server).
+
+    >>> quirks_for("llama_cpp_python").schema_as_json_object, quirks_for("lmstudio").json_mode_as_schema
+    (True, True)
+    >>> quirks_for(None) == Quirks()
+    True
+    >>> quirks_for("tgi")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    patinox_core.errors.ConfigurationError: unknown OpenAI-compatible flavor 'tgi'. use one of llama_cpp_python, ...
+    """
+    try:
+        return _QUIRKS[flavor]
+    except KeyError:
+        raise ConfigurationError(f"unknown OpenAI-compatible flavor {flavor!r}",
+                                 hint=f"use one of {', '.join(FLAVORS)} or None") from None
+
+
+# --------------------------------------------------------------------------- request body
+
+
+def _schema_parts(fmt: Mapping[str, Any]) -> tuple[str, dict[str, Any], bool]:
+    """(name, schema, strict) from a bare JSON schema or an OpenAI ``json_schema`` envelope."""
+    if fmt.get("type") == "json_schema" and isinstance(fmt.get("json_schema"), Mapping):
+        fmt = fmt["json_schema"]
+    if isinstance(fmt.get("schema"), Mapping) and ("name" in fmt or "strict" in fmt):
+        schema, name, strict = dict(fmt["schema"]), fmt.get("name"), fmt.get("strict", True)
+    else:
+        schema, name, strict = dict(fmt), fmt.get("title"), True
+    safe = "".join(ch if ch.isalnum() or ch in "_-" else "_" for ch in str(name or "response"))[:64]
+    return safe or "response", schema, bool(strict)
+
+
+def response_format_to_wire(fmt: Any, quirks: Quirks) -> dict[str, Any] | None:
+    """``ChatRequest.response_format`` as the server wants it.
+
+    >>> response_format_to_wire("json", Quirks())
+    {'type': 'json_object'}
+    >>> response_format_to_wire("json", quirks_for("lmstudio"))["json_schema"]["schema"]
+    {'type': 'object'}
+    >>> response_format_to_wire({"title": "City", "type": "object"}, quirks_for("llama_cpp_python"))
+    {'type': 'json_object', 'schema': {'title': 'City', 'type': 'object'}}
+    >>> response_format_to_wire({"title": "City", "type": "object"}, Quirks())["json_schema"]["name"]
+    'City'
+    """
+    if fmt is None:
+        return None
+    if fmt == "json":
+        if quirks.json_mode_as_schema:
+            envelope = {"name": "json", "schema": PERMISSIVE_SCHEMA, "strict": False}
+            return {"type": "json_schema", "json_schema": envelope}
+        return {"type": "json_object"}
+    name, schema, strict = _schema_parts(fmt)
+    if quirks.schema_as_json_object:
+        return {"type": "json_object", "schema": schema}
+    return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": strict}}
+
+
+def tool_choice_to_wire(choice: str | None, tool_names: Sequence[str], quirks: Quirks) -> Any:
+    """``auto``/``none`` pass through; ``required`` with one tool names it; a name is forced.
+
+    >>> tool_choice_to_wire("required", ["get_weather"], Quirks())
+    {'type': 'function', 'function': {'name': 'get_weather'}}
+    >>> tool_choice_to_wire("required", ["a", "b"], Quirks()), tool_choice_to_wire(None, ["a"], Quirks())
+    ('required', None)
+    """
+    if choice is None or choice in ("auto", "none"):
+        return choice
+    if choice == "required":
+        if len(tool_names) == 1:
+            return {"type": "function", "function": {"name": tool_names[0]}}
+        if quirks.required_unsupported:
+            raise CapabilityError(
+                f"{quirks.flavor} cannot force one of several tools (tool_choice='required' fails there)",
+                hint="bind a single tool, or name the tool to call in tool_choice",
+            )
+        return "required"
+    if choice not in tool_names:
+        raise ConfigurationError(f"tool_choice={choice!r} names no bound tool",
+                                 hint=f"use one of {', '.join(tool_names) or '(no tools bound)'}")
+    return {"type": "function", "function": {"name": choice}}
+
+
+def _think_to_wire(body: dict[str, Any], think: Any, quirks: Quirks) -> None:
+    if think is None:
+        return
+    if isinstance(think, str):
+        body["reasoning_effort"] = think
+    elif think is False and quirks.think_off_effort:
+        body["reasoning_effort"] = quirks.think_off_effort
+    if quirks.think_via_template_kwargs:
+        body["chat_template_kwargs"] = {"enable_thinking": think is not False}
+
+
+def to_wire(request: ChatRequest, *, stream: bool = False, quirks: Quirks = Quirks()) -> dict[str, Any]:
+    """The ``/v1/chat/completions`` body for ``request``.
+
+    >>> from patinox_core.types import Message
+    >>> body = to_wire(ChatRequest(model="m", messages=[Message("user", "hi")], max_tokens=8), stream=True)
+    >>> body["messages"], body["stream_options"], body["max_tokens"], "max_completion_tokens" in body
+    ([{'role': 'user', 'content': 'hi'}], {'include_usage': True}, 8, False)
+    """
+    if not request.model:
+        raise ConfigurationError("no model given for an OpenAI-compatible chat",
+                                 hint="pass model=… or set default_model")
+    body: dict[str, Any] = {"model": request.model, "messages": messages_to_wire(request.messages),
+                            "stream": stream}
+    if stream:
+        body["stream_options"] = {"include_usage": True}
+    for key in ("max_tokens", "temperature", "top_p", "top_k", "seed"):  # max_tokens: never max_completion_tokens
+        value = getattr(request, key)
+        if value is not None:
+            body[key] = value
+    if request.stop:
+        body["stop"] = list(request.stop)
+    if request.tools:
+        body["tools"] = tools_to_wire(request.tools)
+        choice = tool_choice_to_wire(request.tool_choice, request.tool_names, quirks)
+        if choice is not None:
+            body["tool_choice"] = choice
+    fmt = response_format_to_wire(request.response_format, quirks)
+    if fmt is not None:
+        body["response_format"] = fmt
+    _think_to_wire(body, request.think, quirks)
+    body.update(request.options)
+    return body
+
+
+# --------------------------------------------------------------------------- backend
+
+
+def _strip_v1(url: str) -> str:
+    url = url.rstrip("/")
+    return url[: -len("/v1")] if url.endswith("/v1") else url
+
+
+class OpenAICompatBackend:
+    """One OpenAI-compatible server. ``flavor`` (from discovery's fingerprint) selects its quirks.
+
+    Sync and async twins share every decision; only ``transport.request``/``arequest`` (and
+    ``stream``/``astream``) differ. No I/O happens in ``__init__`` or ``__repr__``.
+    """
+
+    kind: ProviderKind = ProviderKind.OPENAI_COMPATIBLE
+    unreachable_hint = "start the server (llama-server / vllm serve / LM Studio) or fix the URL"
+    default_flavor: str | None = None
+    chat_path = "/v1/chat/completions"
+    embed_path = "/v1/embeddings"
+    models_path = "/v1/models"
+
+    def __init__(self, base_url: str, transport: Transport | None = None, settings: LocalSettings | None = None,
+                 *, flavor: str | None = None) -> None:
+        self.settings = settings or (transport.settings if transport is not None else LocalSettings())
+        self.transport = transport or Transport(self.settings)
+        self.base_url = _strip_v1(base_url)
+        self.flavor = flavor if flavor is not None else self.default_flavor
+        self.quirks = quirks_for(self.flavor)
+        self.loaded_models: set[str] | None = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({redact(self.base_url)!r}, flavor={self.flavor!r})"
+
+    # -- hooks subclasses refine -----------------------------------------------------------
+    def classify(self, status: int | None, body: Any) -> Any:
+        return classify_error(status, body)
+
+    def chat_body(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        return to_wire(request, stream=stream, quirks=self.quirks)
+
+    def chat_url(self, request: ChatRequest, *, stream: bool) -> str:
+        return self.base_url + self.chat_path
+
+    def embed_body(self, texts: Sequence[str], model: str, opts: Mapping[str, Any]) -> dict[str, Any]:
+        return embed_to_wire(texts, model, dimensions=opts.get("dimensions"), extra=opts.get("options"))
+
+    def embed_result(self, data: Any) -> EmbeddingResult:
+        return embed_from_wire(data)
+
+    def facts_from_models(self, data: Any) -> list[ServerFacts]:
+        facts = models_from_wire(data, self.flavor)
+        if self.quirks.listing_is_loaded:
+            self.loaded_models = {f["name"] for f in facts}
+        return facts
+
+    # -- shared plumbing -------------------------------------------------------------------
+    def _kind_for(self, model: str | None) -> TimeoutKind:
+        known = self.loaded_models
+        return "cold" if known is not None and model is not None and model not in known else "normal"
+
+    def _ctx(self, model: str | None, *, read: float | None = None, retries: int | None = None,
+             kind: TimeoutKind | None = None) -> Any:
+        return self.transport.context(self.base_url, self.classify, model=model, kind=kind or self._kind_for(model),
+                                      read=read, unreachable_hint=self.unreachable_hint, retries=retries)
+
+    def _chat_ctx(self, request: ChatRequest) -> Any:
+        return self._ctx(request.model, read=request.timeout, retries=request.max_retries)
+
+    def _result(self, data: Any, t0: float, model: str | None) -> ChatResult:
+        result = from_wire(data)
+        result.service = self.base_url
+        if result.metrics.total_duration_s is None:
+            result.metrics.total_duration_s = time.perf_counter() - t0
+        if self.loaded_models is not None and model:
+            self.loaded_models.add(model)  # it answered, so it is resident now (JIT-loaded)
+        return result
+
+    def _stream_parser(self, request: ChatRequest) -> OpenAIChatStream:
+        return OpenAIChatStream(request.model, service=self.base_url)
+
+    # -- chat ------------------------------------------------------------------------------
+    def chat(self, request: ChatRequest) -> ChatResult:
+        body, t0 = self.chat_body(request, stream=False), time.perf_counter()
+        return self.transport.request(self._chat_ctx(request), "POST", self.chat_url(request, stream=False), body,
+                                      parse=lambda d: self._result(d, t0, request.model))
+
+    async def achat(self, request: ChatRequest) -> ChatResult:
+        body, t0 = self.chat_body(request, stream=False), time.perf_counter()
+        return await self.transport.arequest(self._chat_ctx(request), "POST", self.chat_url(request, stream=False),
+                                             body, parse=lambda d: self._result(d, t0, request.model))
+
+    def stream_chat(self, request: ChatRequest) -> Iterator[ChatChunk]:
+        body = self.chat_body(request, stream=True)
+        return self.transport.stream(self._chat_ctx(request), self.chat_url(request, stream=True), body,
+                                     self._stream_parser(request))
+
+    def astream_chat(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
+        body = self.chat_body(request, stream=True)
+        return self.transport.astream(self._chat_ctx(request), self.chat_url(request, stream=True), body,
+                                      self._stream_parser(request))
+
+    # -- embeddings (batched by settings.embed_batch_size, strings only) --------------------
+    def _embed_batches(self, texts: Sequence[str], model: str, opts: Mapping[str, Any]) -> list[dict[str, Any]]:
+        size = int(opts.get("batch_size") or self.settings.embed_batch_size)
+        return [self.embed_body(texts[i:i + size], model, opts) for i in range(0, len(texts), size)]
+
+    def embed(self, texts: Sequence[str], model: str, **opts: Any) -> EmbeddingResult:
+        ctx, url = self._ctx(model, read=opts.get("timeout")), self.base_url + self.embed_path
+        results = [self.transport.request(ctx, "POST", url, body, parse=self.embed_result)
+                   for body in self._embed_batches(texts, model, opts)]
+        return merge_embeddings(results, model, self.base_url)
+
+    async def aembed(self, texts: Sequence[str], model: str, **opts: Any) -> EmbeddingResult:
+        ctx, url = self._ctx(model, read=opts.get("timeout")), self.base_url + self.embed_path
+        results = [await self.transport.arequest(ctx, "POST", url, body, parse=self.embed_result)
+                   for body in self._embed_batches(texts, model, opts)]
+        return merge_embeddings(results, model, self.base_url)
+
+    # -- models ----------------------------------------------------------------------------
+    def list_model_facts(self) -> list[ServerFacts]:
+        return self.transport.request(self._ctx(None), "GET", self.base_url + self.models_path,
+                                      parse=self.facts_from_models)
+
+    async def alist_model_facts(self) -> list[ServerFacts]:
+        return await self.transport.arequest(self._ctx(None), "GET", self.base_url + self.models_path,
+                                             parse=self.facts_from_models)
+
+
+__all__ = [
+    "FLAVORS",
+    "OpenAIChatStream",
+    "OpenAICompatBackend",
+    "Quirks",
+    "ThinkTagSplitter",
+    "classify_error",
+    "embed_from_wire",
+    "embed_to_wire",
+    "fingerprint_openai",
+    "from_wire",
+    "metrics_from_wire",
+    "models_from_wire",
+    "parse_sse_line",
+    "quirks_for",
+    "response_format_to_wire",
+    "summarize_server_message",
+    "to_wire",
+    "tool_choice_to_wire",
+    "usage_from_wire",
+]

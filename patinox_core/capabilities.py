@@ -1,0 +1,502 @@
+"""What each model can do, as data: ``ModelInfo``, ``Capabilities``, tiers, and how facts are merged.
+
+Facts come in layers, later layers win per key (style.md §2): ``Source.DEFAULT`` < name heuristics
+(``Source.HEURISTIC``, the module-level tables below) < what the server said (``Source.SERVER``:
+Ollama ``/api/show``/``/api/ps``, LM Studio model metadata) < the user's ``LocalSettings.overrides``
+(``Source.OVERRIDE``). ``ModelInfo.source`` records where every fact came from. Nothing here does
+network I/O; ``model_info(...)`` turns one backend's ``ServerFacts`` into a ``ModelInfo``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from enum import IntEnum
+from typing import Any
+
+from .backends.base import ServerFacts
+from .config import ProviderKind
+from .errors import ConfigurationError
+
+
+class Source(IntEnum):
+    """Where a fact came from; a higher source wins."""
+
+    DEFAULT = 0
+    HEURISTIC = 1
+    SERVER = 2
+    OVERRIDE = 3
+
+
+class QualityTier(IntEnum):
+    """Rough answer quality, from parameter count (and very low-bit quantization)."""
+
+    UNKNOWN = 0
+    TINY = 1  # < 1.5B
+    SMALL = 2  # < 5B
+    MEDIUM = 3  # < 20B
+    LARGE = 4  # < 50B
+    XLARGE = 5
+
+
+class SpeedTier(IntEnum):
+    """Rough generation speed: measured tokens/s once seen, else the weights' memory footprint."""
+
+    UNKNOWN = 0
+    SLOW = 1
+    MEDIUM = 2
+    FAST = 3
+    VERY_FAST = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a model accepts. ``chat``: chat turns; ``completion``: raw prompts; the rest as named."""
+
+    chat: bool = True
+    completion: bool = True
+    embeddings: bool = False
+    tools: bool = False
+    vision: bool = False
+    thinking: bool = False
+    structured_output: bool = False
+
+    def names(self) -> list[str]:
+        """The enabled flags, e.g. ``['chat', 'completion', 'tools']``."""
+        return [f.name for f in fields(self) if getattr(self, f.name)]
+
+
+CAPABILITY_KEYS = tuple(f.name for f in fields(Capabilities))
+
+
+@dataclass(slots=True)
+class ModelInfo:
+    """One model on one server, with every fact's source in ``source`` (fact name -> ``Source``).
+
+    ``context_length`` is the trained maximum; ``effective_context_length`` what a request gets now:
+    the allocated context when loaded, else the Modelfile ``num_ctx`` (``default_context_length``),
+    else the server's default allocation (``server_context_length``), never above the maximum.
+    """
+
+    name: str
+    service: str
+    kind: ProviderKind
+    family: str | None = None
+    parameter_size: str | None = None
+    parameter_count: int | None = None
+    quantization: str | None = None
+    size_bytes: int | None = None
+    context_length: int | None = None
+    loaded: bool = False
+    loaded_context_length: int | None = None
+    default_context_length: int | None = None
+    server_context_length: int | None = None
+    capabilities: Capabilities = field(default_factory=Capabilities)
+    quality_tier: QualityTier = QualityTier.UNKNOWN
+    speed_tier: SpeedTier = SpeedTier.UNKNOWN
+    tokens_per_second: float | None = None
+    source: dict[str, Source] = field(default_factory=dict)
+
+    @property
+    def effective_context_length(self) -> int | None:
+        if self.loaded and self.loaded_context_length:
+            allocated: int | None = self.loaded_context_length
+        else:
+            allocated = self.default_context_length or self.server_context_length
+        if allocated and self.context_length:
+            return min(allocated, self.context_length)
+        return allocated or None
+
+    def can(self, capability: str) -> bool:
+        return bool(getattr(self.capabilities, capability))
+
+    def known_lacks(self, capability: str) -> bool:
+        """True when the model cannot do ``capability`` and someone (a heuristic, the server or
+        the user) said so; a mere default never blocks a request."""
+        return not self.can(capability) and self.source.get(capability, Source.DEFAULT) > Source.DEFAULT
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready view (used by ``patinox models --json``)."""
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("capabilities", "source")}
+        out["kind"] = self.kind.value
+        out["quality_tier"] = self.quality_tier.name.lower()
+        out["speed_tier"] = self.speed_tier.name.lower()
+        out["effective_context_length"] = self.effective_context_length
+        out["capabilities"] = self.capabilities.names()
+        out["source"] = {k: v.name.lower() for k, v in sorted(self.source.items())}
+        return out
+
+
+# --------------------------------------------------------------------------- merging
+
+
+def resolve(*layers: tuple[Source, Mapping[str, Any]]) -> tuple[dict[str, Any], dict[str, Source]]:
+    """Merge fact layers; a later layer wins per key, ``None`` means "no opinion".
+
+    >>> resolve((Source.DEFAULT, {"tools": False, "vision": False}),
+    ...         (Source.HEURISTIC, {"tools": True}), (Source.SERVER, {"tools": None, "vision": True}))
+    ({'tools': True, 'vision': True}, {'tools': <Source.HEURISTIC: 1>, 'vision': <Source.SERVER: 2>})
+    """
+    values: dict[str, Any] = {}
+    sources: dict[str, Source] = {}
+    for source, facts in layers:
+        for key, value in facts.items():
+            if value is not None:
+                values[key], sources[key] = value, source
+    return values, sources
+
+
+# --------------------------------------------------------------------------- parsers
+
+_SIZE_RE = re.compile(r"^\s*(?:(\d+)\s*x\s*)?(\d+(?:\.\d+)?)\s*([kmbt])?\s*$", re.IGNORECASE)
+_SCALE = {"k": 1e3, "m": 1e6, "b": 1e9, "t": 1e12, None: 1.0}
+
+
+def parse_parameter_size(text: str | None) -> int | None:
+    """A display size such as Ollama's ``parameter_size`` to a parameter count.
+
+    >>> parse_parameter_size("7.6B"), parse_parameter_size("270M"), parse_parameter_size("8x7B")
+    (7600000000, 270000000, 56000000000)
+    >>> parse_parameter_size("3.21b"), parse_parameter_size(""), parse_parameter_size("unknown")
+    (3210000000, None, None)
+    """
+    if not text:
+        return None
+    m = _SIZE_RE.match(str(text))
+    if m is None:
+        return None
+    experts = int(m.group(1)) if m.group(1) else 1
+    scale = _SCALE[m.group(3).lower() if m.group(3) else None]
+    return round(experts * float(m.group(2)) * scale)
+
+
+_NAME_SIZE_RE = re.compile(r"(?<![a-z0-9.])(?:(\d+)x)?e?(\d+(?:\.\d+)?)([bm])(?![a-z0-9])")
+
+
+def parameter_count_from_name(name: str) -> int | None:
+    """The size written in a model name or tag, if any.
+
+    >>> parameter_count_from_name("qwen2.5:7b"), parameter_count_from_name("gemma3:270m")
+    (7000000000, 270000000)
+    >>> parameter_count_from_name("Meta-Llama-3.1-8B-Instruct"), parameter_count_from_name("mixtral:8x7b")
+    (8000000000, 56000000000)
+    >>> parameter_count_from_name("gemma3n:e4b"), parameter_count_from_name("qwen3-30b-a3b")
+    (4000000000, 30000000000)
+    >>> parameter_count_from_name("nomic-embed-text:latest") is None
+    True
+    """
+    m = _NAME_SIZE_RE.search(name.lower())
+    if m is None:
+        return None
+    experts = int(m.group(1)) if m.group(1) else 1
+    return round(experts * float(m.group(2)) * _SCALE[m.group(3)])
+
+
+_QUANT_BITS = {"bf16": 16, "f16": 16, "fp16": 16, "f32": 32, "fp32": 32, "fp8": 8, "mxfp4": 4,
+               "awq": 4, "gptq": 4, "int4": 4, "int8": 8}
+_QUANT_RE = re.compile(r"^(?:i?q(\d+)(?:_[a-z0-9]+)*|(\d+)[-_ ]?bits?|int(\d+))$")
+
+
+def quantization_bits(text: str | None) -> int | None:
+    """Nominal bits per weight of a quantization label (GGUF, MLX, HF).
+
+    >>> [quantization_bits(q) for q in ("Q4_K_M", "Q8_0", "F16", "BF16", "4bit", "IQ2_XXS", "MXFP4")]
+    [4, 8, 16, 16, 4, 2, 4]
+    >>> quantization_bits("8-bit"), quantization_bits(""), quantization_bits("unknown")
+    (8, None, None)
+    """
+    if not text:
+        return None
+    key = str(text).strip().lower()
+    if key in _QUANT_BITS:
+        return _QUANT_BITS[key]
+    m = _QUANT_RE.match(key)
+    if m is None:
+        return None
+    return int(next(g for g in m.groups() if g))
+
+
+_NAME_QUANT_RE = re.compile(r"(?<![a-z0-9])(i?q\d(?:_[a-z0-9]+)*|bf16|fp16|f16|f32|fp8|mxfp4|\d+bit)(?![a-z0-9])")
+
+
+def quantization_from_name(name: str) -> str | None:
+    """A quantization label in a tag or LM Studio variant, upper-cased.
+
+    >>> quantization_from_name("hf.co/bartowski/Qwen2.5-7B-GGUF:Q4_K_M"), quantization_from_name("gemma-3@q8_0")
+    ('Q4_K_M', 'Q8_0')
+    >>> quantization_from_name("llama3.2:3b") is None
+    True
+    """
+    m = _NAME_QUANT_RE.search(name.lower())
+    return m.group(1).upper() if m else None
+
+
+_SQUASH_RE = re.compile(r"([a-z])[-_ ](\d+(?:\.\d+)*)(?![\d.]*[bmkx])")
+
+
+def normalize_name(name: str) -> str:
+    """The part of a model name the heuristics look at: no namespace, no tag, version glued on.
+
+    >>> normalize_name("hf.co/lmstudio-community/Meta-Llama-3.1-8B-Instruct-GGUF:Q4_K_M")
+    'meta-llama3.1-8b-instruct-gguf'
+    >>> normalize_name("gemma-3-27b-it"), normalize_name("qwen2.5vl:7b"), normalize_name("mistral-7b")
+    ('gemma3-27b-it', 'qwen2.5vl', 'mistral-7b')
+    """
+    base = name.strip().lower().rsplit("/", 1)[-1]
+    base = base.split(":", 1)[0].split("@", 1)[0]
+    return _SQUASH_RE.sub(r"\1\2", base)
+
+
+# --------------------------------------------------------------------------- heuristics tables
+# Each entry is a regex matched at a word start of ``normalize_name(name)`` (longer first in spirit:
+# every match counts, and negative tables are applied after positive ones).
+
+EMBEDDING_NAMES = (
+    "nomic-embed", "mxbai-embed", "bge", "e5(?![0-9])", "multilingual-e5", "all-minilm", "snowflake-arctic-embed",
+    "text-embedding", "embeddinggemma", "granite-embedding", "qwen3-embedding", "jina-embeddings", "gte-",
+    "paraphrase-multilingual", "nomic-bert", "embed(?:ding)?(?![a-z])",
+)
+VISION_NAMES = (
+    "llava", "bakllava", "vl(?![a-z])", "vlm", "qwen2.5vl", "qwen3vl", "vision", "minicpm-v",
+    "moondream", "pixtral", "llama4", "mistral-small3.[12]", "gemma3(?![a-z])", "internvl", "granite3.2-vision",
+)
+#: Families whose small sizes are text-only: below this parameter count, no vision.
+VISION_MIN_PARAMS = {"gemma3(?![a-z])": 4_000_000_000}
+THINKING_NAMES = (
+    "qwen3(?![a-z])", "deepseek-r1", "gpt-oss", "magistral", "phi4-reasoning", "phi4-mini-reasoning", "qwq",
+    "exaone-deep", "cogito", "openthinker", "deepscaler", "smallthinker", "thinking",
+)
+NOT_THINKING_NAMES = ("qwen3-coder", "qwen3-embedding", "instruct-?2507")
+TOOL_NAMES = (
+    "llama3.1", "llama3.2(?!-vision)", "llama3.3", "llama4", "qwen2", "qwen3(?![a-z])", "qwq", "mistral-nemo",
+    "mistral-small", "mistral-large", "mixtral", "command-r", "command-a", "granite3", "granite4", "gpt-oss",
+    "hermes3", "firefunction", "nemotron", "devstral", "magistral", "cogito", "phi4-mini", "smollm2",
+    "functionary", "athene-v2", "llama3-groq-tool-use", "deepseek-v3",
+)
+
+_BOUNDARY = r"(?<![a-z0-9])"
+
+
+def _compile(patterns: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile("|".join(f"{_BOUNDARY}(?:{p})" for p in patterns))
+
+
+_EMBED_RE, _VISION_RE = _compile(EMBEDDING_NAMES), _compile(VISION_NAMES)
+_THINK_RE, _NOT_THINK_RE, _TOOLS_RE = _compile(THINKING_NAMES), _compile(NOT_THINKING_NAMES), _compile(TOOL_NAMES)
+_VISION_MIN = [(_compile((p,)), n) for p, n in VISION_MIN_PARAMS.items()]
+_EMBEDDING_FACTS = {"embeddings": True, "chat": False, "completion": False, "tools": False, "vision": False,
+                    "thinking": False, "structured_output": False}
+
+
+def heuristic_facts(name: str, parameter_count: int | None = None) -> dict[str, Any]:
+    """Facts guessed from a model name (``parameter_count``: the best known size, for size rules).
+
+    >>> heuristic_facts("nomic-embed-text:latest")["embeddings"], heuristic_facts("qwen3:4b")["thinking"]
+    (True, True)
+    >>> sorted(k for k, v in heuristic_facts("llama3.2-vision:11b").items() if v is True)
+    ['vision']
+    >>> heuristic_facts("gemma3:1b")["vision"], heuristic_facts("gemma3:12b")["vision"]
+    (False, True)
+    """
+    norm = normalize_name(name)
+    count = parameter_count or parameter_count_from_name(name)
+    facts: dict[str, Any] = {"parameter_count": count, "quantization": quantization_from_name(name)}
+    if _EMBED_RE.search(norm):
+        facts.update(_EMBEDDING_FACTS)
+        return facts
+    if _TOOLS_RE.search(norm):
+        facts["tools"] = True
+    if _THINK_RE.search(norm) and not _NOT_THINK_RE.search(norm):
+        facts["thinking"] = True
+    if _VISION_RE.search(norm):
+        facts["vision"] = True
+        for pattern, minimum in _VISION_MIN:
+            if pattern.search(norm) and count is not None and count < minimum:
+                facts["vision"] = False
+    return facts
+
+
+# --------------------------------------------------------------------------- tiers
+
+
+def quality_tier_for(parameter_count: int | None, bits: int | None = None) -> QualityTier:
+    """Tier from size; 3-bit or lower quantization costs one tier.
+
+    >>> quality_tier_for(270_000_000), quality_tier_for(8_000_000_000), quality_tier_for(8_000_000_000, 2)
+    (<QualityTier.TINY: 1>, <QualityTier.MEDIUM: 3>, <QualityTier.SMALL: 2>)
+    """
+    if not parameter_count:
+        return QualityTier.UNKNOWN
+    limits = ((1.5e9, QualityTier.TINY), (5e9, QualityTier.SMALL), (20e9, QualityTier.MEDIUM),
+              (50e9, QualityTier.LARGE))
+    tier = next((t for limit, t in limits if parameter_count < limit), QualityTier.XLARGE)
+    if bits is not None and bits <= 3 and tier > QualityTier.TINY:
+        tier = QualityTier(tier - 1)
+    return tier
+
+
+def speed_tier_for(parameter_count: int | None = None, bits: int | None = None, size_bytes: int | None = None,
+                   tokens_per_second: float | None = None) -> SpeedTier:
+    """Measured tokens/s when known, else the weights' footprint (unknown quantization: 4-bit).
+
+    >>> speed_tier_for(tokens_per_second=40.0), speed_tier_for(8_000_000_000, 4), speed_tier_for(size_bytes=40e9)
+    (<SpeedTier.FAST: 3>, <SpeedTier.FAST: 3>, <SpeedTier.SLOW: 1>)
+    """
+    if tokens_per_second:
+        limits = ((60, SpeedTier.VERY_FAST), (25, SpeedTier.FAST), (8, SpeedTier.MEDIUM))
+        return next((t for limit, t in limits if tokens_per_second >= limit), SpeedTier.SLOW)
+    footprint = size_bytes or (parameter_count * (bits or 4) / 8 if parameter_count else None)
+    if not footprint:
+        return SpeedTier.UNKNOWN
+    limits_b = ((1.5e9, SpeedTier.VERY_FAST), (6e9, SpeedTier.FAST), (20e9, SpeedTier.MEDIUM))
+    return next((t for limit, t in limits_b if footprint <= limit), SpeedTier.SLOW)
+
+
+def server_context_default(kind: ProviderKind, version: str | None = None) -> int | None:
+    """What a server allocates when nothing else says: Ollama 2048 before 0.7, else 4096 (newer
+    servers may pick more by VRAM; 4096 is their floor); LM Studio 4096; others unknown.
+
+    >>> server_context_default(ProviderKind.OLLAMA, "0.6.8"), server_context_default(ProviderKind.OLLAMA, "0.12.3")
+    (2048, 4096)
+    """
+    if kind is ProviderKind.OLLAMA:
+        parts = re.findall(r"\d+", version or "")
+        major_minor = (int(parts[0]), int(parts[1])) if len(parts) >= 2 else (99, 0)
+        return 2048 if major_minor < (0, 7) else 4096
+    if kind is ProviderKind.LMSTUDIO:
+        return 4096
+    return None
+
+
+# --------------------------------------------------------------------------- building ModelInfo
+
+_FACT_KEYS = ("family", "parameter_size", "parameter_count", "quantization", "size_bytes", "context_length",
+              "loaded", "loaded_context_length", "default_context_length", *CAPABILITY_KEYS,
+              "quality_tier", "speed_tier")
+_ALIASES = {"embedding": "embeddings", "tool_use": "tools", "reasoning": "thinking",
+            "num_ctx": "default_context_length", "context_window": "default_context_length",
+            "max_context_length": "context_length"}
+_TYPE_FACTS = {
+    "embedding": _EMBEDDING_FACTS, "embeddings": _EMBEDDING_FACTS,
+    "vlm": {"vision": True, "chat": True, "embeddings": False},
+    "llm": {"chat": True, "embeddings": False},
+}
+
+
+def server_layer(facts: ServerFacts) -> dict[str, Any]:
+    """Flatten one backend's ``ServerFacts`` into fact keys (capability flags at top level)."""
+    out: dict[str, Any] = {k: v for k, v in facts.items() if k in _FACT_KEYS}
+    out.update(_TYPE_FACTS.get(str(facts.get("model_type", "")).lower(), {}))
+    for key, value in (facts.get("capabilities") or {}).items():
+        out[_ALIASES.get(key, key)] = bool(value)
+    if out.get("embeddings") and "chat" not in out:  # an embedding-only model (Ollama ["embedding"])
+        out.update({k: False for k in ("chat", "completion", "structured_output") if k not in out})
+    elif out.get("completion") and "chat" not in out:  # Ollama's "completion" covers /api/chat too
+        out["chat"] = True
+    if out.get("parameter_count") is None:
+        out["parameter_count"] = parse_parameter_size(facts.get("parameter_size"))
+    return out
+
+
+def _coerce(model: str, key: str, value: Any) -> Any:
+    try:
+        if key in ("quality_tier", "speed_tier"):
+            enum = QualityTier if key == "quality_tier" else SpeedTier
+            return enum[value.upper()] if isinstance(value, str) else enum(value)
+        if key in CAPABILITY_KEYS or key == "loaded":
+            if not isinstance(value, bool):
+                raise ValueError("expected true or false")
+            return value
+        if key.endswith(("_length", "_count", "_bytes")):
+            return int(value)
+        return str(value)
+    except (KeyError, ValueError, TypeError) as exc:
+        raise ConfigurationError(f"overrides[{model!r}].{key}={value!r} is not valid: {exc}",
+                                 hint="fix the override in your settings") from None
+
+
+def override_layer(name: str, overrides: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """User facts for ``name``: an entry for the bare name (``qwen3``) applies to every tag, an
+    exact entry (``qwen3:4b``, or ``qwen3`` for ``qwen3:latest``) wins over it."""
+    base = name.split(":", 1)[0]
+    exact = {name, name.lower()} | ({base, base.lower()} if name.endswith(":latest") else set())
+    layers = [v for k, v in overrides.items() if k not in exact and k.lower() == base.lower()]
+    layers += [v for k, v in overrides.items() if k in exact]
+    out: dict[str, Any] = {}
+    for layer in layers:
+        flat = dict(layer)
+        caps = flat.pop("capabilities", None) or {}
+        flat.update(dict.fromkeys(caps, True) if isinstance(caps, (list, tuple)) else caps)
+        for key, value in flat.items():
+            key = _ALIASES.get(key, key)
+            if key not in _FACT_KEYS:
+                raise ConfigurationError(f"overrides[{name!r}] has unknown key {key!r}",
+                                         hint=f"use one of {', '.join(_FACT_KEYS)}")
+            out[key] = None if value is None else _coerce(name, key, value)
+    return out
+
+
+def model_info(facts: ServerFacts, *, service: str, kind: ProviderKind, version: str | None = None,
+               overrides: Mapping[str, Mapping[str, Any]] | None = None,
+               tokens_per_second: float | None = None) -> ModelInfo:
+    """Build a ``ModelInfo`` from a backend's facts: defaults < heuristics < server < overrides."""
+    name = facts["name"]
+    server = server_layer(facts)
+    default = {f: getattr(Capabilities(), f) for f in CAPABILITY_KEYS} | {"loaded": False}
+    default["structured_output"] = kind in (ProviderKind.OLLAMA, ProviderKind.LMSTUDIO)
+    user = override_layer(name, overrides or {})
+    size_hint = user.get("parameter_count") or server.get("parameter_count")
+    values, sources = resolve((Source.DEFAULT, default), (Source.HEURISTIC, heuristic_facts(name, size_hint)),
+                              (Source.SERVER, server), (Source.OVERRIDE, user))
+    if not values["chat"] and sources["structured_output"] is Source.DEFAULT:  # no chat, no JSON replies
+        values["structured_output"], sources["structured_output"] = False, sources["chat"]
+    count, bits = values.get("parameter_count"), quantization_bits(values.get("quantization"))
+    size_source = max(sources.get("parameter_count", Source.DEFAULT), sources.get("quantization", Source.DEFAULT))
+    if "quality_tier" not in values:
+        values["quality_tier"], sources["quality_tier"] = quality_tier_for(count, bits), size_source
+    if "speed_tier" not in values:
+        values["speed_tier"] = speed_tier_for(count, bits, values.get("size_bytes"), tokens_per_second)
+        sources["speed_tier"] = Source.SERVER if tokens_per_second else size_source
+    caps = Capabilities(**{k: bool(values[k]) for k in CAPABILITY_KEYS})
+    kwargs = {k: values[k] for k in _FACT_KEYS if k in values and k not in CAPABILITY_KEYS}
+    return ModelInfo(name=name, service=service, kind=kind, capabilities=caps,
+                     server_context_length=server_context_default(kind, version),
+                     tokens_per_second=tokens_per_second, source=sources, **kwargs)
+
+
+def record_speed(info: ModelInfo, tokens_per_second: float, *, weight: float = 0.3) -> ModelInfo:
+    """A copy of ``info`` with a measured speed folded in (moving average) and its speed tier
+    recomputed, unless the user pinned the tier."""
+    if tokens_per_second <= 0:
+        return info
+    old = info.tokens_per_second
+    tps = tokens_per_second if old is None else (1 - weight) * old + weight * tokens_per_second
+    if info.source.get("speed_tier") is Source.OVERRIDE:
+        return replace(info, tokens_per_second=tps)
+    source = {**info.source, "speed_tier": Source.SERVER}
+    return replace(info, tokens_per_second=tps, speed_tier=speed_tier_for(tokens_per_second=tps), source=source)
+
+
+__all__ = [
+    "CAPABILITY_KEYS",
+    "Capabilities",
+    "EMBEDDING_NAMES",
+    "ModelInfo",
+    "QualityTier",
+    "Source",
+    "SpeedTier",
+    "THINKING_NAMES",
+    "TOOL_NAMES",
+    "VISION_NAMES",
+    "heuristic_facts",
+    "model_info",
+    "normalize_name",
+    "parameter_count_from_name",
+    "parse_parameter_size",
+    "quality_tier_for",
+    "quantization_bits",
+    "record_speed",
+    "resolve",
+    "speed_tier_for",
+]

@@ -1,0 +1,298 @@
+"""One model catalogue across services, and the routing policy as pure functions.
+
+``Catalogue`` keeps each service's ``ModelInfo`` list (built by ``capabilities.model_info`` from
+the backend's ``ServerFacts``) for ``settings.discovery_ttl``; it does no I/O. The policy the
+router applies is here too, free of I/O so it is tested with plain lists: name resolution
+(``match_names``), picking a default model (``pick_default``), candidate order
+(``order_candidates``), capability checks (``check_capabilities``) and the context guard
+(``estimate_prompt_tokens``, ``context_limit``, ``truncation_suspected``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
+
+from .backends.base import ServerFacts
+from .capabilities import ModelInfo, Source, model_info, record_speed
+from .config import LocalSettings, ProviderKind
+from .errors import CapabilityError, ConfigurationError, ModelNotFoundError
+from .types import ChatRequest
+
+#: The context guard's estimate: about four characters per token (English prose and code; it
+#: undercounts CJK text), plus a few tokens of chat-template overhead per message, plus a flat
+#: allowance per image.
+CHARS_PER_TOKEN = 4
+MESSAGE_OVERHEAD_TOKENS = 4
+IMAGE_TOKENS = 256
+
+_PULL_HINTS = {ProviderKind.OLLAMA: "`ollama pull {name}`", ProviderKind.LMSTUDIO: "`lms get {name}`"}
+_WHAT = {"chat": "chat", "embeddings": "embeddings", "tools": "tool calling", "vision": "images",
+         "thinking": "thinking"}
+_EXAMPLE = {"chat": "llama3.2", "embeddings": "nomic-embed-text", "tools": "qwen3", "vision": "gemma3",
+            "thinking": "qwen3"}
+
+
+# --------------------------------------------------------------------------- names
+
+
+def match_names(name: str, names: Iterable[str]) -> list[str]:
+    """Catalogue names that ``name`` means, from the first rule that matches: exact, ``name:latest``,
+    case-insensitive, the part after a namespace (``qwen3-8b`` for ``qwen/qwen3-8b``), then prefix.
+    One result: resolved; several: ambiguous; none: unknown.
+
+    >>> names = ["llama3.2:latest", "qwen3:4b", "qwen3:8b", "qwen/qwen3-8b"]
+    >>> match_names("llama3.2", names), match_names("qwen3:4b", names), match_names("qwen3-8b", names)
+    (['llama3.2:latest'], ['qwen3:4b'], ['qwen/qwen3-8b'])
+    >>> match_names("qwen3", names), match_names("mistral", names)
+    (['qwen3:4b', 'qwen3:8b'], [])
+    """
+    unique = list(dict.fromkeys(names))
+    rules = (
+        lambda n: n == name,
+        lambda n: ":" not in name and n == f"{name}:latest",
+        lambda n: n.lower() in (name.lower(), f"{name.lower()}:latest"),
+        lambda n: "/" in n and n.rsplit("/", 1)[1].lower() in (name.lower(), f"{name.lower()}:latest"),
+        lambda n: n.lower().startswith(name.lower()),
+    )
+    for rule in rules:
+        hits = [n for n in unique if rule(n)]
+        if hits:
+            return hits
+    return []
+
+
+def not_found(name: str, infos: Sequence[ModelInfo], kinds: Iterable[ProviderKind]) -> ModelNotFoundError:
+    """``ModelNotFoundError`` naming close matches and how to install the model."""
+    installed = sorted({i.name for i in infos})
+    close = difflib.get_close_matches(name, installed, n=3, cutoff=0.5)
+    how = [_PULL_HINTS[k].format(name=name) for k in dict.fromkeys(kinds) if k in _PULL_HINTS]
+    hint = f"install it: {' or '.join(how)}" if how else "install it on one of your servers"
+    if close:
+        hint += f"; did you mean {', '.join(close)}?"
+    elif installed:
+        hint += f"; installed: {', '.join(installed[:8])}{', ...' if len(installed) > 8 else ''}"
+    return ModelNotFoundError(f"model {name!r} is not on any server patinox found", hint=hint, model=name)
+
+
+def resolve_name(name: str, infos: Sequence[ModelInfo], kinds: Iterable[ProviderKind] = ()) -> str:
+    """The one catalogue name ``name`` means, or ``ModelNotFoundError`` / ``ConfigurationError``."""
+    hits = match_names(name, [i.name for i in infos])
+    if len(hits) == 1:
+        return hits[0]
+    if not hits:
+        raise not_found(name, infos, kinds)
+    raise ConfigurationError(f"model name {name!r} is ambiguous: {', '.join(hits)}",
+                             hint="pass the full name of one of them", model=name)
+
+
+# --------------------------------------------------------------------------- choosing
+
+
+def _rank(info: ModelInfo) -> tuple[int, bool, int]:
+    return (int(info.quality_tier), info.loaded, int(info.speed_tier))
+
+
+def pick_default(infos: Sequence[ModelInfo], need: str = "chat", require: Iterable[str] = ()) -> ModelInfo | None:
+    """The best model that can do ``need`` (by quality tier, then loaded, then speed; the first
+    listed wins a tie), preferring ones that can also do everything in ``require``."""
+    able = [i for i in infos if i.can(need)]
+    wanted = list(require)
+    preferred = [i for i in able if all(i.can(r) for r in wanted)] or able
+    best: ModelInfo | None = None
+    for info in preferred:
+        if best is None or _rank(info) > _rank(best):
+            best = info
+    return best
+
+
+def order_candidates(infos: Sequence[ModelInfo], *, health: Mapping[str, bool] | None = None,
+                     cooldown_until: Mapping[str, float] | None = None, now: float | None = None,
+                     ) -> list[ModelInfo]:
+    """Try order for one model's copies: usable services first (healthy, not cooling down), the
+    ones with the model loaded first among them; cooling or unhealthy ones last, as a last resort.
+    Stable: equal candidates keep the catalogue order."""
+    health = health or {}
+    cooldown_until = cooldown_until or {}
+    now = time.monotonic() if now is None else now
+
+    def key(pair: tuple[int, ModelInfo]) -> tuple[bool, bool, bool, int]:
+        index, info = pair
+        cooling = cooldown_until.get(info.service, 0.0) > now
+        return (cooling, not health.get(info.service, True), not info.loaded, index)
+
+    return [info for _, info in sorted(enumerate(infos), key=key)]
+
+
+def request_needs(request: ChatRequest) -> list[str]:
+    """Capabilities a chat request uses besides chat itself."""
+    needs = []
+    if request.tools and request.tool_choice != "none":
+        needs.append("tools")
+    if request.has_images:
+        needs.append("vision")
+    if request.think not in (None, False):
+        needs.append("thinking")
+    return needs
+
+
+def check_capabilities(info: ModelInfo, need: str, extra: Iterable[str], infos: Sequence[ModelInfo]) -> None:
+    """Raise ``CapabilityError`` when ``info`` is known not to do ``need`` or one of ``extra``,
+    naming the best model that can, if any. Only facts from a heuristic, the server or the user
+    refuse; an unknown capability is left for the server to decide."""
+    for capability in (need, *extra):
+        if not info.known_lacks(capability):
+            continue
+        others = [i for i in infos if i.name != info.name]
+        alt = pick_default(others, capability, [need] if capability != need else [])
+        what = _WHAT.get(capability, capability)
+        if alt is not None:
+            hint = f"use a model that does, e.g. {alt.name!r} on {alt.service}"
+        else:
+            hint = f"install one, e.g. `ollama pull {_EXAMPLE.get(capability, 'qwen3')}`"
+        hint += f"; if {info.name} does support it, set overrides={{{info.name!r}: {{{capability!r}: True}}}}"
+        raise CapabilityError(f"{info.name} does not support {what} (per {info.source[capability].name.lower()} "
+                              "facts)", hint=hint, model=info.name, service=info.service)
+
+
+# --------------------------------------------------------------------------- context guard
+
+
+def estimate_prompt_tokens(request: ChatRequest) -> int:
+    """Rough prompt size in tokens: characters / 4 + per-message overhead + images + tool specs.
+
+    >>> from patinox_core.types import Message
+    >>> estimate_prompt_tokens(ChatRequest(model="m", messages=[Message(role="user", content="x" * 400)]))
+    104
+    """
+    chars = 0
+    images = 0
+    for m in request.messages:
+        chars += len(m.content) + len(m.thinking or "")
+        chars += sum(len(tc.name) + len(json.dumps(tc.arguments)) for tc in m.tool_calls)
+        images += len(m.images)
+    if request.tools:
+        chars += len(json.dumps(request.tools))
+    return math.ceil(chars / CHARS_PER_TOKEN) + MESSAGE_OVERHEAD_TOKENS * len(request.messages) + IMAGE_TOKENS * images
+
+
+def context_limit(info: ModelInfo, request: ChatRequest) -> int | None:
+    """Tokens the prompt may use: an explicit Ollama ``num_ctx`` (Ollama reallocates for it, up to
+    the trained maximum), else the model's effective context."""
+    if request.num_ctx and info.kind is ProviderKind.OLLAMA:
+        return min(request.num_ctx, info.context_length) if info.context_length else request.num_ctx
+    return info.effective_context_length
+
+
+def overflow_message(info: ModelInfo, estimate: int, limit: int) -> str:
+    return (f"the prompt (about {estimate} tokens, estimated as characters/4) may not fit {info.name}'s "
+            f"context of {limit} tokens on {info.service}; the server would drop the start of the prompt")
+
+
+def overflow_hint(info: ModelInfo) -> str:
+    if info.kind is ProviderKind.OLLAMA:
+        top = f" (the model allows up to {info.context_length})" if info.context_length else ""
+        return f"shorten the input or raise num_ctx{top}"
+    return "shorten the input or load the model with a larger context length"
+
+
+def truncation_suspected(estimate: int, limit: int | None, input_tokens: int | None,
+                         cached_tokens: int | None = None) -> bool:
+    """After an Ollama reply: did the server evaluate far fewer prompt tokens than were sent?
+    True when the estimate is at least 256 tokens, exceeds the limit (when known) and the server
+    counted under half of it (cached tokens included).
+
+    >>> truncation_suspected(20_000, 4096, 4000), truncation_suspected(900, 4096, 850)
+    (True, False)
+    """
+    if input_tokens is None or estimate < 256:
+        return False
+    seen = input_tokens + (cached_tokens or 0)
+    return seen < estimate / 2 and (limit is None or estimate > limit)
+
+
+# --------------------------------------------------------------------------- catalogue
+
+
+class Catalogue:
+    """``ModelInfo`` per service with fetch times; thread-safe; no I/O (the router fetches)."""
+
+    def __init__(self, settings: LocalSettings) -> None:
+        self.settings = settings
+        self._infos: dict[str, list[ModelInfo]] = {}
+        self._fetched: dict[str, float] = {}
+        self._speeds: dict[tuple[str, str], float] = {}
+        self._lock = threading.Lock()
+
+    def stale(self, services: Iterable[str]) -> list[str]:
+        """Services whose entries are missing or older than ``discovery_ttl``."""
+        now, ttl = time.monotonic(), self.settings.discovery_ttl
+        with self._lock:
+            return [s for s in services if s not in self._fetched or now - self._fetched[s] >= ttl]
+
+    def store(self, service: str, kind: ProviderKind, version: str | None, facts: Sequence[ServerFacts],
+              ) -> list[ModelInfo]:
+        infos = []
+        for f in facts:
+            if not f.get("name"):
+                continue
+            tps = self._speeds.get((service, f["name"]))
+            infos.append(model_info(f, service=service, kind=kind, version=version,
+                                    overrides=self.settings.overrides, tokens_per_second=tps))
+        with self._lock:
+            self._infos[service] = infos
+            self._fetched[service] = time.monotonic()
+        return infos
+
+    def entries(self, services: Iterable[str]) -> list[ModelInfo]:
+        """Every known model on ``services``, in service order then server order."""
+        with self._lock:
+            return [i for s in services for i in self._infos.get(s, ())]
+
+    def _update(self, service: str, name: str, fn: Callable[[ModelInfo], ModelInfo]) -> None:
+        with self._lock:
+            infos = self._infos.get(service, [])
+            for n, info in enumerate(infos):
+                if info.name == name:
+                    infos[n] = fn(info)
+
+    def record_speed(self, service: str, name: str, tokens_per_second: float) -> None:
+        """Fold a measured speed into the model's entry (and keep it across refreshes)."""
+        self._update(service, name, lambda i: record_speed(i, tokens_per_second))
+        with self._lock:
+            for info in self._infos.get(service, ()):
+                if info.name == name and info.tokens_per_second:
+                    self._speeds[(service, name)] = info.tokens_per_second
+
+    def mark_loaded(self, service: str, name: str) -> None:
+        """The model just answered on ``service``, so it is resident there now."""
+        self._update(service, name, lambda i: i if i.loaded else replace(i, loaded=True))
+
+    def loaded_names(self, service: str) -> set[str] | None:
+        """What the server said is loaded (``None`` when it does not report load state)."""
+        with self._lock:
+            infos = self._infos.get(service, [])
+            if not any(i.source.get("loaded", Source.DEFAULT) > Source.DEFAULT for i in infos):
+                return None
+            return {i.name for i in infos if i.loaded}
+
+
+__all__ = [
+    "CHARS_PER_TOKEN",
+    "Catalogue",
+    "check_capabilities",
+    "context_limit",
+    "estimate_prompt_tokens",
+    "match_names",
+    "not_found",
+    "order_candidates",
+    "pick_default",
+    "request_needs",
+    "resolve_name",
+    "truncation_suspected",
+]

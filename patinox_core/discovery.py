@@ -1,0 +1,358 @@
+"""Find the model servers: probe, fingerprint, cache, and keep health fresh in the background.
+
+``ServiceDiscovery(settings)`` probes every URL the user configured plus, when
+``settings.discover_defaults``, Ollama's and LM Studio's loopback defaults, all at once (threads
+for ``discover``, ``asyncio.gather`` for ``adiscover``), each probe bounded by
+``settings.probe_timeout``. It never probes a host that is not loopback unless the user named it.
+Each server is fingerprinted (wire-apis.md §3) by one pure generator, ``fingerprint``, that yields
+the paths it wants and receives the replies: the sync and async drivers only do the I/O.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+import weakref
+from collections.abc import Generator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+from urllib.parse import urlsplit
+
+from .backends._openai_wire import fingerprint_openai
+from .config import LocalSettings, ProviderKind
+from .errors import LocalProviderError, ServerError
+from .transport import ProbeReply, Transport
+
+log = logging.getLogger("patinox.discovery")
+
+#: Loopback defaults probed when ``settings.discover_defaults`` (never any other host).
+DEFAULT_TARGETS: tuple[tuple[str, ProviderKind], ...] = (
+    ("http://127.0.0.1:11434", ProviderKind.OLLAMA),
+    ("http://127.0.0.1:1234", ProviderKind.LMSTUDIO),
+)
+_PORT_KINDS = {11434: ProviderKind.OLLAMA, 1234: ProviderKind.LMSTUDIO}
+_LOOPBACK = {"localhost", "127.0.0.1", "::1", "[::1]"}
+_FLAVOR_KINDS = {"ollama_v1": ProviderKind.OLLAMA, "lmstudio": ProviderKind.LMSTUDIO}
+
+
+@dataclass(slots=True)
+class Service:
+    """One model server as last seen. ``flavor`` names the exact server: ``"ollama"`` (native API),
+    ``"lmstudio"``, or an OpenAI-compatible flavor of ``fingerprint_openai`` (``"llama_server"``,
+    ``"llama_cpp_python"``, ``"vllm"``, ``"litellm"``, ``"ollama_v1"``); ``None`` for a plain one."""
+
+    kind: ProviderKind
+    base_url: str
+    version: str | None = None
+    healthy: bool = False
+    latency_ms: float | None = None
+    last_checked: float | None = None  # time.time() of the last probe
+    flavor: str | None = None
+    configured: bool = False  # named by the user (vs a loopback default)
+    error: str | None = None  # why it is unhealthy
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "kind": self.kind.value}
+
+
+def is_loopback(url: str) -> bool:
+    """
+    >>> is_loopback("http://127.0.0.1:11434"), is_loopback("http://[::1]:1234"), is_loopback("http://box.lan:1")
+    (True, True, False)
+    """
+    host = (urlsplit(url).hostname or "").lower()
+    return host in _LOOPBACK or host.startswith("127.")
+
+
+def _endpoint_key(url: str) -> tuple[str, int | None, str]:
+    parts = urlsplit(url)
+    host = "loopback" if is_loopback(url) else (parts.hostname or "")
+    return host, parts.port, parts.path.rstrip("/")
+
+
+def probe_targets(settings: LocalSettings, defaults: tuple[tuple[str, ProviderKind], ...] = DEFAULT_TARGETS,
+                  ) -> list[tuple[str, ProviderKind | None, bool]]:
+    """``(url, kind hint, configured)`` to probe, in a fixed order: the user's URLs, then the loopback
+    defaults not already covered. Only user-configured URLs may be non-loopback.
+
+    >>> s = LocalSettings(ollama_url="box.lan", discover_defaults=True)
+    >>> [(u, k.value if k else None, c) for u, k, c in probe_targets(s)]
+    [('http://box.lan:11434', 'ollama', True), ('http://127.0.0.1:11434', 'ollama', False), \
+('http://127.0.0.1:1234', 'lmstudio', False)]
+    """
+    out: list[tuple[str, ProviderKind | None, bool]] = []
+    seen: set[tuple[str, int | None, str]] = set()
+    for url, kind in settings.configured_urls():
+        key = _endpoint_key(url)
+        if key not in seen:
+            seen.add(key)
+            out.append((url.rstrip("/"), kind, True))
+    if settings.discover_defaults:
+        for url, kind in defaults:
+            key = _endpoint_key(url)
+            if key not in seen and is_loopback(url):
+                seen.add(key)
+                out.append((url, kind, False))
+    return out
+
+
+Fingerprint = Generator[str, "ProbeReply | LocalProviderError", "Service | None"]
+
+
+def _ok_json(reply: ProbeReply | LocalProviderError) -> Any:
+    if isinstance(reply, LocalProviderError) or reply.status != 200:
+        return None
+    data = reply.json()
+    return None if isinstance(data, dict) and data.get("error") else data
+
+
+def fingerprint(base_url: str, hint: ProviderKind | None = None, configured: bool = False) -> Fingerprint:
+    """Pure probe plan: yields paths to ``GET``, receives each ``ProbeReply`` (or the mapped error),
+    returns the ``Service`` (unhealthy when unreachable) or ``None`` when it is not a model server."""
+    now = time.time()
+    guess = hint or _PORT_KINDS.get(urlsplit(base_url).port or 0, ProviderKind.OPENAI_COMPATIBLE)
+    down = Service(kind=guess, base_url=base_url, healthy=False, last_checked=now, configured=configured)
+    root = yield "/"
+    if isinstance(root, LocalProviderError):
+        return replace(down, error=root.message)
+    found = replace(down, healthy=True, latency_ms=round(root.elapsed_ms, 2))
+    body = root.text
+    if root.status == 200 and body.strip().startswith("Ollama is running"):
+        version = _ok_json((yield "/api/version")) or {}
+        return replace(found, kind=hint or ProviderKind.OLLAMA, flavor="ollama", version=version.get("version"))
+    if "Unexpected endpoint or method" in body or root.headers.get("x-powered-by", "").lower() == "express":
+        return replace(found, kind=hint or ProviderKind.LMSTUDIO, flavor="lmstudio")
+    models = yield "/v1/models"
+    data = _ok_json(models)
+    if not isinstance(data, dict) or not isinstance(data.get("data"), list):
+        for path in ("/api/v0/models", "/api/v1/models"):  # LM Studio's native lists
+            native = _ok_json((yield path))
+            if isinstance(native, dict) and isinstance(native.get("data", native.get("models")), list):
+                return replace(found, kind=hint or ProviderKind.LMSTUDIO, flavor="lmstudio")
+        if not configured:
+            return None
+        why = models.message if isinstance(models, LocalProviderError) else f"GET /v1/models gave {models.status}"
+        return replace(down, error=f"not a model server that patinox knows ({why})")
+    flavor = fingerprint_openai(data, models.headers if isinstance(models, ProbeReply) else {})
+    kind = hint or _FLAVOR_KINDS.get(flavor or "", ProviderKind.OPENAI_COMPATIBLE)
+    found = replace(found, kind=kind, flavor="ollama" if kind is ProviderKind.OLLAMA else flavor)
+    if flavor == "llama_server":
+        props = _ok_json((yield "/props")) or {}
+        return replace(found, version=props.get("build_info") if isinstance(props, dict) else None)
+    if flavor == "vllm":
+        info = _ok_json((yield "/version")) or {}
+        return replace(found, version=info.get("version") if isinstance(info, dict) else None)
+    return found
+
+
+def _classify_probe(status: int | None, body: Any) -> LocalProviderError:
+    return ServerError(f"probe failed with status {status}: {str(body)[:200]}")
+
+
+class ServiceDiscovery:
+    """Probe, fingerprint and cache the model servers (TTL ``settings.discovery_ttl``).
+
+    ``discover()`` / ``adiscover()`` return every service seen: healthy ones, user-configured
+    ones that are down, and loopback defaults that were up once but are down now (so a
+    monitor can show them as unhealthy). With nothing listening they return ``[]`` within
+    about ``settings.probe_timeout``.
+    """
+
+    def __init__(self, settings: LocalSettings | None = None, *, transport: Transport | Any = None) -> None:
+        self.settings = settings or LocalSettings()
+        if isinstance(transport, Transport):
+            self._transport, self._owns_transport = transport, False
+        else:
+            self._transport, self._owns_transport = Transport(self.settings, transport), True
+        self.default_targets = DEFAULT_TARGETS
+        self._cache: tuple[float, list[Service]] | None = None
+        self._seen: dict[str, Service] = {}
+        self._state = threading.Lock()
+        self._round = threading.Lock()
+        self._alocks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+        self._monitor: tuple[threading.Thread, threading.Event] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.rounds = 0  # probe rounds run (for tests and `patinox status`)
+
+    def __repr__(self) -> str:
+        return f"ServiceDiscovery(targets={len(self.targets())}, ttl={self.settings.discovery_ttl})"
+
+    def targets(self) -> list[tuple[str, ProviderKind | None, bool]]:
+        return probe_targets(self.settings, self.default_targets)
+
+    @property
+    def services(self) -> list[Service]:
+        """The last known services (no I/O; empty before the first discovery)."""
+        with self._state:
+            return list(self._cache[1]) if self._cache else []
+
+    # -- cache ---------------------------------------------------------------------------
+    def _cached(self) -> list[Service] | None:
+        with self._state:
+            if self._cache is not None and time.monotonic() - self._cache[0] < self.settings.discovery_ttl:
+                return list(self._cache[1])
+        return None
+
+    def invalidate(self) -> None:
+        with self._state:
+            self._cache = None
+
+    def _store(self, targets: list[tuple[str, ProviderKind | None, bool]],
+               found: list[Service | None]) -> list[Service]:
+        out: list[Service] = []
+        with self._state:
+            for (url, _, configured), svc in zip(targets, found, strict=True):
+                known = self._seen.get(url)
+                if svc is not None and svc.healthy:
+                    self._seen[url] = svc
+                elif known is not None:  # seen before, down now: keep its identity, mark it unhealthy
+                    svc = replace(known, healthy=False, latency_ms=None, error=svc.error if svc else "not answering",
+                                  last_checked=time.time())
+                if svc is not None and (svc.healthy or configured or known is not None):
+                    out.append(svc)
+            self._cache = (time.monotonic(), out)
+            self.rounds += 1
+        return list(out)
+
+    # -- sync ----------------------------------------------------------------------------
+    def _drive(self, url: str, hint: ProviderKind | None, configured: bool) -> Service | None:
+        plan = fingerprint(url, hint, configured)
+        ctx = self._transport.context(url, _classify_probe, kind="probe", retries=0)
+        try:
+            path = next(plan)
+            while True:
+                try:
+                    reply: ProbeReply | LocalProviderError = self._transport.probe(ctx, url + path)
+                except LocalProviderError as err:
+                    reply = err
+                path = plan.send(reply)
+        except StopIteration as stop:
+            return stop.value
+
+    def discover(self, refresh: bool = False) -> list[Service]:
+        """All services (cached for ``discovery_ttl`` unless ``refresh``); safe from many threads
+        and inside a running event loop (probes run on worker threads)."""
+        if not refresh and (hit := self._cached()) is not None:
+            return hit
+        with self._round:
+            if not refresh and (hit := self._cached()) is not None:
+                return hit
+            targets = self.targets()
+            if len(targets) <= 1:
+                found = [self._drive(*t) for t in targets]
+            else:
+                with ThreadPoolExecutor(len(targets), thread_name_prefix="patinox-probe") as pool:
+                    found = list(pool.map(lambda t: self._drive(*t), targets))
+            return self._store(targets, found)
+
+    # -- async ---------------------------------------------------------------------------
+    async def _adrive(self, url: str, hint: ProviderKind | None, configured: bool) -> Service | None:
+        plan = fingerprint(url, hint, configured)
+        ctx = self._transport.context(url, _classify_probe, kind="probe", retries=0)
+        try:
+            path = next(plan)
+            while True:
+                try:
+                    reply: ProbeReply | LocalProviderError = await self._transport.aprobe(ctx, url + path)
+                except LocalProviderError as err:
+                    reply = err
+                path = plan.send(reply)
+        except StopIteration as stop:
+            return stop.value
+
+    def _alock(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        with self._state:
+            lock = self._alocks.get(loop)
+            if lock is None:
+                lock = self._alocks[loop] = asyncio.Lock()
+        return lock
+
+    async def adiscover(self, refresh: bool = False) -> list[Service]:
+        """Async twin of ``discover``: one probe round at a time per event loop."""
+        if not refresh and (hit := self._cached()) is not None:
+            return hit
+        async with self._alock():
+            if not refresh and (hit := self._cached()) is not None:
+                return hit
+            targets = self.targets()
+            found = await asyncio.gather(*(self._adrive(*t) for t in targets))
+            return self._store(targets, list(found))
+
+    # -- monitoring ----------------------------------------------------------------------
+    def start_monitoring(self, interval: float = 10.0) -> None:
+        """Re-probe every ``interval`` seconds on a daemon thread until ``stop_monitoring()``."""
+        if self._monitor is not None and self._monitor[0].is_alive():
+            return
+        stop = threading.Event()
+        thread = threading.Thread(target=self._watch, args=(interval, stop), daemon=True,
+                                  name="patinox-discovery-monitor")
+        self._monitor = (thread, stop)
+        thread.start()
+
+    def _watch(self, interval: float, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                self.discover(refresh=True)
+            except Exception:  # pragma: no cover - a monitor must never die
+                log.exception("discovery monitor round failed")
+            stop.wait(interval)
+
+    async def astart_monitoring(self, interval: float = 10.0) -> asyncio.Task[None]:
+        """Re-probe every ``interval`` seconds in a task on the running loop."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._awatch(interval), name="patinox-discovery-monitor")
+        return self._task
+
+    async def _awatch(self, interval: float) -> None:
+        while True:
+            try:
+                await self.adiscover(refresh=True)
+            except Exception:  # pragma: no cover
+                log.exception("discovery monitor round failed")
+            await asyncio.sleep(interval)
+
+    def stop_monitoring(self) -> None:
+        """Stop the monitor thread (waits for it) and cancel the monitor task, if any."""
+        if self._monitor is not None:
+            thread, stop = self._monitor
+            stop.set()
+            if thread is not threading.current_thread():
+                thread.join(max(5.0, self.settings.probe_timeout * 8))
+            self._monitor = None
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            loop = task.get_loop()
+            try:
+                running = asyncio.get_running_loop()
+            except RuntimeError:
+                running = None
+            if running is loop:
+                task.cancel()
+            elif not loop.is_closed():
+                loop.call_soon_threadsafe(task.cancel)
+
+    async def astop_monitoring(self) -> None:
+        task = self._task
+        self.stop_monitoring()
+        if task is not None and task.get_loop() is asyncio.get_running_loop():
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+
+    @property
+    def monitoring(self) -> bool:
+        return (self._monitor is not None and self._monitor[0].is_alive()) or (
+            self._task is not None and not self._task.done())
+
+    def close(self) -> None:
+        self.stop_monitoring()
+        if self._owns_transport:
+            self._transport.close()
+
+
+__all__ = ["DEFAULT_TARGETS", "Service", "ServiceDiscovery", "fingerprint", "is_loopback", "probe_targets"]

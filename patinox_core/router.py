@@ -1,0 +1,507 @@
+"""``LocalProvider``: every local model server behind one ``ModelProvider``.
+
+It asks ``ServiceDiscovery`` which servers exist, builds one catalogue from their backends
+(``catalogue.py``), resolves a model name across them, checks capabilities and the context
+window before sending, and falls back (style.md §8): on an error whose recovery is RETRY or
+FALLBACK before any output, the next server with the same model is tried and the failed one
+cools down for ``settings.cooldown`` seconds. A stream commits to a server after its first
+chunk. Sync and async paths share every decision; only the I/O differs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+import warnings
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from importlib import import_module
+from typing import Any, TypeVar
+
+from .backends.base import Backend, ServerFacts
+from .capabilities import ModelInfo
+from .catalogue import (
+    Catalogue,
+    check_capabilities,
+    context_limit,
+    estimate_prompt_tokens,
+    order_candidates,
+    overflow_hint,
+    overflow_message,
+    pick_default,
+    request_needs,
+    resolve_name,
+    truncation_suspected,
+)
+from .config import LocalSettings, ProviderKind
+from .discovery import Service, ServiceDiscovery
+from .errors import (
+    ConfigurationError,
+    ContextOverflowError,
+    LocalProviderError,
+    ModelNotFoundError,
+    ServiceUnavailableError,
+    most_actionable,
+    should_fall_back,
+)
+from .transport import Transport
+from .types import ChatChunk, ChatRequest, ChatResult, EmbeddingResult, Metrics, Usage
+
+log = logging.getLogger("patinox.router")
+T = TypeVar("T")
+
+DEFAULT_EMBED_CONCURRENCY = 4
+_BACKENDS = {
+    ProviderKind.OLLAMA: ("patinox_core.backends.ollama", "OllamaBackend"),
+    ProviderKind.LMSTUDIO: ("patinox_core.backends.lmstudio", "LMStudioBackend"),
+    ProviderKind.OPENAI_COMPATIBLE: ("patinox_core.backends.openai_compat", "OpenAICompatBackend"),
+}
+_OPENAI_FLAVORS = ("llama_cpp_python", "llama_server", "vllm", "litellm", "ollama_v1", "lmstudio")
+_NO_SERVER_HINT = ("start Ollama with `ollama serve` or LM Studio with `lms server start`, or point patinox at "
+                   "a running server (OLLAMA_HOST=host:11434, PATINOX_ENDPOINTS=http://host:8080)")
+
+
+class ContextWindowWarning(UserWarning):
+    """The prompt may not fit the model's context window, or the server truncated it."""
+
+
+def make_backend(service: Service, transport: Transport, settings: LocalSettings) -> Backend:
+    """The backend for a discovered service (imported lazily by kind)."""
+    module, name = _BACKENDS[service.kind]
+    factory = getattr(import_module(module), name)
+    if service.kind is ProviderKind.OPENAI_COMPATIBLE:
+        flavor = {"ollama": "ollama_v1"}.get(service.flavor or "", service.flavor)
+        return factory(service.base_url, transport, settings, flavor=flavor if flavor in _OPENAI_FLAVORS else None)
+    return factory(service.base_url, transport, settings)
+
+
+def _merge_embeddings(parts: Sequence[EmbeddingResult], model: str) -> EmbeddingResult:
+    vectors = [v for p in parts for v in p.vectors]
+    ins = [p.usage.input_tokens for p in parts]
+    usage = Usage(input_tokens=sum(ins) if ins and None not in ins else None)  # type: ignore[arg-type]
+    first = parts[0] if parts else EmbeddingResult(vectors=[])
+    return EmbeddingResult(vectors=vectors, model=first.model or model, usage=usage, service=first.service)
+
+
+def _map_threads(fn: Callable[[Any], T], items: Sequence[Any], workers: int) -> list[T]:
+    if len(items) <= 1 or workers <= 1:
+        return [fn(x) for x in items]
+    with ThreadPoolExecutor(min(workers, len(items)), thread_name_prefix="patinox") as pool:
+        futures = [pool.submit(fn, x) for x in items]
+        try:
+            return [f.result() for f in futures]
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
+
+
+class LocalProvider:
+    """One provider over every local server (see DESIGN.md §2).
+
+    ``backends=`` injects ``Backend`` objects (tests, advanced users): they are used as the
+    servers and discovery is skipped unless ``discovery=`` is given too. ``transport=`` takes a
+    patinox ``Transport`` or an httpx transport (``httpx.MockTransport``).
+    """
+
+    def __init__(self, settings: LocalSettings | None = None, *, discovery: ServiceDiscovery | None = None,
+                 transport: Any = None, backends: Sequence[Backend] | None = None) -> None:
+        self.settings = settings or LocalSettings()
+        self._owns_transport = not isinstance(transport, Transport)
+        self._transport = transport if isinstance(transport, Transport) else Transport(self.settings, transport)
+        self._injected: dict[str, Backend] = {b.base_url: b for b in backends or ()}
+        self._owns_discovery = discovery is None and not self._injected
+        if self._owns_discovery:
+            discovery = ServiceDiscovery(self.settings, transport=self._transport)
+        self.discovery = discovery
+        self._backends: dict[str, Backend] = dict(self._injected)
+        self.catalogue = Catalogue(self.settings)
+        self._cooldown: dict[str, float] = {}
+        self._health: dict[str, bool] = {}
+        self._lock = threading.Lock()
+        self._refresh = threading.Lock()
+        self._alocks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+    def __repr__(self) -> str:
+        return f"LocalProvider(provider={self.settings.provider.value}, backends={len(self._backends)})"
+
+    # -- services and backends -----------------------------------------------------------
+    def _combine(self, found: Sequence[Service]) -> list[Service]:
+        injected = [Service(kind=b.kind, base_url=url, healthy=True, configured=True,
+                            flavor=getattr(b, "flavor", None)) for url, b in self._injected.items()]
+        services = injected + [s for s in found if s.base_url not in self._injected]
+        if self.settings.provider is not ProviderKind.LOCAL:
+            services = [s for s in services if s.kind is self.settings.provider]
+        return services
+
+    def _services(self, refresh: bool = False) -> list[Service]:
+        return self._combine(self.discovery.discover(refresh) if self.discovery else [])
+
+    async def _aservices(self, refresh: bool = False) -> list[Service]:
+        return self._combine(await self.discovery.adiscover(refresh) if self.discovery else [])
+
+    def _backend(self, service: Service | ModelInfo) -> Backend:
+        url = service.base_url if isinstance(service, Service) else service.service
+        backend = self._backends.get(url)
+        if backend is None:
+            if not isinstance(service, Service):
+                raise ServiceUnavailableError(f"no backend for {url}", service=url)
+            with self._lock:
+                backend = self._backends.get(url)
+                if backend is None:
+                    backend = self._backends[url] = make_backend(service, self._transport, self.settings)
+        return backend
+
+    def _cool(self, service: str, err: LocalProviderError) -> None:
+        with self._lock:
+            self._cooldown[service] = time.monotonic() + self.settings.cooldown
+        log.warning("cooling down %s for %ss after %s: %s", service, self.settings.cooldown, type(err).__name__, err)
+
+    def _cooling(self, service: str, now: float) -> bool:
+        return self._cooldown.get(service, 0.0) > now
+
+    def _order(self, copies: Sequence[ModelInfo]) -> list[ModelInfo]:
+        with self._lock:
+            cooldown, health = dict(self._cooldown), dict(self._health)
+        return order_candidates(copies, health=health, cooldown_until=cooldown)
+
+    # -- catalogue -----------------------------------------------------------------------
+    def _to_fetch(self, services: Sequence[Service], force: bool) -> list[Service]:
+        now = time.monotonic()
+        usable = [s for s in services if s.healthy and not self._cooling(s.base_url, now)]
+        if force:
+            return usable
+        stale = set(self.catalogue.stale(s.base_url for s in usable))
+        return [s for s in usable if s.base_url in stale]
+
+    def _store(self, service: Service, result: list[ServerFacts] | LocalProviderError) -> None:
+        if isinstance(result, LocalProviderError):
+            self._cool(service.base_url, result)
+            return
+        self.catalogue.store(service.base_url, service.kind, service.version, result)
+        self._backend(service).loaded_models = self.catalogue.loaded_names(service.base_url)
+
+    def _facts(self, service: Service) -> list[ServerFacts] | LocalProviderError:
+        try:
+            return self._backend(service).list_model_facts()
+        except LocalProviderError as err:
+            return err
+
+    async def _afacts(self, service: Service) -> list[ServerFacts] | LocalProviderError:
+        try:
+            return await self._backend(service).alist_model_facts()
+        except LocalProviderError as err:
+            return err
+
+    def _seen(self, services: list[Service]) -> list[Service]:
+        with self._lock:
+            self._health.update((s.base_url, s.healthy) for s in services)
+        return services
+
+    def _models(self, refresh: bool = False) -> tuple[list[ModelInfo], list[Service]]:
+        services = self._seen(self._services(refresh))
+        if self._to_fetch(services, refresh):
+            with self._refresh:
+                todo = self._to_fetch(services, refresh)
+                for service, result in zip(todo, _map_threads(self._facts, todo, len(todo)), strict=True):
+                    self._store(service, result)
+        return self.catalogue.entries(s.base_url for s in services), services
+
+    def _alock(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            lock = self._alocks.get(loop)
+            if lock is None:
+                lock = self._alocks[loop] = asyncio.Lock()
+        return lock
+
+    async def _amodels(self, refresh: bool = False) -> tuple[list[ModelInfo], list[Service]]:
+        services = self._seen(await self._aservices(refresh))
+        if self._to_fetch(services, refresh):
+            async with self._alock():
+                todo = self._to_fetch(services, refresh)
+                results = await asyncio.gather(*(self._afacts(s) for s in todo))
+                for service, result in zip(todo, results, strict=True):
+                    self._store(service, result)
+        return self.catalogue.entries(s.base_url for s in services), services
+
+    def list_models(self, refresh: bool = False) -> list[ModelInfo]:
+        """Every model on every server (one entry per server that has it)."""
+        return self._models(refresh)[0]
+
+    async def alist_models(self, refresh: bool = False) -> list[ModelInfo]:
+        return (await self._amodels(refresh))[0]
+
+    # -- planning (pure given the catalogue) ---------------------------------------------
+    def _plan(self, infos: list[ModelInfo], services: list[Service], model: str | None, need: str,
+              extra: Sequence[str] = ()) -> list[ModelInfo]:
+        """Copies of the resolved model, in try order, capability-checked."""
+        if not infos:
+            if not any(s.healthy for s in services):
+                probed = ", ".join(s.base_url for s in services) or "the default ports"
+                raise ServiceUnavailableError(f"no model server is reachable (looked at {probed})",
+                                              hint=_NO_SERVER_HINT)
+            raise ModelNotFoundError("the servers patinox found have no models installed",
+                                     hint="install one, e.g. `ollama pull llama3.2` or `lms get qwen3-8b`")
+        s = self.settings
+        default = s.default_embedding_model if need == "embeddings" else s.default_model
+        model = model or default
+        if model is None:
+            best = pick_default(infos, need, extra)
+            if best is None:
+                example = "nomic-embed-text" if need == "embeddings" else "llama3.2"
+                raise ModelNotFoundError(f"no {need} model is installed on any server",
+                                         hint=f"install one (e.g. `ollama pull {example}`) or pass model=...")
+            name = best.name
+        else:
+            name = resolve_name(model, infos, [s.kind for s in services])
+        ordered = self._order([i for i in infos if i.name == name])
+        able = [i for i in ordered if not any(i.known_lacks(c) for c in (need, *extra))]
+        if not able:
+            check_capabilities(ordered[0], need, extra, infos)
+        return able
+
+    def _guard(self, info: ModelInfo, request: ChatRequest) -> int:
+        estimate = estimate_prompt_tokens(request)
+        limit = context_limit(info, request)
+        if self.settings.context_guard != "off" and limit and estimate > limit:
+            message = overflow_message(info, estimate, limit)
+            if self.settings.context_guard == "raise":
+                raise ContextOverflowError(message, hint=overflow_hint(info), model=info.name, service=info.service)
+            warnings.warn(f"{message}. {overflow_hint(info)}", ContextWindowWarning, stacklevel=4)
+            log.warning(message)
+        return estimate
+
+    def _prepare(self, request: ChatRequest, infos: list[ModelInfo], services: list[Service],
+                 ) -> tuple[list[ModelInfo], int]:
+        copies = self._plan(infos, services, request.model, "chat", request_needs(request))
+        return copies, self._guard(copies[0], request)
+
+    def _after(self, info: ModelInfo, request: ChatRequest, usage: Usage | None, metrics: Metrics | None,
+               estimate: int) -> None:
+        """Learn from a reply: measured speed, load state, and Ollama's silent truncation."""
+        if metrics is not None and metrics.tokens_per_second:
+            self.catalogue.record_speed(info.service, info.name, metrics.tokens_per_second)
+        self.catalogue.mark_loaded(info.service, info.name)
+        loaded = self._backends[info.service].loaded_models
+        if loaded is not None:
+            loaded.add(info.name)
+        if (info.kind is ProviderKind.OLLAMA and usage is not None and self.settings.context_guard != "off"
+                and truncation_suspected(estimate, context_limit(info, request), usage.input_tokens,
+                                         usage.cached_input_tokens)):
+            message = (f"{info.name} on {info.service} evaluated only {usage.input_tokens} prompt tokens of "
+                       f"about {estimate} sent: the server probably truncated the prompt")
+            warnings.warn(f"{message}. {overflow_hint(info)}", ContextWindowWarning, stacklevel=4)
+            log.warning(message)
+
+    def get_model(self, name: str | None = None, *, capability: str = "chat") -> ModelInfo:
+        """The catalogue entry a request for ``name`` would use first (``None``: the default)."""
+        return self._plan(*self._models(), name, capability)[0]
+
+    async def aget_model(self, name: str | None = None, *, capability: str = "chat") -> ModelInfo:
+        return self._plan(*(await self._amodels()), name, capability)[0]
+
+    # -- fallback loops ------------------------------------------------------------------
+    def _attempt(self, copies: Sequence[ModelInfo], call: Callable[[Backend, ModelInfo], T]) -> tuple[T, ModelInfo]:
+        attempts: list[LocalProviderError] = []
+        for info in self._order(copies):
+            try:
+                return call(self._backend(info), info), info
+            except LocalProviderError as err:
+                if not should_fall_back(err):
+                    raise
+                attempts.append(err)
+                self._cool(info.service, err)
+        raise most_actionable(attempts)
+
+    async def _aattempt(self, copies: Sequence[ModelInfo],
+                        call: Callable[[Backend, ModelInfo], Awaitable[T]]) -> tuple[T, ModelInfo]:
+        attempts: list[LocalProviderError] = []
+        for info in self._order(copies):
+            try:
+                return await call(self._backend(info), info), info
+            except LocalProviderError as err:
+                if not should_fall_back(err):
+                    raise
+                attempts.append(err)
+                self._cool(info.service, err)
+        raise most_actionable(attempts)
+
+    # -- chat ----------------------------------------------------------------------------
+    def chat(self, request: ChatRequest) -> ChatResult:
+        copies, estimate = self._prepare(request, *self._models())
+        result, info = self._attempt(copies, lambda b, i: b.chat(replace(request, model=i.name)))
+        self._after(info, request, result.usage, result.metrics, estimate)
+        return result
+
+    async def achat(self, request: ChatRequest) -> ChatResult:
+        copies, estimate = self._prepare(request, *(await self._amodels()))
+        result, info = await self._aattempt(copies, lambda b, i: b.achat(replace(request, model=i.name)))
+        self._after(info, request, result.usage, result.metrics, estimate)
+        return result
+
+    def stream_chat(self, request: ChatRequest) -> Iterator[ChatChunk]:
+        """Stream from the first server that yields a chunk; later failures reach the caller."""
+        copies, estimate = self._prepare(request, *self._models())
+        return self._stream(copies, request, estimate)
+
+    def _stream(self, copies: list[ModelInfo], request: ChatRequest, estimate: int) -> Iterator[ChatChunk]:
+        attempts: list[LocalProviderError] = []
+        for info in self._order(copies):
+            chunks: Iterator[ChatChunk] | None = None
+            try:
+                chunks = iter(self._backend(info).stream_chat(replace(request, model=info.name)))
+                first = next(chunks, None)
+            except LocalProviderError as err:
+                getattr(chunks, "close", lambda: None)()
+                if not should_fall_back(err):
+                    raise
+                attempts.append(err)
+                self._cool(info.service, err)
+                continue
+            last = first
+            try:
+                if first is not None:
+                    yield first
+                for last in chunks:  # the final chunk carries usage and metrics
+                    yield last
+            finally:
+                getattr(chunks, "close", lambda: None)()
+            self._after(info, request, last.usage if last else None, last.metrics if last else None, estimate)
+            return
+        raise most_actionable(attempts)
+
+    async def astream_chat(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
+        copies, estimate = self._prepare(request, *(await self._amodels()))
+        attempts: list[LocalProviderError] = []
+        for info in self._order(copies):
+            chunks: AsyncIterator[ChatChunk] | None = None
+            try:
+                chunks = aiter(self._backend(info).astream_chat(replace(request, model=info.name)))
+                first = await anext(chunks, None)
+            except LocalProviderError as err:
+                await _aclose(chunks)
+                if not should_fall_back(err):
+                    raise
+                attempts.append(err)
+                self._cool(info.service, err)
+                continue
+            last = first
+            try:
+                if first is not None:
+                    yield first
+                async for last in chunks:
+                    yield last
+            finally:
+                await _aclose(chunks)
+            self._after(info, request, last.usage if last else None, last.metrics if last else None, estimate)
+            return
+        raise most_actionable(attempts)
+
+    # -- embeddings ----------------------------------------------------------------------
+    def _embed_args(self, texts: Sequence[str] | str, batch_size: int | None, max_concurrency: int | None,
+                    **opts: Any) -> tuple[list[list[str]], int, dict[str, Any]]:
+        items = [texts] if isinstance(texts, str) else list(texts)
+        size = self.settings.embed_batch_size if batch_size is None else batch_size
+        workers = DEFAULT_EMBED_CONCURRENCY if max_concurrency is None else max_concurrency
+        if size < 1 or workers < 1:
+            raise ConfigurationError(f"batch_size={size} and max_concurrency={workers} must both be >= 1",
+                                     hint="pass positive values")
+        batches = [items[i:i + size] for i in range(0, len(items), size)]
+        return batches, workers, {k: v for k, v in opts.items() if v is not None}
+
+    def embed(self, texts: Sequence[str] | str, model: str | None = None, *, batch_size: int | None = None,
+              max_concurrency: int | None = None, dimensions: int | None = None, truncate: bool | None = None,
+              keep_alive: str | int | None = None) -> EmbeddingResult:
+        """Vectors in input order. No request carries more than ``batch_size`` texts (default
+        ``settings.embed_batch_size``); up to ``max_concurrency`` batches (default 4) run at once,
+        each with its own fallback across servers."""
+        batches, workers, opts = self._embed_args(texts, batch_size, max_concurrency, dimensions=dimensions,
+                                                  truncate=truncate, keep_alive=keep_alive)
+        copies = self._plan(*self._models(), model, "embeddings")
+
+        def one(batch: list[str]) -> EmbeddingResult:
+            return self._attempt(copies, lambda b, i: b.embed(batch, i.name, **opts))[0]
+
+        return _merge_embeddings(_map_threads(one, batches, workers), copies[0].name)
+
+    async def aembed(self, texts: Sequence[str] | str, model: str | None = None, *, batch_size: int | None = None,
+                     max_concurrency: int | None = None, dimensions: int | None = None,
+                     truncate: bool | None = None, keep_alive: str | int | None = None) -> EmbeddingResult:
+        batches, workers, opts = self._embed_args(texts, batch_size, max_concurrency, dimensions=dimensions,
+                                                  truncate=truncate, keep_alive=keep_alive)
+        copies = self._plan(*(await self._amodels()), model, "embeddings")
+        gate = asyncio.Semaphore(workers)
+
+        async def one(batch: list[str]) -> EmbeddingResult:
+            async with gate:
+                return (await self._aattempt(copies, lambda b, i: b.aembed(batch, i.name, **opts)))[0]
+
+        tasks = [asyncio.ensure_future(one(b)) for b in batches]
+        try:
+            parts = await asyncio.gather(*tasks)
+        except BaseException:
+            for t in tasks:
+                t.cancel()
+            raise
+        return _merge_embeddings(parts, copies[0].name)
+
+    # -- health and lifecycle ------------------------------------------------------------
+    def health(self) -> list[Service]:
+        """Probe every server now (discovery refresh; injected backends list their models)."""
+        services = self._services(refresh=True)
+        return [self._checked(s, self._facts(s)) if s.base_url in self._injected else s for s in services]
+
+    async def ahealth(self) -> list[Service]:
+        services = await self._aservices(refresh=True)
+        return [self._checked(s, await self._afacts(s)) if s.base_url in self._injected else s for s in services]
+
+    def _checked(self, service: Service, result: list[ServerFacts] | LocalProviderError) -> Service:
+        self._store(service, result)
+        now = time.time()
+        if isinstance(result, LocalProviderError):
+            return replace(service, healthy=False, error=result.message, last_checked=now)
+        return replace(service, healthy=True, last_checked=now)
+
+    def close(self) -> None:
+        if self.discovery is not None and self._owns_discovery:
+            self.discovery.close()
+        if self._owns_transport:
+            self._transport.close()
+
+    async def aclose(self) -> None:
+        if self._owns_transport:
+            await self._transport.aclose()
+        self.close()
+
+    def __enter__(self) -> LocalProvider:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> LocalProvider:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+async def _aclose(chunks: AsyncIterator[ChatChunk] | None) -> None:
+    close = getattr(chunks, "aclose", None)
+    if close is not None:
+        await close()
+
+
+def create_default_provider(**overrides: Any) -> LocalProvider:
+    """A ``LocalProvider`` from settings (explicit overrides > environment > config file).
+    ``discovery=``, ``transport=`` and ``backends=`` are passed to ``LocalProvider``."""
+    extra = {k: overrides.pop(k) for k in ("discovery", "transport", "backends") if k in overrides}
+    return LocalProvider(LocalSettings(**overrides), **extra)
+
+
+__all__ = ["ContextWindowWarning", "LocalProvider", "create_default_provider", "make_backend"]

@@ -1,0 +1,389 @@
+"""``ChatPatinox``: a LangChain chat model over every local model server patinox finds.
+
+Each method maps LangChain types to neutral ones (``_convert.py``), calls ``LocalProvider`` and maps
+back. The provider is created lazily at the first call, never in ``__init__``; nothing here opens a
+socket, parses JSON or probes a capability.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any, Literal
+
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel, LangSmithParams, LanguageModelInput
+from langchain_core.language_models.model_profile import ModelProfile
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.output_parsers import JsonOutputKeyToolsParser, JsonOutputParser, PydanticOutputParser
+from langchain_core.output_parsers.openai_tools import PydanticToolsParser
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable, RunnableMap, RunnablePassthrough
+from langchain_core.tools import BaseTool
+from langchain_core.utils import secret_from_env
+from langchain_core.utils.function_calling import convert_to_json_schema, convert_to_openai_tool
+from langchain_core.utils.pydantic import is_basemodel_subclass
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr
+
+import patinox_core.types as core
+from patinox_core.config import LocalSettings, parse_kind
+from patinox_core.errors import ConfigurationError
+
+from . import _convert as conv
+
+if TYPE_CHECKING:
+    from patinox_core.capabilities import ModelInfo
+    from patinox_core.router import LocalProvider
+
+Reasoning = bool | Literal["low", "medium", "high"] | None
+
+#: Sampling/transport knobs that are both fields and per-call keyword arguments.
+_PARAMS = ("temperature", "max_tokens", "top_p", "top_k", "seed", "timeout", "max_retries", "keep_alive", "num_ctx")
+#: Every keyword argument ``invoke``/``stream``/``bind`` may carry; anything else is an error.
+CALL_KWARGS = frozenset({*_PARAMS, "model", "reasoning", "format", "response_format", "tools", "tool_choice",
+                         "options", "stream", "parallel_tool_calls"})
+_PROVIDER_LOCK = threading.Lock()
+
+
+def settings_for(base_url: str | None, provider: str | None, api_key: SecretStr | None) -> LocalSettings:
+    """LocalSettings pinned to one server when ``base_url`` is given (no probing of default ports)."""
+    values: dict[str, Any] = {}
+    kind = parse_kind(provider) if provider else None
+    if kind is not None:
+        values["provider"] = kind
+    if base_url:
+        values["discover_defaults"] = False
+        if kind is not None and kind.value == "ollama":
+            values["ollama_url"] = base_url
+        elif kind is not None and kind.value == "lmstudio":
+            values["lmstudio_url"] = base_url
+        else:
+            values["endpoints"] = [{"url": base_url, "kind": kind.value if kind else None}]
+    if api_key is not None:
+        values["api_key"] = api_key
+    return LocalSettings(**values)
+
+
+def profile_from(info: ModelInfo) -> ModelProfile:
+    """A LangChain model profile from the catalogue's facts about one model."""
+    caps = info.capabilities
+    profile = ModelProfile(
+        text_inputs=True,
+        text_outputs=True,
+        image_inputs=bool(caps.vision),
+        image_url_inputs=bool(caps.vision),  # URLs are fetched client-side where the server needs base64
+        tool_calling=bool(caps.tools),
+        tool_choice=bool(caps.tools),
+        tool_call_streaming=bool(caps.tools),
+        structured_output=bool(caps.structured_output),
+        reasoning_output=bool(caps.thinking),
+    )
+    context = getattr(info, "effective_context_length", None) or info.context_length
+    if context:
+        profile["max_input_tokens"] = int(context)
+    if caps.thinking:
+        profile["reasoning_effort_levels"] = ["low", "medium", "high"]
+    return profile
+
+
+class _ProviderMixin(BaseModel):
+    """The lazily created ``LocalProvider`` shared by the chat model and the embeddings."""
+
+    _provider: Any = PrivateAttr(default=None)
+
+    def _settings(self) -> LocalSettings:
+        return settings_for(getattr(self, "base_url", None), getattr(self, "provider", None),
+                            getattr(self, "api_key", None))
+
+    def _get_provider(self) -> LocalProvider:
+        client = getattr(self, "client", None)
+        if client is not None:
+            return client
+        if self._provider is None:
+            from patinox_core.router import LocalProvider
+
+            with _PROVIDER_LOCK:
+                if self._provider is None:
+                    self._provider = LocalProvider(self._settings())
+        return self._provider
+
+
+class ChatPatinox(_ProviderMixin, BaseChatModel):
+    """Chat with a model on Ollama, LM Studio or any OpenAI-compatible server on your machine or network.
+
+    ``model`` may be omitted (the configured default, else the best available chat model);
+    ``base_url``/``provider`` pin one server, otherwise every discovered server is used, with
+    fallback between servers holding the same model. See ``docs/langchain.md``.
+    """
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, arbitrary_types_allowed=True)
+
+    model: str | None = None
+    """Model name (exact, ``name:latest`` or a unique prefix). ``None``: the default/best chat model."""
+    base_url: str | None = None
+    """Pin one server, e.g. ``http://127.0.0.1:11434``; no other server is probed."""
+    provider: str | None = None
+    """Server kind: ``"ollama"``, ``"lmstudio"``, ``"openai_compatible"`` or ``"local"`` (auto)."""
+    temperature: float | None = None
+    max_tokens: int | None = Field(default=None, gt=0)
+    top_p: float | None = None
+    top_k: int | None = None
+    seed: int | None = None
+    stop: list[str] | None = None
+    timeout: float | None = Field(default=None, gt=0)
+    """Read timeout in seconds for each request (the connect timeout stays short)."""
+    max_retries: int | None = Field(default=None, ge=0)
+    reasoning: Reasoning = None
+    """Thinking: ``True``/``False`` or an effort level. The reasoning text goes to
+    ``additional_kwargs["reasoning_content"]``, never into ``content``."""
+    keep_alive: str | int | None = None
+    num_ctx: int | None = Field(default=None, gt=0)
+    format: Literal["", "json"] | dict[str, Any] | None = None
+    """``"json"`` or a JSON schema: constrain the reply."""
+    options: dict[str, Any] | None = None
+    """Server-specific extras passed through unchanged (e.g. Ollama ``repeat_penalty``)."""
+    api_key: SecretStr | None = Field(default_factory=secret_from_env("PATINOX_API_KEY", default=None))
+    """For servers behind auth (sent as a Bearer token); never logged."""
+    streaming: bool = False
+    """``invoke`` streams internally (callbacks see every token)."""
+    client: Any = Field(default=None, exclude=True)
+    """A ``LocalProvider`` to share between models (one catalogue, one connection pool)."""
+
+    _info: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    # -- LangChain plumbing ----------------------------------------------------------------
+    @property
+    def _llm_type(self) -> str:
+        return "patinox"
+
+    @classmethod
+    def is_lc_serializable(cls) -> bool:
+        return True
+
+    @property
+    def lc_secrets(self) -> dict[str, str]:
+        return {"api_key": "PATINOX_API_KEY"}
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        names = ("model", "base_url", "provider", *_PARAMS, "stop", "reasoning", "format", "options")
+        return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        model = kwargs.get("model") or self.model or self._info.get("resolved_model") or "auto"
+        params = LangSmithParams(ls_provider="patinox", ls_model_name=model, ls_model_type="chat")
+        temperature = kwargs.get("temperature", self.temperature)
+        if temperature is not None:
+            params["ls_temperature"] = temperature
+        max_tokens = kwargs.get("max_tokens", self.max_tokens)
+        if max_tokens is not None:
+            params["ls_max_tokens"] = max_tokens
+        if stop := stop or kwargs.get("stop") or self.stop:
+            params["ls_stop"] = list(stop)
+        return params
+
+    # -- request building (pure apart from reading fields) ------------------------------------
+    def _request(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]) -> core.ChatRequest:
+        unknown = set(kwargs) - CALL_KWARGS
+        if unknown:
+            raise ConfigurationError(
+                f"ChatPatinox got unknown argument(s) {sorted(unknown)}",
+                hint=f"use one of {sorted(CALL_KWARGS - {'stream'})}, or pass server extras in options={{...}}",
+            )
+        tools = kwargs.get("tools") or None
+        names = [t.get("function", t).get("name", "") for t in tools or ()]
+        fmt = kwargs["format"] if "format" in kwargs else kwargs.get("response_format", self.format)
+        stop = stop if stop is not None else self.stop
+        return core.ChatRequest(
+            model=kwargs.get("model") or self.model,
+            messages=conv.to_messages(messages),
+            tools=tools,
+            tool_choice=conv.to_tool_choice(kwargs.get("tool_choice"), names) if tools else None,
+            stop=list(stop) if stop else None,
+            response_format=conv.to_response_format(fmt),
+            think=kwargs.get("reasoning", self.reasoning),
+            options={**(self.options or {}), **(kwargs.get("options") or {})},
+            **{name: kwargs.get(name, getattr(self, name)) for name in _PARAMS},
+        )
+
+    def _learn(self, model: str | None, service: str | None, own: bool) -> str | None:
+        """The answering server's kind (for ``model_provider``) and, for this instance's own model, the
+        ``profile``: both read from the provider's in-memory catalogue, no I/O."""
+        kinds = self._info.setdefault("kinds", {})
+        if service in kinds and (self.profile is not None or not own):
+            return kinds[service]
+        catalogue = getattr(self._get_provider(), "catalogue", None)
+        infos = catalogue.entries([service]) if catalogue is not None and service else []
+        if infos:
+            kinds[service] = infos[0].kind.value
+        if own and model:
+            self._info.setdefault("resolved_model", model)
+            match = next((i for i in infos if i.name == model), None)
+            if match is not None and self.profile is None:
+                self.profile = profile_from(match)
+        if service in kinds:
+            return kinds[service]
+        pinned = parse_kind(self.provider).value if self.provider else None
+        return pinned if pinned != "local" else None
+
+    def _finish(self, message: AIMessage, kwargs: dict[str, Any]) -> AIMessage:
+        if kwargs.get("parallel_tool_calls") is False and len(message.tool_calls) > 1:
+            message.tool_calls = message.tool_calls[:1]
+        return message
+
+    # -- the four native entry points -------------------------------------------------------
+    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                  run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
+        kwargs.pop("stream", None)
+        req = self._request(messages, stop, kwargs)
+        result = self._get_provider().chat(req)
+        kind = self._learn(result.model, result.service, own=not kwargs.get("model"))
+        return ChatResult(generations=[ChatGeneration(message=self._finish(conv.to_ai_message(result, kind=kind),
+                                                                           kwargs))])
+
+    async def _agenerate(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                         run_manager: AsyncCallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
+        kwargs.pop("stream", None)
+        req = self._request(messages, stop, kwargs)
+        result = await self._get_provider().achat(req)
+        kind = self._learn(result.model, result.service, own=not kwargs.get("model"))
+        return ChatResult(generations=[ChatGeneration(message=self._finish(conv.to_ai_message(result, kind=kind),
+                                                                           kwargs))])
+
+    def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+        kwargs.pop("stream", None)
+        req = self._request(messages, stop, kwargs)
+        state = _StreamState(self, kwargs)
+        for chunk in self._get_provider().stream_chat(req):
+            yield state.convert(chunk)
+
+    async def _astream(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                       run_manager: AsyncCallbackManagerForLLMRun | None = None,
+                       **kwargs: Any) -> AsyncIterator[ChatGenerationChunk]:
+        kwargs.pop("stream", None)
+        req = self._request(messages, stop, kwargs)
+        state = _StreamState(self, kwargs)
+        async for chunk in self._get_provider().astream_chat(req):
+            yield state.convert(chunk)
+
+    # -- catalogue --------------------------------------------------------------------------
+    def resolve(self) -> ModelInfo:
+        """Ask the catalogue about ``model`` now (network I/O) and fill ``profile`` from it."""
+        info = self._get_provider().get_model(self.model) if self.model else self._default_info()
+        self._adopt(info)
+        return info
+
+    async def aresolve(self) -> ModelInfo:
+        """Async twin of ``resolve``."""
+        provider = self._get_provider()
+        info = await provider.aget_model(self.model) if self.model else self._default_info()
+        self._adopt(info)
+        return info
+
+    def _default_info(self) -> ModelInfo:
+        raise ConfigurationError("resolve() needs a model name", hint="pass model=... to ChatPatinox")
+
+    def _adopt(self, info: ModelInfo) -> None:
+        self._info["resolved_model"] = info.name
+        if self.profile is None:
+            self.profile = profile_from(info)
+
+    # -- tools and structured output ------------------------------------------------------
+    def bind_tools(
+        self,
+        tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool],
+        *,
+        tool_choice: dict | str | bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        """Bind tools; ``tool_choice`` is ``"auto"``, ``"any"``/``"required"``, ``"none"`` or a tool name.
+
+        A required or named choice is always enforced: where a server ignores ``tool_choice``
+        the request itself is narrowed, never silently dropped.
+        """
+        specs = conv.to_tool_specs(tools)
+        choice = conv.to_tool_choice(tool_choice, [s["function"]["name"] for s in specs])
+        if choice is not None:
+            kwargs["tool_choice"] = choice
+        return super().bind(tools=specs, **kwargs)
+
+    def with_structured_output(
+        self,
+        schema: dict[str, Any] | type | None = None,
+        *,
+        method: Literal["json_schema", "function_calling", "json_mode"] = "json_schema",
+        include_raw: bool = False,
+        strict: bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, dict | BaseModel]:
+        """Replies parsed into ``schema`` (pydantic class, TypedDict or JSON schema).
+
+        ``json_schema`` (default) constrains decoding with the schema; ``function_calling`` forces
+        a call of a tool shaped like the schema; ``json_mode`` asks for any JSON (describe the
+        shape in the prompt). ``strict`` is accepted for compatibility: both servers already
+        enforce the schema with a grammar.
+        """
+        if kwargs:
+            raise ConfigurationError(f"with_structured_output got unknown argument(s) {sorted(kwargs)}",
+                                     hint="use schema, method, include_raw or strict")
+        is_pydantic = isinstance(schema, type) and is_basemodel_subclass(schema)
+        ls_format = {"kwargs": {"method": method}, "schema": schema}
+        if method == "function_calling":
+            if schema is None:
+                raise ConfigurationError("method='function_calling' needs a schema", hint="pass a schema")
+            name = convert_to_openai_tool(schema)["function"]["name"]
+            llm = self.bind_tools([schema], tool_choice=name, ls_structured_output_format=ls_format)
+            parser: Runnable = (PydanticToolsParser(tools=[schema], first_tool_only=True) if is_pydantic
+                                else JsonOutputKeyToolsParser(key_name=name, first_tool_only=True))
+        elif method in ("json_schema", "json_mode"):
+            if method == "json_schema" and schema is None:
+                raise ConfigurationError("method='json_schema' needs a schema", hint="pass a schema or use json_mode")
+            fmt = "json" if method == "json_mode" else json_schema_of(schema)
+            llm = self.bind(format=fmt, ls_structured_output_format=ls_format)
+            parser = PydanticOutputParser(pydantic_object=schema) if is_pydantic else JsonOutputParser()
+        else:
+            raise ConfigurationError(f"unknown structured output method {method!r}",
+                                     hint="use 'json_schema', 'function_calling' or 'json_mode'")
+        if not include_raw:
+            return llm | parser
+        parse = RunnablePassthrough.assign(parsed=itemgetter("raw") | parser, parsing_error=lambda _: None)
+        fallback = RunnablePassthrough.assign(parsed=lambda _: None)
+        return RunnableMap(raw=llm) | parse.with_fallbacks([fallback], exception_key="parsing_error")
+
+
+def json_schema_of(schema: Any) -> dict[str, Any]:
+    """A JSON schema from a pydantic (v1 or v2) class, a TypedDict, or a JSON schema dict."""
+    if isinstance(schema, dict):
+        return schema
+    if isinstance(schema, type) and hasattr(schema, "model_json_schema"):
+        return schema.model_json_schema()
+    if isinstance(schema, type) and hasattr(schema, "schema") and is_basemodel_subclass(schema):
+        return schema.schema()
+    out = convert_to_json_schema(schema)
+    if "properties" in out and "required" not in out:
+        out["required"] = list(out["properties"])
+    return out
+
+
+class _StreamState:
+    """Per-stream bookkeeping: tool-call numbering and the one-call limit of ``parallel_tool_calls=False``."""
+
+    def __init__(self, model: ChatPatinox, kwargs: dict[str, Any]) -> None:
+        self.model = model
+        self.parallel = kwargs.get("parallel_tool_calls")
+        self.own = not kwargs.get("model")
+        self.tool_index = 0
+        self.blocks = conv.BlockCounter() if model.output_version == "v1" else None
+
+    def convert(self, chunk: core.ChatChunk) -> ChatGenerationChunk:
+        if self.parallel is False and chunk.tool_calls:
+            chunk.tool_calls = chunk.tool_calls[: max(0, 1 - self.tool_index)]
+        kind = self.model._learn(chunk.model, chunk.service, self.own) if chunk.is_final else None
+        message = conv.to_ai_chunk(chunk, kind=kind, tool_index=self.tool_index, v1=self.blocks)
+        self.tool_index += len(chunk.tool_calls)
+        return ChatGenerationChunk(message=message)
+
+
+__all__ = ["CALL_KWARGS", "ChatPatinox", "json_schema_of", "profile_from", "settings_for"]

@@ -1,0 +1,163 @@
+"""``PatinoxEmbedding``: a LlamaIndex ``BaseEmbedding`` backed by patinox's ``LocalProvider``.
+
+LlamaIndex cuts the input into ``embed_batch_size`` batches; each batch is one
+``LocalProvider.embed`` call (which may split it further and run ``num_workers`` requests at
+once). Sync and async paths differ only in ``embed`` vs ``aembed``.
+"""
+
+from __future__ import annotations
+
+import threading
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
+
+from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
+from pydantic import Field, PrivateAttr, field_validator
+
+from patinox_core.config import LocalSettings, ProviderKind, parse_kind
+
+from . import _convert as cv
+from .llm import _check_exclusive
+
+if TYPE_CHECKING:
+    from patinox_core.router import LocalProvider
+    from patinox_core.types import EmbeddingResult
+
+DEFAULT_EMBED_BATCH_SIZE = 64
+
+#: The notebook-aware progress bar of the running ``aget_text_embedding_batch`` call, if any.
+_PROGRESS: ContextVar[Any] = ContextVar("patinox_embedding_progress", default=None)
+
+
+class PatinoxEmbedding(BaseEmbedding):
+    """Embeddings from any embedding model on the local servers patinox finds.
+
+    ``model_name=None`` lets the router pick (``PATINOX_DEFAULT_EMBEDDING_MODEL`` or the best
+    embedding model found). ``query_instruction``/``text_instruction`` are prefixes some models
+    need (nomic: ``"search_query: "`` / ``"search_document: "``).
+    """
+
+    model_name: str | None = Field(default=None, description="Embedding model; None: the router's default.")
+    base_url: str | None = Field(default=None, description="Pin one server (nothing else is probed).")
+    provider: ProviderKind | None = Field(default=None, description="Only use servers of this kind.")
+    embed_batch_size: int = Field(default=DEFAULT_EMBED_BATCH_SIZE, gt=0, le=2048)
+    query_instruction: str | None = Field(default=None, description="Prefix for queries.")
+    text_instruction: str | None = Field(default=None, description="Prefix for documents.")
+    dimensions: int | None = Field(default=None, gt=0, description="Ask for shorter vectors (if the model can).")
+    truncate: bool | None = Field(default=None, description="Let the server cut inputs longer than the context.")
+    keep_alive: str | int | None = None
+    timeout: float | None = Field(default=None, gt=0, description="Read timeout in seconds; None: settings.")
+    max_retries: int | None = Field(default=None, ge=0, le=10)
+    show_progress: bool = Field(default=False, description="Progress bar (tqdm.auto) for batch embedding.")
+
+    _local: LocalProvider | None = PrivateAttr(default=None)
+    _settings: LocalSettings | None = PrivateAttr(default=None)
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+
+    def __init__(
+        self,
+        model_name: str | None = None,
+        *,
+        local_provider: LocalProvider | None = None,
+        settings: LocalSettings | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(model_name=model_name, **kwargs)
+        _check_exclusive(self, local_provider, settings)
+        self._local = local_provider
+        self._settings = settings
+
+    @field_validator("provider", mode="before")
+    @classmethod
+    def _provider_kind(cls, v: Any) -> Any:
+        return None if v in (None, "") else parse_kind(v)
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "PatinoxEmbedding"
+
+    @property
+    def local_provider(self) -> LocalProvider:
+        """The ``LocalProvider`` (created on first use; creating it does no network I/O)."""
+        if self._local is None:
+            with self._lock:
+                if self._local is None:
+                    from patinox_core.router import LocalProvider
+
+                    settings = self._settings or cv.pinned_settings(
+                        base_url=self.base_url,
+                        provider=self.provider,
+                        read_timeout=self.timeout,
+                        max_retries=self.max_retries,
+                    )
+                    self._local = LocalProvider(settings)
+        return self._local
+
+    # -- one call shape for every path ---------------------------------------------------
+    def _opts(self) -> dict[str, Any]:
+        return {
+            "batch_size": self.embed_batch_size,
+            "max_concurrency": self.num_workers,
+            "dimensions": self.dimensions,
+            "truncate": self.truncate,
+            "keep_alive": self.keep_alive,
+        }
+
+    @staticmethod
+    def _prefixed(prefix: str | None, texts: list[str]) -> list[str]:
+        return [f"{prefix}{t}" for t in texts] if prefix else texts
+
+    def _embed(self, texts: list[str], prefix: str | None) -> list[Embedding]:
+        result: EmbeddingResult = self.local_provider.embed(
+            self._prefixed(prefix, texts), self.model_name, **self._opts()
+        )
+        return result.vectors
+
+    async def _aembed(self, texts: list[str], prefix: str | None) -> list[Embedding]:
+        result: EmbeddingResult = await self.local_provider.aembed(
+            self._prefixed(prefix, texts), self.model_name, **self._opts()
+        )
+        bar = _PROGRESS.get()
+        if bar is not None:
+            bar.update(len(texts))
+        return result.vectors
+
+    # -- BaseEmbedding hooks ---------------------------------------------------------------
+    def _get_query_embedding(self, query: str) -> Embedding:
+        return self._embed([query], self.query_instruction)[0]
+
+    async def _aget_query_embedding(self, query: str) -> Embedding:
+        return (await self._aembed([query], self.query_instruction))[0]
+
+    def _get_text_embedding(self, text: str) -> Embedding:
+        return self._embed([text], self.text_instruction)[0]
+
+    async def _aget_text_embedding(self, text: str) -> Embedding:
+        return (await self._aembed([text], self.text_instruction))[0]
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[Embedding]:
+        return self._embed(texts, self.text_instruction)
+
+    async def _aget_text_embeddings(self, texts: list[str]) -> list[Embedding]:
+        return await self._aembed(texts, self.text_instruction)
+
+    # -- progress: tqdm.auto (a widget in notebooks, text in terminals) ---------------------
+    def get_text_embedding_batch(self, texts: list[str], show_progress: bool = False, **kwargs: Any) -> list[Embedding]:
+        return super().get_text_embedding_batch(texts, show_progress=show_progress or self.show_progress, **kwargs)
+
+    async def aget_text_embedding_batch(
+        self, texts: list[str], show_progress: bool = False, **kwargs: Any
+    ) -> list[Embedding]:
+        if not (show_progress or self.show_progress):
+            return await super().aget_text_embedding_batch(texts, show_progress=False, **kwargs)
+        from tqdm.auto import tqdm
+
+        with tqdm(total=len(texts), desc="Generating embeddings") as bar:
+            token = _PROGRESS.set(bar)
+            try:
+                return await super().aget_text_embedding_batch(texts, show_progress=False, **kwargs)
+            finally:
+                _PROGRESS.reset(token)
+
+
+__all__ = ["PatinoxEmbedding"]

@@ -1,0 +1,426 @@
+"""``Patinox``: a LlamaIndex ``FunctionCallingLLM`` backed by patinox's ``LocalProvider``.
+
+Only LlamaIndex <-> neutral mapping lives here (``_convert.py``); discovery, routing, wire formats,
+timeouts and errors belong to ``patinox_core``. Nothing touches the network in ``__init__`` or in
+``metadata``: the catalogue entry is looked up once, explicitly with ``resolve()``/``aresolve()`` or
+lazily at the first request.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncGenerator, Generator, Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+from llama_index.core.base.llms.generic_utils import (
+    astream_chat_response_to_completion_response,
+    chat_response_to_completion_response,
+    stream_chat_response_to_completion_response,
+)
+from llama_index.core.base.llms.types import (
+    ChatMessage,
+    ChatResponse,
+    ChatResponseAsyncGen,
+    ChatResponseGen,
+    CompletionResponse,
+    CompletionResponseAsyncGen,
+    CompletionResponseGen,
+    LLMMetadata,
+    MessageRole,
+)
+from llama_index.core.instrumentation import get_dispatcher
+from llama_index.core.instrumentation.events.llm import (
+    LLMStructuredPredictEndEvent,
+    LLMStructuredPredictInProgressEvent,
+    LLMStructuredPredictStartEvent,
+)
+from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
+from llama_index.core.llms.function_calling import FunctionCallingLLM
+from llama_index.core.llms.llm import ToolSelection
+from llama_index.core.types import PydanticProgramMode
+from pydantic import AliasChoices, Field, PrivateAttr, field_validator
+
+from patinox_core import types as core
+from patinox_core.config import LocalSettings, ProviderKind, parse_kind
+from patinox_core.errors import ConfigurationError, LocalProviderError
+
+from . import _convert as cv
+
+if TYPE_CHECKING:
+    from llama_index.core.prompts import PromptTemplate
+    from llama_index.core.tools.types import BaseTool
+    from pydantic import BaseModel
+
+    from patinox_core.capabilities import ModelInfo
+    from patinox_core.router import LocalProvider
+
+dispatcher = get_dispatcher(__name__)
+
+ThinkSetting = bool | Literal["low", "medium", "high"] | None
+
+
+def _start_event(output_cls: type[BaseModel], prompt: PromptTemplate, prompt_args: dict[str, Any]) -> None:
+    dispatcher.event(LLMStructuredPredictStartEvent(output_cls=output_cls, template=prompt, template_args=prompt_args))
+
+
+def _check_exclusive(adapter: Any, local_provider: Any, settings: Any) -> None:
+    """``local_provider=``/``settings=`` carry their own server and timeout choices."""
+    pinned = [n for n in ("base_url", "provider", "timeout", "max_retries") if getattr(adapter, n) is not None]
+    given = [n for n, v in (("local_provider", local_provider), ("settings", settings)) if v is not None]
+    if len(given) > 1 or (given and pinned):
+        raise ConfigurationError(
+            f"{given[0]}= cannot be combined with {', '.join(n + '=' for n in (given[1:] + pinned))}",
+            hint="put servers, timeouts and retries in the LocalSettings / LocalProvider itself",
+        )
+
+
+class Patinox(FunctionCallingLLM):
+    """Any chat model on the local servers patinox finds (Ollama, LM Studio, OpenAI-compatible).
+
+    ``model=None`` lets the router pick (``PATINOX_DEFAULT_MODEL`` or the best chat model found).
+    ``base_url`` pins one server; ``provider`` restricts discovery to one server kind. Unset
+    sampling fields are not sent, so the server's own defaults apply.
+    """
+
+    model: str | None = Field(default=None, description="Model name; None: the router's default chat model.")
+    base_url: str | None = Field(default=None, description="Pin one server (nothing else is probed).")
+    provider: ProviderKind | None = Field(default=None, description="Only use servers of this kind.")
+    temperature: float | None = Field(default=None, ge=0.0)
+    max_tokens: int | None = Field(default=None, gt=0, description="Maximum tokens to generate.")
+    top_p: float | None = Field(default=None, ge=0.0, le=1.0)
+    top_k: int | None = Field(default=None, ge=0)
+    seed: int | None = None
+    stop: list[str] | None = None
+    timeout: float | None = Field(
+        default=None, gt=0, description="Read timeout (s) of a loaded model; a cold load keeps the longer one."
+    )
+    max_retries: int | None = Field(default=None, ge=0, le=10)
+    thinking: ThinkSetting = Field(
+        default=None,
+        validation_alias=AliasChoices("thinking", "reasoning"),
+        description="Reasoning: True/False or 'low'/'medium'/'high'; a per-call think=... wins.",
+    )
+    keep_alive: str | int | None = Field(default=None, description="How long the server keeps the model loaded.")
+    num_ctx: int | None = Field(default=None, gt=0, description="Context to allocate; None: the server's choice.")
+    format: Literal["json"] | dict[str, Any] | None = Field(default=None, description="'json' or a JSON schema.")
+    context_window: int | None = Field(default=None, gt=0, description="Override metadata.context_window.")
+    is_function_calling_model: bool | None = Field(default=None, description="Override the catalogue's tools flag.")
+    additional_kwargs: dict[str, Any] = Field(default_factory=dict, description="Server-specific options.")
+
+    _local: LocalProvider | None = PrivateAttr(default=None)
+    _settings: LocalSettings | None = PrivateAttr(default=None)
+    _info: ModelInfo | None = PrivateAttr(default=None)
+    _lazy_tried: bool = PrivateAttr(default=False)
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        local_provider: LocalProvider | None = None,
+        settings: LocalSettings | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """``local_provider`` shares one catalogue between several LLMs/embeddings; ``settings``
+        replaces environment-derived settings. Neither is contacted here."""
+        super().__init__(model=model, **kwargs)
+        _check_exclusive(self, local_provider, settings)
+        self._local = local_provider
+        self._settings = settings
+
+    @field_validator("provider", mode="before")
+    @classmethod
+    def _provider_kind(cls, v: Any) -> Any:
+        return None if v in (None, "") else parse_kind(v)
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "Patinox_llm"
+
+    # -- provider and catalogue ---------------------------------------------------------
+    @property
+    def local_provider(self) -> LocalProvider:
+        """The ``LocalProvider`` (created on first use; creating it does no network I/O)."""
+        if self._local is None:
+            with self._lock:
+                if self._local is None:
+                    from patinox_core.router import LocalProvider
+
+                    settings = self._settings or cv.pinned_settings(
+                        base_url=self.base_url,
+                        provider=self.provider,
+                        read_timeout=self.timeout,
+                        max_retries=self.max_retries,
+                    )
+                    self._local = LocalProvider(settings)
+        return self._local
+
+    @property
+    def model_info(self) -> ModelInfo | None:
+        """The resolved catalogue entry, or None before ``resolve()`` / the first request."""
+        return self._info
+
+    def resolve(self, model: str | None = None) -> ModelInfo:
+        """Look the model up in the catalogue (network I/O) and keep it for ``metadata``.
+        ``model=None``: this LLM's model, else the router's default chat model."""
+        self._info = self.local_provider.get_model(model or self.model)
+        return self._info
+
+    async def aresolve(self, model: str | None = None) -> ModelInfo:
+        """Async ``resolve()``."""
+        self._info = await self.local_provider.aget_model(model or self.model)
+        return self._info
+
+    def _after(self, model: str | None) -> None:
+        """Lazy resolution, once, after the first reply names the model actually used (best effort:
+        a failed lookup leaves the defaults; ``resolve()`` can still be called explicitly)."""
+        if self._info is None and not self._lazy_tried and model:
+            self._lazy_tried = True
+            try:
+                self.resolve(model)
+            except LocalProviderError:
+                pass
+
+    async def _aafter(self, model: str | None) -> None:
+        if self._info is None and not self._lazy_tried and model:
+            self._lazy_tried = True
+            try:
+                await self.aresolve(model)
+            except LocalProviderError:
+                pass
+
+    @property
+    def metadata(self) -> LLMMetadata:
+        """Effective context window and capability flags; no network I/O (defaults until resolved)."""
+        return cv.to_metadata(
+            self._info,
+            model=self.model,
+            context_window=self.context_window,
+            num_output=self.max_tokens,
+            is_function_calling_model=self.is_function_calling_model,
+        )
+
+    def _request(self, messages: Sequence[ChatMessage], kwargs: dict[str, Any]) -> core.ChatRequest:
+        # the timeout field lives in the settings (normal reads; cold loads keep their own)
+        fields = [n for n in cv.REQUEST_FIELDS if n != "timeout"]
+        defaults = {name: getattr(self, name) for name in (*fields, "model", "thinking", "format")}
+        defaults["additional_kwargs"] = self.additional_kwargs
+        return cv.to_chat_request(messages, defaults=defaults, call=kwargs)
+
+    # -- chat: one implementation, sync and async differ only in the provider call -------
+    def _chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        result = self.local_provider.chat(self._request(messages, kwargs))
+        self._after(result.model)
+        return cv.from_core_result(result)
+
+    async def _achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        result = await self.local_provider.achat(self._request(messages, kwargs))
+        await self._aafter(result.model)
+        return cv.from_core_result(result)
+
+    def _stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
+        request = self._request(messages, kwargs)  # bad input fails here, before any I/O
+
+        def gen() -> ChatResponseGen:
+            acc = cv.StreamAccumulator()
+            model = None
+            for chunk in self.local_provider.stream_chat(request):
+                model = chunk.model or model
+                yield acc.feed(chunk)
+            self._after(model)
+
+        return gen()
+
+    def _astream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseAsyncGen:
+        request = self._request(messages, kwargs)
+
+        async def gen() -> ChatResponseAsyncGen:
+            acc = cv.StreamAccumulator()
+            model = None
+            async for chunk in self.local_provider.astream_chat(request):
+                model = chunk.model or model
+                yield acc.feed(chunk)
+            await self._aafter(model)
+
+        return gen()
+
+    @llm_chat_callback()
+    def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        return self._chat(messages, **kwargs)
+
+    @llm_chat_callback()
+    async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        return await self._achat(messages, **kwargs)
+
+    @llm_chat_callback()
+    def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
+        return self._stream_chat(messages, **kwargs)
+
+    @llm_chat_callback()
+    async def astream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseAsyncGen:
+        return self._astream_chat(messages, **kwargs)
+
+    # -- completion: the prompt as one user message ---------------------------------------
+    @staticmethod
+    def _prompt(prompt: str) -> list[ChatMessage]:
+        return [ChatMessage(role=MessageRole.USER, content=prompt)]
+
+    @llm_completion_callback()
+    def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
+        return chat_response_to_completion_response(self._chat(self._prompt(prompt), **kwargs))
+
+    @llm_completion_callback()
+    async def acomplete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
+        return chat_response_to_completion_response(await self._achat(self._prompt(prompt), **kwargs))
+
+    @llm_completion_callback()
+    def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:
+        return stream_chat_response_to_completion_response(self._stream_chat(self._prompt(prompt), **kwargs))
+
+    @llm_completion_callback()
+    async def astream_complete(
+        self, prompt: str, formatted: bool = False, **kwargs: Any
+    ) -> CompletionResponseAsyncGen:
+        return astream_chat_response_to_completion_response(self._astream_chat(self._prompt(prompt), **kwargs))
+
+    # -- tools --------------------------------------------------------------------------
+    def _prepare_chat_with_tools(
+        self,
+        tools: Sequence[BaseTool],
+        user_msg: str | ChatMessage | None = None,
+        chat_history: list[ChatMessage] | None = None,
+        verbose: bool = False,
+        allow_parallel_tool_calls: bool = False,
+        tool_required: bool = False,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """Chat kwargs for ``chat_with_tools``; the caller's ``chat_history`` is not modified."""
+        messages = list(chat_history or [])
+        if isinstance(user_msg, str):
+            user_msg = ChatMessage(role=MessageRole.USER, content=user_msg)
+        if user_msg is not None:
+            messages.append(user_msg)
+        specs = cv.tool_specs(tools)
+        choice = cv.tool_choice(kwargs.pop("tool_choice", None), required=tool_required)
+        return {"messages": messages, "tools": specs or None, "tool_choice": choice, **kwargs}
+
+    def _validate_chat_with_tools_response(
+        self,
+        response: ChatResponse,
+        tools: Sequence[BaseTool],
+        allow_parallel_tool_calls: bool = False,
+        **kwargs: Any,
+    ) -> ChatResponse:
+        return response if allow_parallel_tool_calls else cv.keep_first_tool_call(response)
+
+    def get_tool_calls_from_response(
+        self, response: ChatResponse, error_on_no_tool_call: bool = True, **kwargs: Any
+    ) -> list[ToolSelection]:
+        """Each ``ToolCallBlock`` as a ``ToolSelection`` whose ``tool_id`` is the call's unique id."""
+        selections = cv.tool_selections(response)
+        if not selections and error_on_no_tool_call:
+            raise ValueError(f"Expected at least one tool call, but got 0 tool calls: {response.message.content!r}")
+        return selections
+
+    # -- structured output through the server's JSON-schema mode --------------------------
+    def _native_structured(self) -> bool:
+        return self.pydantic_program_mode == PydanticProgramMode.DEFAULT
+
+    @staticmethod
+    def _structured_kwargs(output_cls: type[BaseModel], llm_kwargs: dict[str, Any] | None) -> dict[str, Any]:
+        return {**(llm_kwargs or {}), "response_format": output_cls.model_json_schema()}
+
+    @dispatcher.span
+    def structured_predict(
+        self,
+        output_cls: type[BaseModel],
+        prompt: PromptTemplate,
+        llm_kwargs: dict[str, Any] | None = None,
+        **prompt_args: Any,
+    ) -> Any:
+        """One chat with ``response_format`` = the class's JSON schema, validated into the class."""
+        if not self._native_structured():
+            return super().structured_predict(output_cls, prompt, llm_kwargs, **prompt_args)
+        _start_event(output_cls, prompt, prompt_args)
+        messages = prompt.format_messages(**prompt_args)
+        response = self.chat(messages, **self._structured_kwargs(output_cls, llm_kwargs))
+        result = output_cls.model_validate_json(response.message.content or "")
+        dispatcher.event(LLMStructuredPredictEndEvent(output=result))
+        return result
+
+    @dispatcher.span
+    async def astructured_predict(
+        self,
+        output_cls: type[BaseModel],
+        prompt: PromptTemplate,
+        llm_kwargs: dict[str, Any] | None = None,
+        **prompt_args: Any,
+    ) -> Any:
+        """Async ``structured_predict``."""
+        if not self._native_structured():
+            return await super().astructured_predict(output_cls, prompt, llm_kwargs, **prompt_args)
+        _start_event(output_cls, prompt, prompt_args)
+        messages = prompt.format_messages(**prompt_args)
+        response = await self.achat(messages, **self._structured_kwargs(output_cls, llm_kwargs))
+        result = output_cls.model_validate_json(response.message.content or "")
+        dispatcher.event(LLMStructuredPredictEndEvent(output=result))
+        return result
+
+    def stream_structured_predict(
+        self,
+        output_cls: type[BaseModel],
+        prompt: PromptTemplate,
+        llm_kwargs: dict[str, Any] | None = None,
+        **prompt_args: Any,
+    ) -> Generator[Any, None, None]:
+        """Partial objects (LlamaIndex ``FlexibleModel``) as the JSON arrives, then the full object."""
+        if not self._native_structured():
+            return super().stream_structured_predict(output_cls, prompt, llm_kwargs, **prompt_args)
+        from llama_index.core.program.utils import process_streaming_objects
+
+        messages = prompt.format_messages(**prompt_args)
+        kwargs = self._structured_kwargs(output_cls, llm_kwargs)
+
+        def gen() -> Generator[Any, None, None]:
+            _start_event(output_cls, prompt, prompt_args)
+            current = None
+            obj: Any = None
+            for response in self.stream_chat(messages, **kwargs):
+                obj = process_streaming_objects(response, output_cls, cur_objects=current, flexible_mode=True)
+                current = obj if isinstance(obj, list) else [obj]
+                dispatcher.event(LLMStructuredPredictInProgressEvent(output=obj))
+                yield obj
+            dispatcher.event(LLMStructuredPredictEndEvent(output=obj))
+
+        return gen()
+
+    async def astream_structured_predict(
+        self,
+        output_cls: type[BaseModel],
+        prompt: PromptTemplate,
+        llm_kwargs: dict[str, Any] | None = None,
+        **prompt_args: Any,
+    ) -> AsyncGenerator[Any, None]:
+        """Async ``stream_structured_predict``."""
+        if not self._native_structured():
+            return await super().astream_structured_predict(output_cls, prompt, llm_kwargs, **prompt_args)
+        from llama_index.core.program.utils import process_streaming_objects
+
+        messages = prompt.format_messages(**prompt_args)
+        kwargs = self._structured_kwargs(output_cls, llm_kwargs)
+
+        async def gen() -> AsyncGenerator[Any, None]:
+            _start_event(output_cls, prompt, prompt_args)
+            current = None
+            obj: Any = None
+            async for response in await self.astream_chat(messages, **kwargs):
+                obj = process_streaming_objects(response, output_cls, cur_objects=current, flexible_mode=True)
+                current = obj if isinstance(obj, list) else [obj]
+                dispatcher.event(LLMStructuredPredictInProgressEvent(output=obj))
+                yield obj
+            dispatcher.event(LLMStructuredPredictEndEvent(output=obj))
+
+        return gen()
+
+
+__all__ = ["Patinox"]

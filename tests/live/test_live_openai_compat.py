@@ -1,0 +1,135 @@
+"""Live tier: ``OpenAICompatBackend`` against a real llama-cpp-python server (``pytest -m live``).
+
+The model is Gemma 3 270M *base*: these tests check shapes and plumbing, never meaning, and every
+request is bounded (``max_tokens`` ≤ 16). The server comes from ``tests/live_server.py``.
+``tests/replay/test_replay_openai_compat.py`` re-runs these same functions from cassettes recorded
+here, with the network blocked (``oa_url`` decides where requests go).
+"""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from patinox_core.backends.openai_compat import OpenAICompatBackend, fingerprint_openai, quirks_for
+from patinox_core.config import LocalSettings
+from patinox_core.errors import ContextOverflowError
+from patinox_core.types import ChatRequest, Message, merge_chunks
+
+pytestmark = pytest.mark.live
+
+MODEL = "gemma3-270m"  # gemma chat format, mean-pooled embeddings
+TOOLS = "gemma3-270m-tools"  # chatml-function-calling
+API_KEY = "sk-patinox-live-not-a-secret"  # sent as Authorization; cassettes must not keep it
+WEATHER = {"type": "function", "function": {
+    "name": "get_weather", "description": "Current weather for a city",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
+CITY = {"title": "City", "type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
+
+
+@pytest.fixture
+def oa_url(live_server) -> str:  # type: ignore[no-untyped-def]
+    return live_server.base_url
+
+
+@pytest.fixture
+def oa_backend(oa_url: str) -> OpenAICompatBackend:
+    """A backend configured the way discovery would: fingerprint ``/v1/models``, then its quirks."""
+    with httpx.Client(trust_env=False, timeout=10) as client:
+        listing = client.get(f"{oa_url}/v1/models")
+    settings = LocalSettings(api_key=API_KEY, read_timeout=60, cold_load_timeout=120, max_retries=0)
+    return OpenAICompatBackend(oa_url, settings=settings, flavor=fingerprint_openai(listing.json(), listing.headers))
+
+
+def ask(text: str = "Write one sentence about cats.", **kw: object) -> ChatRequest:
+    options = {"model": MODEL, "messages": [Message("user", text)], "max_tokens": 8, "temperature": 0, "seed": 1}
+    return ChatRequest(**{**options, **kw})  # type: ignore[arg-type]
+
+
+def test_server_is_fingerprinted_as_llama_cpp_python(oa_url: str) -> None:
+    with httpx.Client(trust_env=False, timeout=10) as client:
+        listing = client.get(f"{oa_url}/v1/models")
+    assert fingerprint_openai(listing.json(), listing.headers) == "llama_cpp_python"
+    assert quirks_for("llama_cpp_python").schema_as_json_object
+    assert {m["id"] for m in listing.json()["data"]} == {MODEL, TOOLS}
+
+
+def test_list_model_facts(oa_backend: OpenAICompatBackend) -> None:
+    assert oa_backend.flavor == "llama_cpp_python"
+    facts = oa_backend.list_model_facts()
+    assert [f["name"] for f in facts] == [MODEL, TOOLS] and all(f["loaded"] for f in facts)
+    assert oa_backend.loaded_models == {MODEL, TOOLS}
+
+
+def test_chat(oa_backend: OpenAICompatBackend, oa_url: str) -> None:
+    r = oa_backend.chat(ask())
+    assert isinstance(r.message.content, str) and r.message.role == "assistant"
+    assert r.finish_reason in ("stop", "length") and r.model == MODEL and r.service == oa_url
+    assert r.usage.input_tokens and 0 < (r.usage.output_tokens or 0) <= 8
+    assert r.usage.total_tokens == r.usage.input_tokens + r.usage.output_tokens
+    assert r.metrics.total_duration_s is not None and r.message.tool_calls == []
+
+
+def test_stream(oa_backend: OpenAICompatBackend) -> None:
+    chunks = list(oa_backend.stream_chat(ask()))
+    final = chunks[-1]
+    assert final.finish_reason in ("stop", "length") and all(c.finish_reason is None for c in chunks[:-1])
+    assert len(chunks) >= 2 and all(isinstance(c.content, str) for c in chunks)
+    assert final.usage is None  # llama-cpp-python ignores include_usage: unknown, not zero
+    assert final.metrics is not None and final.metrics.time_to_first_token_s is not None
+    merged = merge_chunks(chunks)
+    assert merged.message.content and merged.usage.output_tokens is None
+
+
+async def test_async_chat_and_stream(oa_backend: OpenAICompatBackend) -> None:
+    r = await oa_backend.achat(ask(max_tokens=4))
+    assert r.finish_reason in ("stop", "length") and 0 < (r.usage.output_tokens or 0) <= 4
+    chunks = [c async for c in oa_backend.astream_chat(ask(max_tokens=4))]
+    assert chunks[-1].finish_reason in ("stop", "length") and merge_chunks(chunks).message.content
+
+
+async def test_embeddings(oa_backend: OpenAICompatBackend) -> None:
+    texts = ["hello world", "cats sleep a lot"]
+    sync = oa_backend.embed(texts, MODEL)
+    async_ = await oa_backend.aembed(texts, MODEL)
+    assert len(sync.vectors) == 2 and sync.dimensions == 640 and all(len(v) == 640 for v in sync.vectors)
+    assert all(isinstance(x, float) for x in sync.vectors[0]) and sync.vectors[0] != sync.vectors[1]
+    assert all(a == pytest.approx(s, rel=1e-3, abs=1e-3) for a, s in zip(async_.vectors, sync.vectors, strict=True))
+    assert sync.usage.input_tokens and sync.model == MODEL
+
+
+def test_forced_tool_call(oa_backend: OpenAICompatBackend) -> None:
+    request = ask("What is the weather in Paris?", model=TOOLS, tools=[WEATHER], tool_choice="required",
+                  max_tokens=16)
+    assert oa_backend.chat_body(request, stream=False)["tool_choice"] == {"type": "function",
+                                                                         "function": {"name": "get_weather"}}
+    r = oa_backend.chat(request)
+    assert r.finish_reason == "tool_calls" and r.message.content == ""
+    [call] = r.message.tool_calls
+    assert call.name == "get_weather" and call.id and isinstance(call.arguments.get("city"), str)
+
+
+def test_forced_tool_call_streamed(oa_backend: OpenAICompatBackend) -> None:
+    request = ask("What is the weather in Paris?", model=TOOLS, tools=[WEATHER], tool_choice="get_weather",
+                  max_tokens=16)
+    chunks = list(oa_backend.stream_chat(request))
+    [call] = chunks[-1].tool_calls  # name and id repeat in every delta: taken once
+    assert call.name == "get_weather" and isinstance(call.arguments.get("city"), str)
+    assert chunks[-1].finish_reason == "tool_calls"
+
+
+def test_json_schema_output(oa_backend: OpenAICompatBackend) -> None:
+    request = ask("Name one city as JSON.", response_format=CITY, max_tokens=16)
+    assert oa_backend.chat_body(request, stream=False)["response_format"] == {"type": "json_object", "schema": CITY}
+    r = oa_backend.chat(request)
+    assert r.finish_reason == "stop"
+    value = json.loads(r.message.content)
+    assert isinstance(value, dict) and isinstance(value.get("name"), str)
+
+
+def test_context_overflow_is_typed(oa_backend: OpenAICompatBackend) -> None:
+    with pytest.raises(ContextOverflowError) as info:
+        oa_backend.chat(ask("cat " * 2500, max_tokens=1))
+    assert info.value.status_code == 400 and "Traceback" not in str(info.value)

@@ -17,12 +17,14 @@ import httpx
 CHAT_MODEL = "llama3.2"
 EMBED_MODEL = "nomic-embed-text"
 PROMPT = "Say hello in sixteen tokens."
+STREAM_PROMPT = "Count to five hundred. [long stream]"  # the server's marker for its 500-chunk stream
 STREAM_CHUNKS = 500  # content chunks per stream (the server adds one final `done` line)
 CONCURRENCY = 200
 
 
 def chat_body(stream: bool) -> dict[str, Any]:
-    return {"model": CHAT_MODEL, "messages": [{"role": "user", "content": PROMPT}], "stream": stream}
+    prompt = STREAM_PROMPT if stream else PROMPT
+    return {"model": CHAT_MODEL, "messages": [{"role": "user", "content": prompt}], "stream": stream}
 
 
 # -- raw httpx ---------------------------------------------------------------------------------

@@ -12,11 +12,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from . import floors
-from .floors import CHAT_MODEL, CONCURRENCY, PROMPT, burst
+from .floors import CHAT_MODEL, CONCURRENCY, PROMPT, STREAM_PROMPT, burst
 from .harness import Case
 
 LC_FLOOR = "LangChain framework floor"
 LI_FLOOR = "LlamaIndex framework floor"
+TRANSPORT = "patinox Transport (HTTP layer only)"
+BACKEND = "patinox OllamaBackend (no routing)"
 PROVIDER = "patinox LocalProvider"
 CHAT_PATINOX = "patinox ChatPatinox"
 LI_PATINOX = "patinox Patinox (LlamaIndex)"
@@ -35,10 +37,49 @@ def patinox_provider(base: str) -> Any:
     return LocalProvider(LocalSettings(ollama_url=base, discover_defaults=False))
 
 
-def patinox_request() -> Any:
+def patinox_request(prompt: str = PROMPT) -> Any:
     from patinox_core import ChatRequest, Message
 
-    return ChatRequest(model=CHAT_MODEL, messages=[Message(role="user", content=PROMPT)])
+    return ChatRequest(model=CHAT_MODEL, messages=[Message(role="user", content=prompt)])
+
+
+def patinox_transport(base: str) -> tuple[Any, Any]:
+    """patinox's HTTP layer alone (``Transport`` + a call context), without routing or wire mapping."""
+    from patinox_core import LocalSettings, ServerError
+    from patinox_core.transport import Transport
+
+    transport = Transport(LocalSettings(ollama_url=base, discover_defaults=False))
+    return transport, transport.context(base, lambda status, body: ServerError(str(body)))
+
+
+class _LinesParser:
+    """A stream parser that only decodes each line (what the raw NDJSON floor does)."""
+
+    t0 = 0.0
+
+    def __init__(self) -> None:
+        from patinox_core.transport import loads
+
+        self.loads = loads
+
+    def feed(self, line: str) -> list[Any]:
+        self.loads(line)
+        return []
+
+    def close(self) -> list[Any]:
+        return []
+
+
+def patinox_backend(base: str) -> Any:
+    """patinox's Ollama backend alone (wire mapping + transport), without discovery or routing."""
+    from patinox_core import LocalSettings
+    from patinox_core.backends.ollama import OllamaBackend
+    from patinox_core.transport import Transport
+
+    settings = LocalSettings(ollama_url=base, discover_defaults=False)
+    backend = OllamaBackend(base, Transport(settings), settings)
+    backend.loaded_models = {CHAT_MODEL, CHAT_MODEL + ":latest"}
+    return backend
 
 
 def chat_patinox(base: str) -> Any:
@@ -77,10 +118,10 @@ def li_lmstudio(base: str) -> Any:
     return LMStudio(model_name=CHAT_MODEL, base_url=base + "/v1", request_timeout=60)
 
 
-def li_messages() -> list[Any]:
+def li_messages(prompt: str = PROMPT) -> list[Any]:
     from llama_index.core.base.llms.types import ChatMessage
 
-    return [ChatMessage(role="user", content=PROMPT)]
+    return [ChatMessage(role="user", content=prompt)]
 
 
 def _lc_invoke(make: Callable[[str], Any], base: str) -> Callable[[], Any]:
@@ -95,11 +136,11 @@ def _li_chat(make: Callable[[str], Any], base: str) -> Callable[[], Any]:
 
 def _lc_stream(make: Callable[[str], Any], base: str) -> Callable[[], int]:
     model = make(base)
-    return lambda: sum(1 for _ in model.stream(PROMPT))
+    return lambda: sum(1 for _ in model.stream(STREAM_PROMPT))
 
 
 def _li_stream(make: Callable[[str], Any], base: str) -> Callable[[], int]:
-    llm, msgs = make(base), li_messages()
+    llm, msgs = make(base), li_messages(STREAM_PROMPT)
     return lambda: sum(1 for _ in llm.stream_chat(msgs))
 
 
@@ -119,8 +160,19 @@ def invoke_cases(base: str) -> tuple[Case, list[Case]]:
         client, msgs = _ollama_py(base), [{"role": "user", "content": PROMPT}]
         return lambda: client.chat(model=CHAT_MODEL, messages=msgs)
 
+    def transport() -> Callable[[], Any]:
+        t, ctx = patinox_transport(base)
+        url, body = base + "/api/chat", floors.chat_body(False)
+        return lambda: t.request(ctx, "POST", url, body)
+
+    def backend() -> Callable[[], Any]:
+        b, req = patinox_backend(base), patinox_request()
+        return lambda: b.chat(req)
+
     floor = Case("raw httpx POST + json.loads", lambda: floors.raw_invoke(base))
     return floor, [
+        Case(TRANSPORT, transport, note="`request` only: no routing, no wire mapping"),
+        Case(BACKEND, backend, note="`chat`: wire mapping, no routing"),
         Case(LC_FLOOR, lambda: _lc_invoke(floors.langchain_floor, base)),
         Case(LI_FLOOR, lambda: _li_chat(floors.llamaindex_floor, base)),
         Case(PROVIDER, provider, note="`chat`"),
@@ -138,15 +190,26 @@ def invoke_cases(base: str) -> tuple[Case, list[Case]]:
 # -- stream (one op = one whole 500-chunk stream) --------------------------------------------
 def stream_cases(base: str) -> tuple[Case, list[Case]]:
     def provider() -> Callable[[], int]:
-        p, req = patinox_provider(base), patinox_request()
+        p, req = patinox_provider(base), patinox_request(STREAM_PROMPT)
         return lambda: sum(1 for _ in p.stream_chat(req))
 
     def ollama_py() -> Callable[[], int]:
-        client, msgs = _ollama_py(base), [{"role": "user", "content": PROMPT}]
+        client, msgs = _ollama_py(base), [{"role": "user", "content": STREAM_PROMPT}]
         return lambda: sum(1 for _ in client.chat(model=CHAT_MODEL, messages=msgs, stream=True))
+
+    def transport() -> Callable[[], int]:
+        t, ctx = patinox_transport(base)
+        url, body = base + "/api/chat", floors.chat_body(True)
+        return lambda: sum(1 for _ in t.stream(ctx, url, body, _LinesParser()))
+
+    def backend() -> Callable[[], int]:
+        b, req = patinox_backend(base), patinox_request(STREAM_PROMPT)
+        return lambda: sum(1 for _ in b.stream_chat(req))
 
     floor = Case("raw httpx NDJSON loop + json.loads", lambda: floors.raw_stream(base))
     return floor, [
+        Case(TRANSPORT, transport, note="`stream` + a parser that only decodes lines"),
+        Case(BACKEND, backend, note="`stream_chat`: wire mapping, no routing"),
         Case(LC_FLOOR, lambda: _lc_stream(floors.langchain_floor, base)),
         Case(LI_FLOOR, lambda: _li_stream(floors.llamaindex_floor, base)),
         Case(PROVIDER, provider, note="`stream_chat`"),
@@ -180,8 +243,19 @@ def async_cases(base: str, n: int = CONCURRENCY) -> tuple[Case, list[Case]]:
         client, msgs = ollama.AsyncClient(host=base), [{"role": "user", "content": PROMPT}]
         return burst(lambda: client.chat(model=CHAT_MODEL, messages=msgs), n)
 
+    def transport() -> Callable[[], Awaitable[Any]]:
+        t, ctx = patinox_transport(base)
+        url, body = base + "/api/chat", floors.chat_body(False)
+        return burst(lambda: t.arequest(ctx, "POST", url, body), n)
+
+    def backend() -> Callable[[], Awaitable[Any]]:
+        b, req = patinox_backend(base), patinox_request()
+        return burst(lambda: b.achat(req), n)
+
     floor = Case("raw httpx.AsyncClient", lambda: floors.raw_async_httpx(base, n))
     return floor, [
+        Case(TRANSPORT, transport, note="`arequest` only"),
+        Case(BACKEND, backend, note="`achat`: wire mapping, no routing"),
         Case("raw aiohttp ClientSession", lambda: floors.raw_async_aiohttp(base, n)),
         Case(LC_FLOOR, lambda: lc(floors.langchain_floor)),
         Case(LI_FLOOR, lambda: li(floors.llamaindex_floor)),

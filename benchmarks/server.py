@@ -2,7 +2,8 @@
 
 Raw asyncio protocol (on uvloop when installed) with pre-serialised bodies, so its per-request
 cost stays small next to the clients'. Speaks Ollama's native API (``/``, ``/api/version``,
-``/api/tags``, ``/api/show``, ``/api/ps``, ``/api/chat`` non-stream and a 500-chunk NDJSON stream,
+``/api/tags``, ``/api/show``, ``/api/ps``, ``/api/chat`` non-stream (16-token reply) and streamed
+(16 chunks; 500 when the prompt contains ``[long stream]``),
 ``/api/embed``) and the OpenAI-compatible ``/v1/chat/completions`` (+ SSE), ``/v1/embeddings``
 and ``/v1/models``. Embeddings take ``--embed-base-ms`` per request plus ``--embed-per-text-ms``
 per text, with at most ``--embed-parallel`` requests served at once.
@@ -42,6 +43,9 @@ REPLY_TOKENS = [
     "Hello", "!", " I", " am", " a", " fast", " fake", " model", ",", " and", " this", " reply",
     " has", " sixteen", " tokens", ".",
 ]
+#: a stream request whose body contains this gets the long (``--chunks``) stream; any other
+#: stream request (e.g. ``ChatOllama.invoke``, which always streams) gets the 16-token reply
+LONG_MARK = b"[long stream]"
 _MAX_HEAD = 65536
 
 
@@ -84,24 +88,31 @@ class Bodies:
         self.chat = _reply(_dumps({"model": CHAT_MODEL, "created_at": CREATED_AT,
                                    "message": {"role": "assistant", "content": content},
                                    "done_reason": "stop", "done": True, **metrics}))
-        lines = [_dumps({"model": CHAT_MODEL, "created_at": CREATED_AT,
-                         "message": {"role": "assistant", "content": f" tok{i % 10}"}, "done": False}) + b"\n"
-                 for i in range(chunks)]
-        lines.append(_dumps({"model": CHAT_MODEL, "created_at": CREATED_AT, "message": {"role": "assistant", "content": ""},
-                             "done_reason": "stop", "done": True, **metrics}) + b"\n")
-        self.chat_stream = _chunked(lines, b"application/x-ndjson")
-        self._openai(content, chunks)
+        self.chat_stream = self._ndjson([f" tok{i % 10}" for i in range(chunks)], metrics)
+        self.chat_stream_short = self._ndjson(REPLY_TOKENS, metrics)
+        self.oa_chat, self.oa_stream, self.oa_stream_usage = self._openai(content, [f" tok{i % 10}" for i in range(chunks)])
+        _, self.oa_stream_short, self.oa_stream_short_usage = self._openai(content, REPLY_TOKENS)
         self._catalogue()
         self.vectors, self.vectors_b64 = _vector_texts(dims)
 
-    def _openai(self, content: str, chunks: int) -> None:
+    @staticmethod
+    def _ndjson(tokens: list[str], metrics: dict[str, int]) -> bytes:
+        lines = [_dumps({"model": CHAT_MODEL, "created_at": CREATED_AT, "message": {"role": "assistant", "content": t},
+                         "done": False}) + b"\n" for t in tokens]
+        lines.append(_dumps({"model": CHAT_MODEL, "created_at": CREATED_AT, "message": {"role": "assistant", "content": ""},
+                             "done_reason": "stop", "done": True, **metrics}) + b"\n")
+        return _chunked(lines, b"application/x-ndjson")
+
+    @staticmethod
+    def _openai(content: str, tokens: list[str]) -> tuple[bytes, bytes, bytes]:
+        """The /v1 non-stream reply, and the SSE stream of ``tokens`` without / with a usage event."""
         base = {"id": "chatcmpl-150", "created": 1776298304, "model": CHAT_MODEL, "system_fingerprint": "fp_ollama"}
         usage = {"prompt_tokens": 12, "completion_tokens": len(REPLY_TOKENS), "total_tokens": 12 + len(REPLY_TOKENS)}
-        self.oa_chat = _reply(_dumps({**base, "object": "chat.completion", "choices": [
+        whole = _reply(_dumps({**base, "object": "chat.completion", "choices": [
             {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}], "usage": usage}))
         events = []
-        for i in range(chunks):
-            delta = {"role": "assistant", "content": f" tok{i % 10}"} if i == 0 else {"content": f" tok{i % 10}"}
+        for i, token in enumerate(tokens):
+            delta = {"role": "assistant", "content": token} if i == 0 else {"content": token}
             events.append({**base, "object": "chat.completion.chunk",
                            "choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
         events.append({**base, "object": "chat.completion.chunk",
@@ -110,8 +121,7 @@ class Bodies:
         done = [b"data: [DONE]\n\n"]
         usage_event = [b"data: " + _dumps({**base, "object": "chat.completion.chunk", "choices": [], "usage": usage})
                        + b"\n\n"]
-        self.oa_stream = _chunked(sse + done, b"text/event-stream")
-        self.oa_stream_usage = _chunked(sse + usage_event + done, b"text/event-stream")
+        return whole, _chunked(sse + done, b"text/event-stream"), _chunked(sse + usage_event + done, b"text/event-stream")
 
     def _catalogue(self) -> None:
         details = {"parent_model": "", "format": "gguf", "family": "llama", "families": ["llama"],
@@ -167,12 +177,17 @@ class App:
         st["paths"][key] = st["paths"].get(key, 0) + 1
         st["ports"][port] = st["ports"].get(port, 0) + 1
         if path == b"/api/chat":
-            return b.chat_stream if _loads(body).get("stream", True) else b.chat
+            if not _loads(body).get("stream", True):
+                return b.chat
+            return b.chat_stream if LONG_MARK in body else b.chat_stream_short
         if path == b"/v1/chat/completions":
             req = _loads(body)
             if not req.get("stream"):
                 return b.oa_chat
-            return b.oa_stream_usage if (req.get("stream_options") or {}).get("include_usage") else b.oa_stream
+            usage = (req.get("stream_options") or {}).get("include_usage")
+            if LONG_MARK in body:
+                return b.oa_stream_usage if usage else b.oa_stream
+            return b.oa_stream_short_usage if usage else b.oa_stream_short
         if path == b"/api/embed" or path == b"/v1/embeddings":
             return self._embed(path == b"/v1/embeddings", _loads(body))
         if path == b"/api/tags":

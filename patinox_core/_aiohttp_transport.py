@@ -147,14 +147,34 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     def _timeout(self, request: httpx.Request) -> aiohttp.ClientTimeout:
         t = request.extensions.get("timeout") or {}
         key = (t.get("connect"), t.get("read"), t.get("pool"))
-        timeout = self._timeouts.get(key)
-        if timeout is None:
-            connect, read, pool = key
-            acquire = None if connect is None or pool is None else connect + pool
-            timeout = aiohttp.ClientTimeout(total=None, connect=acquire, sock_connect=connect, sock_read=read)
-            if len(self._timeouts) < 64:
-                self._timeouts[key] = timeout
+        return self._timeouts.get(key) or self._timeout_from(key)
+
+    def _timeout_from(self, key: tuple[Any, ...]) -> aiohttp.ClientTimeout:
+        connect, read, pool = key
+        acquire = None if connect is None or pool is None else connect + pool
+        timeout = aiohttp.ClientTimeout(total=None, connect=acquire, sock_connect=connect, sock_read=read)
+        if len(self._timeouts) < 64:
+            self._timeouts[key] = timeout
         return timeout
+
+    async def request_bytes(self, method: str, url: str, content: bytes | None, headers: dict[str, str],
+                            timeout: httpx.Timeout) -> tuple[int, Any, bytes]:
+        """Fast path without httpx's client layer: (status, headers, whole body), httpx errors."""
+        session = await self._session()
+        request = None
+        t = timeout
+        key = (t.connect, t.read, t.pool)
+        ct = self._timeouts.get(key)
+        if ct is None:
+            ct = self._timeout_from(key)
+        try:
+            async with session.request(method, yarl.URL(url, encoded=True), headers=headers, data=content,
+                                       allow_redirects=False, timeout=ct) as response:
+                return response.status, response.headers, await response.read()
+        except Exception as exc:
+            request = httpx.Request(method, url)
+            with _map_errors(request):
+                raise exc
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         session = await self._session()

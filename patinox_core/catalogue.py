@@ -16,13 +16,17 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import fields, replace
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .backends.base import ServerFacts
 from .capabilities import ModelInfo, Source, model_info, record_speed
 from .config import LocalSettings, ProviderKind
 from .errors import CapabilityError, ConfigurationError, ModelNotFoundError
-from .types import ChatRequest
+from .types import ChatRequest, EmbeddingResult, Usage
+
+if TYPE_CHECKING:
+    from .discovery import Service
 
 #: The context guard's estimate: about four characters per token (English prose and code; it
 #: undercounts CJK text), plus a few tokens of chat-template overhead per message, plus a flat
@@ -53,6 +57,8 @@ def match_names(name: str, names: Iterable[str]) -> list[str]:
     (['qwen3:4b', 'qwen3:8b'], [])
     """
     unique = list(dict.fromkeys(names))
+    if name in unique:  # the common case, without the rule scan
+        return [name]
     rules = (
         lambda n: n == name,
         lambda n: ":" not in name and n == f"{name}:latest",
@@ -216,6 +222,44 @@ def truncation_suspected(estimate: int, limit: int | None, input_tokens: int | N
     return seen < estimate / 2 and (limit is None or estimate > limit)
 
 
+# --------------------------------------------------------------------------- snapshots
+
+
+class View(NamedTuple):
+    """A snapshot of the catalogue for routing: entries, services, entries by name."""
+
+    infos: list[ModelInfo]
+    services: list[Service]
+    by_name: dict[str, list[ModelInfo]]
+    key: tuple[Any, ...]
+    valid_until: float
+    aliases: dict[str, str]  # name as asked -> catalogue name
+
+
+def merge_embeddings(parts: Sequence[EmbeddingResult], model: str) -> EmbeddingResult:
+    """Per-batch results as one, vectors in batch order; tokens summed when every batch said."""
+    vectors = [v for p in parts for v in p.vectors]
+    ins = [p.usage.input_tokens for p in parts]
+    usage = Usage(input_tokens=sum(ins) if ins and None not in ins else None)  # type: ignore[arg-type]
+    first = parts[0] if parts else EmbeddingResult(vectors=[])
+    return EmbeddingResult(vectors=vectors, model=first.model or model, usage=usage, service=first.service)
+
+
+_REQUEST_FIELDS = tuple(f.name for f in fields(ChatRequest))
+
+
+def with_model(request: ChatRequest, name: str) -> ChatRequest:
+    """``request`` for the resolved model name: the same object when the name already matches,
+    else a shallow copy (no re-validation: only the name changes)."""
+    if request.model == name:
+        return request
+    clone = object.__new__(ChatRequest)
+    for f in _REQUEST_FIELDS:
+        object.__setattr__(clone, f, getattr(request, f))
+    clone.model = name
+    return clone
+
+
 # --------------------------------------------------------------------------- catalogue
 
 
@@ -228,6 +272,7 @@ class Catalogue:
         self._fetched: dict[str, float] = {}
         self._speeds: dict[tuple[str, str], float] = {}
         self._lock = threading.Lock()
+        self.version = 0  # bumped on every change, so readers can cache views of the entries
 
     def stale(self, services: Iterable[str]) -> list[str]:
         """Services whose entries are missing or older than ``discovery_ttl``."""
@@ -247,7 +292,14 @@ class Catalogue:
         with self._lock:
             self._infos[service] = infos
             self._fetched[service] = time.monotonic()
+            self.version += 1
         return infos
+
+    def fresh_until(self, services: Iterable[str]) -> float:
+        """``time.monotonic()`` deadline before which none of ``services`` is stale."""
+        with self._lock:
+            fetched = [self._fetched.get(s, -math.inf) for s in services]
+        return min(fetched, default=math.inf) + self.settings.discovery_ttl
 
     def entries(self, services: Iterable[str]) -> list[ModelInfo]:
         """Every known model on ``services``, in service order then server order."""
@@ -260,6 +312,7 @@ class Catalogue:
             for n, info in enumerate(infos):
                 if info.name == name:
                     infos[n] = fn(info)
+                    self.version += 1
 
     def record_speed(self, service: str, name: str, tokens_per_second: float) -> None:
         """Fold a measured speed into the model's entry (and keep it across refreshes)."""
@@ -285,6 +338,7 @@ class Catalogue:
 __all__ = [
     "CHARS_PER_TOKEN",
     "Catalogue",
+    "View",
     "check_capabilities",
     "context_limit",
     "estimate_prompt_tokens",
@@ -294,5 +348,7 @@ __all__ = [
     "pick_default",
     "request_needs",
     "resolve_name",
+    "merge_embeddings",
     "truncation_suspected",
+    "with_model",
 ]

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 
-from .backends._openai_wire import fingerprint_openai
+from .backends.openai_compat import fingerprint_openai
 from .config import LocalSettings, ProviderKind
 from .errors import LocalProviderError, ServerError
 from .transport import ProbeReply, Transport

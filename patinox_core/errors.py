@@ -69,7 +69,7 @@ class LocalProviderError(Exception):
         )
 
     def __reduce__(self):  # picklable across processes (multiprocessing, pytest-xdist)
-        return (_rebuild, (type(self), self.message, self.__dict__.copy()))
+        return (_rebuild, (type(self), str(self), self.__dict__.copy()))
 
 
 def _rebuild(cls: type[LocalProviderError], message: str, state: dict) -> LocalProviderError:

@@ -26,9 +26,13 @@ from .backends.base import Backend, ServerFacts
 from .capabilities import ModelInfo
 from .catalogue import (
     Catalogue,
+    View,
     check_capabilities,
     context_limit,
     estimate_prompt_tokens,
+    match_names,
+    merge_embeddings,
+    not_found,
     order_candidates,
     overflow_hint,
     overflow_message,
@@ -36,6 +40,7 @@ from .catalogue import (
     request_needs,
     resolve_name,
     truncation_suspected,
+    with_model,
 )
 from .config import LocalSettings, ProviderKind
 from .discovery import Service, ServiceDiscovery
@@ -79,14 +84,6 @@ def make_backend(service: Service, transport: Transport, settings: LocalSettings
     return factory(service.base_url, transport, settings)
 
 
-def _merge_embeddings(parts: Sequence[EmbeddingResult], model: str) -> EmbeddingResult:
-    vectors = [v for p in parts for v in p.vectors]
-    ins = [p.usage.input_tokens for p in parts]
-    usage = Usage(input_tokens=sum(ins) if ins and None not in ins else None)  # type: ignore[arg-type]
-    first = parts[0] if parts else EmbeddingResult(vectors=[])
-    return EmbeddingResult(vectors=vectors, model=first.model or model, usage=usage, service=first.service)
-
-
 def _map_threads(fn: Callable[[Any], T], items: Sequence[Any], workers: int) -> list[T]:
     if len(items) <= 1 or workers <= 1:
         return [fn(x) for x in items]
@@ -114,6 +111,8 @@ class LocalProvider:
         self._owns_transport = not isinstance(transport, Transport)
         self._transport = transport if isinstance(transport, Transport) else Transport(self.settings, transport)
         self._injected: dict[str, Backend] = {b.base_url: b for b in backends or ()}
+        self._injected_services = [Service(kind=b.kind, base_url=url, healthy=True, configured=True,
+                                           flavor=getattr(b, "flavor", None)) for url, b in self._injected.items()]
         self._owns_discovery = discovery is None and not self._injected
         if self._owns_discovery:
             discovery = ServiceDiscovery(self.settings, transport=self._transport)
@@ -122,6 +121,7 @@ class LocalProvider:
         self.catalogue = Catalogue(self.settings)
         self._cooldown: dict[str, float] = {}
         self._health: dict[str, bool] = {}
+        self._view: View | None = None
         self._lock = threading.Lock()
         self._refresh = threading.Lock()
         self._alocks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
@@ -131,9 +131,7 @@ class LocalProvider:
 
     # -- services and backends -----------------------------------------------------------
     def _combine(self, found: Sequence[Service]) -> list[Service]:
-        injected = [Service(kind=b.kind, base_url=url, healthy=True, configured=True,
-                            flavor=getattr(b, "flavor", None)) for url, b in self._injected.items()]
-        services = injected + [s for s in found if s.base_url not in self._injected]
+        services = self._injected_services + [s for s in found if s.base_url not in self._injected]
         if self.settings.provider is not ProviderKind.LOCAL:
             services = [s for s in services if s.kind is self.settings.provider]
         return services
@@ -165,6 +163,8 @@ class LocalProvider:
         return self._cooldown.get(service, 0.0) > now
 
     def _order(self, copies: Sequence[ModelInfo]) -> list[ModelInfo]:
+        if len(copies) <= 1:
+            return list(copies)
         with self._lock:
             cooldown, health = dict(self._cooldown), dict(self._health)
         return order_candidates(copies, health=health, cooldown_until=cooldown)
@@ -198,18 +198,42 @@ class LocalProvider:
             return err
 
     def _seen(self, services: list[Service]) -> list[Service]:
-        with self._lock:
-            self._health.update((s.base_url, s.healthy) for s in services)
+        if any(self._health.get(s.base_url) is not s.healthy for s in services):
+            with self._lock:
+                self._health.update((s.base_url, s.healthy) for s in services)
         return services
 
-    def _models(self, refresh: bool = False) -> tuple[list[ModelInfo], list[Service]]:
+    def _cached_view(self, services: list[Service], refresh: bool) -> View | None:
+        view = self._view
+        if refresh or view is None or time.monotonic() >= view.valid_until:
+            return None
+        key = (self.catalogue.version, tuple((s.base_url, s.healthy) for s in services))
+        return view if view.key == key else None
+
+    def _make_view(self, services: list[Service]) -> View:
+        version = self.catalogue.version
+        infos = self.catalogue.entries(s.base_url for s in services)
+        now = time.monotonic()
+        with self._lock:
+            cooling = [t for t in self._cooldown.values() if t > now]
+        usable = [s.base_url for s in services if s.healthy and not self._cooling(s.base_url, now)]
+        by_name: dict[str, list[ModelInfo]] = {}
+        for info in infos:
+            by_name.setdefault(info.name, []).append(info)
+        key = (version, tuple((s.base_url, s.healthy) for s in services))
+        self._view = View(infos, services, by_name, key, min([self.catalogue.fresh_until(usable), *cooling]), {})
+        return self._view
+
+    def _models(self, refresh: bool = False) -> View:
         services = self._seen(self._services(refresh))
+        if (view := self._cached_view(services, refresh)) is not None:
+            return view
         if self._to_fetch(services, refresh):
             with self._refresh:
                 todo = self._to_fetch(services, refresh)
                 for service, result in zip(todo, _map_threads(self._facts, todo, len(todo)), strict=True):
                     self._store(service, result)
-        return self.catalogue.entries(s.base_url for s in services), services
+        return self._make_view(services)
 
     def _alock(self) -> asyncio.Lock:
         loop = asyncio.get_running_loop()
@@ -219,32 +243,55 @@ class LocalProvider:
                 lock = self._alocks[loop] = asyncio.Lock()
         return lock
 
-    async def _amodels(self, refresh: bool = False) -> tuple[list[ModelInfo], list[Service]]:
+    async def _amodels(self, refresh: bool = False) -> View:
         services = self._seen(await self._aservices(refresh))
+        if (view := self._cached_view(services, refresh)) is not None:
+            return view
         if self._to_fetch(services, refresh):
             async with self._alock():
                 todo = self._to_fetch(services, refresh)
                 results = await asyncio.gather(*(self._afacts(s) for s in todo))
                 for service, result in zip(todo, results, strict=True):
                     self._store(service, result)
-        return self.catalogue.entries(s.base_url for s in services), services
+        return self._make_view(services)
+
+    @staticmethod
+    def _misses(model: str | None, view: View) -> bool:
+        if model is None or model in view.by_name or model in view.aliases:
+            return False
+        hits = match_names(model, list(view.by_name))
+        if len(hits) == 1:
+            view.aliases[model] = hits[0]  # resolved once per catalogue snapshot
+        return not hits
+
+    def _lookup(self, model: str | None) -> View:
+        """The catalogue; refreshed once when ``model`` is not in it (pulled a moment ago?)."""
+        view = self._models()
+        return self._models(refresh=True) if self._misses(model, view) else view
+
+    async def _alookup(self, model: str | None) -> View:
+        view = await self._amodels()
+        return await self._amodels(refresh=True) if self._misses(model, view) else view
 
     def list_models(self, refresh: bool = False) -> list[ModelInfo]:
         """Every model on every server (one entry per server that has it)."""
-        return self._models(refresh)[0]
+        return list(self._models(refresh).infos)
 
     async def alist_models(self, refresh: bool = False) -> list[ModelInfo]:
-        return (await self._amodels(refresh))[0]
+        return list((await self._amodels(refresh)).infos)
 
     # -- planning (pure given the catalogue) ---------------------------------------------
-    def _plan(self, infos: list[ModelInfo], services: list[Service], model: str | None, need: str,
-              extra: Sequence[str] = ()) -> list[ModelInfo]:
-        """Copies of the resolved model, in try order, capability-checked."""
+    def _plan(self, view: View, model: str | None, need: str, extra: Sequence[str] = (), *,
+              check: bool = True) -> list[ModelInfo]:
+        """Copies of the resolved model, in try order, capability-checked unless ``check`` is off."""
+        infos, services = view.infos, view.services
         if not infos:
             if not any(s.healthy for s in services):
                 probed = ", ".join(s.base_url for s in services) or "the default ports"
                 raise ServiceUnavailableError(f"no model server is reachable (looked at {probed})",
                                               hint=_NO_SERVER_HINT)
+            if model is not None:
+                raise not_found(model, infos, [s.kind for s in services if s.healthy])
             raise ModelNotFoundError("the servers patinox found have no models installed",
                                      hint="install one, e.g. `ollama pull llama3.2` or `lms get qwen3-8b`")
         s = self.settings
@@ -258,8 +305,11 @@ class LocalProvider:
                                          hint=f"install one (e.g. `ollama pull {example}`) or pass model=...")
             name = best.name
         else:
-            name = resolve_name(model, infos, [s.kind for s in services])
-        ordered = self._order([i for i in infos if i.name == name])
+            name = model if model in view.by_name else view.aliases.get(model) or resolve_name(
+                model, infos, [s.kind for s in services])
+        ordered = self._order(view.by_name[name])
+        if not check:
+            return ordered
         able = [i for i in ordered if not any(i.known_lacks(c) for c in (need, *extra))]
         if not able:
             check_capabilities(ordered[0], need, extra, infos)
@@ -276,9 +326,8 @@ class LocalProvider:
             log.warning(message)
         return estimate
 
-    def _prepare(self, request: ChatRequest, infos: list[ModelInfo], services: list[Service],
-                 ) -> tuple[list[ModelInfo], int]:
-        copies = self._plan(infos, services, request.model, "chat", request_needs(request))
+    def _prepare(self, request: ChatRequest, view: View) -> tuple[list[ModelInfo], int]:
+        copies = self._plan(view, request.model, "chat", request_needs(request))
         return copies, self._guard(copies[0], request)
 
     def _after(self, info: ModelInfo, request: ChatRequest, usage: Usage | None, metrics: Metrics | None,
@@ -286,24 +335,29 @@ class LocalProvider:
         """Learn from a reply: measured speed, load state, and Ollama's silent truncation."""
         if metrics is not None and metrics.tokens_per_second:
             self.catalogue.record_speed(info.service, info.name, metrics.tokens_per_second)
-        self.catalogue.mark_loaded(info.service, info.name)
-        loaded = self._backends[info.service].loaded_models
-        if loaded is not None:
-            loaded.add(info.name)
+        if not info.loaded:
+            self.catalogue.mark_loaded(info.service, info.name)
+            loaded = self._backends[info.service].loaded_models
+            if loaded is not None:
+                loaded.add(info.name)
         if (info.kind is ProviderKind.OLLAMA and usage is not None and self.settings.context_guard != "off"
                 and truncation_suspected(estimate, context_limit(info, request), usage.input_tokens,
                                          usage.cached_input_tokens)):
             message = (f"{info.name} on {info.service} evaluated only {usage.input_tokens} prompt tokens of "
                        f"about {estimate} sent: the server probably truncated the prompt")
-            warnings.warn(f"{message}. {overflow_hint(info)}", ContextWindowWarning, stacklevel=4)
+            warnings.warn(f"{message}. {overflow_hint(info)}", ContextWindowWarning, stacklevel=3)
             log.warning(message)
 
-    def get_model(self, name: str | None = None, *, capability: str = "chat") -> ModelInfo:
-        """The catalogue entry a request for ``name`` would use first (``None``: the default)."""
-        return self._plan(*self._models(), name, capability)[0]
+    def get_model(self, name: str | None = None, *, capability: str | None = None) -> ModelInfo:
+        """The catalogue entry a request for ``name`` would use first. ``name=None``: the default
+        model for ``capability`` (``"chat"``, ``"embeddings"``, ...); with a capability given, a
+        model known to lack it raises ``CapabilityError``."""
+        check = capability is not None or name is None
+        return self._plan(self._lookup(name), name, capability or "chat", check=check)[0]
 
-    async def aget_model(self, name: str | None = None, *, capability: str = "chat") -> ModelInfo:
-        return self._plan(*(await self._amodels()), name, capability)[0]
+    async def aget_model(self, name: str | None = None, *, capability: str | None = None) -> ModelInfo:
+        check = capability is not None or name is None
+        return self._plan(await self._alookup(name), name, capability or "chat", check=check)[0]
 
     # -- fallback loops ------------------------------------------------------------------
     def _attempt(self, copies: Sequence[ModelInfo], call: Callable[[Backend, ModelInfo], T]) -> tuple[T, ModelInfo]:
@@ -333,20 +387,20 @@ class LocalProvider:
 
     # -- chat ----------------------------------------------------------------------------
     def chat(self, request: ChatRequest) -> ChatResult:
-        copies, estimate = self._prepare(request, *self._models())
-        result, info = self._attempt(copies, lambda b, i: b.chat(replace(request, model=i.name)))
+        copies, estimate = self._prepare(request, self._lookup(request.model))
+        result, info = self._attempt(copies, lambda b, i: b.chat(with_model(request, i.name)))
         self._after(info, request, result.usage, result.metrics, estimate)
         return result
 
     async def achat(self, request: ChatRequest) -> ChatResult:
-        copies, estimate = self._prepare(request, *(await self._amodels()))
-        result, info = await self._aattempt(copies, lambda b, i: b.achat(replace(request, model=i.name)))
+        copies, estimate = self._prepare(request, await self._alookup(request.model))
+        result, info = await self._aattempt(copies, lambda b, i: b.achat(with_model(request, i.name)))
         self._after(info, request, result.usage, result.metrics, estimate)
         return result
 
     def stream_chat(self, request: ChatRequest) -> Iterator[ChatChunk]:
         """Stream from the first server that yields a chunk; later failures reach the caller."""
-        copies, estimate = self._prepare(request, *self._models())
+        copies, estimate = self._prepare(request, self._lookup(request.model))
         return self._stream(copies, request, estimate)
 
     def _stream(self, copies: list[ModelInfo], request: ChatRequest, estimate: int) -> Iterator[ChatChunk]:
@@ -354,7 +408,7 @@ class LocalProvider:
         for info in self._order(copies):
             chunks: Iterator[ChatChunk] | None = None
             try:
-                chunks = iter(self._backend(info).stream_chat(replace(request, model=info.name)))
+                chunks = iter(self._backend(info).stream_chat(with_model(request, info.name)))
                 first = next(chunks, None)
             except LocalProviderError as err:
                 getattr(chunks, "close", lambda: None)()
@@ -376,12 +430,12 @@ class LocalProvider:
         raise most_actionable(attempts)
 
     async def astream_chat(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
-        copies, estimate = self._prepare(request, *(await self._amodels()))
+        copies, estimate = self._prepare(request, await self._alookup(request.model))
         attempts: list[LocalProviderError] = []
         for info in self._order(copies):
             chunks: AsyncIterator[ChatChunk] | None = None
             try:
-                chunks = aiter(self._backend(info).astream_chat(replace(request, model=info.name)))
+                chunks = aiter(self._backend(info).astream_chat(with_model(request, info.name)))
                 first = await anext(chunks, None)
             except LocalProviderError as err:
                 await _aclose(chunks)
@@ -422,19 +476,19 @@ class LocalProvider:
         each with its own fallback across servers."""
         batches, workers, opts = self._embed_args(texts, batch_size, max_concurrency, dimensions=dimensions,
                                                   truncate=truncate, keep_alive=keep_alive)
-        copies = self._plan(*self._models(), model, "embeddings")
+        copies = self._plan(self._lookup(model), model, "embeddings")
 
         def one(batch: list[str]) -> EmbeddingResult:
             return self._attempt(copies, lambda b, i: b.embed(batch, i.name, **opts))[0]
 
-        return _merge_embeddings(_map_threads(one, batches, workers), copies[0].name)
+        return merge_embeddings(_map_threads(one, batches, workers), copies[0].name)
 
     async def aembed(self, texts: Sequence[str] | str, model: str | None = None, *, batch_size: int | None = None,
                      max_concurrency: int | None = None, dimensions: int | None = None,
                      truncate: bool | None = None, keep_alive: str | int | None = None) -> EmbeddingResult:
         batches, workers, opts = self._embed_args(texts, batch_size, max_concurrency, dimensions=dimensions,
                                                   truncate=truncate, keep_alive=keep_alive)
-        copies = self._plan(*(await self._amodels()), model, "embeddings")
+        copies = self._plan(await self._alookup(model), model, "embeddings")
         gate = asyncio.Semaphore(workers)
 
         async def one(batch: list[str]) -> EmbeddingResult:
@@ -448,7 +502,7 @@ class LocalProvider:
             for t in tasks:
                 t.cancel()
             raise
-        return _merge_embeddings(parts, copies[0].name)
+        return merge_embeddings(parts, copies[0].name)
 
     # -- health and lifecycle ------------------------------------------------------------
     def health(self) -> list[Service]:

@@ -330,14 +330,16 @@ class Transport:
         """``GET url`` once, no retries, no status/body classification: for fingerprinting.
         Connection failures and timeouts are still mapped to the error tree."""
         with _mapped(ctx):
+            client = self.client()
             t0 = time.perf_counter()
-            resp = self.client().get(url, headers=ctx.headers, timeout=ctx.timeout)
+            resp = client.get(url, headers=ctx.headers, timeout=ctx.timeout)
             return ProbeReply.of(resp, t0)
 
     async def aprobe(self, ctx: CallContext, url: str) -> ProbeReply:
         with _mapped(ctx):
+            client = self.aclient()
             t0 = time.perf_counter()
-            resp = await self.aclient().get(url, headers=ctx.headers, timeout=ctx.timeout)
+            resp = await client.get(url, headers=ctx.headers, timeout=ctx.timeout)
             return ProbeReply.of(resp, t0)
 
     # -- streams -------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from llama_index.core.base.llms.types import (
 )
 from llama_index.core.constants import DEFAULT_CONTEXT_WINDOW, DEFAULT_NUM_OUTPUTS
 from llama_index.core.llms.llm import ToolSelection
+from pydantic import SecretStr
 from pydantic_core import from_json
 
 from patinox_core import types as core
@@ -55,6 +56,7 @@ def pinned_settings(
     provider: ProviderKind | str | None,
     read_timeout: float | None = None,
     max_retries: int | None = None,
+    api_key: SecretStr | None = None,
 ) -> LocalSettings:
     """``LocalSettings`` for an adapter's ``base_url``/``provider`` fields.
 
@@ -79,6 +81,8 @@ def pinned_settings(
         values["read_timeout"] = read_timeout
     if max_retries is not None:
         values["max_retries"] = max_retries
+    if api_key is not None:
+        values["api_key"] = api_key
     settings = LocalSettings(**values)
     if read_timeout is not None and settings.cold_load_timeout < read_timeout:  # a cold load never gets less
         settings = settings.model_copy(update={"cold_load_timeout": read_timeout})
@@ -426,16 +430,18 @@ def to_metadata(
     """``LLMMetadata`` from the resolved catalogue entry (or defaults before resolution).
 
     Precedence per field: the user's explicit value > the catalogue > LlamaIndex's default. The
-    context window is the *effective* one (allocated or server default), never the trained max.
+    context window is the *effective* one (allocated or server default), never the trained max;
+    the router likewise refuses a request only for a capability the model is known to lack.
     """
     ctx, ctx_max = context_window, DEFAULT_CONTEXT_WINDOW
     if ctx is None and info is not None:
         # allocated / server default; unknown -> LlamaIndex's default, capped by the trained max
         ctx = info.effective_context_length or min(DEFAULT_CONTEXT_WINDOW, info.context_length or ctx_max)
+    # a flag is False only when someone (server, heuristic, user) said so; an unknown is not a "no"
     fc = is_function_calling_model
     if fc is None:
-        fc = bool(info.capabilities.tools) if info is not None else True
-    chat = bool(info.capabilities.chat) if info is not None else True
+        fc = info is None or not info.known_lacks("tools")
+    chat = info is None or not info.known_lacks("chat")
     return LLMMetadata(
         context_window=ctx or DEFAULT_CONTEXT_WINDOW,
         num_output=num_output or DEFAULT_NUM_OUTPUTS,

@@ -12,7 +12,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
-from pydantic import Field, PrivateAttr, field_validator
+from pydantic import Field, PrivateAttr, SecretStr, field_validator
 
 from patinox_core.config import LocalSettings, ProviderKind, parse_kind
 
@@ -49,6 +49,7 @@ class PatinoxEmbedding(BaseEmbedding):
     timeout: float | None = Field(default=None, gt=0, description="Read timeout in seconds; None: settings.")
     max_retries: int | None = Field(default=None, ge=0, le=10)
     show_progress: bool = Field(default=False, description="Progress bar (tqdm.auto) for batch embedding.")
+    api_key: SecretStr | None = Field(default=None, exclude=True, description="For servers behind auth (or env).")
 
     _local: LocalProvider | None = PrivateAttr(default=None)
     _settings: LocalSettings | None = PrivateAttr(default=None)
@@ -89,6 +90,7 @@ class PatinoxEmbedding(BaseEmbedding):
                         provider=self.provider,
                         read_timeout=self.timeout,
                         max_retries=self.max_retries,
+                        api_key=self.api_key,
                     )
                     self._local = LocalProvider(settings)
         return self._local

@@ -38,7 +38,7 @@ from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_ca
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import ToolSelection
 from llama_index.core.types import PydanticProgramMode
-from pydantic import AliasChoices, Field, PrivateAttr, field_validator
+from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, field_validator
 
 from patinox_core import types as core
 from patinox_core.config import LocalSettings, ProviderKind, parse_kind
@@ -65,7 +65,8 @@ def _start_event(output_cls: type[BaseModel], prompt: PromptTemplate, prompt_arg
 
 def _check_exclusive(adapter: Any, local_provider: Any, settings: Any) -> None:
     """``local_provider=``/``settings=`` carry their own server and timeout choices."""
-    pinned = [n for n in ("base_url", "provider", "timeout", "max_retries") if getattr(adapter, n) is not None]
+    names = ("base_url", "provider", "timeout", "max_retries", "api_key")
+    pinned = [n for n in names if getattr(adapter, n) is not None]
     given = [n for n, v in (("local_provider", local_provider), ("settings", settings)) if v is not None]
     if len(given) > 1 or (given and pinned):
         raise ConfigurationError(
@@ -106,6 +107,7 @@ class Patinox(FunctionCallingLLM):
     context_window: int | None = Field(default=None, gt=0, description="Override metadata.context_window.")
     is_function_calling_model: bool | None = Field(default=None, description="Override the catalogue's tools flag.")
     additional_kwargs: dict[str, Any] = Field(default_factory=dict, description="Server-specific options.")
+    api_key: SecretStr | None = Field(default=None, exclude=True, description="For servers behind auth (or env).")
 
     _local: LocalProvider | None = PrivateAttr(default=None)
     _settings: LocalSettings | None = PrivateAttr(default=None)
@@ -151,6 +153,7 @@ class Patinox(FunctionCallingLLM):
                         provider=self.provider,
                         read_timeout=self.timeout,
                         max_retries=self.max_retries,
+                        api_key=self.api_key,
                     )
                     self._local = LocalProvider(settings)
         return self._local
@@ -195,7 +198,7 @@ class Patinox(FunctionCallingLLM):
         return cv.to_metadata(
             self._info,
             model=self.model,
-            context_window=self.context_window,
+            context_window=self.context_window or self.num_ctx,  # num_ctx is what the server allocates
             num_output=self.max_tokens,
             is_function_calling_model=self.is_function_calling_model,
         )

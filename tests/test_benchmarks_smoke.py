@@ -47,11 +47,11 @@ def test_server_speaks_both_apis_and_counts_batches() -> None:
         assert client.get(base + "/").text == "Ollama is running"
         reply = client.post(base + "/api/chat", json={"model": "llama3.2", "messages": [], "stream": False}).json()
         assert reply["done"] is True and reply["message"]["content"]
-        with client.stream("POST", base + "/api/chat", json={"model": "llama3.2", "messages": []}) as resp:
+        with client.stream("POST", base + "/api/chat", json={"model": "llama3.2", "messages": [], "x": "[long stream]"}) as resp:
             lines = [ln for ln in resp.iter_lines() if ln]
         assert len(lines) == 501 and '"done":true' in lines[-1]
         with client.stream("POST", base + "/v1/chat/completions",
-                           json={"stream": True, "stream_options": {"include_usage": True}}) as resp:
+                           json={"stream": True, "stream_options": {"include_usage": True}, "x": "[long stream]"}) as resp:
             events = [ln for ln in resp.iter_lines() if ln]
         assert events[-1] == "data: [DONE]" and '"usage"' in events[-2]
         server.reset()

@@ -3,10 +3,12 @@
 * A block tagged ``python`` is executed, in its own namespace, in an empty working directory, with
   the environment pointing at a fake Ollama and a fake LM Studio server
   (``OLLAMA_HOST``, ``LM_STUDIO_API_BASE``, ``PATINOX_DISCOVER_DEFAULTS=false``). The servers'
-  default addresses written in examples (``http://localhost:11434``, ``http://127.0.0.1:1234/v1``,
-  ...) are rewritten to the fake servers' addresses, so an example never reaches a real server.
-  Top-level ``test_*`` functions without parameters that a block defines are called too. When a
-  ``text`` block titled "Output" follows, the block's printed output must equal it.
+  default addresses spelled with ``localhost`` in examples (``http://localhost:11434``,
+  ``http://localhost:1234/v1``) are rewritten to the fake servers' addresses, so an example never
+  reaches a real server; ``127.0.0.1`` spellings are left alone (examples print or assert them).
+  A block that defines ``test_*`` functions is run as a test module by pytest in a subprocess
+  (fixtures and all), and must pass. When a ``text`` block titled "Output" follows, the block's printed output must equal it, with the fake
+  servers' addresses shown as the default ones (``http://127.0.0.1:11434`` and ``:1234``).
 * Blocks tagged with a language of ``NOT_RUN`` (shell, config, output) are not executed.
 * A block without a language, or with any other language, fails.
 
@@ -150,9 +152,10 @@ def _params(blocks: list[Block]) -> list[Any]:
 
 # --------------------------------------------------------------------------- fake servers
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def fake_servers() -> Iterator[dict[str, str]]:
-    """A fake Ollama and a fake LM Studio server holding the models the examples name."""
+    """A fake Ollama and a fake LM Studio server holding the models the examples name; fresh for
+    every example, so no example sees another's state (loaded models, faults)."""
     from patinox_core.testing import FakeLMStudioServer, FakeOllamaServer, LMStudioModel, OllamaModel
 
     ollama = FakeOllamaServer([
@@ -169,29 +172,43 @@ def fake_servers() -> Iterator[dict[str, str]]:
     ])
     lmstudio = FakeLMStudioServer([
         LMStudioModel("qwen/qwen3-8b", reply="The sky is blue because of Rayleigh scattering.", tool_use=True,
-                      reasoning="Short question, short answer.", reasoning_capable=True, arch="qwen3"),
+                      reasoning="Short question, short answer.", reasoning_capable=True, arch="qwen3",
+                      json_reply={"city": "Paris"}),
         LMStudioModel("text-embedding-nomic-embed-text-v1.5", type="embeddings", loaded=False, arch="nomic-bert",
-                      embedding_dim=768, max_context_length=2048, loaded_context_length=2048),
+                      embedding_dim=768, max_context_length=2048, loaded_context_length=2048,
+                      params_string="137M", quantization="Q8_0", size_bytes=146_000_000),
     ])
     with ollama, lmstudio:
         yield {"ollama": ollama.url, "lmstudio": lmstudio.url}
 
 
 _REWRITES = (
-    (re.compile(r"http://(?:localhost|127\.0\.0\.1):11434"), "ollama"),
-    (re.compile(r"http://(?:localhost|127\.0\.0\.1):1234"), "lmstudio"),
+    (re.compile(r"http://localhost:11434"), "ollama"),
+    (re.compile(r"http://localhost:1234"), "lmstudio"),
 )
 
 
 def rewrite_urls(code: str, urls: dict[str, str]) -> str:
     """Point the default loopback addresses written in an example at the fake servers.
 
-    >>> rewrite_urls('u = "http://localhost:1234/v1"', {"ollama": "http://127.0.0.1:5", "lmstudio": "http://127.0.0.1:6"})
-    'u = "http://127.0.0.1:6/v1"'
+    >>> urls = {"ollama": "http://127.0.0.1:5", "lmstudio": "http://127.0.0.1:6"}
+    >>> rewrite_urls('u = "http://localhost:1234/v1"; v = "http://127.0.0.1:11434"', urls)
+    'u = "http://127.0.0.1:6/v1"; v = "http://127.0.0.1:11434"'
     """
     for pattern, key in _REWRITES:
         code = pattern.sub(urls[key], code)
     return code
+
+
+def normalize_output(text: str, urls: dict[str, str]) -> str:
+    """Printed output as a user with the servers on their default ports would see it.
+
+    >>> normalize_output("on http://127.0.0.1:5/x", {"ollama": "http://127.0.0.1:5", "lmstudio": "http://127.0.0.1:6"})
+    'on http://127.0.0.1:11434/x'
+    """
+    for key, default in (("ollama", "http://127.0.0.1:11434"), ("lmstudio", "http://127.0.0.1:1234")):
+        text = re.sub(re.escape(urls[key]) + r"(?!\d)", default, text)
+    return text
 
 
 def _missing_third_party(exc: ModuleNotFoundError) -> str | None:
@@ -202,27 +219,41 @@ def _missing_third_party(exc: ModuleNotFoundError) -> str | None:
     return None
 
 
+TEST_FUNCTION = re.compile(r"^(?:async )?def test_\w+\(", re.M)
+
+
+def run_as_pytest(block: Block, code: str) -> None:
+    """A block that defines tests is a test module: run it with pytest in a fresh interpreter, in the
+    current (empty) working directory, and require that it collects tests and they all pass."""
+    module = Path.cwd() / f"test_{Path(block.path).stem}_{block.line}.py"
+    module.write_text(code, encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(Path.cwd()), str(module)],
+        capture_output=True, text=True, timeout=240, cwd=Path.cwd(), env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert proc.returncode == 0, f"{block.id}: the example's tests failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}"
+
+
 def run_block(block: Block, urls: dict[str, str]) -> dict[str, Any]:
     """Execute one block as a script; errors point at the Markdown file and line."""
     code = "\n" * (block.line - 1) + rewrite_urls(block.code, urls)
     namespace: dict[str, Any] = {"__name__": "__docs_example__"}
+    if TEST_FUNCTION.search(block.code):
+        run_as_pytest(block, code)
+        return namespace
     out = StringIO()
     try:
         with redirect_stdout(out):
             exec(compile(code, str(ROOT / block.path), "exec"), namespace)
-            for name, fn in list(namespace.items()):
-                if name.startswith("test_") and inspect.isfunction(fn) and not inspect.signature(fn).parameters:
-                    result = fn()
-                    if inspect.iscoroutine(result):
-                        asyncio.run(result)
     except ModuleNotFoundError as exc:
         dist = _missing_third_party(exc)
         if dist is None:
             raise
         pytest.skip(f"{dist} is not installed (only the 'before' side of a migration example needs it)")
     if block.output is not None:
-        assert out.getvalue().rstrip() == block.output.rstrip(), (
-            f"{block.id}: printed output differs from the Output block that follows it:\n{out.getvalue()}"
+        shown = normalize_output(out.getvalue(), urls)
+        assert shown.rstrip() == block.output.rstrip(), (
+            f"{block.id}: printed output differs from the Output block that follows it:\n{shown}"
         )
     return namespace
 

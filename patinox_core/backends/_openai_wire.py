@@ -1,4 +1,4 @@
-"""Pure OpenAI-compatible wire conversion: messages, replies, SSE streams, errors, embeddings, models.
+"""Pure OpenAI-compatible wire conversion: messages, replies, SSE streams, errors, embeddings.
 
 No I/O here; ``openai_compat.py`` re-exports these names and adds the request side (quirks,
 ``to_wire``) and the backend. Lenient in what it reads (``wire-apis.md`` §6): ``reasoning`` or
@@ -27,7 +27,7 @@ from ..errors import (
     ServiceUnavailableError,
 )
 from ..types import ChatChunk, ChatResult, EmbeddingResult, FinishReason, Message, Metrics, ToolCall, Usage
-from .base import ErrorPayload, ServerFacts, tool_call_id
+from .base import ErrorPayload, tool_call_id
 
 FINISH_REASONS: dict[str | None, FinishReason] = {
     "stop": "stop", "length": "length", "tool_calls": "tool_calls", "function_call": "tool_calls",
@@ -44,6 +44,14 @@ def _image_url(image: str) -> str:
     mime = next((m for prefix, m in (("/9j/", "jpeg"), ("iVBOR", "png"), ("R0lG", "gif"), ("UklGR", "webp"))
                  if image.startswith(prefix)), "png")
     return f"data:image/{mime};base64,{image}"
+
+
+def _text(content: Any) -> str:
+    """Message text as one string: text parts joined (llama-cpp-python rejects list content)."""
+    if isinstance(content, str):
+        return content
+    parts = content or ()
+    return "".join(p.get("text") or "" if isinstance(p, Mapping) else str(p) for p in parts)
 
 
 def _tool_call_to_wire(call: ToolCall) -> dict[str, Any]:
@@ -66,9 +74,10 @@ def messages_to_wire(messages: Sequence[Message]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     last_ids: dict[str, str] = {}
     for m in messages:
-        msg: dict[str, Any] = {"role": m.role, "content": m.content or ""}
+        text = _text(m.content)
+        msg: dict[str, Any] = {"role": m.role, "content": text}
         if m.images:
-            parts: list[dict[str, Any]] = [{"type": "text", "text": m.content}] if m.content else []
+            parts: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
             parts += [{"type": "image_url", "image_url": {"url": _image_url(img)}} for img in m.images]
             msg["content"] = parts
         if m.tool_calls:
@@ -557,64 +566,6 @@ def merge_embeddings(results: Sequence[EmbeddingResult], model: str, service: st
     return EmbeddingResult(vectors, model=name, usage=Usage(tokens, None, tokens), service=service)
 
 
-def models_from_wire(data: Mapping[str, Any], flavor: str | None = None) -> list[ServerFacts]:
-    """``/v1/models`` entries to ``ServerFacts`` (llama-server ``meta``, vLLM ``max_model_len``)."""
-    facts: list[ServerFacts] = []
-    for entry in data.get("data") or []:
-        fact: ServerFacts = {"name": str(entry["id"])}
-        meta = entry.get("meta") or {}
-        if meta.get("n_ctx_train"):
-            fact["context_length"] = int(meta["n_ctx_train"])
-        if meta.get("n_params"):
-            fact["parameter_count"] = int(meta["n_params"])
-        if entry.get("max_model_len"):
-            fact["loaded_context_length"] = int(entry["max_model_len"])
-        if flavor in ("llama_server", "vllm", "llama_cpp_python"):
-            fact["loaded"] = True
-        facts.append(fact)
-    return facts
-
-
-def fingerprint_openai(models_json: Any, headers: Mapping[str, str] | None = None) -> str | None:
-    """Which OpenAI-compatible server answered ``GET /v1/models`` (``wire-apis.md`` §3).
-
-    >>> fingerprint_openai({"data": [{"id": "g", "owned_by": "me", "permissions": []}]}, {"server": "uvicorn"})
-    'llama_cpp_python'
-    >>> fingerprint_openai({"data": [{"id": "q", "owned_by": "organization_owner"}]}, {"X-Powered-By": "Express"})
-    'lmstudio'
-    >>> fingerprint_openai({"models": [], "data": [{"id": "g", "owned_by": "llamacpp"}]}, {})
-    'llama_server'
-    >>> fingerprint_openai({"data": [{"id": "m", "owned_by": "vllm", "max_model_len": 4096}]}, {})
-    'vllm'
-    >>> fingerprint_openai({"data": [{"id": "llama3.2:latest", "owned_by": "library", "created": 1}]}, {})
-    'ollama_v1'
-    >>> fingerprint_openai({"data": []}, {"x-litellm-version": "1.93.0"}), fingerprint_openai({"data": []}, {})
-    ('litellm', None)
-    """
-    h = {k.lower(): str(v) for k, v in (headers or {}).items()}
-    entries = [e for e in (models_json.get("data") or []) if isinstance(e, Mapping)] if isinstance(
-        models_json, Mapping) else []
-    owners = {str(e.get("owned_by", "")) for e in entries}
-    if "express" in h.get("x-powered-by", "").lower() or owners & {"organization_owner", "organization-owner"}:
-        return "lmstudio"
-    if any(k.startswith("x-litellm") for k in h) or "litellm" in h.get("server", "").lower():
-        return "litellm"
-    if "llama.cpp" in h.get("server", "").lower() or "llamacpp" in owners or (
-            isinstance(models_json, Mapping) and "models" in models_json and entries and "meta" in entries[0]):
-        return "llama_server"
-    if "vllm" in owners or any("max_model_len" in e for e in entries):
-        return "vllm"
-    if "me" in owners or any("permissions" in e for e in entries):
-        return "llama_cpp_python"
-    if "library" in owners or any(":" in str(e.get("id", "")) and "created" in e for e in entries):
-        return "ollama_v1"
-    if owners == {"openai"} and "uvicorn" in h.get("server", ""):
-        return "litellm"
-    if isinstance(models_json, Mapping) and "models" in models_json and "data" in models_json:
-        return "llama_server"
-    return None
-
-
 __all__ = [
     "OpenAIChatStream",
     "ThinkTagSplitter",
@@ -622,12 +573,10 @@ __all__ = [
     "embed_from_wire",
     "embed_to_wire",
     "error_fields",
-    "fingerprint_openai",
     "from_wire",
     "merge_embeddings",
     "messages_to_wire",
     "metrics_from_wire",
-    "models_from_wire",
     "parse_sse_line",
     "summarize_server_message",
     "tool_calls_from_wire",

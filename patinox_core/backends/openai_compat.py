@@ -24,12 +24,10 @@ from ._openai_wire import (
     classify_error,
     embed_from_wire,
     embed_to_wire,
-    fingerprint_openai,
     from_wire,
     merge_embeddings,
     messages_to_wire,
     metrics_from_wire,
-    models_from_wire,
     parse_sse_line,
     summarize_server_message,
     tools_to_wire,
@@ -192,6 +190,67 @@ def to_wire(request: ChatRequest, *, stream: bool = False, quirks: Quirks = Quir
     _think_to_wire(body, request.think, quirks)
     body.update(request.options)
     return body
+
+
+# --------------------------------------------------------------------------- /v1/models
+
+
+def models_from_wire(data: Mapping[str, Any], flavor: str | None = None) -> list[ServerFacts]:
+    """``/v1/models`` entries to ``ServerFacts`` (llama-server ``meta``, vLLM ``max_model_len``)."""
+    facts: list[ServerFacts] = []
+    for entry in data.get("data") or []:
+        fact: ServerFacts = {"name": str(entry["id"])}
+        meta = entry.get("meta") or {}
+        if meta.get("n_ctx_train"):
+            fact["context_length"] = int(meta["n_ctx_train"])
+        if meta.get("n_params"):
+            fact["parameter_count"] = int(meta["n_params"])
+        if entry.get("max_model_len"):
+            fact["loaded_context_length"] = int(entry["max_model_len"])
+        if flavor in ("llama_server", "vllm", "llama_cpp_python"):
+            fact["loaded"] = True
+        facts.append(fact)
+    return facts
+
+
+def fingerprint_openai(models_json: Any, headers: Mapping[str, str] | None = None) -> str | None:
+    """Which OpenAI-compatible server answered ``GET /v1/models`` (``wire-apis.md`` §3).
+
+    >>> fingerprint_openai({"data": [{"id": "g", "owned_by": "me", "permissions": []}]}, {"server": "uvicorn"})
+    'llama_cpp_python'
+    >>> fingerprint_openai({"data": [{"id": "q", "owned_by": "organization_owner"}]}, {"X-Powered-By": "Express"})
+    'lmstudio'
+    >>> fingerprint_openai({"models": [], "data": [{"id": "g", "owned_by": "llamacpp"}]}, {})
+    'llama_server'
+    >>> fingerprint_openai({"data": [{"id": "m", "owned_by": "vllm", "max_model_len": 4096}]}, {})
+    'vllm'
+    >>> fingerprint_openai({"data": [{"id": "llama3.2:latest", "owned_by": "library", "created": 1}]}, {})
+    'ollama_v1'
+    >>> fingerprint_openai({"data": []}, {"x-litellm-version": "1.93.0"}), fingerprint_openai({"data": []}, {})
+    ('litellm', None)
+    """
+    h = {k.lower(): str(v) for k, v in (headers or {}).items()}
+    entries = [e for e in (models_json.get("data") or []) if isinstance(e, Mapping)] if isinstance(
+        models_json, Mapping) else []
+    owners = {str(e.get("owned_by", "")) for e in entries}
+    if "express" in h.get("x-powered-by", "").lower() or owners & {"organization_owner", "organization-owner"}:
+        return "lmstudio"
+    if any(k.startswith("x-litellm") for k in h) or "litellm" in h.get("server", "").lower():
+        return "litellm"
+    if "llama.cpp" in h.get("server", "").lower() or "llamacpp" in owners or (
+            isinstance(models_json, Mapping) and "models" in models_json and entries and "meta" in entries[0]):
+        return "llama_server"
+    if "vllm" in owners or any("max_model_len" in e for e in entries):
+        return "vllm"
+    if "me" in owners or any("permissions" in e for e in entries):
+        return "llama_cpp_python"
+    if "library" in owners or any(":" in str(e.get("id", "")) and "created" in e for e in entries):
+        return "ollama_v1"
+    if owners == {"openai"} and "uvicorn" in h.get("server", ""):
+        return "litellm"
+    if isinstance(models_json, Mapping) and "models" in models_json and "data" in models_json:
+        return "llama_server"
+    return None
 
 
 # --------------------------------------------------------------------------- backend

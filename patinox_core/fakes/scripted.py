@@ -172,7 +172,8 @@ class _InProcessBackend:
 
     def _chunks(self, request: ChatRequest, result: ChatResult) -> list[ChatChunk]:
         ident = {"model": result.model, "service": result.service}
-        out = [ChatChunk(thinking=t, **ident) for t in split_text(result.message.thinking or "", self.chunk_words)]
+        thinking = result.message.thinking or ""
+        out = [ChatChunk(thinking=t, **ident) for t in split_text(thinking, self.chunk_words) if t]
         out += [ChatChunk(content=c, **ident) for c in split_text(result.message.content, self.chunk_words) if c]
         if result.message.tool_calls:
             out.append(ChatChunk(tool_calls=list(result.message.tool_calls), **ident))

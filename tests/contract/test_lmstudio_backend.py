@@ -412,3 +412,12 @@ def test_generic_server_path_with_fingerprinted_quirks() -> None:
         assert srv.requests[-1].json["response_format"]["type"] == "json_schema"
         list(b.stream_chat(ask(model="gemma", response_format={"type": "object"})))
         assert srv.requests[-1].json["response_format"] == {"type": "json_object", "schema": {"type": "object"}}
+
+
+def test_generic_backend_unreachable_hint() -> None:
+    srv = LlamaCppLike().start()
+    url = srv.url
+    srv.stop()
+    with pytest.raises(ServiceUnavailableError, match="llama-server / vllm serve / LM Studio") as info:
+        OpenAICompatBackend(url, settings=LocalSettings(**FAST)).chat(ask(model="gemma"))
+    assert info.value.recovery is RecoveryStrategy.FALLBACK and info.value.service == url

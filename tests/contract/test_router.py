@@ -60,8 +60,8 @@ def ask(text: str = "hi", model: str | None = "llama3.2", **kw) -> ChatRequest:
     return ChatRequest(model=model, messages=[Message(role="user", content=text)], **kw)
 
 
-def pair(*replies_a, replies_b=("from b",) * 4, loaded_b: bool = False, **kw):
-    a = ScriptedBackend(*replies_a, base_url="http://a.test", models=facts())
+def pair(*replies_a, replies_b=("from b",) * 4, loaded_b: bool = False, loaded_a: bool = False, **kw):
+    a = ScriptedBackend(*replies_a, base_url="http://a.test", models=facts(loaded=loaded_a))
     b = ScriptedBackend(*replies_b, base_url="http://b.test", models=facts(loaded=loaded_b))
     return a, b, LocalProvider(settings(**kw), backends=[a, b])
 
@@ -96,7 +96,7 @@ def test_name_errors_are_actionable():
     assert "ollama pull mistral-nemo" in str(err.value) and err.value.recovery is RecoveryStrategy.PULL_MODEL
     b.models.append({"name": "llama3.2:1b"})
     p.list_models(refresh=True)
-    with pytest.raises(ConfigurationError, match="llama3.2:1b"):
+    with pytest.raises(ConfigurationError, match=r"llama3\.2:1b"):
         p.chat(ask(model="llama3.2:"))
     assert a.requests == b.requests == []
 
@@ -139,7 +139,7 @@ def test_create_default_provider_passes_settings_and_backends():
 # -- fallback ------------------------------------------------------------------------------
 
 def test_failover_and_cooldown_sync():
-    a, b, p = pair(ServiceUnavailableError("refused"), "a again", cooldown=0.2)
+    a, b, p = pair(ServiceUnavailableError("refused"), "a again", cooldown=0.2, loaded_a=True, loaded_b=True)
     first = p.chat(ask())
     assert first.message.content == "from b" and first.service == "http://b.test"
     assert len(a.requests) == 1 and len(b.requests) == 1
@@ -150,7 +150,7 @@ def test_failover_and_cooldown_sync():
 
 
 async def test_failover_and_cooldown_async():
-    a, b, p = pair(ServerError("500 boom"), "a again", cooldown=0.2)
+    a, _b, p = pair(ServerError("500 boom"), "a again", cooldown=0.2, loaded_a=True, loaded_b=True)
     assert (await p.achat(ask())).message.content == "from b"
     assert (await p.achat(ask())).message.content == "from b" and len(a.requests) == 1
     await asyncio.sleep(0.25)
@@ -158,13 +158,13 @@ async def test_failover_and_cooldown_async():
 
 
 def test_cooling_service_is_still_a_last_resort():
-    a, b, p = pair(ServiceUnavailableError("refused"), "a is back", replies_b=("from b", ServerError("b broke")))
+    _a, _b, p = pair(ServiceUnavailableError("refused"), "a is back", replies_b=("from b", ServerError("b broke")))
     assert p.chat(ask()).message.content == "from b"
     assert p.chat(ask()).message.content == "a is back"  # b failed; a was cooling down but was left to try
 
 
 def test_no_fallback_on_errors_another_server_cannot_fix():
-    a, b, p = pair(CapabilityError("does not support tools"))
+    _a, b, p = pair(CapabilityError("does not support tools"))
     with pytest.raises(CapabilityError):
         p.chat(ask())
     assert b.requests == []
@@ -172,21 +172,21 @@ def test_no_fallback_on_errors_another_server_cannot_fix():
 
 @pytest.mark.parametrize("mode", ["sync", "async"])
 async def test_exhausted_raises_the_most_actionable_with_attempts(mode):
-    a, b, p = pair(ServiceUnavailableError("refused"), replies_b=(ServerError("runner crashed"),))
+    _a, _b, p = pair(ServiceUnavailableError("refused"), replies_b=(ServerError("runner crashed"),))
     with pytest.raises(ServerError) as err:
         p.chat(ask()) if mode == "sync" else await p.achat(ask())
     assert len(err.value.attempts) == 2 and err.value.service == "http://b.test"
 
 
 def test_stream_falls_back_before_the_first_chunk_sync():
-    a, b, p = pair(ServiceUnavailableError("refused"), replies_b=("one two three four five six seven",))
+    _a, _b, p = pair(ServiceUnavailableError("refused"), replies_b=("one two three four five six seven",))
     chunks = list(p.stream_chat(ask()))
     assert "".join(c.content for c in chunks) == "one two three four five six seven"
     assert chunks[-1].finish_reason == "stop" and chunks[-1].service == "http://b.test"
 
 
 async def test_stream_falls_back_before_the_first_chunk_async():
-    a, b, p = pair(ServerError("busy"), replies_b=("one two three four",))
+    a, _b, p = pair(ServerError("busy"), replies_b=("one two three four",))
     chunks = [c async for c in p.astream_chat(ask())]
     assert "".join(c.content for c in chunks) == "one two three four" and len(a.requests) == 1
 
@@ -194,7 +194,7 @@ async def test_stream_falls_back_before_the_first_chunk_async():
 @pytest.mark.parametrize("mode", ["sync", "async"])
 async def test_stream_commits_after_the_first_chunk(mode):
     broken = MidStreamError("one two three four five six seven", after=1, error=ServerError("runner died"))
-    a, b, p = pair(broken)
+    _a, b, p = pair(broken)
     seen = []
     with pytest.raises(ServerError, match="runner died"):
         if mode == "sync":
@@ -239,7 +239,7 @@ def test_embeddings_on_a_chat_model_is_refused():
 
 
 def test_overrides_unlock_a_capability():
-    a, _, p = pair("ok", overrides={"gemma3:12b": {"tools": True}})
+    _a, _, p = pair("ok", overrides={"gemma3:12b": {"tools": True}})
     assert p.chat(ask(model="gemma3:12b", tools=[TOOL])).message.content == "ok"
 
 
@@ -268,7 +268,7 @@ def test_context_guard_raises_before_sending():
 
 def test_context_guard_off_and_short_prompts_are_silent():
     truncated = ChatResult(message=Message(role="assistant", content="ok"), usage=Usage(input_tokens=10))
-    b, p = small_ctx("ok", truncated, context_guard="off")
+    _b, p = small_ctx("ok", truncated, context_guard="off")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         p.chat(ask("x" * 8000))
@@ -294,7 +294,7 @@ def test_no_truncation_check_for_lmstudio():
 
 def test_measured_speed_reaches_the_catalogue():
     fast = ChatResult(message=Message(role="assistant", content="ok"), metrics=Metrics(tokens_per_second=120.0))
-    a, _, p = pair(fast)
+    _a, _, p = pair(fast)
     p.chat(ask())
     info = next(m for m in p.list_models() if m.service == "http://a.test" and m.name == "llama3.2:latest")
     assert info.tokens_per_second == 120.0 and info.speed_tier is SpeedTier.VERY_FAST and info.loaded
@@ -372,8 +372,20 @@ def test_sync_calls_work_inside_a_running_loop():
 
 
 def test_health_reports_a_dead_backend():
-    a, b, p = pair()
+    a, _b, p = pair()
     a.kill()
     report = {s.base_url: s for s in p.health()}
     assert not report["http://a.test"].healthy and "killed" in report["http://a.test"].error
     assert report["http://b.test"].healthy and report["http://b.test"].kind is ProviderKind.OLLAMA
+
+
+def test_a_model_pulled_after_the_catalogue_was_built_is_found():
+    a = ScriptedBackend("new model speaking", base_url="http://a.test", models=facts())
+    p = LocalProvider(settings(discovery_ttl=600), backends=[a])
+    p.list_models()
+    a.models.append({"name": "phi4:latest", "capabilities": caps("chat", "completion")})
+    assert p.chat(ask(model="phi4")).message.content == "new model speaking"  # one refresh on a miss
+    assert a.list_calls == 2 and a.requests[-1].model == "phi4:latest"
+    with pytest.raises(ModelNotFoundError):
+        p.chat(ask(model="still-missing"))
+    assert a.list_calls == 3

@@ -16,10 +16,11 @@ from typing import Any
 import pytest
 from langchain_core.messages import HumanMessage
 from langchain_core.tools import tool
+from pydantic import BaseModel
 
 from patinox_core.backends.base import tool_call_id
 from patinox_core.errors import RequestTimeoutError
-from patinox_core.testing import FakeOllamaServer, OllamaModel
+from patinox_core.testing import FakeLMStudioServer, FakeOllamaServer, LMStudioModel, OllamaModel
 from patinox_langchain import ChatPatinox
 
 PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9aw"
@@ -131,3 +132,51 @@ def test_http_image_urls_work(server: FakeOllamaServer) -> None:
     if lco := anchor("langchain_ollama", "langchain-ollama", "1.1.0"):
         with pytest.raises(ValueError):
             lco.ChatOllama(model="llava", base_url=server.url).invoke([message])
+
+
+class Joke(BaseModel):
+    """Joke to tell user."""
+
+    setup: str
+    punchline: str
+
+
+@pytest.fixture
+def lmstudio() -> Iterator[FakeLMStudioServer]:
+    model = LMStudioModel("qwen/qwen3-8b", reply="Paris is the capital.", reasoning="Capital of France.",
+                          json_reply={"setup": "Why?", "punchline": "Because."}, tool_use=True, reasoning_capable=True)
+    with FakeLMStudioServer([model]) as srv:
+        yield srv
+
+
+def test_json_mode_works_on_lm_studio(lmstudio: FakeLMStudioServer) -> None:
+    """ChatOpenAI's json_mode sends `response_format: json_object`, which LM Studio rejects (400)."""
+    model = ChatPatinox(model="qwen/qwen3-8b", base_url=lmstudio.url, provider="lmstudio")
+    joke = model.with_structured_output(Joke, method="json_mode").invoke("Tell me a joke. Answer in JSON.")
+    assert joke == Joke(setup="Why?", punchline="Because.")
+    sent = [r.json for r in lmstudio.requests if r.path.endswith("/chat/completions")][-1]
+    assert sent["response_format"]["type"] == "json_schema"
+    if lco := anchor("langchain_openai", "langchain-openai", "1.7.4"):
+        theirs = lco.ChatOpenAI(model="qwen/qwen3-8b", base_url=f"{lmstudio.url}/v1", api_key="lm-studio")
+        with pytest.raises(Exception, match="400"):
+            theirs.with_structured_output(Joke, method="json_mode").invoke("Tell me a joke. Answer in JSON.")
+
+
+def test_lm_studio_reasoning_and_stream_usage_are_kept(lmstudio: FakeLMStudioServer) -> None:
+    """ChatOpenAI drops `reasoning_content` by design and streams no usage unless `stream_usage=True`."""
+    model = ChatPatinox(model="qwen/qwen3-8b", base_url=lmstudio.url, provider="lmstudio")
+    msg = model.invoke("Capital of France?")
+    assert msg.content == "Paris is the capital."
+    assert msg.additional_kwargs == {"reasoning_content": "Capital of France."}
+    full = None
+    for chunk in model.stream("Capital of France?"):
+        full = chunk if full is None else full + chunk
+    assert full is not None and full.usage_metadata is not None and full.usage_metadata["output_tokens"] > 0
+    assert full.additional_kwargs["reasoning_content"] == "Capital of France."
+    if lco := anchor("langchain_openai", "langchain-openai", "1.7.4"):
+        theirs = lco.ChatOpenAI(model="qwen/qwen3-8b", base_url=f"{lmstudio.url}/v1", api_key="lm-studio")
+        assert "reasoning_content" not in theirs.invoke("Capital of France?").additional_kwargs
+        streamed = None
+        for chunk in theirs.stream("Capital of France?"):
+            streamed = chunk if streamed is None else streamed + chunk
+        assert streamed is not None and streamed.usage_metadata is None

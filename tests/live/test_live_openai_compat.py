@@ -16,6 +16,7 @@ import pytest
 from patinox_core.backends.openai_compat import OpenAICompatBackend, fingerprint_openai, quirks_for
 from patinox_core.config import LocalSettings
 from patinox_core.errors import ContextOverflowError
+from patinox_core.transport import Transport
 from patinox_core.types import ChatRequest, Message, merge_chunks
 
 pytestmark = pytest.mark.live
@@ -35,12 +36,23 @@ def oa_url(live_server) -> str:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def oa_backend(oa_url: str) -> OpenAICompatBackend:
+def oa_settings() -> LocalSettings:
+    return LocalSettings(api_key=API_KEY, read_timeout=60, cold_load_timeout=120, max_retries=0)
+
+
+@pytest.fixture
+def oa_transport(oa_settings: LocalSettings) -> Transport:
+    """The default transport (async traffic through aiohttp when installed); replay overrides it."""
+    return Transport(oa_settings)
+
+
+@pytest.fixture
+def oa_backend(oa_url: str, oa_transport: Transport) -> OpenAICompatBackend:
     """A backend configured the way discovery would: fingerprint ``/v1/models``, then its quirks."""
     with httpx.Client(trust_env=False, timeout=10) as client:
         listing = client.get(f"{oa_url}/v1/models")
-    settings = LocalSettings(api_key=API_KEY, read_timeout=60, cold_load_timeout=120, max_retries=0)
-    return OpenAICompatBackend(oa_url, settings=settings, flavor=fingerprint_openai(listing.json(), listing.headers))
+    flavor = fingerprint_openai(listing.json(), listing.headers)
+    return OpenAICompatBackend(oa_url, transport=oa_transport, flavor=flavor)
 
 
 def ask(text: str = "Write one sentence about cats.", **kw: object) -> ChatRequest:

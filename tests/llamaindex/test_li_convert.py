@@ -315,11 +315,12 @@ def test_module_doctests() -> None:
 
 
 def _info(**kw: object):
-    from patinox_core.capabilities import Capabilities, ModelInfo
+    from patinox_core.capabilities import Capabilities, ModelInfo, Source
 
     caps = kw.pop("capabilities", Capabilities(tools=True))
+    source = kw.pop("source", {"tools": Source.SERVER, "chat": Source.SERVER})
     return ModelInfo(name="qwen3:4b", service="http://127.0.0.1:11434", kind=cv.ProviderKind.OLLAMA,
-                     capabilities=caps, **kw)  # type: ignore[arg-type]
+                     capabilities=caps, source=source, **kw)  # type: ignore[arg-type]
 
 
 def _meta(info: object, **kw: object):
@@ -353,3 +354,10 @@ def test_metadata_capabilities_and_overrides() -> None:
     assert (meta.is_function_calling_model, meta.context_window, meta.num_output, meta.model_name) == (
         True, 1000, 64, "alias")
     assert _meta(_info(capabilities=Capabilities(chat=False, embeddings=True))).is_chat_model is False
+
+
+def test_metadata_unknown_capability_is_not_a_no() -> None:
+    from patinox_core.capabilities import Capabilities
+
+    unknown = _info(capabilities=Capabilities(tools=False), source={})  # a default, nobody said "no tools"
+    assert _meta(unknown).is_function_calling_model is True

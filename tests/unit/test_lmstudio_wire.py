@@ -58,7 +58,8 @@ V0_CHAT = json.loads("""{
   "stats": {"tokens_per_second": 63.72271083858157, "time_to_first_token": 0.073, "generation_time": 1.396,
             "stop_reason": "eosFound"},
   "model_info": {"arch": "phi3", "quant": "Q4_K_M", "format": "gguf", "context_length": 66856},
-  "runtime": {"name": "llama.cpp-win-x86_64-nvidia-cuda12-avx2", "version": "1.51.0", "supported_formats": ["gguf"]}}""")
+  "runtime": {"name": "llama.cpp-win-x86_64-nvidia-cuda12-avx2", "version": "1.51.0",
+              "supported_formats": ["gguf"]}}""")
 
 
 @pytest.mark.parametrize(("keep_alive", "ttl"), [

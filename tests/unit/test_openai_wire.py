@@ -68,6 +68,12 @@ def test_assistant_content_is_empty_string_never_null_and_tool_results_carry_the
     assert tool == {"role": "tool", "content": "11 degrees", "tool_call_id": "call_1"}
 
 
+def test_text_parts_are_joined_into_one_string() -> None:
+    parts = [{"type": "text", "text": "Hello, "}, {"type": "text", "text": "world"}]
+    body = to_wire(req(messages=[Message("assistant", parts), Message("user", None)]))  # type: ignore[arg-type]
+    assert [m["content"] for m in body["messages"]] == ["Hello, world", ""]
+
+
 def test_images_become_image_url_parts() -> None:
     body = to_wire(req(messages=[Message("user", "what is this?", images=["iVBORw0KGgo=", "https://x/cat.jpg"])]))
     parts = body["messages"][0]["content"]

@@ -75,7 +75,7 @@ def test_name_resolution_order():
     assert match_names("qwen3-8b", names) == ["qwen/qwen3-8b"]  # after the namespace
     assert match_names("nomic", names) == ["nomic-embed-text:latest"]  # unique prefix
     assert match_names("qwen3", names) == ["qwen3:4b", "qwen3:8b"]  # ambiguous prefix
-    assert match_names("qwen3:8b", names + ["qwen3:8b"]) == ["qwen3:8b"]  # duplicates across servers collapse
+    assert match_names("qwen3:8b", [*names, "qwen3:8b"]) == ["qwen3:8b"]  # duplicates across servers collapse
 
 
 def test_ambiguous_name_lists_candidates():

@@ -1,0 +1,195 @@
+"""``patinox``: what servers and models are there, and a quick chat.
+
+    patinox status [--json] [--require]   servers (kind, URL, version, health, latency) and models
+    patinox models [--json]               every model: server, loaded, context, capabilities, tiers
+    patinox chat MODEL "prompt"           stream a reply (MODEL ``auto``: the best chat model)
+
+Settings come from the environment and config file as everywhere (``PATINOX_*``, ``OLLAMA_HOST``,
+``LM_STUDIO_API_BASE``, ``patinox.toml``). Exit codes: 0 success (also when no server is found,
+unless ``--require``), 1 a patinox error (its message, no traceback), 3 ``--require`` found no
+reachable server, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from .capabilities import ModelInfo
+from .config import LocalSettings, ProviderKind
+from .discovery import Service
+from .errors import LocalProviderError
+from .router import LocalProvider
+from .types import ChatRequest, Message
+
+EXIT_ERROR, EXIT_NOTHING_FOUND, EXIT_INTERRUPTED = 1, 3, 130
+_SHORT = {"embeddings": "embed", "thinking": "think", "structured_output": "json"}
+
+NOTHING_FOUND = """\
+No model server found (looked at {looked}).
+
+Start one on this machine:
+  Ollama      ollama serve        (install: https://ollama.com/download)
+  LM Studio   lms server start    (or the Developer tab of the app)
+Or point patinox at a server elsewhere:
+  export OLLAMA_HOST=host:11434
+  export LM_STUDIO_API_BASE=http://host:1234/v1
+  export PATINOX_ENDPOINTS=http://host:8080    (llama.cpp, vLLM, any OpenAI-compatible server)
+"""
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]], indent: str = "  ") -> str:
+    """Left-aligned columns, two spaces apart.
+
+    >>> print(table(["A", "BB"], [["xyz", "1"]]))
+      A    BB
+      xyz  1
+    """
+    widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows, strict=False)]
+    lines = [indent + "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)).rstrip()
+             for row in (headers, *rows)]
+    return "\n".join(lines)
+
+
+def _kind(service: Service) -> str:
+    if service.kind is ProviderKind.OPENAI_COMPATIBLE:
+        return f"openai ({service.flavor})" if service.flavor else "openai"
+    return service.kind.value
+
+
+def services_table(services: Sequence[Service]) -> str:
+    """The servers, then one line per server that is down saying why."""
+    rows = []
+    for s in services:
+        latency = f"{s.latency_ms:.0f} ms" if s.latency_ms is not None else "-"
+        rows.append([_kind(s), s.base_url, s.version or "-", "ok" if s.healthy else "down", latency])
+    why = [f"  {s.base_url}: {s.error or 'not answering'}" for s in services if not s.healthy]
+    return "\n".join([table(["KIND", "URL", "VERSION", "HEALTH", "LATENCY"], rows), *why])
+
+
+def _context(m: ModelInfo) -> str:
+    eff, top = m.effective_context_length, m.context_length
+    return f"{eff or '?'}/{top or '?'}"
+
+
+def models_table(models: Sequence[ModelInfo]) -> str:
+    rows = []
+    for m in models:
+        caps = ",".join(_SHORT.get(c, c) for c in m.capabilities.names() if c != "completion")
+        rows.append([m.name, m.service, "yes" if m.loaded else "no", _context(m), caps or "-",
+                     m.quality_tier.name.lower(), m.speed_tier.name.lower()])
+    return table(["NAME", "SERVER", "LOADED", "CONTEXT (EFF/MAX)", "CAPABILITIES", "QUALITY", "SPEED"], rows)
+
+
+def _looked_at(provider: LocalProvider) -> list[str]:
+    return [url for url, _, _ in provider.discovery.targets()] if provider.discovery else []
+
+
+def _report(provider: LocalProvider) -> tuple[list[Service], list[ModelInfo]]:
+    services = provider.discovery.discover() if provider.discovery else []
+    models = provider.list_models() if any(s.healthy for s in services) else []
+    return services, models
+
+
+def cmd_status(provider: LocalProvider, args: argparse.Namespace, out: TextIO) -> int:
+    services, models = _report(provider)
+    healthy = any(s.healthy for s in services)
+    if args.json:
+        data = {"services": [s.to_dict() for s in services], "models": [m.to_dict() for m in models],
+                "looked_at": _looked_at(provider)}
+        print(json.dumps(data, indent=2), file=out)
+    else:
+        if services:
+            print(f"Servers\n{services_table(services)}\n", file=out)
+        if healthy:
+            print(f"Models\n{models_table(models)}" if models else "Models\n  (none installed)", file=out)
+        else:
+            print(NOTHING_FOUND.format(looked=", ".join(_looked_at(provider)) or "no URLs"), end="", file=out)
+    return EXIT_NOTHING_FOUND if args.require and not healthy else 0
+
+
+def cmd_models(provider: LocalProvider, args: argparse.Namespace, out: TextIO) -> int:
+    services, models = _report(provider)
+    if args.json:
+        print(json.dumps([m.to_dict() for m in models], indent=2), file=out)
+    elif models:
+        print(models_table(models), file=out)
+    elif any(s.healthy for s in services):
+        print("No models installed: try `ollama pull llama3.2` or `lms get qwen3-8b`.", file=out)
+    else:
+        print(NOTHING_FOUND.format(looked=", ".join(_looked_at(provider)) or "no URLs"), end="", file=out)
+    return 0
+
+
+def cmd_chat(provider: LocalProvider, args: argparse.Namespace, out: TextIO) -> int:
+    messages = [Message(role="system", content=args.system)] if args.system else []
+    messages.append(Message(role="user", content=args.prompt))
+    model = None if args.model in ("auto", "-") else args.model
+    request = ChatRequest(model=model, messages=messages, temperature=args.temperature, max_tokens=args.max_tokens)
+    ended_with_newline = True
+    try:
+        for chunk in provider.stream_chat(request):
+            if chunk.thinking and args.thinking:
+                print(chunk.thinking, end="", file=sys.stderr, flush=True)
+            if chunk.content:
+                print(chunk.content, end="", file=out, flush=True)
+                ended_with_newline = chunk.content.endswith("\n")
+    finally:
+        if not ended_with_newline:
+            print(file=out, flush=True)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="patinox", description="Local LLM servers: discovery, catalogue, chat.",
+                                     epilog="exit codes: 0 ok, 1 error, 3 --require found no server")
+    sub = parser.add_subparsers(dest="command")
+    status = sub.add_parser("status", help="servers and models (the default)")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.add_argument("--require", action="store_true", help="exit 3 when no server is reachable")
+    models = sub.add_parser("models", help="every model on every server")
+    models.add_argument("--json", action="store_true", help="machine-readable output")
+    chat = sub.add_parser("chat", help="stream one reply")
+    chat.add_argument("model", help="model name (a unique prefix works), or 'auto'")
+    chat.add_argument("prompt", help="the user message")
+    chat.add_argument("--system", help="a system message")
+    chat.add_argument("--temperature", type=float)
+    chat.add_argument("--max-tokens", type=int)
+    chat.add_argument("--thinking", action="store_true", help="print the model's thinking to stderr")
+    return parser
+
+
+_COMMANDS = {"status": cmd_status, "models": cmd_models, "chat": cmd_chat}
+
+
+def main(argv: Sequence[str] | None = None, *, provider: LocalProvider | None = None,
+         out: TextIO | None = None) -> int:
+    """Run the CLI; returns the exit code. ``provider`` / ``out`` are for embedding and tests."""
+    args = build_parser().parse_args(argv)
+    command = args.command or "status"
+    if args.command is None:
+        args.json, args.require = False, False
+    out = out or sys.stdout
+    owned = provider is None
+    try:
+        provider = provider or LocalProvider(LocalSettings())
+        return _COMMANDS[command](provider, args, out)
+    except LocalProviderError as err:
+        print(f"patinox: {err}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    finally:
+        if owned and provider is not None:
+            provider.close()
+
+
+def _run() -> Any:  # pragma: no cover - `python -m patinox_core.cli`
+    sys.exit(main())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    _run()

@@ -1,0 +1,52 @@
+"""The notebooks in ``notebooks/`` execute without error (nbclient, a real kernel) against a fake
+server that discovery finds through ``PATINOX_ENDPOINTS``; and they are committed without outputs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import nbformat
+import pytest
+from llamaindex.servers import AgentOllama, agent_ollama  # tests/ is on sys.path (rootdir conftest)
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+CELL_TIMEOUT_S = 60
+
+
+def test_the_three_notebooks_exist() -> None:
+    assert {p.stem for p in NOTEBOOKS} >= {"langchain_quickstart", "llamaindex_rag", "discovery_tour"}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_outputs_are_stripped(path: Path) -> None:
+    book = nbformat.read(path, as_version=4)
+    nbformat.validate(book)
+    for cell in book.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, f"{path.name}: strip the outputs"
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[AgentOllama]:
+    with agent_ollama() as server:
+        yield server
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_runs(path: Path, fake: AgentOllama, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATINOX_ENDPOINTS", fake.url)  # inherited by the kernel process
+    monkeypatch.setenv("PATINOX_DISCOVER_DEFAULTS", "false")  # never a real server on the default ports
+    book = nbformat.read(path, as_version=4)
+    before = len(fake.requests)
+    client = NotebookClient(book, timeout=CELL_TIMEOUT_S, kernel_name="python3", startup_timeout=60,
+                            resources={"metadata": {"path": str(tmp_path)}})
+    client.execute()
+    outputs = [o for cell in book.cells if cell.cell_type == "code" for o in cell.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    assert "Traceback" not in text
+    assert any(r.path == "/api/tags" for r in fake.requests[before:])  # discovery found the fake server

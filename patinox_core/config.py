@@ -114,7 +114,7 @@ def _port_of(hostport: str, source: str, raw: str) -> tuple[str, int | None]:
         return hostport, None
     if not port_s.isdigit() or not 0 < int(port_s) < 65536:
         raise ConfigurationError(
-            f"{source}={raw!r}: port is not a number between 1 and 65535", hint="write host:port, e.g. 127.0.0.1:11434"
+            f"{source}={raw!r}: port is not a number in 1-65535", hint="write host:port"
         )
     return host, int(port_s)
 
@@ -169,7 +169,7 @@ def parse_ollama_host(value: str | None, *, source: str = "OLLAMA_HOST") -> str:
     ('http://127.0.0.1:11434', 'http://127.0.0.1:9999', 'http://localhost:11434')
     >>> parse_ollama_host('box.lan:port')
     Traceback (most recent call last):
-    patinox_core.errors.ConfigurationError: OLLAMA_HOST='box.lan:port': port is not a number between 1 and 65535. write host:port, e.g. 127.0.0.1:11434
+    patinox_core.errors.ConfigurationError: OLLAMA_HOST='box.lan:port': port is not a number in 1-65535. write host:port
     """
     return parse_host(value, default_port=11434, source=source)
 
@@ -220,10 +220,8 @@ def _parse_endpoints(value: Any) -> Any:
     """``"url, kind=url"`` or a JSON list (of URLs or {url, kind}) into Endpoint dicts."""
     if isinstance(value, str):
         text = value.strip()
-        if text.startswith("["):
-            value = json.loads(text)
-        else:
-            value = [item.strip() for item in text.split(",") if item.strip()]
+        is_json = text.startswith("[")
+        value = json.loads(text) if is_json else [item.strip() for item in text.split(",") if item.strip()]
     out = []
     for item in value or ():
         if isinstance(item, str):

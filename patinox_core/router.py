@@ -65,7 +65,6 @@ _BACKENDS = {
     ProviderKind.LMSTUDIO: ("patinox_core.backends.lmstudio", "LMStudioBackend"),
     ProviderKind.OPENAI_COMPATIBLE: ("patinox_core.backends.openai_compat", "OpenAICompatBackend"),
 }
-_OPENAI_FLAVORS = ("llama_cpp_python", "llama_server", "vllm", "litellm", "ollama_v1", "lmstudio")
 _NO_SERVER_HINT = ("start Ollama with `ollama serve` or LM Studio with `lms server start`, or point patinox at "
                    "a running server (OLLAMA_HOST=host:11434, PATINOX_ENDPOINTS=http://host:8080)")
 
@@ -76,11 +75,12 @@ class ContextWindowWarning(UserWarning):
 
 def make_backend(service: Service, transport: Transport, settings: LocalSettings) -> Backend:
     """The backend for a discovered service (imported lazily by kind)."""
-    module, name = _BACKENDS[service.kind]
-    factory = getattr(import_module(module), name)
-    if service.kind is ProviderKind.OPENAI_COMPATIBLE:
-        flavor = {"ollama": "ollama_v1"}.get(service.flavor or "", service.flavor)
-        return factory(service.base_url, transport, settings, flavor=flavor if flavor in _OPENAI_FLAVORS else None)
+    module_name, name = _BACKENDS[service.kind]
+    module = import_module(module_name)
+    factory = getattr(module, name)
+    if service.kind is ProviderKind.OPENAI_COMPATIBLE:  # flavors as openai_compat.fingerprint_openai names them
+        flavor = {"ollama": "ollama_v1"}.get(service.flavor or "", (service.flavor or "").replace("-", "_"))
+        return factory(service.base_url, transport, settings, flavor=flavor if flavor in module.FLAVORS else None)
     return factory(service.base_url, transport, settings)
 
 
@@ -287,15 +287,18 @@ class LocalProvider:
         infos, services = view.infos, view.services
         if not infos:
             if not any(s.healthy for s in services):
-                probed = ", ".join(s.base_url for s in services) or "the default ports"
-                raise ServiceUnavailableError(f"no model server is reachable (looked at {probed})",
+                urls = [s.base_url for s in services]
+                if not urls and self.discovery is not None:
+                    urls = [u for u, _, _ in self.discovery.targets()]
+                looked = ", ".join(urls) or "nothing: no URL is configured and discover_defaults is off"
+                raise ServiceUnavailableError(f"no model server is reachable (looked at {looked})",
                                               hint=_NO_SERVER_HINT)
             if model is not None:
                 raise not_found(model, infos, [s.kind for s in services if s.healthy])
             raise ModelNotFoundError("the servers patinox found have no models installed",
                                      hint="install one, e.g. `ollama pull llama3.2` or `lms get qwen3-8b`")
-        s = self.settings
-        default = s.default_embedding_model if need == "embeddings" else s.default_model
+        cfg = self.settings
+        default = cfg.default_embedding_model if need == "embeddings" else cfg.default_model
         model = model or default
         if model is None:
             best = pick_default(infos, need, extra)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-from .fakes._http import Fault, FakeHTTPServer, FakeRequest, Reply, StreamReply
+from .fakes._http import FakeHTTPServer, FakeRequest, Fault, Reply, StreamReply
 
 _LAZY = {
     "FakeOllamaServer": "patinox_core.fakes.ollama",

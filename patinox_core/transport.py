@@ -218,6 +218,7 @@ class Transport:
         self._aclients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
             weakref.WeakKeyDictionary()
         )
+        self._afast: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
 
     # -- timeouts ------------------------------------------------------------------------
@@ -268,6 +269,7 @@ class Transport:
             limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
             client = httpx.AsyncClient(transport=t, limits=limits, **self._client_kwargs())
             self._aclients[loop] = client
+            self._afast[loop] = getattr(t, "request_bytes", None)  # AiohttpTransport's fast path
         return client
 
     def close(self) -> None:
@@ -278,6 +280,7 @@ class Transport:
     async def aclose(self) -> None:
         loop = asyncio.get_running_loop()
         client = self._aclients.pop(loop, None)
+        self._afast.pop(loop, None)
         if client is not None:
             await client.aclose()
 
@@ -311,19 +314,29 @@ class Transport:
         while True:
             with _mapped(ctx):
                 try:
-                    resp = await self.aclient().request(method, url, content=content,
-                                                        headers=self._headers(ctx, content), timeout=ctx.timeout)
+                    status, headers, data = await self._asend(ctx, method, url, content)
                 except (httpx.ConnectError, httpx.RemoteProtocolError) as exc:
                     if attempt < ctx.retries:
                         await asyncio.sleep(backoff_s(attempt))
                         attempt += 1
                         continue
                     raise exc
-                if resp.status_code in RETRY_STATUSES and attempt < ctx.retries:
-                    await asyncio.sleep(backoff_s(attempt, resp.headers.get("retry-after")))
+                if status in RETRY_STATUSES and attempt < ctx.retries:
+                    await asyncio.sleep(backoff_s(attempt, headers.get("retry-after")))
                     attempt += 1
                     continue
-                return parse(_check(ctx, resp.status_code, resp.content))
+                return parse(_check(ctx, status, data))
+
+    async def _asend(self, ctx: CallContext, method: str, url: str, content: bytes | None) -> tuple[int, Any, bytes]:
+        """(status, headers, body): straight through aiohttp when it carries this loop's traffic
+        (skipping httpx's client layer), else through the httpx client."""
+        client = self.aclient()
+        fast = self._afast.get(asyncio.get_running_loop())
+        if fast is not None:
+            return await fast(method, url, content, self._headers(ctx, content), ctx.timeout)
+        resp = await client.request(method, url, content=content, headers=self._headers(ctx, content),
+                                    timeout=ctx.timeout)
+        return resp.status_code, resp.headers, resp.content
 
     # -- probes (discovery) --------------------------------------------------------------
     def probe(self, ctx: CallContext, url: str) -> ProbeReply:

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 from .errors import ConfigurationError
 
 Role = Literal["system", "user", "assistant", "tool"]
 FinishReason = Literal["stop", "length", "tool_calls"]
 ThinkLevel = Literal["low", "medium", "high"]
-Think = Union[bool, ThinkLevel, None]
-ResponseFormat = Union[Literal["json"], Mapping[str, Any], None]
+Think = bool | ThinkLevel | None
+ResponseFormat = Literal["json"] | Mapping[str, Any] | None
 
 _THINK_LEVELS = ("low", "medium", "high")
 

@@ -232,7 +232,8 @@ def running_server(cache: Path | None = None) -> Iterator[LiveServer]:
     log = cache / "logs" / f"server-{port}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     for old in sorted(log.parent.glob("server-*.log"), key=lambda p: p.stat().st_mtime)[:-5]:
-        old.unlink(missing_ok=True)  # keep the last few for debugging
+        if time.time() - old.stat().st_mtime > 3600:  # keep the last few, and any that may be in use
+            old.unlink(missing_ok=True)
     base_url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.upper().endswith("_PROXY")}
     with log.open("w") as out:

@@ -7,8 +7,9 @@
   ``http://localhost:1234/v1``) are rewritten to the fake servers' addresses, so an example never
   reaches a real server; ``127.0.0.1`` spellings are left alone (examples print or assert them).
   A block that defines ``test_*`` functions is run as a test module by pytest in a subprocess
-  (fixtures and all), and must pass. When a ``text`` block titled "Output" follows, the block's printed output must equal it, with the fake
-  servers' addresses shown as the default ones (``http://127.0.0.1:11434`` and ``:1234``).
+  (fixtures and all), and must pass. When a ``text`` block titled "Output" follows, the block's
+  printed output must equal it, with the fake servers' addresses shown as the default ones
+  (``http://127.0.0.1:11434`` and ``:1234``).
 * Blocks tagged with a language of ``NOT_RUN`` (shell, config, output) are not executed.
 * A block without a language, or with any other language, fails.
 
@@ -21,9 +22,7 @@ has no section. ``mkdocs build --strict`` runs into a temporary directory.
 
 from __future__ import annotations
 
-import asyncio
 import importlib
-import inspect
 import os
 import re
 import subprocess
@@ -231,7 +230,9 @@ def run_as_pytest(block: Block, code: str) -> None:
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(Path.cwd()), str(module)],
         capture_output=True, text=True, timeout=240, cwd=Path.cwd(), env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
-    assert proc.returncode == 0, f"{block.id}: the example's tests failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}"
+    assert proc.returncode == 0, (
+        f"{block.id}: the example's tests failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}"
+    )
 
 
 def run_block(block: Block, urls: dict[str, str]) -> dict[str, Any]:
@@ -316,10 +317,7 @@ def _env_names(name: str, field: Any) -> list[str]:
 
 
 def _default(field: Any) -> str:
-    if field.default_factory is not None:
-        value = field.default_factory()
-    else:
-        value = field.default
+    value = field.default_factory() if field.default_factory is not None else field.default
     if hasattr(value, "value"):  # enums
         value = value.value
     return "unset" if value is None else f"`{value!r}`".replace("'", '"')

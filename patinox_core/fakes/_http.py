@@ -276,12 +276,12 @@ class FakeHTTPServer:
 
     async def _write_reply(self, writer: asyncio.StreamWriter, reply: Reply) -> None:
         body = reply.encode()
-        head = self._head(reply.status, reply.content_type, reply.headers) + [f"Content-Length: {len(body)}"]
+        head = [*self._head(reply.status, reply.content_type, reply.headers), f"Content-Length: {len(body)}"]
         writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
         await writer.drain()
 
     async def _write_stream(self, writer: asyncio.StreamWriter, reply: StreamReply) -> bool:
-        head = self._head(reply.status, reply.content_type, reply.headers) + ["Transfer-Encoding: chunked"]
+        head = [*self._head(reply.status, reply.content_type, reply.headers), "Transfer-Encoding: chunked"]
         writer.write(("\r\n".join(head) + "\r\n\r\n").encode())
         for i, line in enumerate(reply.lines):
             if reply.cut_after is not None and i >= reply.cut_after:
@@ -305,7 +305,8 @@ class FakeHTTPServer:
 def _apply_stream_fault(reply: StreamReply, fault: Fault) -> StreamReply:
     lines = list(reply.lines)
     if fault.error_line_after is not None:
-        lines = lines[: fault.error_line_after] + [fault.error_line or '{"error":"an error was encountered while running the model"}\n']
+        error = fault.error_line or '{"error":"an error was encountered while running the model"}\n'
+        lines = [*lines[: fault.error_line_after], error]
     return StreamReply(
         lines=lines,
         status=reply.status,

@@ -77,9 +77,10 @@ def ollama_models() -> list[OllamaModel]:
     return [
         OllamaModel("llama3.2", reply=answer_from_context, capabilities=["completion", "tools"], loaded=True,
                     tool_calls=[{"name": "multiply", "arguments": {"a": 6, "b": 7}}]),
-        OllamaModel("qwen3", capabilities=["completion", "tools", "thinking"], thinking="Let me think.",
-                    family="qwen3", parameter_size="8.2B", context_length=40960, loaded=True,
-                    loaded_context_length=8192),
+        OllamaModel("qwen3", reply=answer_from_context, capabilities=["completion", "tools", "thinking"],
+                    thinking="Let me think.", family="qwen3", parameter_size="8.2B", context_length=40960,
+                    loaded=True, loaded_context_length=8192,
+                    tool_calls=[{"name": "multiply", "arguments": {"a": 6, "b": 7}}]),
         OllamaModel("llava", reply="A small test image.", capabilities=["completion", "vision"], family="llava",
                     parameter_size="7B"),
         OllamaModel("nomic-embed-text", capabilities=["embedding"], embed_fn=keyword_vector, family="nomic-bert",

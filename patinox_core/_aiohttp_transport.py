@@ -184,7 +184,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             )
         return httpx.Response(
             response.status,
-            headers=list(response.raw_headers),
+            # vcrpy's aiohttp stub (cassette replay) leaves raw_headers None: use the parsed ones
+            headers=list(response.raw_headers) if response.raw_headers is not None
+            else list(response.headers.items()),
             stream=_Body(response, request),
             extensions={"http_version": b"HTTP/1.1", "reason_phrase": (response.reason or "").encode("latin-1")},
         )

@@ -19,6 +19,7 @@ _LAZY = {
     "LMStudioModel": "patinox_core.fakes.lmstudio",
     "ScriptedBackend": "patinox_core.fakes.scripted",
     "FunctionBackend": "patinox_core.fakes.scripted",
+    "MidStreamError": "patinox_core.fakes.scripted",
 }
 
 __test__: dict[str, object] = {}  # falsy: not a test module for pytest; a dict, as doctest requires

@@ -14,6 +14,12 @@ from nbclient import NotebookClient
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 CELL_TIMEOUT_S = 60
+#: What each notebook must print on the fake server (proof the interesting cells did their work).
+EXPECT = {
+    "langchain_quickstart": ["tool calls: [{", "tool result: 42", "City(name=", "3 vectors of"],
+    "llamaindex_rag": ["paris | Paris is the capital", "called multiply", "The tool says 42.", "of a trained maximum"],
+    "discovery_tour": ["Servers", "Hello from the first server.", "Hello from the second server.", "down"],
+}
 
 
 def test_the_three_notebooks_exist() -> None:
@@ -50,3 +56,5 @@ def test_notebook_runs(path: Path, fake: AgentOllama, tmp_path: Path, monkeypatc
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
     assert "Traceback" not in text
     assert any(r.path == "/api/tags" for r in fake.requests[before:])  # discovery found the fake server
+    missing = [e for e in EXPECT.get(path.stem, []) if e not in text]
+    assert not missing, f"{path.name} did not print {missing}:\n{text[-3000:]}"

@@ -245,12 +245,12 @@ class LocalSettings(BaseSettings):
     provider: ProviderKind = ProviderKind.LOCAL
     ollama_url: str | None = Field(
         default=None,
-        validation_alias=AliasChoices("ollama_url", "PATINOX_OLLAMA_URL", "OLLAMA_BASE_URL", "OLLAMA_HOST"),
+        validation_alias=AliasChoices("PATINOX_OLLAMA_URL", "OLLAMA_BASE_URL", "OLLAMA_HOST"),
     )
     lmstudio_url: str | None = Field(
         default=None,
         validation_alias=AliasChoices(
-            "lmstudio_url", "PATINOX_LMSTUDIO_URL", "LM_STUDIO_API_BASE", "LMSTUDIO_BASE_URL"
+            "PATINOX_LMSTUDIO_URL", "LM_STUDIO_API_BASE", "LMSTUDIO_BASE_URL"
         ),
     )
     endpoints: Annotated[list[Endpoint], NoDecode] = Field(default_factory=list)

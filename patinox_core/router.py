@@ -98,7 +98,7 @@ def _map_threads(fn: Callable[[Any], T], items: Sequence[Any], workers: int) -> 
 
 
 class LocalProvider:
-    """One provider over every local server (see DESIGN.md §2).
+    """One provider over every local server: catalogue, routing, fallback and cooldown.
 
     ``backends=`` injects ``Backend`` objects (tests, advanced users): they are used as the
     servers and discovery is skipped unless ``discovery=`` is given too. ``transport=`` takes a

@@ -199,7 +199,7 @@ class ChatPatinox(_ProviderMixin, BaseChatModel):
             model=kwargs.get("model") or self.model,
             messages=conv.to_messages(messages),
             tools=tools,
-            tool_choice=conv.to_tool_choice(kwargs.get("tool_choice"), names) if tools else None,
+            tool_choice=conv.to_tool_choice(kwargs.get("tool_choice"), names),
             stop=list(stop) if stop else None,
             response_format=conv.to_response_format(fmt),
             think=kwargs.get("reasoning", self.reasoning),

@@ -29,6 +29,7 @@ from pydantic_core import from_json
 from patinox_core import types as core
 from patinox_core.backends.base import tool_call_id
 from patinox_core.config import LocalSettings, ProviderKind, parse_kind
+from patinox_core.errors import CapabilityError, ConfigurationError
 
 if TYPE_CHECKING:
     from llama_index.core.tools.types import BaseTool
@@ -159,8 +160,9 @@ def to_core_message(message: ChatMessage) -> core.Message:
             call_id = block.tool_call_id or stable_tool_id(block.tool_name, args, len(calls))
             calls.append(core.ToolCall(id=call_id, name=block.tool_name, arguments=args))
         else:
-            raise ValueError(
-                f"{type(block).__name__} is not supported by patinox; send text, images, thinking or tool calls"
+            raise CapabilityError(
+                f"{type(block).__name__} is not supported by patinox",
+                hint="send text, image, thinking or tool-call blocks",
             )
     extra = message.additional_kwargs
     if not calls and extra.get("tool_calls"):
@@ -204,7 +206,7 @@ def response_format(value: Any) -> core.ResponseFormat:
         if value.get("type") == "json_schema" and isinstance(value.get("json_schema"), Mapping):
             return dict(value["json_schema"].get("schema") or {})
         return dict(value)
-    raise ValueError(f"format={value!r} is not valid; use 'json', a JSON schema dict or a pydantic model class")
+    raise ConfigurationError(f"format={value!r} is not valid", hint="use 'json', a JSON schema or a pydantic class")
 
 
 #: ``chat(**kwargs)`` names that map onto ``ChatRequest`` fields one to one.
@@ -232,7 +234,8 @@ def to_chat_request(
     for key in ("format", "response_format"):
         if key in kw:
             fmt = kw.pop(key)
-    tools = kw.pop("tools", None) or None
+    tools = [t.metadata.to_openai_tool(skip_length_check=True) if hasattr(t, "metadata") else t
+             for t in kw.pop("tools", None) or ()]  # LlamaIndex tools or ready-made specs
     choice = tool_choice(kw.pop("tool_choice", None), required=bool(kw.pop("tool_required", False)))
     params = {name: kw.pop(name) if name in kw else defaults.get(name) for name in REQUEST_FIELDS}
     if isinstance(params["stop"], str):

@@ -7,7 +7,6 @@ once). Sync and async paths differ only in ``embed`` vs ``aembed``.
 
 from __future__ import annotations
 
-import threading
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +16,7 @@ from pydantic import Field, PrivateAttr, SecretStr, field_validator
 from patinox_core.config import LocalSettings, ProviderKind, parse_kind
 
 from . import _convert as cv
-from .llm import _check_exclusive
+from .llm import _check_exclusive, _Runtime
 
 if TYPE_CHECKING:
     from patinox_core.router import LocalProvider
@@ -51,9 +50,7 @@ class PatinoxEmbedding(BaseEmbedding):
     show_progress: bool = Field(default=False, description="Progress bar (tqdm.auto) for batch embedding.")
     api_key: SecretStr | None = Field(default=None, exclude=True, description="For servers behind auth (or env).")
 
-    _local: LocalProvider | None = PrivateAttr(default=None)
-    _settings: LocalSettings | None = PrivateAttr(default=None)
-    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    _rt: _Runtime = PrivateAttr(default_factory=_Runtime)
 
     def __init__(
         self,
@@ -65,8 +62,7 @@ class PatinoxEmbedding(BaseEmbedding):
     ) -> None:
         super().__init__(model_name=model_name, **kwargs)
         _check_exclusive(self, local_provider, settings)
-        self._local = local_provider
-        self._settings = settings
+        self._rt = _Runtime(local_provider, settings)
 
     @field_validator("provider", mode="before")
     @classmethod
@@ -80,20 +76,18 @@ class PatinoxEmbedding(BaseEmbedding):
     @property
     def local_provider(self) -> LocalProvider:
         """The ``LocalProvider`` (created on first use; creating it does no network I/O)."""
-        if self._local is None:
-            with self._lock:
-                if self._local is None:
-                    from patinox_core.router import LocalProvider
+        return self._rt.provider(self._build)
 
-                    settings = self._settings or cv.pinned_settings(
-                        base_url=self.base_url,
-                        provider=self.provider,
-                        read_timeout=self.timeout,
-                        max_retries=self.max_retries,
-                        api_key=self.api_key,
-                    )
-                    self._local = LocalProvider(settings)
-        return self._local
+    def _build(self, settings: LocalSettings | None) -> LocalProvider:
+        from patinox_core.router import LocalProvider
+
+        return LocalProvider(settings or cv.pinned_settings(
+            base_url=self.base_url,
+            provider=self.provider,
+            read_timeout=self.timeout,
+            max_retries=self.max_retries,
+            api_key=self.api_key,
+        ))
 
     # -- one call shape for every path ---------------------------------------------------
     def _opts(self) -> dict[str, Any]:

@@ -63,6 +63,42 @@ def _start_event(output_cls: type[BaseModel], prompt: PromptTemplate, prompt_arg
     dispatcher.event(LLMStructuredPredictStartEvent(output_cls=output_cls, template=prompt, template_args=prompt_args))
 
 
+_CREATE_LOCK = threading.Lock()  # guards the lazy creation of a LocalProvider
+
+
+class _Runtime:
+    """An adapter's runtime state: its ``LocalProvider``, explicit settings, resolved model.
+
+    A copy (``copy.deepcopy``, ``model_copy``) shares the provider; resolved entries are keyed by
+    the ``model`` field, so a copy with another model never reports this one's metadata. Pickling
+    (LlamaIndex's multiprocess ingestion) keeps only the settings: the unpickled adapter builds a
+    fresh provider in its own process.
+    """
+
+    __slots__ = ("info", "lazy_done", "local", "settings")
+
+    def __init__(self, local: LocalProvider | None = None, settings: LocalSettings | None = None) -> None:
+        self.local = local
+        self.settings = settings
+        # model field value -> its catalogue entry (a shallow copy with another model shares this)
+        self.info: dict[str | None, ModelInfo] = {}
+        self.lazy_done: set[str | None] = set()
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _Runtime:
+        return _Runtime(self.local, self.settings)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_Runtime, (None, self.settings))
+
+    def provider(self, build: Any) -> LocalProvider:
+        """The provider, built once with ``build(settings)`` (no network I/O)."""
+        if self.local is None:
+            with _CREATE_LOCK:
+                if self.local is None:
+                    self.local = build(self.settings)
+        return self.local
+
+
 def _check_exclusive(adapter: Any, local_provider: Any, settings: Any) -> None:
     """``local_provider=``/``settings=`` carry their own server and timeout choices."""
     names = ("base_url", "provider", "timeout", "max_retries", "api_key")
@@ -109,11 +145,7 @@ class Patinox(FunctionCallingLLM):
     additional_kwargs: dict[str, Any] = Field(default_factory=dict, description="Server-specific options.")
     api_key: SecretStr | None = Field(default=None, exclude=True, description="For servers behind auth (or env).")
 
-    _local: LocalProvider | None = PrivateAttr(default=None)
-    _settings: LocalSettings | None = PrivateAttr(default=None)
-    _info: ModelInfo | None = PrivateAttr(default=None)
-    _lazy_tried: bool = PrivateAttr(default=False)
-    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    _rt: _Runtime = PrivateAttr(default_factory=_Runtime)
 
     def __init__(
         self,
@@ -127,8 +159,7 @@ class Patinox(FunctionCallingLLM):
         replaces environment-derived settings. Neither is contacted here."""
         super().__init__(model=model, **kwargs)
         _check_exclusive(self, local_provider, settings)
-        self._local = local_provider
-        self._settings = settings
+        self._rt = _Runtime(local_provider, settings)
 
     @field_validator("provider", mode="before")
     @classmethod
@@ -143,52 +174,56 @@ class Patinox(FunctionCallingLLM):
     @property
     def local_provider(self) -> LocalProvider:
         """The ``LocalProvider`` (created on first use; creating it does no network I/O)."""
-        if self._local is None:
-            with self._lock:
-                if self._local is None:
-                    from patinox_core.router import LocalProvider
+        return self._rt.provider(self._build)
 
-                    settings = self._settings or cv.pinned_settings(
-                        base_url=self.base_url,
-                        provider=self.provider,
-                        read_timeout=self.timeout,
-                        max_retries=self.max_retries,
-                        api_key=self.api_key,
-                    )
-                    self._local = LocalProvider(settings)
-        return self._local
+    def _build(self, settings: LocalSettings | None) -> LocalProvider:
+        from patinox_core.router import LocalProvider
+
+        return LocalProvider(settings or cv.pinned_settings(
+            base_url=self.base_url,
+            provider=self.provider,
+            read_timeout=self.timeout,
+            max_retries=self.max_retries,
+            api_key=self.api_key,
+        ))
 
     @property
     def model_info(self) -> ModelInfo | None:
         """The resolved catalogue entry, or None before ``resolve()`` / the first request."""
-        return self._info
+        return self._rt.info.get(self.model)
 
     def resolve(self, model: str | None = None) -> ModelInfo:
         """Look the model up in the catalogue (network I/O) and keep it for ``metadata``.
         ``model=None``: this LLM's model, else the router's default chat model."""
-        self._info = self.local_provider.get_model(model or self.model)
-        return self._info
+        info = self._rt.info[self.model] = self.local_provider.get_model(model or self.model)
+        return info
 
     async def aresolve(self, model: str | None = None) -> ModelInfo:
         """Async ``resolve()``."""
-        self._info = await self.local_provider.aget_model(model or self.model)
-        return self._info
+        info = self._rt.info[self.model] = await self.local_provider.aget_model(model or self.model)
+        return info
 
-    def _after(self, model: str | None) -> None:
-        """Lazy resolution, once, after the first reply names the model actually used (best effort:
-        a failed lookup leaves the defaults; ``resolve()`` can still be called explicitly)."""
-        if self._info is None and not self._lazy_tried and model:
-            self._lazy_tried = True
+    def _lazy(self, request: core.ChatRequest, served: str | None) -> bool:
+        """Resolve lazily? Once per model field value, after the first reply to a request for this
+        LLM's own model (not a per-call ``model=``), naming the model actually used."""
+        rt = self._rt
+        if not served or request.model != self.model or self.model in rt.info or self.model in rt.lazy_done:
+            return False
+        rt.lazy_done.add(self.model)
+        return True
+
+    def _after(self, request: core.ChatRequest, served: str | None) -> None:
+        """Best effort: a failed lookup leaves the defaults (``resolve()`` can still be called)."""
+        if self._lazy(request, served):
             try:
-                self.resolve(model)
+                self.resolve(served)
             except LocalProviderError:
                 pass
 
-    async def _aafter(self, model: str | None) -> None:
-        if self._info is None and not self._lazy_tried and model:
-            self._lazy_tried = True
+    async def _aafter(self, request: core.ChatRequest, served: str | None) -> None:
+        if self._lazy(request, served):
             try:
-                await self.aresolve(model)
+                await self.aresolve(served)
             except LocalProviderError:
                 pass
 
@@ -196,7 +231,7 @@ class Patinox(FunctionCallingLLM):
     def metadata(self) -> LLMMetadata:
         """Effective context window and capability flags; no network I/O (defaults until resolved)."""
         return cv.to_metadata(
-            self._info,
+            self.model_info,
             model=self.model,
             context_window=self.context_window or self.num_ctx,  # num_ctx is what the server allocates
             num_output=self.max_tokens,
@@ -212,13 +247,15 @@ class Patinox(FunctionCallingLLM):
 
     # -- chat: one implementation, sync and async differ only in the provider call -------
     def _chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
-        result = self.local_provider.chat(self._request(messages, kwargs))
-        self._after(result.model)
+        request = self._request(messages, kwargs)
+        result = self.local_provider.chat(request)
+        self._after(request, result.model)
         return cv.from_core_result(result)
 
     async def _achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
-        result = await self.local_provider.achat(self._request(messages, kwargs))
-        await self._aafter(result.model)
+        request = self._request(messages, kwargs)
+        result = await self.local_provider.achat(request)
+        await self._aafter(request, result.model)
         return cv.from_core_result(result)
 
     def _stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
@@ -230,7 +267,7 @@ class Patinox(FunctionCallingLLM):
             for chunk in self.local_provider.stream_chat(request):
                 model = chunk.model or model
                 yield acc.feed(chunk)
-            self._after(model)
+            self._after(request, model)
 
         return gen()
 
@@ -243,7 +280,7 @@ class Patinox(FunctionCallingLLM):
             async for chunk in self.local_provider.astream_chat(request):
                 model = chunk.model or model
                 yield acc.feed(chunk)
-            await self._aafter(model)
+            await self._aafter(request, model)
 
         return gen()
 

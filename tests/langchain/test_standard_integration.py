@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from langchain_core.language_models import BaseChatModel
 from langchain_tests.integration_tests import ChatModelIntegrationTests, EmbeddingsIntegrationTests
 
 from patinox_langchain import ChatPatinox, PatinoxEmbeddings
@@ -23,7 +24,22 @@ pytestmark = [pytest.mark.vcr, pytest.mark.block_network]
 CHAT_ALIAS = "gemma3-270m"
 TOOLS_ALIAS = "gemma3-270m-tools"
 SERVER: dict[str, str] = {}
+BOTH_OUTPUTS = pytest.mark.parametrize("model", [{}, {"output_version": "v1"}], indirect=True)
 
+# Why each expected failure cannot pass on this server, whatever the client (strict: an XPASS fails).
+NO_STREAM_USAGE = ("server limit: llama-cpp-python 0.3.36 sends no usage while streaming "
+                   "(stream_options.include_usage is ignored), so no client can report it")
+WRONG_ARGUMENT = ("model weakness: Gemma 3 270M (base) fills the forced magic_function call with "
+                  "input=1000000000000000 instead of 3")
+NEVER_CALLS_TOOLS = "model weakness: the tiny base model never calls a tool on its own (tool_choice='auto')"
+JSON_MODE_KEYS = ("model weakness: JSON mode constrains the reply to JSON but not to keys; the base model writes "
+                  "other keys than setup/punchline")
+SEVERAL_TOOLS_REQUIRED = ("server limit: llama-cpp-python answers tool_choice='required' with several tools with "
+                          "HTTP 500 (only a named tool or 'auto' work); patinox refuses it up front with a "
+                          "CapabilityError. A client could emulate it with a json_object schema over the tools "
+                          "(as patinox does on Ollama); the OpenAI-compatible backend does not yet")
+EMPTY_PLAIN_CHAT = ("server template + model: on the chatml-function-calling alias the base model ends every plain "
+                    "prompt at once with '<|im_end|>', so the content is empty")
 
 @pytest.fixture(autouse=True)
 def _server(lc_server_url: str) -> None:
@@ -32,7 +48,7 @@ def _server(lc_server_url: str) -> None:
 
 def params(model: str) -> dict[str, Any]:
     return {"model": model, "base_url": SERVER["url"], "provider": "openai_compatible", "temperature": 0,
-            "max_tokens": 64, "timeout": 60, "max_retries": 0}
+            "max_tokens": 64, "timeout": 120, "max_retries": 0}
 
 
 class _GemmaBase(ChatModelIntegrationTests):
@@ -48,6 +64,32 @@ class _GemmaBase(ChatModelIntegrationTests):
     def supports_json_mode(self) -> bool:
         return True
 
+    @pytest.mark.xfail(reason=NO_STREAM_USAGE, strict=True)
+    def test_usage_metadata_streaming(self, model: BaseChatModel) -> None:
+        super().test_usage_metadata_streaming(model)
+
+    @pytest.mark.xfail(reason=WRONG_ARGUMENT, strict=True)
+    @BOTH_OUTPUTS
+    def test_tool_calling(self, model: BaseChatModel) -> None:
+        super().test_tool_calling(model)
+
+    @pytest.mark.xfail(reason=WRONG_ARGUMENT, strict=True)
+    async def test_tool_calling_async(self, model: BaseChatModel) -> None:
+        await super().test_tool_calling_async(model)
+
+    @pytest.mark.xfail(reason=SEVERAL_TOOLS_REQUIRED, strict=True)
+    def test_tool_choice(self, model: BaseChatModel) -> None:
+        super().test_tool_choice(model)
+
+    @pytest.mark.xfail(reason=JSON_MODE_KEYS, strict=True)
+    def test_json_mode(self, model: BaseChatModel) -> None:
+        super().test_json_mode(model)
+
+    @pytest.mark.xfail(reason=NEVER_CALLS_TOOLS, strict=True)
+    @BOTH_OUTPUTS
+    def test_agent_loop(self, model: BaseChatModel) -> None:
+        super().test_agent_loop(model)
+
 
 class TestChatPatinoxGemma(_GemmaBase):
     """The plain alias: gemma chat format, no native tool template (named tools are still forced)."""
@@ -60,6 +102,17 @@ class TestChatPatinoxGemma(_GemmaBase):
     def model_override_value(self) -> str:
         return TOOLS_ALIAS
 
+    @pytest.mark.xfail(reason="model weakness: the forced answer_style string runs on until the server stops "
+                       "generating mid-JSON, so the call's arguments are malformed", strict=True)
+    def test_bind_runnables_as_tools(self, model: BaseChatModel) -> None:
+        super().test_bind_runnables_as_tools(model)
+
+    @pytest.mark.xfail(reason="model weakness: for the Chinese prompt the forced call stops mid-string "
+                       "('…a Chinese technology '), so its arguments are malformed", strict=True)
+    def test_unicode_tool_call_integration(self, model: BaseChatModel, *, tool_choice: str | None = None,
+                                           force_tool_call: bool = True) -> None:
+        super().test_unicode_tool_call_integration(model, tool_choice=tool_choice, force_tool_call=force_tool_call)
+
 
 class TestChatPatinoxGemmaTools(_GemmaBase):
     """The tools alias: chatml-function-calling, grammar-forced tool calls."""
@@ -71,6 +124,50 @@ class TestChatPatinoxGemmaTools(_GemmaBase):
     @property
     def model_override_value(self) -> str:
         return CHAT_ALIAS
+
+    @pytest.mark.xfail(reason=EMPTY_PLAIN_CHAT, strict=True)
+    def test_invoke(self, model: BaseChatModel) -> None:
+        super().test_invoke(model)
+
+    @pytest.mark.xfail(reason=EMPTY_PLAIN_CHAT, strict=True)
+    async def test_ainvoke(self, model: BaseChatModel) -> None:
+        await super().test_ainvoke(model)
+
+    @pytest.mark.xfail(reason=EMPTY_PLAIN_CHAT, strict=True)
+    @BOTH_OUTPUTS
+    def test_stream(self, model: BaseChatModel) -> None:
+        super().test_stream(model)
+
+    @pytest.mark.xfail(reason=EMPTY_PLAIN_CHAT, strict=True)
+    @BOTH_OUTPUTS
+    async def test_astream(self, model: BaseChatModel) -> None:
+        await super().test_astream(model)
+
+    @pytest.mark.xfail(reason=EMPTY_PLAIN_CHAT, strict=True)
+    def test_stream_events_v3(self, model: BaseChatModel) -> None:
+        super().test_stream_events_v3(model)
+
+    @pytest.mark.xfail(reason=EMPTY_PLAIN_CHAT, strict=True)
+    async def test_astream_events_v3(self, model: BaseChatModel) -> None:
+        await super().test_astream_events_v3(model)
+
+    @pytest.mark.xfail(reason=EMPTY_PLAIN_CHAT, strict=True)
+    def test_batch(self, model: BaseChatModel) -> None:
+        super().test_batch(model)
+
+    @pytest.mark.xfail(reason=EMPTY_PLAIN_CHAT, strict=True)
+    async def test_abatch(self, model: BaseChatModel) -> None:
+        await super().test_abatch(model)
+
+    @pytest.mark.xfail(reason=EMPTY_PLAIN_CHAT, strict=True)
+    def test_message_with_name(self, model: BaseChatModel) -> None:
+        super().test_message_with_name(model)
+
+    @pytest.mark.xfail(reason="model weakness: the tiny model writes 'Hello Corporation' instead of copying the "
+                       "Japanese company name into the forced call", strict=True)
+    def test_unicode_tool_call_integration(self, model: BaseChatModel, *, tool_choice: str | None = None,
+                                           force_tool_call: bool = True) -> None:
+        super().test_unicode_tool_call_integration(model, tool_choice=tool_choice, force_tool_call=force_tool_call)
 
 
 class TestPatinoxEmbeddingsGemma(EmbeddingsIntegrationTests):

@@ -36,7 +36,7 @@ def test_metadata_never_touches_the_network() -> None:
     meta = llm.metadata
     assert time.perf_counter() - t0 < 0.05
     assert (meta.context_window, meta.model_name, meta.is_chat_model) == (3900, "llama3.2", True)
-    assert llm._local is None  # not even a provider was created
+    assert llm._rt.local is None  # not even a provider was created
 
 
 def test_metadata_after_resolution_is_read_from_memory(ollama: Server) -> None:

@@ -84,3 +84,30 @@ def test_default_models_come_from_the_router(ollama: Server) -> None:
     assert resp.additional_kwargs["model"] == llm.metadata.model_name == "qwen3:latest"  # best chat model
     emb = PatinoxEmbedding(base_url=ollama.url)
     assert len(emb.get_query_embedding("cats")) == 4 and ollama.embeds()[-1]["model"] == "nomic-embed-text:latest"
+
+
+def test_copies_and_pickles(ollama: Server) -> None:
+    import copy
+    import pickle
+
+    llm = ollama.llm()
+    llm.resolve()
+    twin = copy.deepcopy(llm)
+    assert twin.local_provider is llm.local_provider  # one catalogue
+    other = llm.model_copy(update={"model": "qwen3"})
+    assert other.model_info is None and other.metadata.context_window == 3900  # not llama3.2's entry
+    other.resolve()
+    assert (other.metadata.context_window, llm.metadata.context_window) == (8192, 4096)
+    revived = pickle.loads(pickle.dumps(llm))
+    assert revived.model == "llama3.2" and revived.model_info is None
+    assert revived.chat([ChatMessage(role="user", content="hi")]).message.content
+    emb = pickle.loads(pickle.dumps(ollama.embedding()))
+    assert len(emb.get_text_embedding("cats")) == 4
+
+
+def test_per_call_model_does_not_become_the_metadata(ollama: Server) -> None:
+    llm = ollama.llm()  # llama3.2
+    llm.chat([ChatMessage(role="user", content="hi")], model="qwen3")
+    assert llm.model_info is None
+    llm.chat([ChatMessage(role="user", content="hi")])
+    assert llm.model_info is not None and llm.model_info.name == "llama3.2:latest"

@@ -21,7 +21,13 @@ from llama_index.core.prompts import PromptTemplate
 from llama_index.core.tools import FunctionTool
 from pydantic import BaseModel
 
-from patinox_core.errors import LocalProviderError, ModelNotFoundError, ServerError, ServiceUnavailableError
+from patinox_core.errors import (
+    CapabilityError,
+    LocalProviderError,
+    ModelNotFoundError,
+    ServerError,
+    ServiceUnavailableError,
+)
 
 from .conftest import Server
 
@@ -151,6 +157,13 @@ def test_stop_and_sampling_parameters_reach_the_server(server: Server) -> None:
     else:  # OpenAI-compatible: top-level keys, never an Ollama-style `options` (LI-LMStudio's bug)
         assert (body["temperature"], body["top_p"], body["seed"], body["stop"]) == (0.2, 0.9, 7, ["END"])
         assert "options" not in body
+
+
+def test_extras_go_where_the_server_reads_them(server: Server) -> None:
+    server.llm(additional_kwargs={"repeat_penalty": 1.1}).chat(HI, presence_penalty=0.5)
+    body = server.chats()[-1]
+    extras = body["options"] if server.kind == "ollama" else body
+    assert (extras["repeat_penalty"], extras["presence_penalty"]) == (1.1, 0.5)
 
 
 def test_per_call_stop_overrides_field(server: Server) -> None:
@@ -376,7 +389,7 @@ def test_unsupported_block_fails_before_any_request(ollama: Server) -> None:
     from llama_index.core.base.llms.types import AudioBlock
 
     before = len(ollama.fake.requests)
-    with pytest.raises(ValueError, match="AudioBlock"):
+    with pytest.raises(CapabilityError, match="AudioBlock"):
         ollama.llm().chat([ChatMessage(role="user", blocks=[AudioBlock(audio=b"RIFF0000WAVE")])])
     assert len(ollama.fake.requests) == before
 

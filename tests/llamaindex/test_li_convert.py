@@ -20,6 +20,7 @@ from llama_index.core.callbacks.token_counting import get_tokens_from_response
 from llama_index.core.tools import FunctionTool
 
 from patinox_core import types as core
+from patinox_core.errors import CapabilityError, ConfigurationError
 from patinox_llamaindex import _convert as cv
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
@@ -106,7 +107,7 @@ def test_legacy_openai_tool_calls_in_additional_kwargs() -> None:
 
 def test_unsupported_block_is_a_clear_error() -> None:
     msg = ChatMessage(role="user", blocks=[AudioBlock(audio=b"RIFF0000WAVE")])
-    with pytest.raises(ValueError, match="AudioBlock is not supported"):
+    with pytest.raises(CapabilityError, match="AudioBlock is not supported"):
         cv.to_core_message(msg)
 
 
@@ -286,7 +287,7 @@ def test_request_format_variants() -> None:
     assert _req({"format": None}, format="json").response_format is None
     assert _req({"response_format": City}).response_format == City.model_json_schema()
     assert _req({"format": {"type": "json_object"}}).response_format == "json"
-    with pytest.raises(ValueError, match="format="):
+    with pytest.raises(ConfigurationError, match="format="):
         _req({"format": 3})
 
 
@@ -361,3 +362,8 @@ def test_metadata_unknown_capability_is_not_a_no() -> None:
 
     unknown = _info(capabilities=Capabilities(tools=False), source={})  # a default, nobody said "no tools"
     assert _meta(unknown).is_function_calling_model is True
+
+
+def test_request_accepts_llamaindex_tools_directly() -> None:
+    tool = FunctionTool.from_defaults(fn=add)
+    assert _req({"tools": [tool]}).tools == cv.tool_specs([tool])

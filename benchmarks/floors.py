@@ -20,6 +20,13 @@ PROMPT = "Say hello in sixteen tokens."
 STREAM_PROMPT = "Count to five hundred. [long stream]"  # the server's marker for its 500-chunk stream
 STREAM_CHUNKS = 500  # content chunks per stream (the server adds one final `done` line)
 CONCURRENCY = 200
+_ASYNC_CLOSERS: list[Callable[[], Awaitable[Any]]] = []  # async clients the floors opened
+
+
+async def aclose_all() -> None:
+    """Close the async clients the floors opened (call before their event loop ends)."""
+    while _ASYNC_CLOSERS:
+        await _ASYNC_CLOSERS.pop()()
 
 
 def chat_body(stream: bool) -> dict[str, Any]:
@@ -65,6 +72,7 @@ def burst(one: Callable[[], Awaitable[Any]], n: int = CONCURRENCY) -> Callable[[
 
 async def raw_async_httpx(base: str, n: int = CONCURRENCY) -> Callable[[], Awaitable[Any]]:
     client = httpx.AsyncClient(timeout=60)  # default pool limits, as a user would write it
+    _ASYNC_CLOSERS.append(client.aclose)
     url, body = base + "/api/chat", chat_body(False)
 
     async def one() -> Any:
@@ -77,6 +85,7 @@ async def raw_async_aiohttp(base: str, n: int = CONCURRENCY) -> Callable[[], Awa
     import aiohttp
 
     session = aiohttp.ClientSession()
+    _ASYNC_CLOSERS.append(session.close)
     url, body = base + "/api/chat", json.dumps(chat_body(False)).encode()
     headers = {"Content-Type": "application/json"}
 

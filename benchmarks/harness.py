@@ -15,7 +15,6 @@ import subprocess
 import sys
 import time
 import traceback
-import urllib.request
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,12 +37,14 @@ class ServerProcess:
         self.ports: list[int] = json.loads(line)["ports"]
         self.urls = [f"http://127.0.0.1:{p}" for p in self.ports]
 
-    def _control(self, line: str) -> None:
+    def _control(self, line: str) -> str:
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.proc.stdin.write(line + "\n")
         self.proc.stdin.flush()
-        if self.proc.stdout.readline().strip() != "ok":
-            raise RuntimeError(f"benchmark server did not acknowledge {line!r}")
+        answer = self.proc.stdout.readline().strip()
+        if not answer:
+            raise RuntimeError(f"benchmark server did not answer {line!r}")
+        return answer
 
     def kill_port(self, index: int) -> None:
         """Stop listening on port ``index`` and reset its connections (a crashed server)."""
@@ -53,13 +54,11 @@ class ServerProcess:
         self._control(f"start {index}")
 
     def stats(self) -> dict[str, Any]:
-        with urllib.request.urlopen(self.urls[0] + "/__bench/stats", timeout=10) as resp:
-            return json.loads(resp.read())
+        """Requests per path and per port, embedding batch sizes, since the last ``reset()``."""
+        return json.loads(self._control("stats"))
 
     def reset(self) -> None:
-        req = urllib.request.Request(self.urls[0] + "/__bench/reset", data=b"{}", method="POST")
-        with urllib.request.urlopen(req, timeout=10):
-            pass
+        self._control("reset")
 
     def close(self) -> None:
         if self.proc.poll() is None:
@@ -94,7 +93,7 @@ class Result:
     @property
     def ratios(self) -> list[float]:
         """Per-round time ratio: this row ÷ the mean of the two floor blocks around it."""
-        return [c / f for c, f in zip(self.per_op, self.floor_per_op)]
+        return [c / f for c, f in zip(self.per_op, self.floor_per_op, strict=True)]
 
     @property
     def median(self) -> float:
@@ -220,7 +219,7 @@ async def abracketed(floor: Case, cases: list[Case], *, n: int, rounds: int, war
 
 def relative(a: Result, b: Result) -> list[float]:
     """Per-round ratio of two rows measured in the same rounds (each against its own brackets)."""
-    return [x / y for x, y in zip(a.ratios, b.ratios)]
+    return [x / y for x, y in zip(a.ratios, b.ratios, strict=False)]
 
 
 def timed_reps(fn: Callable[[], Any], reps: int) -> list[float]:

@@ -1,5 +1,7 @@
 """The targets of issue 8, their verdicts, and the markdown report (machine, versions, tables)."""
 
+# ruff: noqa: RUF001  (the report is prose: multiplication signs and en dashes are meant)
+
 from __future__ import annotations
 
 import asyncio
@@ -126,12 +128,13 @@ def target_rows(run: Run) -> list[tuple[str, str, str, str]]:
         res = run.discovery.get(name)
         med = statistics.median(res.per_op) if res and res.per_op else None
         vals = [v * 1000 for v in res.per_op] if res and res.per_op else []
-        out.append((label, "n/a" if med is None else f"{_fmt(med * 1000, 3)} ms", _range(vals), _holds(med, "<=", limit)))
+        shown = "n/a" if med is None else f"{med * 1000:.4g} ms"
+        out.append((label, shown, _range(vals), _holds(med, "<=", limit)))
     imp = run.imports
     p, f, o = (imp.get(k) for k in (S.IMPORT_PATINOX_LC, S.IMPORT_LC_FLOOR, S.IMPORT_LC_OLLAMA))
     ok = all(r is not None and r.per_op for r in (p, f, o))
     ratio = statistics.median(p.per_op) / statistics.median(f.per_op) if ok else None  # type: ignore[union-attr]
-    rng = _range([a / b for a, b in zip(p.per_op, f.per_op)]) if ok else ""  # type: ignore[union-attr]
+    rng = _range([a / b for a, b in zip(p.per_op, f.per_op, strict=False)]) if ok else ""  # type: ignore[union-attr]
     out.append(("`import patinox_langchain` ≤ 1.1× LangChain floor", "n/a" if ratio is None else f"{_fmt(ratio)}×",
                 rng, _holds(ratio, "<=", 1.1)))
     below = statistics.median(p.per_op) / statistics.median(o.per_op) if ok else None  # type: ignore[union-attr]
@@ -141,7 +144,8 @@ def target_rows(run: Run) -> list[tuple[str, str, str, str]]:
 
 
 def _table(head: list[str], rows: list[list[str]]) -> list[str]:
-    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" if i == 0 else "---:" for i in range(len(head))) + "|"]
+    rule = "|" + "|".join("---" if i == 0 else "---:" for i in range(len(head))) + "|"
+    lines = ["| " + " | ".join(head) + " |", rule]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return lines
 
@@ -226,10 +230,11 @@ def render(run: Run) -> str:
         out += [f"## Embeddings ({run.settings.get('texts', 10000):,} short texts, 768 dims; server 20 ms/request "
                 "+ 0.05 ms/text, 4 requests at once)", "", *_embed_table(run.sections["embed"]), ""]
     if run.discovery:
-        rows = [[r.name, f"{_fmt(statistics.median(r.per_op) * 1e3, 3)}" if r.per_op else "n/a",
-                 f"{_fmt(min(r.per_op) * 1e3, 3)}" if r.per_op else "", r.error or r.note]
-                for r in run.discovery.values()]
-        out += ["## Discovery and failover", "", *_table(["measurement", "median ms", "best ms", "note"], rows), ""]
+        rows = [[r.name, f"{statistics.median(r.per_op) * 1e3:.4g}" if r.per_op else "n/a",
+                 f"{min(r.per_op) * 1e3:.4g}" if r.per_op else "", f"{max(r.per_op) * 1e3:.4g}" if r.per_op else "",
+                 str(len(r.per_op)), r.error or r.note] for r in run.discovery.values()]
+        head = ["measurement", "median ms", "best ms", "worst ms", "runs", "note"]
+        out += ["## Discovery and failover", "", *_table(head, rows), ""]
     if run.imports:
         floor = run.imports.get(S.IMPORT_LC_FLOOR)
         fmed = statistics.median(floor.per_op) if floor and floor.per_op else None

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import harness, rows, special
+from . import floors, harness, rows, special
 from .report import Run, Section, render
 
 SECTIONS = ("invoke", "stream", "async", "embed", "discovery", "import")
@@ -58,8 +58,15 @@ def measure(cfg: dict[str, Any], sections: tuple[str, ...], mode: str) -> Run:
         if "async" in sections:
             log(f"[async] {cfg['concurrency']} concurrent calls")
             floor_case, cases = rows.async_cases(base, cfg["concurrency"])
-            floor, results = asyncio.run(harness.abracketed(floor_case, cases, n=cfg["async_n"],
-                                                            rounds=cfg["async_rounds"], warmup=1, log=log))
+
+            async def section() -> tuple[harness.Result, dict[str, harness.Result]]:
+                try:
+                    return await harness.abracketed(floor_case, cases, n=cfg["async_n"], rounds=cfg["async_rounds"],
+                                                    warmup=1, log=log)
+                finally:
+                    await floors.aclose_all()
+
+            floor, results = asyncio.run(section())
             run.sections["async"] = Section("async", floor, results)
         if "embed" in sections:
             log(f"[embed] {cfg['texts']:,} texts")

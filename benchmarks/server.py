@@ -9,9 +9,10 @@ and ``/v1/models``. Embeddings take ``--embed-base-ms`` per request plus ``--emb
 per text, with at most ``--embed-parallel`` requests served at once.
 
 It listens on ``--ports`` ephemeral ports of 127.0.0.1 and prints ``{"ports": [...]}`` on stdout
-once ready. Control lines on stdin (each answered ``ok``): ``kill I`` (stop listening on port
-index I and reset its connections, like a crash), ``start I`` (listen again), ``quit``.
-``GET /__bench/stats`` and ``POST /__bench/reset`` count requests and embedding batch sizes.
+once ready. Control lines on stdin: ``kill I`` (stop listening on port index I and reset its
+connections, like a crash), ``start I`` (listen again), ``reset``, ``quit`` (each answered ``ok``)
+and ``stats`` (answered with one JSON line: requests per path and per port, embedding batch sizes;
+also ``GET /__bench/stats``, ``POST /__bench/reset``).
 
     python -m benchmarks.server --ports 2
 """
@@ -88,19 +89,21 @@ class Bodies:
         self.chat = _reply(_dumps({"model": CHAT_MODEL, "created_at": CREATED_AT,
                                    "message": {"role": "assistant", "content": content},
                                    "done_reason": "stop", "done": True, **metrics}))
-        self.chat_stream = self._ndjson([f" tok{i % 10}" for i in range(chunks)], metrics)
+        long_tokens = [f" tok{i % 10}" for i in range(chunks)]
+        self.chat_stream = self._ndjson(long_tokens, metrics)
         self.chat_stream_short = self._ndjson(REPLY_TOKENS, metrics)
-        self.oa_chat, self.oa_stream, self.oa_stream_usage = self._openai(content, [f" tok{i % 10}" for i in range(chunks)])
+        self.oa_chat, self.oa_stream, self.oa_stream_usage = self._openai(content, long_tokens)
         _, self.oa_stream_short, self.oa_stream_short_usage = self._openai(content, REPLY_TOKENS)
         self._catalogue()
         self.vectors, self.vectors_b64 = _vector_texts(dims)
 
     @staticmethod
     def _ndjson(tokens: list[str], metrics: dict[str, int]) -> bytes:
-        lines = [_dumps({"model": CHAT_MODEL, "created_at": CREATED_AT, "message": {"role": "assistant", "content": t},
-                         "done": False}) + b"\n" for t in tokens]
-        lines.append(_dumps({"model": CHAT_MODEL, "created_at": CREATED_AT, "message": {"role": "assistant", "content": ""},
-                             "done_reason": "stop", "done": True, **metrics}) + b"\n")
+        head = {"model": CHAT_MODEL, "created_at": CREATED_AT}
+        lines = [_dumps({**head, "message": {"role": "assistant", "content": t}, "done": False}) + b"\n"
+                 for t in tokens]
+        lines.append(_dumps({**head, "message": {"role": "assistant", "content": ""}, "done_reason": "stop",
+                             "done": True, **metrics}) + b"\n")
         return _chunked(lines, b"application/x-ndjson")
 
     @staticmethod
@@ -108,8 +111,8 @@ class Bodies:
         """The /v1 non-stream reply, and the SSE stream of ``tokens`` without / with a usage event."""
         base = {"id": "chatcmpl-150", "created": 1776298304, "model": CHAT_MODEL, "system_fingerprint": "fp_ollama"}
         usage = {"prompt_tokens": 12, "completion_tokens": len(REPLY_TOKENS), "total_tokens": 12 + len(REPLY_TOKENS)}
-        whole = _reply(_dumps({**base, "object": "chat.completion", "choices": [
-            {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}], "usage": usage}))
+        choice = {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+        whole = _reply(_dumps({**base, "object": "chat.completion", "choices": [choice], "usage": usage}))
         events = []
         for i, token in enumerate(tokens):
             delta = {"role": "assistant", "content": token} if i == 0 else {"content": token}
@@ -121,21 +124,23 @@ class Bodies:
         done = [b"data: [DONE]\n\n"]
         usage_event = [b"data: " + _dumps({**base, "object": "chat.completion.chunk", "choices": [], "usage": usage})
                        + b"\n\n"]
-        return whole, _chunked(sse + done, b"text/event-stream"), _chunked(sse + usage_event + done, b"text/event-stream")
+        sse_type = b"text/event-stream"
+        return whole, _chunked(sse + done, sse_type), _chunked(sse + usage_event + done, sse_type)
 
     def _catalogue(self) -> None:
         details = {"parent_model": "", "format": "gguf", "family": "llama", "families": ["llama"],
                    "parameter_size": "3.2B", "quantization_level": "Q4_K_M"}
         edetails = {"parent_model": "", "format": "gguf", "family": "nomic-bert", "families": ["nomic-bert"],
                     "parameter_size": "137M", "quantization_level": "F16"}
-        entries = [(f"{CHAT_MODEL}:latest", 2019393189, details, 4096), (f"{EMBED_MODEL}:latest", 274302450, edetails, 2048)]
+        entries = [(f"{CHAT_MODEL}:latest", 2019393189, details, 4096),
+                   (f"{EMBED_MODEL}:latest", 274302450, edetails, 2048)]
         digests = ["a80c4f17acd55265feec403c7aef86be0c25983ab279d83f3bcd3abbcb5b8b72",
                    "0a109f422b47e3a30ba2b10eca18548e944e8a23073ee3f3e947efcf3c45e59f"]
         tags = [{"name": n, "model": n, "modified_at": "2025-06-23T17:01:52.264371207-04:00", "size": size,
-                 "digest": digest, "details": d} for (n, size, d, _), digest in zip(entries, digests)]
+                 "digest": digest, "details": d} for (n, size, d, _), digest in zip(entries, digests, strict=True)]
         self.tags = _reply(_dumps({"models": tags}))
         ps = [{**t, "expires_at": "2099-01-01T00:00:00-00:00", "size_vram": t["size"], "context_length": ctx}
-              for t, (_, _, _, ctx) in zip(tags, entries)]
+              for t, (_, _, _, ctx) in zip(tags, entries, strict=True)]
         self.ps = _reply(_dumps({"models": ps}))
         self.show = {
             CHAT_MODEL: _reply(_dumps({"details": details, "capabilities": ["completion", "tools"],
@@ -249,6 +254,7 @@ class Conn(asyncio.Protocol):
         self.listener = listener
         self.buf = bytearray()
         self.transport: asyncio.Transport | None = None
+        self.pending: set[asyncio.Future[None]] = set()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -283,7 +289,9 @@ class Conn(asyncio.Protocol):
             if isinstance(out, bytes):
                 self._send(out, close)
             else:
-                asyncio.ensure_future(self._send_later(out, close))
+                task = asyncio.ensure_future(self._send_later(out, close))
+                self.pending.add(task)  # a strong reference until it is done
+                task.add_done_callback(self.pending.discard)
 
     def _send(self, data: bytes, close: bool) -> None:
         t = self.transport
@@ -343,6 +351,11 @@ async def _main(args: argparse.Namespace) -> None:
             listeners[int(arg)].kill()
         elif cmd == "start":
             await listeners[int(arg)].start()
+        elif cmd == "stats":
+            print(json.dumps(app.stats), flush=True)
+            return
+        elif cmd == "reset":
+            app.reset()
         elif cmd == "quit" and not stop.done():
             stop.set_result(None)
         print("ok", flush=True)

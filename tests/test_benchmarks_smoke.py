@@ -47,13 +47,15 @@ def test_server_speaks_both_apis_and_counts_batches() -> None:
         assert client.get(base + "/").text == "Ollama is running"
         reply = client.post(base + "/api/chat", json={"model": "llama3.2", "messages": [], "stream": False}).json()
         assert reply["done"] is True and reply["message"]["content"]
-        with client.stream("POST", base + "/api/chat", json={"model": "llama3.2", "messages": [], "x": "[long stream]"}) as resp:
-            lines = [ln for ln in resp.iter_lines() if ln]
-        assert len(lines) == 501 and '"done":true' in lines[-1]
-        with client.stream("POST", base + "/v1/chat/completions",
-                           json={"stream": True, "stream_options": {"include_usage": True}, "x": "[long stream]"}) as resp:
+        for prompt, expected in (("hi", 17), ("go [long stream]", 501)):  # 16 or 500 tokens + the final line
+            body = {"model": "llama3.2", "messages": [{"role": "user", "content": prompt}]}
+            with client.stream("POST", base + "/api/chat", json=body) as resp:
+                lines = [ln for ln in resp.iter_lines() if ln]
+            assert len(lines) == expected and '"done":true' in lines[-1]
+        body = {"stream": True, "stream_options": {"include_usage": True}, "messages": [{"content": "[long stream]"}]}
+        with client.stream("POST", base + "/v1/chat/completions", json=body) as resp:
             events = [ln for ln in resp.iter_lines() if ln]
-        assert events[-1] == "data: [DONE]" and '"usage"' in events[-2]
+        assert len(events) == 503 and events[-1] == "data: [DONE]" and '"usage"' in events[-2]
         server.reset()
         vectors = client.post(base + "/api/embed", json={"model": "nomic-embed-text", "input": ["a"] * 7}).json()
         assert len(vectors["embeddings"]) == 7 and len(vectors["embeddings"][0]) == 768

@@ -15,12 +15,12 @@ import httpx
 import pytest
 
 pytest.importorskip("aiohttp")
-import aiohttp  # noqa: E402
+import aiohttp
 
-from patinox_core import LocalSettings, RequestTimeoutError, ServerError, ServiceUnavailableError  # noqa: E402
-from patinox_core._aiohttp_transport import AiohttpTransport, _map_errors  # noqa: E402
-from patinox_core.fakes._http import Fault, FakeHTTPServer, FakeRequest, Reply, StreamReply  # noqa: E402
-from patinox_core.transport import Transport  # noqa: E402
+from patinox_core import LocalSettings, RequestTimeoutError, ServerError, ServiceUnavailableError
+from patinox_core._aiohttp_transport import AiohttpTransport, _map_errors
+from patinox_core.fakes._http import FakeHTTPServer, FakeRequest, Fault, Reply, StreamReply
+from patinox_core.transport import Transport
 
 LINES = [f'{{"i":{i}}}\n' for i in range(10)]
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import warnings
 from collections.abc import Iterator
 
 import pytest
@@ -438,3 +439,18 @@ def test_embeddings_default_model_and_json_roundtrip(server: FakeOllamaServer) -
     vector = PatinoxEmbeddings(base_url=server.url).embed_query("hi")
     assert len(vector) == 16 and all(isinstance(x, float) for x in vector)
     assert json.loads(json.dumps(vector)) == vector
+
+
+def test_progress_without_tqdm_warns_once(server: FakeOllamaServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    import patinox_langchain.embeddings as module
+
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)  # import fails as if tqdm were not installed
+    monkeypatch.setattr(module, "_TQDM_WARNED", False)
+    emb = PatinoxEmbeddings(base_url=server.url, show_progress=True)
+    with pytest.warns(UserWarning, match="needs tqdm"):
+        assert len(emb.embed_documents(["a", "b"])) == 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(emb.embed_documents(["c"])) == 1  # warned once only

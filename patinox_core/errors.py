@@ -154,6 +154,12 @@ def should_fall_back(err: LocalProviderError) -> bool:
     return err.recovery in FALLBACK_RECOVERIES
 
 
+def should_cool_down(err: LocalProviderError) -> bool:
+    """True when the *server* failed (unreachable, timed out, 5xx/429), so the router should rest it.
+    A model's bad output (``InvalidResponseError`` on malformed tool arguments) is not the server's fault."""
+    return isinstance(err, (ServiceUnavailableError, RequestTimeoutError, ServerError))
+
+
 def most_actionable(attempts: Sequence[LocalProviderError]) -> LocalProviderError:
     """The attempt the user can do most about, carrying every attempt in ``.attempts``."""
     if not attempts:
@@ -180,5 +186,6 @@ __all__ = [
     "ServerError",
     "ServiceUnavailableError",
     "most_actionable",
+    "should_cool_down",
     "should_fall_back",
 ]

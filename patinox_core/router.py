@@ -51,6 +51,7 @@ from .errors import (
     ModelNotFoundError,
     ServiceUnavailableError,
     most_actionable,
+    should_cool_down,
     should_fall_back,
 )
 from .transport import Transport
@@ -155,6 +156,8 @@ class LocalProvider:
         return backend
 
     def _cool(self, service: str, err: LocalProviderError) -> None:
+        if not should_cool_down(err):
+            return
         with self._lock:
             self._cooldown[service] = time.monotonic() + self.settings.cooldown
         log.warning("cooling down %s for %ss after %s: %s", service, self.settings.cooldown, type(err).__name__, err)

@@ -16,6 +16,7 @@ from patinox_core import (
     ChatResult,
     ConfigurationError,
     ContextOverflowError,
+    InvalidResponseError,
     LocalProvider,
     LocalSettings,
     Message,
@@ -155,6 +156,14 @@ async def test_failover_and_cooldown_async():
     assert (await p.achat(ask())).message.content == "from b" and len(a.requests) == 1
     await asyncio.sleep(0.25)
     assert (await p.achat(ask())).message.content == "a again"
+
+
+def test_bad_model_output_falls_back_without_cooling_the_server():
+    bad = InvalidResponseError("tool call 'f' has arguments that are not a JSON object")
+    a, b, p = pair(bad, "a again", cooldown=30, loaded_a=True, loaded_b=True)
+    assert p.chat(ask()).message.content == "from b"
+    assert p.chat(ask()).message.content == "a again"  # a was not put to rest for the model's output
+    assert len(a.requests) == 2 and len(b.requests) == 1
 
 
 def test_cooling_service_is_still_a_last_resort():

@@ -13,7 +13,9 @@ same burst more than ten times faster. This transport keeps httpx's client API (
 * one ``aiohttp.ClientSession`` per event loop, closed by ``aclose()`` or, at the latest, when
   ``asyncio.run`` shuts the loop's async generators down (no "Unclosed client session").
 
-``transport.py`` uses it for async clients when aiohttp is installed and no transport was injected.
+``transport.py`` uses it for async clients when aiohttp is installed and no transport was injected,
+and sends complete (non-stream) requests through ``request_bytes``, which skips httpx's client layer
+(about 150 µs of CPU per call: 200 concurrent calls cost about 0.1x what httpx's pool costs).
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ from ..errors import (
 )
 from ..types import ChatChunk, ChatResult, EmbeddingResult, FinishReason, Message, Metrics, ToolCall, Usage
 from .base import ErrorPayload, tool_call_id
+from .forced_tools import ForcedTool, canonical_json, forced_call
 
 FINISH_REASONS: dict[str | None, FinishReason] = {
     "stop": "stop", "length": "length", "tool_calls": "tool_calls", "function_call": "tool_calls",
@@ -170,10 +171,6 @@ def _arguments(raw: Any, name: str) -> dict[str, Any]:
     return value
 
 
-def _canonical(args: Mapping[str, Any]) -> str:
-    return json.dumps(args, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-
-
 def tool_calls_from_wire(raw: Sequence[Mapping[str, Any]] | None) -> list[ToolCall]:
     """The server's id when present, else a deterministic ``tool_call_id``."""
     calls = []
@@ -181,7 +178,7 @@ def tool_calls_from_wire(raw: Sequence[Mapping[str, Any]] | None) -> list[ToolCa
         fn = item.get("function") or {}
         name = fn.get("name") or ""
         args = _arguments(fn.get("arguments"), name)
-        calls.append(ToolCall(item.get("id") or tool_call_id(name, _canonical(args), i), name, args))
+        calls.append(ToolCall(item.get("id") or tool_call_id(name, canonical_json(args), i), name, args))
     return calls
 
 
@@ -225,8 +222,9 @@ def _finish(reason: Any, has_calls: bool) -> FinishReason:
     return "tool_calls" if has_calls and mapped == "stop" else mapped
 
 
-def from_wire(data: Mapping[str, Any]) -> ChatResult:
+def from_wire(data: Mapping[str, Any], *, forced: ForcedTool | None = None) -> ChatResult:
     """A ``chat.completion`` object to a ``ChatResult`` (``service`` is set by the backend).
+    With ``forced`` (a call forced through JSON output) the content is read back as that call.
 
     >>> r = from_wire({"model": "m", "choices": [{"message": {"role": "assistant",
     ...     "content": "<think>hmm</think>Paris"}, "finish_reason": "stop"}], "usage": {"prompt_tokens": 3}})
@@ -240,10 +238,14 @@ def from_wire(data: Mapping[str, Any]) -> ChatResult:
         raise InvalidResponseError("the server's reply has no choices", hint="check the server's version and logs")
     choice = choices[0]
     raw_msg = choice.get("message") or {}
-    content, tagged = ThinkTagSplitter().split(raw_msg.get("content") or "")
+    text = raw_msg.get("content") or ""
+    content, tagged = ThinkTagSplitter().split(text) if forced is None else ("", "")
     thinking = raw_msg.get("reasoning_content") or raw_msg.get("reasoning") or ""
     thinking = (thinking + tagged) if thinking and tagged else (thinking or tagged)
     calls = tool_calls_from_wire(raw_msg.get("tool_calls"))
+    if forced is not None and not calls:
+        calls = [forced_call(forced, text, truncated=choice.get("finish_reason") == "length",
+                             model=data.get("model"))]
     message = Message("assistant", content, tool_calls=calls, thinking=thinking or None)
     return ChatResult(message=message, finish_reason=_finish(choice.get("finish_reason"), bool(calls)),
                       usage=usage_from_wire(data.get("usage")), metrics=metrics_from_wire(data),
@@ -318,17 +320,20 @@ class _ToolCallAccumulator:
         calls = []
         for position, (_, c) in enumerate(sorted(self.calls.items())):
             args = _arguments("".join(c["args"]), c["name"])
-            calls.append(ToolCall(c["id"] or tool_call_id(c["name"], _canonical(args), position), c["name"], args))
+            calls.append(ToolCall(c["id"] or tool_call_id(c["name"], canonical_json(args), position), c["name"], args))
         return calls
 
 
 class OpenAIChatStream:
     """``StreamParser`` for ``/v1/chat/completions`` SSE: deltas out as they come, complete tool calls
     and the totals on the final chunk (at ``[DONE]``, or at end of body after a ``finish_reason``).
-    ``usage`` on the final chunk is ``None`` when the server sent no usage chunk."""
+    ``usage`` on the final chunk is ``None`` when the server sent no usage chunk. With ``forced``
+    (a call forced through JSON output) content is held back and becomes that call at the end."""
 
-    def __init__(self, model: str | None, *, service: str | None = None) -> None:
+    def __init__(self, model: str | None, *, service: str | None = None, forced: ForcedTool | None = None) -> None:
         self.t0 = time.perf_counter()
+        self.forced = forced
+        self.forced_text: list[str] = []
         self.model = model
         self.service = service
         self.finish_reason: Any = None
@@ -378,7 +383,12 @@ class OpenAIChatStream:
         content, thinking = [], []
         for choice in obj.get("choices") or ():
             delta = choice.get("delta") or {}
-            text, tagged = self.think.feed(delta.get("content") or "")
+            if self.forced is not None and delta.get("content"):
+                self.forced_text.append(delta["content"])
+                self._mark_first()
+                text, tagged = "", ""
+            else:
+                text, tagged = self.think.feed(delta.get("content") or "")
             content.append(text)
             thinking.append((delta.get("reasoning_content") or delta.get("reasoning") or "") + tagged)
             for call in delta.get("tool_calls") or ():
@@ -401,6 +411,9 @@ class OpenAIChatStream:
         now = time.perf_counter()
         calls = self.tools.finish()
         content, thinking = self.think.flush()
+        if self.forced is not None and not calls:
+            calls = [forced_call(self.forced, "".join(self.forced_text), truncated=self.finish_reason == "length",
+                                 model=self.model)]
         m = self.metrics
         if m.time_to_first_token_s is None and self.first_token_at is not None:
             m.time_to_first_token_s = self.first_token_at - self.t0

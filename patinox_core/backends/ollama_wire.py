@@ -7,7 +7,8 @@ tool name are enforced by constrained decoding instead: the tools are described 
 instruction, not sent as ``tools``, and ``format`` is set to a JSON schema that only admits a call
 (the tool's argument schema for one tool; ``{"name", "arguments"}`` alternatives for several).
 The JSON reply becomes a ``ToolCall`` and ``finish_reason="tool_calls"``, so the model cannot
-answer with prose, and models without native tool support can be forced too.
+answer with prose, and models without native tool support can be forced too. The plan, the
+instruction and the reading-back are shared with the OpenAI-compatible path (``forced_tools.py``).
 
 Inline ``<think>…</think>`` in content (older servers, some templates) is moved to ``thinking`` by
 ``ThinkSplitter``, in streams too, across chunk boundaries.
@@ -20,7 +21,6 @@ import json
 import re
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
@@ -37,6 +37,8 @@ from ..errors import (
 from ..transport import loads
 from ..types import ChatChunk, ChatRequest, ChatResult, FinishReason, Message, Metrics, ToolCall, Usage
 from .base import ErrorPayload, tool_call_id
+from .forced_tools import ForcedTool, add_instruction, canonical_json, forced_call
+from .forced_tools import forced_tool as plan_forced_tool
 
 UNREACHABLE_HINT = "start Ollama with `ollama serve`"
 CONTEXT_HINT = "reduce the input or raise num_ctx"
@@ -56,73 +58,17 @@ class EndpointNotFoundError(CapabilityError):
     default_recovery = RecoveryStrategy.FALLBACK
 
 
-def canonical_json(value: Any) -> str:
-    """Stable JSON for hashing: sorted keys, no spaces.
-
-    >>> canonical_json({"b": 1, "a": [1, "é"]})
-    '{"a":[1,"é"],"b":1}'
-    """
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
 # --------------------------------------------------------------------------- requests
 
 
-@dataclass(frozen=True, slots=True)
-class ForcedTool:
-    """How a forced tool call is requested and read back (see the module docstring)."""
-
-    names: tuple[str, ...]
-    wrapped: bool  # True: reply is {"name", "arguments"}; False: reply is the arguments object
-    schema: dict[str, Any]
-    instruction: str
-
-
-def _tool_spec(tool: Mapping[str, Any]) -> tuple[str, str, dict[str, Any]]:
-    fn = tool.get("function", tool)
-    params = dict(fn.get("parameters") or {})
-    params.setdefault("type", "object")
-    params.setdefault("properties", {})
-    return str(fn["name"]), str(fn.get("description") or ""), params
-
-
 def forced_tool(request: ChatRequest) -> ForcedTool | None:
-    """The forced-call plan for ``tool_choice`` "required" or a tool name; None otherwise.
+    """The forced-call plan on Ollama (``forced_tools.forced_tool``): "required" or a tool name.
 
     >>> tools = [{"type": "function", "function": {"name": "add", "parameters": {"type": "object"}}}]
     >>> forced_tool(ChatRequest(model="m", messages=[], tools=tools, tool_choice="add")).schema
     {'type': 'object', 'properties': {}}
     """
-    choice = request.tool_choice
-    if choice in (None, "auto", "none"):
-        return None
-    specs = [_tool_spec(t) for t in request.tools or ()]
-    if not specs:
-        raise ConfigurationError(f"tool_choice={choice!r} but no tools were given",
-                                 hint="pass tools or drop tool_choice")
-    if request.response_format is not None:
-        raise ConfigurationError(
-            f"tool_choice={choice!r} cannot be combined with response_format on Ollama",
-            hint="both use the server's constrained output; drop one of them",
-        )
-    if choice != "required":
-        specs = [s for s in specs if s[0] == choice]
-        if not specs:
-            raise ConfigurationError(f"tool_choice={choice!r} names no given tool",
-                                     hint=f"use one of {request.tool_names}")
-    if len(specs) == 1:
-        name, desc, params = specs[0]
-        text = (f"Call the tool `{name}`{': ' + desc if desc else ''}. Answer with only the JSON object of its "
-                f"arguments, matching this JSON schema: {canonical_json(params)}")
-        return ForcedTool((name,), False, params, text)
-    lines = ["You must call exactly one of these tools. Answer with only a JSON object "
-             '{"name": <tool name>, "arguments": <its arguments>}.']
-    alternatives = []
-    for name, desc, params in specs:
-        lines.append(f"- `{name}`{': ' + desc if desc else ''}. Arguments schema: {canonical_json(params)}")
-        alternatives.append({"type": "object", "required": ["name", "arguments"],
-                             "properties": {"name": {"type": "string", "enum": [name]}, "arguments": params}})
-    return ForcedTool(tuple(s[0] for s in specs), True, {"anyOf": alternatives}, "\n".join(lines))
+    return plan_forced_tool(request, server="Ollama")
 
 
 def _is_url(image: str) -> bool:
@@ -214,10 +160,7 @@ def to_wire(request: ChatRequest, stream: bool, *, keep_alive: str | int | None 
     tool_names: dict[str, str] = {}
     messages = [_wire_message(m, images or {}, tool_names) for m in request.messages]
     if forced is not None:
-        if messages and messages[0]["role"] == "system":
-            messages[0] = {**messages[0], "content": f"{messages[0]['content']}\n\n{forced.instruction}".lstrip()}
-        else:
-            messages.insert(0, {"role": "system", "content": forced.instruction})
+        messages = add_instruction(messages, forced.instruction)
     body: dict[str, Any] = {"model": request.model, "messages": messages, "stream": stream}
     if request.tools and forced is None and request.tool_choice != "none":
         body["tools"] = [dict(t) if "function" in t else {"type": "function", "function": dict(t)}
@@ -336,21 +279,6 @@ def tool_calls_from_wire(raw: Sequence[Mapping[str, Any]] | None, start: int = 0
     return calls
 
 
-def _forced_call(forced: ForcedTool, text: str, done_reason: str | None, model: str | None) -> ToolCall:
-    if done_reason == "length":
-        raise InvalidResponseError("the forced tool call was cut off by max_tokens", hint="raise max_tokens",
-                                   model=model)
-    try:
-        obj = json.loads(text)
-        name, args = (obj["name"], obj["arguments"]) if forced.wrapped else (forced.names[0], obj)
-    except (ValueError, KeyError, TypeError) as exc:
-        raise InvalidResponseError(f"the model's forced tool call is not valid JSON: {text[:120]!r}",
-                                   hint="retry, or use a model with tool support", model=model) from exc
-    if name not in forced.names or not isinstance(args, dict):
-        raise InvalidResponseError(f"the forced tool call names {name!r} or has non-object arguments", model=model)
-    return ToolCall(tool_call_id(name, canonical_json(args), 0), name, args)
-
-
 def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
@@ -404,7 +332,7 @@ def from_wire(data: Mapping[str, Any], *, model: str | None = None, service: str
     if done_reason == "load" and not (content or thinking or calls):
         raise _load_reply(model, service)
     if forced is not None and not calls:
-        calls, content = [_forced_call(forced, content, done_reason, model)], ""
+        calls, content = [forced_call(forced, content, truncated=done_reason == "length", model=model)], ""
     server_ttft = [s for s in (_seconds(data.get("load_duration")), _seconds(data.get("prompt_eval_duration")))
                    if s is not None]
     return ChatResult(
@@ -475,7 +403,8 @@ class OllamaChatStream:
             raise _load_reply(self.model, self.service)
         if self.forced is not None and not self._calls:
             text = "".join(self._buffer) + content
-            calls, content = [_forced_call(self.forced, text, done_reason, self.model)], ""
+            calls, content = [forced_call(self.forced, text, truncated=done_reason == "length",
+                                       model=self.model)], ""
             self._calls = 1
         return ChatChunk(content=content, thinking=thinking, tool_calls=calls,
                          finish_reason=_finish(done_reason, self._calls > 0), usage=usage_from_wire(data),

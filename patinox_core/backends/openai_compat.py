@@ -5,12 +5,17 @@ Wire conversion is pure (``to_wire``, ``from_wire``, ``OpenAIChatStream``, ``cla
 ``fingerprint_openai``; shapes and helpers in ``_openai_wire.py``); ``OpenAICompatBackend`` adds a
 few lines of I/O per endpoint. Server quirks (``real-server.md`` §7) live in one table,
 ``quirks_for(flavor)``, keyed by the flavor discovery fingerprints.
+
+Where ``tool_choice="required"`` fails (llama-cpp-python, several tools), the call is forced the
+way the Ollama backend forces one (``forced_tools.py``): no ``tools``, an instruction describing
+them, ``response_format={"type": "json_object", "schema": <anyOf over the calls>}``, and the JSON
+reply read back as a ``ToolCall`` with ``finish_reason="tool_calls"`` (streams: on the last chunk).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +39,7 @@ from ._openai_wire import (
     usage_from_wire,
 )
 from .base import ServerFacts
+from .forced_tools import ForcedTool, add_instruction, forced_tool
 
 FLAVORS = ("llama_cpp_python", "llama_server", "vllm", "litellm", "ollama_v1", "lmstudio")
 PERMISSIVE_SCHEMA: dict[str, Any] = {"type": "object"}
@@ -124,6 +130,8 @@ def response_format_to_wire(fmt: Any, quirks: Quirks) -> dict[str, Any] | None:
 
 def tool_choice_to_wire(choice: str | None, tool_names: Sequence[str], quirks: Quirks) -> Any:
     """``auto``/``none`` pass through; ``required`` with one tool names it; a name is forced.
+    Where "required" fails with several tools this raises; ``to_wire`` never gets here then, it
+    forces the call through JSON output (``forced_tool_for``).
 
     >>> tool_choice_to_wire("required", ["get_weather"], Quirks())
     {'type': 'function', 'function': {'name': 'get_weather'}}
@@ -145,6 +153,20 @@ def tool_choice_to_wire(choice: str | None, tool_names: Sequence[str], quirks: Q
         raise ConfigurationError(f"tool_choice={choice!r} names no bound tool",
                                  hint=f"use one of {', '.join(tool_names) or '(no tools bound)'}")
     return {"type": "function", "function": {"name": choice}}
+
+
+def forced_tool_for(request: ChatRequest, quirks: Quirks) -> ForcedTool | None:
+    """The JSON-forced call plan where the server cannot force one of several tools natively
+    (``required_unsupported`` with more than one tool; one tool is forced by naming it).
+
+    >>> tools = [{"name": "a", "parameters": {"type": "object"}}, {"name": "b"}]
+    >>> request = ChatRequest(model="m", messages=[], tools=tools, tool_choice="required")
+    >>> forced_tool_for(request, quirks_for("llama_cpp_python")).names, forced_tool_for(request, Quirks())
+    (('a', 'b'), None)
+    """
+    if not (quirks.required_unsupported and request.tool_choice == "required" and len(request.tools or ()) > 1):
+        return None
+    return forced_tool(request, server=quirks.flavor or "this server")
 
 
 def _think_to_wire(body: dict[str, Any], think: Any, quirks: Quirks) -> None:
@@ -169,8 +191,11 @@ def to_wire(request: ChatRequest, *, stream: bool = False, quirks: Quirks = Quir
     if not request.model:
         raise ConfigurationError("no model given for an OpenAI-compatible chat",
                                  hint="pass model=… or set default_model")
-    body: dict[str, Any] = {"model": request.model, "messages": messages_to_wire(request.messages),
-                            "stream": stream}
+    forced = forced_tool_for(request, quirks)
+    messages = messages_to_wire(request.messages)
+    if forced is not None:
+        messages = add_instruction(messages, forced.instruction)
+    body: dict[str, Any] = {"model": request.model, "messages": messages, "stream": stream}
     if stream:
         body["stream_options"] = {"include_usage": True}
     for key in ("max_tokens", "temperature", "top_p", "top_k", "seed"):  # max_tokens: never max_completion_tokens
@@ -179,12 +204,13 @@ def to_wire(request: ChatRequest, *, stream: bool = False, quirks: Quirks = Quir
             body[key] = value
     if request.stop:
         body["stop"] = list(request.stop)
-    if request.tools:
+    if request.tools and forced is None:
         body["tools"] = tools_to_wire(request.tools)
         choice = tool_choice_to_wire(request.tool_choice, request.tool_names, quirks)
         if choice is not None:
             body["tool_choice"] = choice
-    fmt = response_format_to_wire(request.response_format, quirks)
+    fmt = ({"type": "json_object", "schema": forced.schema} if forced is not None
+           else response_format_to_wire(request.response_format, quirks))
     if fmt is not None:
         body["response_format"] = fmt
     _think_to_wire(body, request.think, quirks)
@@ -322,8 +348,8 @@ class OpenAICompatBackend:
     def _chat_ctx(self, request: ChatRequest) -> Any:
         return self._ctx(request.model, read=request.timeout, retries=request.max_retries)
 
-    def _result(self, data: Any, t0: float, model: str | None) -> ChatResult:
-        result = from_wire(data)
+    def _result(self, data: Any, t0: float, model: str | None, forced: ForcedTool | None = None) -> ChatResult:
+        result = from_wire(data, forced=forced)
         result.service = self.base_url
         if result.metrics.total_duration_s is None:
             result.metrics.total_duration_s = time.perf_counter() - t0
@@ -332,18 +358,22 @@ class OpenAICompatBackend:
         return result
 
     def _stream_parser(self, request: ChatRequest) -> OpenAIChatStream:
-        return OpenAIChatStream(request.model, service=self.base_url)
+        return OpenAIChatStream(request.model, service=self.base_url, forced=forced_tool_for(request, self.quirks))
 
     # -- chat ------------------------------------------------------------------------------
+    def _parse(self, request: ChatRequest, t0: float) -> Callable[[Any], ChatResult]:
+        forced = forced_tool_for(request, self.quirks)
+        return lambda data: self._result(data, t0, request.model, forced)
+
     def chat(self, request: ChatRequest) -> ChatResult:
         body, t0 = self.chat_body(request, stream=False), time.perf_counter()
         return self.transport.request(self._chat_ctx(request), "POST", self.chat_url(request, stream=False), body,
-                                      parse=lambda d: self._result(d, t0, request.model))
+                                      parse=self._parse(request, t0))
 
     async def achat(self, request: ChatRequest) -> ChatResult:
         body, t0 = self.chat_body(request, stream=False), time.perf_counter()
         return await self.transport.arequest(self._chat_ctx(request), "POST", self.chat_url(request, stream=False),
-                                             body, parse=lambda d: self._result(d, t0, request.model))
+                                             body, parse=self._parse(request, t0))
 
     def stream_chat(self, request: ChatRequest) -> Iterator[ChatChunk]:
         body = self.chat_body(request, stream=True)
@@ -392,6 +422,7 @@ __all__ = [
     "embed_from_wire",
     "embed_to_wire",
     "fingerprint_openai",
+    "forced_tool_for",
     "from_wire",
     "metrics_from_wire",
     "models_from_wire",

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from patinox_core.backends.base import tool_call_id
 from patinox_core.backends.lmstudio import LMStudioBackend
 from patinox_core.backends.openai_compat import OpenAICompatBackend, fingerprint_openai
 from patinox_core.config import LocalSettings
@@ -412,6 +413,89 @@ def test_generic_server_path_with_fingerprinted_quirks() -> None:
         assert srv.requests[-1].json["response_format"]["type"] == "json_schema"
         list(b.stream_chat(ask(model="gemma", response_format={"type": "object"})))
         assert srv.requests[-1].json["response_format"] == {"type": "json_object", "schema": {"type": "object"}}
+
+
+class LlamaCppForcing(FakeHTTPServer):
+    """llama-cpp-python for forced calls: ``tool_choice="required"`` answers 500 with an empty
+    message; a ``json_object`` schema makes the reply ``self.content`` (what its grammar produced)."""
+
+    server_header = "uvicorn"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.content = '{ "name": "get_time", "arguments": { "zone": "CET" } }'
+        self.finish = "stop"
+
+    def handle(self, request: FakeRequest) -> Reply | StreamReply:
+        if request.path == "/v1/models":
+            return Reply(body={"object": "list", "data": [{"id": "gemma", "object": "model", "owned_by": "me",
+                                                           "permissions": []}]})
+        body = request.json or {}
+        if body.get("tool_choice") == "required":
+            return Reply(status=500, body={"error": {"message": "", "type": "internal_server_error"}})
+        if "schema" not in (body.get("response_format") or {}):
+            return Reply(status=400, body={"error": {"message": "expected a json_object schema"}})
+        head = {"id": "chatcmpl-7", "created": 1, "model": body["model"]}
+        if not body.get("stream"):
+            return Reply(body={**head, "object": "chat.completion", "choices": [
+                {"index": 0, "message": {"content": self.content, "role": "assistant"}, "logprobs": None,
+                 "finish_reason": self.finish}], "usage": {"prompt_tokens": 90, "completion_tokens": 15,
+                                                           "total_tokens": 105}})
+        pieces = [self.content[i:i + 7] for i in range(0, len(self.content), 7)]
+        deltas = [({"role": "assistant"}, None), *[({"content": p}, None) for p in pieces], ({}, self.finish)]
+        lines = ["data: " + json.dumps({**head, "object": "chat.completion.chunk", "choices": [
+            {"index": 0, "delta": d, "logprobs": None, "finish_reason": f}]}) + "\r\n\r\n" for d, f in deltas]
+        return StreamReply(lines=[*lines, "data: [DONE]\r\n\r\n"], content_type="text/event-stream")
+
+
+async def test_required_among_several_tools_is_forced_through_json_on_llama_cpp_python() -> None:
+    clock = {"type": "function", "function": {"name": "get_time", "description": "Time in a zone", "parameters": {
+        "type": "object", "properties": {"zone": {"type": "string"}}, "required": ["zone"]}}}
+    request = ask("What time is it in Berlin?", model="gemma", tools=[WEATHER, clock], tool_choice="required",
+                  max_tokens=64)
+    expected = ToolCall(tool_call_id("get_time", '{"zone":"CET"}', 0), "get_time", {"zone": "CET"})
+    with LlamaCppForcing() as srv:
+        native = OpenAICompatBackend(srv.url, settings=LocalSettings(**FAST))  # unfingerprinted: sends "required"
+        with pytest.raises(ServerError):
+            native.chat(request)
+        b = OpenAICompatBackend(srv.url, settings=LocalSettings(**FAST), flavor="llama_cpp_python")
+        results = [b.chat(request), await b.achat(request), merge_chunks(list(b.stream_chat(request))),
+                   merge_chunks([c async for c in b.astream_chat(request)])]
+        for r in results:
+            assert r.message.tool_calls == [expected] and r.finish_reason == "tool_calls"
+            assert r.message.content == "" and r.service == srv.url
+        assert results[0].usage.total_tokens == 105
+        streamed = list(b.stream_chat(request))
+        assert all(c.content == "" for c in streamed) and [c.tool_calls for c in streamed] == [[expected]]
+        sent = [r.json for r in srv.requests[1:]]
+    assert sent[0] == sent[1] and sent[2] == sent[3]  # sync and async send the same bodies
+    for body in sent:
+        assert "tools" not in body and "tool_choice" not in body and body["max_tokens"] == 64
+        assert [m["role"] for m in body["messages"]] == ["system", "user"]
+        assert "`get_time`: Time in a zone" in body["messages"][0]["content"]
+        alternatives = body["response_format"]["schema"]["anyOf"]
+        assert body["response_format"]["type"] == "json_object"
+        assert [a["properties"]["name"] for a in alternatives] == [{"type": "string", "enum": ["get_weather"]},
+                                                                   {"type": "string", "enum": ["get_time"]}]
+        assert alternatives[1]["properties"]["arguments"] == clock["function"]["parameters"]
+
+
+def test_forced_call_faults_on_llama_cpp_python() -> None:
+    request = ask(model="gemma", tools=[WEATHER, WEATHER | {"function": {"name": "get_time"}}],
+                  tool_choice="required", max_tokens=8)
+    with LlamaCppForcing() as srv:
+        b = OpenAICompatBackend(srv.url, settings=LocalSettings(**FAST), flavor="llama_cpp_python")
+        srv.content, srv.finish = '{ "name": "get_ti', "length"
+        with pytest.raises(InvalidResponseError, match="cut off by max_tokens"):
+            b.chat(request)
+        with pytest.raises(InvalidResponseError, match="cut off by max_tokens"):
+            list(b.stream_chat(request))
+        srv.content, srv.finish = "I cannot do that.", "stop"
+        with pytest.raises(InvalidResponseError, match="not valid JSON"):
+            list(b.stream_chat(request))
+        with pytest.raises(ConfigurationError, match="response_format"):
+            b.chat(ask(model="gemma", tools=request.tools, tool_choice="required", response_format="json"))
+        assert len(srv.requests) == 3  # the invalid combination is refused before sending
 
 
 def test_generic_backend_unreachable_hint() -> None:

@@ -34,10 +34,6 @@ WRONG_ARGUMENT = ("model weakness: Gemma 3 270M (base) fills the forced magic_fu
 NEVER_CALLS_TOOLS = "model weakness: the tiny base model never calls a tool on its own (tool_choice='auto')"
 JSON_MODE_KEYS = ("model weakness: JSON mode constrains the reply to JSON but not to keys; the base model writes "
                   "other keys than setup/punchline")
-SEVERAL_TOOLS_REQUIRED = ("server limit: llama-cpp-python answers tool_choice='required' with several tools with "
-                          "HTTP 500 (only a named tool or 'auto' work); patinox refuses it up front with a "
-                          "CapabilityError. A client could emulate it with a json_object schema over the tools "
-                          "(as patinox does on Ollama); the OpenAI-compatible backend does not yet")
 EMPTY_PLAIN_CHAT = ("server template + model: on the chatml-function-calling alias the base model ends every plain "
                     "prompt at once with '<|im_end|>', so the content is empty")
 
@@ -76,10 +72,6 @@ class _GemmaBase(ChatModelIntegrationTests):
     @pytest.mark.xfail(reason=WRONG_ARGUMENT, strict=True)
     async def test_tool_calling_async(self, model: BaseChatModel) -> None:
         await super().test_tool_calling_async(model)
-
-    @pytest.mark.xfail(reason=SEVERAL_TOOLS_REQUIRED, strict=True)
-    def test_tool_choice(self, model: BaseChatModel) -> None:
-        super().test_tool_choice(model)
 
     @pytest.mark.xfail(reason=JSON_MODE_KEYS, strict=True)
     def test_json_mode(self, model: BaseChatModel) -> None:

@@ -1,9 +1,9 @@
 """Live tier: ``OpenAICompatBackend`` against a real llama-cpp-python server (``pytest -m live``).
 
 The model is Gemma 3 270M *base*: these tests check shapes and plumbing, never meaning, and every
-request is bounded (``max_tokens`` ≤ 16). The server comes from ``tests/live_server.py``.
-``tests/replay/test_replay_openai_compat.py`` re-runs these same functions from cassettes recorded
-here, with the network blocked (``oa_url`` decides where requests go).
+request is bounded (``max_tokens`` ≤ 16; 48 for a call forced through JSON). The server comes
+from ``tests/live_server.py``. ``tests/replay/test_replay_openai_compat.py`` re-runs these same
+functions from cassettes recorded here, with the network blocked (``oa_url`` decides where requests go).
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import json
 import httpx
 import pytest
 
+from patinox_core.backends.base import tool_call_id
+from patinox_core.backends.forced_tools import canonical_json
 from patinox_core.backends.openai_compat import OpenAICompatBackend, fingerprint_openai, quirks_for
 from patinox_core.config import LocalSettings
 from patinox_core.errors import ContextOverflowError
@@ -27,6 +29,10 @@ API_KEY = "sk-patinox-live-not-a-secret"  # sent as Authorization; cassettes mus
 WEATHER = {"type": "function", "function": {
     "name": "get_weather", "description": "Current weather for a city",
     "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
+CLOCK = {"type": "function", "function": {
+    "name": "get_time", "description": "Current time in a time zone",
+    "parameters": {"type": "object", "properties": {"zone": {"type": "string"}}, "required": ["zone"]}}}
+FORCED_MAX_TOKENS = 48  # a forced call's JSON ({"name": …, "arguments": {…}}) needs ~20 tokens
 CITY = {"title": "City", "type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
 
 
@@ -130,6 +136,28 @@ def test_forced_tool_call_streamed(oa_backend: OpenAICompatBackend) -> None:
     [call] = chunks[-1].tool_calls  # name and id repeat in every delta: taken once
     assert call.name == "get_weather" and isinstance(call.arguments.get("city"), str)
     assert chunks[-1].finish_reason == "tool_calls"
+
+
+@pytest.mark.parametrize("model", [TOOLS, MODEL])
+async def test_required_among_several_tools_is_forced_through_json(oa_backend: OpenAICompatBackend,
+                                                                  model: str) -> None:
+    """The server answers tool_choice="required" with several tools with HTTP 500; patinox forces the
+    call with a json_object schema over the tools instead, on either alias."""
+    request = ask("What is the weather in Paris?", model=model, tools=[WEATHER, CLOCK], tool_choice="required",
+                  max_tokens=FORCED_MAX_TOKENS)
+    body = oa_backend.chat_body(request, stream=True)
+    assert "tools" not in body and "tool_choice" not in body
+    assert [a["properties"]["name"]["enum"] for a in body["response_format"]["schema"]["anyOf"]] == [
+        ["get_weather"], ["get_time"]]
+    r = oa_backend.chat(request)
+    [call] = r.message.tool_calls
+    assert r.finish_reason == "tool_calls" and r.message.content == "" and r.model == model
+    assert call.name in ("get_weather", "get_time") and isinstance(call.arguments, dict)
+    assert call.id == tool_call_id(call.name, canonical_json(call.arguments), 0)
+    assert r.usage.output_tokens and r.usage.output_tokens < FORCED_MAX_TOKENS
+    chunks = [c async for c in oa_backend.astream_chat(request)]
+    assert all(c.content == "" for c in chunks) and all(not c.tool_calls for c in chunks[:-1])
+    assert chunks[-1].tool_calls == [call] and chunks[-1].finish_reason == "tool_calls"  # temperature 0
 
 
 def test_json_schema_output(oa_backend: OpenAICompatBackend) -> None:

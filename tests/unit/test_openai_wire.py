@@ -7,6 +7,7 @@ import json
 import pytest
 
 from patinox_core.backends.base import ErrorPayload, tool_call_id
+from patinox_core.backends.forced_tools import canonical_json
 from patinox_core.backends.openai_compat import (
     OpenAIChatStream,
     Quirks,
@@ -14,11 +15,13 @@ from patinox_core.backends.openai_compat import (
     embed_from_wire,
     embed_to_wire,
     fingerprint_openai,
+    forced_tool_for,
     from_wire,
     models_from_wire,
     quirks_for,
     summarize_server_message,
     to_wire,
+    tool_choice_to_wire,
 )
 from patinox_core.errors import (
     CapabilityError,
@@ -100,9 +103,61 @@ def test_bare_function_specs_get_their_envelope() -> None:
     assert body["tools"] == [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
 
 
-def test_required_among_several_tools_is_refused_on_llama_cpp_python() -> None:
+# llama-cpp-python answers tool_choice="required" with several tools with HTTP 500: forced through JSON output.
+LLAMA_CPP = quirks_for("llama_cpp_python")
+FORCING_INSTRUCTION = (
+    'You must call exactly one of these tools. Answer with only a JSON object {"name": <tool name>, "arguments": '
+    '<its arguments>}.\n'
+    '- `get_weather`: Weather for a city. Arguments schema: '
+    '{"properties":{"city":{"type":"string"}},"required":["city"],"type":"object"}\n'
+    '- `Joke`. Arguments schema: {"properties":{},"type":"object"}')
+FORCING_FORMAT = {"type": "json_object", "schema": {"anyOf": [
+    {"type": "object", "required": ["name", "arguments"],
+     "properties": {"name": {"type": "string", "enum": ["get_weather"]},
+                    "arguments": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}},
+    {"type": "object", "required": ["name", "arguments"],
+     "properties": {"name": {"type": "string", "enum": ["Joke"]},
+                    "arguments": {"type": "object", "properties": {}}}}]}}
+
+
+def forced_req(**kw: object) -> ChatRequest:
+    return req(**{"tools": [WEATHER, JOKE], "tool_choice": "required", **kw})
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_required_among_several_tools_is_forced_through_json_on_llama_cpp_python(stream: bool) -> None:
+    body = to_wire(forced_req(max_tokens=64), stream=stream, quirks=LLAMA_CPP)
+    expected = {"model": "m", "messages": [{"role": "system", "content": FORCING_INSTRUCTION},
+                                           {"role": "user", "content": "hi"}],
+                "stream": stream, "max_tokens": 64, "response_format": FORCING_FORMAT}
+    if stream:
+        expected["stream_options"] = {"include_usage": True}
+    assert body == expected  # no tools, no tool_choice: the server would answer 500
+
+
+def test_forcing_instruction_joins_an_existing_system_message() -> None:
+    body = to_wire(forced_req(messages=[Message("system", "Be brief."), Message("user", "hi")]), quirks=LLAMA_CPP)
+    assert body["messages"] == [{"role": "system", "content": "Be brief.\n\n" + FORCING_INSTRUCTION},
+                                {"role": "user", "content": "hi"}]
+
+
+def test_native_required_elsewhere_and_a_single_tool_is_named() -> None:
+    assert to_wire(forced_req(), quirks=quirks_for("lmstudio"))["tool_choice"] == "required"
+    one = to_wire(req(tools=[JOKE], tool_choice="required"), quirks=LLAMA_CPP)
+    assert one["tool_choice"] == {"type": "function", "function": {"name": "Joke"}} and "response_format" not in one
+    named = to_wire(forced_req(tool_choice="Joke"), quirks=LLAMA_CPP)
+    assert named["tool_choice"] == {"type": "function", "function": {"name": "Joke"}} and len(named["tools"]) == 2
+
+
+def test_forced_tools_with_a_response_format_are_a_configuration_error() -> None:
+    with pytest.raises(ConfigurationError, match="cannot be combined with response_format on llama_cpp_python"):
+        to_wire(forced_req(response_format=CITY), quirks=LLAMA_CPP)
+    assert to_wire(forced_req(response_format=CITY))["tool_choice"] == "required"  # native elsewhere
+
+
+def test_tool_choice_to_wire_alone_still_refuses_several_tools_on_llama_cpp_python() -> None:
     with pytest.raises(CapabilityError, match="several tools"):
-        to_wire(req(tools=[WEATHER, JOKE], tool_choice="required"), quirks=quirks_for("llama_cpp_python"))
+        tool_choice_to_wire("required", ["get_weather", "Joke"], LLAMA_CPP)
 
 
 def test_tool_choice_naming_an_unbound_tool_is_a_configuration_error() -> None:
@@ -231,6 +286,35 @@ def test_from_wire_malformed_tool_arguments_are_invalid() -> None:
         from_wire(data)
 
 
+def forced_reply(content: str, finish: str = "stop") -> dict:  # llama-cpp-python's json_object reply
+    return {"id": "chatcmpl-9", "object": "chat.completion", "model": "gemma3-270m", "choices": [
+        {"index": 0, "finish_reason": finish, "logprobs": None, "message": {"content": content, "role": "assistant"}}],
+        "usage": {"prompt_tokens": 120, "completion_tokens": 14, "total_tokens": 134}}
+
+
+def test_forced_reply_becomes_a_tool_call() -> None:
+    forced = forced_tool_for(forced_req(), LLAMA_CPP)
+    r = from_wire(forced_reply('{ "name": "get_weather", "arguments": { "city": "Paris" } }'), forced=forced)
+    call_id = tool_call_id("get_weather", canonical_json({"city": "Paris"}), 0)
+    assert r.message.tool_calls == [ToolCall(call_id, "get_weather", {"city": "Paris"})]
+    assert r.finish_reason == "tool_calls" and r.message.content == "" and r.usage.total_tokens == 134
+    assert from_wire(forced_reply('{"name": "Joke", "arguments": {}}'), forced=forced).message.tool_calls[0].name \
+        == "Joke"
+
+
+@pytest.mark.parametrize(("content", "finish", "match"), [
+    ('{ "name": "get_weather", "arguments": { "city": "Par', "length", "cut off by max_tokens"),
+    ("Sure! Here is", "stop", "not valid JSON"),
+    ('{"city": "Paris"}', "stop", "not valid JSON"),
+    ('{"name": "other", "arguments": {}}', "stop", "names 'other'"),
+    ('{"name": "Joke", "arguments": [1]}', "stop", "non-object arguments"),
+])
+def test_forced_reply_that_is_no_call_is_invalid(content: str, finish: str, match: str) -> None:
+    with pytest.raises(InvalidResponseError, match=match) as info:
+        from_wire(forced_reply(content, finish), forced=forced_tool_for(forced_req(), LLAMA_CPP))
+    assert info.value.model == "gemma3-270m"
+
+
 # --------------------------------------------------------------------------- SSE stream
 
 
@@ -301,6 +385,29 @@ def test_stream_tool_call_without_id_gets_a_deterministic_id() -> None:
     chunks = run([delta({"tool_calls": [{"index": 0, "function": {"name": "f", "arguments": "{\"a\":1}"}}]}),
                   delta({}, "tool_calls"), "data: [DONE]"])
     assert chunks[-1].tool_calls[0].id == tool_call_id("f", '{"a":1}', 0)
+
+
+FORCED_DELTAS = ['{ "name": "Joke', '", "arguments": {', '"setup": "<think>a pun"', ' } }']
+
+
+@pytest.mark.parametrize("done", [True, False])
+def test_stream_forced_call_is_emitted_on_the_final_chunk_only(done: bool) -> None:
+    parser = OpenAIChatStream("m", service="http://127.0.0.1:1", forced=forced_tool_for(forced_req(), LLAMA_CPP))
+    lines = [delta({"role": "assistant"}), *[delta({"content": d}) for d in FORCED_DELTAS], delta({}, "stop")]
+    chunks = [c for line in [*lines, *(["data: [DONE]"] if done else [])] for c in parser.feed(line)]
+    chunks += parser.close()
+    assert len(chunks) == 1 and chunks[0].content == "" and chunks[0].thinking == ""  # no content deltas
+    call_id = tool_call_id("Joke", canonical_json({"setup": "<think>a pun"}), 0)
+    assert chunks[0].tool_calls == [ToolCall(call_id, "Joke", {"setup": "<think>a pun"})]
+    assert chunks[0].finish_reason == "tool_calls" and chunks[0].metrics.time_to_first_token_s is not None
+
+
+def test_stream_forced_call_cut_off_by_max_tokens_is_invalid() -> None:
+    parser = OpenAIChatStream("m", forced=forced_tool_for(forced_req(), LLAMA_CPP))
+    for line in [delta({"content": FORCED_DELTAS[0]}), delta({}, "length")]:
+        assert parser.feed(line) == []
+    with pytest.raises(InvalidResponseError, match="cut off by max_tokens"):
+        parser.feed("data: [DONE]")
 
 
 def test_stream_reasoning_fields_and_think_tags_become_thinking() -> None:

@@ -272,7 +272,7 @@ class Catalogue:
         self._fetched: dict[str, float] = {}
         self._speeds: dict[tuple[str, str], float] = {}
         self._lock = threading.Lock()
-        self.version = 0  # bumped on every change, so readers can cache views of the entries
+        self.version = 0  # bumped on every change routing sees, so readers can cache views of the entries
 
     def stale(self, services: Iterable[str]) -> list[str]:
         """Services whose entries are missing or older than ``discovery_ttl``."""
@@ -311,8 +311,10 @@ class Catalogue:
             infos = self._infos.get(service, [])
             for n, info in enumerate(infos):
                 if info.name == name:
-                    infos[n] = fn(info)
-                    self.version += 1
+                    new = infos[n] = fn(info)
+                    # views cache routing decisions: only what routing reads invalidates them
+                    if (new.loaded, new.speed_tier) != (info.loaded, info.speed_tier):
+                        self.version += 1
 
     def record_speed(self, service: str, name: str, tokens_per_second: float) -> None:
         """Fold a measured speed into the model's entry (and keep it across refreshes)."""

@@ -1,8 +1,9 @@
 """``PatinoxEmbedding``: a LlamaIndex ``BaseEmbedding`` backed by patinox's ``LocalProvider``.
 
-LlamaIndex cuts the input into ``embed_batch_size`` batches; each batch is one
-``LocalProvider.embed`` call (which may split it further and run ``num_workers`` requests at
-once). Sync and async paths differ only in ``embed`` vs ``aembed``.
+LlamaIndex cuts the input into ``embed_batch_size`` batches (default 2048, its maximum, so its
+sequential loop turns over rarely); each batch is one ``LocalProvider.embed`` call, which splits it
+into requests of at most ``request_batch_size`` texts and keeps ``num_workers`` of them in flight.
+Sync and async paths differ only in ``embed`` vs ``aembed``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from patinox_core.router import LocalProvider
     from patinox_core.types import EmbeddingResult
 
-DEFAULT_EMBED_BATCH_SIZE = 64
+DEFAULT_EMBED_BATCH_SIZE = 2048  # LlamaIndex's own loop; HTTP requests are request_batch_size
 
 #: The notebook-aware progress bar of the running ``aget_text_embedding_batch`` call, if any.
 _PROGRESS: ContextVar[Any] = ContextVar("patinox_embedding_progress", default=None)
@@ -40,6 +41,9 @@ class PatinoxEmbedding(BaseEmbedding):
     base_url: str | None = Field(default=None, description="Pin one server (nothing else is probed).")
     provider: ProviderKind | None = Field(default=None, description="Only use servers of this kind.")
     embed_batch_size: int = Field(default=DEFAULT_EMBED_BATCH_SIZE, gt=0, le=2048)
+    request_batch_size: int | None = Field(
+        default=None, gt=0, le=4096, description="Texts per HTTP request; None: settings.embed_batch_size (256)."
+    )
     query_instruction: str | None = Field(default=None, description="Prefix for queries.")
     text_instruction: str | None = Field(default=None, description="Prefix for documents.")
     dimensions: int | None = Field(default=None, gt=0, description="Ask for shorter vectors (if the model can).")
@@ -92,7 +96,7 @@ class PatinoxEmbedding(BaseEmbedding):
     # -- one call shape for every path ---------------------------------------------------
     def _opts(self) -> dict[str, Any]:
         return {
-            "batch_size": self.embed_batch_size,
+            "batch_size": self.request_batch_size,
             "max_concurrency": self.num_workers,
             "dimensions": self.dimensions,
             "truncate": self.truncate,

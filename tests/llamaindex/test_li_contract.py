@@ -405,6 +405,16 @@ def test_embeddings_query_and_batch(server: Server) -> None:
     assert [len(b["input"]) for b in server.embeds()[1:]] == [2, 2, 1]
 
 
+def test_one_llamaindex_batch_fans_out_into_bounded_requests(server: Server) -> None:
+    """The default LlamaIndex batch is large; the HTTP requests stay small and run concurrently."""
+    emb = server.embedding(request_batch_size=3, num_workers=2)
+    texts = [f"text {i}" for i in range(10)]
+    vectors = emb.get_text_embedding_batch(texts)
+    assert vectors == [emb.get_text_embedding(t) for t in texts]  # order kept
+    sizes = sorted(len(b["input"]) for b in server.embeds()[:4])
+    assert sizes == [1, 3, 3, 3] and emb.embed_batch_size == 2048
+
+
 async def test_async_embeddings_match_sync(server: Server) -> None:
     emb = server.embedding()
     texts = ["one", "two", "three"]

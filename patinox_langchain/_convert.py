@@ -1,7 +1,7 @@
 """Pure LangChain <-> neutral mapping: messages in, ``AIMessage``/``AIMessageChunk`` out.
 
 No I/O and no state: every function here takes values and returns values, so each is unit-tested
-on literals (``tests/langchain/test_convert.py``). Core types are imported as ``core`` so
+on literals (``tests/lc_adapter/test_convert.py``). Core types are imported as ``core`` so
 ``core.ChatResult`` never clashes with LangChain's ``ChatResult``.
 """
 

@@ -1,6 +1,6 @@
 """Live tier: ChatPatinox in a real LCEL chain and a tool-calling agent loop on the real model server
 (llama-cpp-python + Gemma 3 270M base, ``pytest -m live``). The fake-server twins of these
-programs are in ``tests/langchain/test_chains.py``.
+programs are in ``tests/lc_adapter/test_chains.py``.
 
 The model is a tiny base model: these tests check plumbing and shapes, never meaning. It never
 calls a tool on its own, so the agent loop's first turn names the tool (``tool_choice``), the way

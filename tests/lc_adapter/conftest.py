@@ -1,7 +1,7 @@
 """VCR set-up for LangChain's standard integration suites (anchors.md §3.4).
 
 The suites run against the live tier's real model server when recording
-(``pytest tests/langchain/test_standard_integration.py --record-mode=once`` for missing cassettes,
+(``pytest tests/lc_adapter/test_standard_integration.py --record-mode=once`` for missing cassettes,
 ``--record-mode=rewrite`` to re-record) and replay from ``cassettes/langchain/`` otherwise, with
 the network blocked. The live server listens on a random port; recorded URIs are rewritten to
 ``REPLAY_BASE``, the address the replaying tests use, so requests match. Request headers that

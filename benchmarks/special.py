@@ -173,8 +173,8 @@ def run_discovery(server: ServerProcess, reps: int) -> dict[str, Result]:
           nothing)
     guard("discovery, cached", "second `discover()` within the TTL", cached)
     guard("failover to a second server", "primary killed (connections reset, port refused) after warm-up; added "
-          "time = first call after the kill - median normal call; a reset seen on a pooled connection fails over "
-          "at once, a refused reconnect is retried first", lambda: _failover(server, reps))
+          "time = first call after the kill - median normal call; a reset pooled connection or a refused "
+          "reconnect fails over at once while the other server is usable", lambda: _failover(server, reps))
     return out
 
 

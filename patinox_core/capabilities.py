@@ -465,13 +465,21 @@ def model_info(facts: ServerFacts, *, service: str, kind: ProviderKind, version:
                      tokens_per_second=tokens_per_second, source=sources, **kwargs)
 
 
+def fold_speed(old: float | None, measured: float, weight: float = 0.3) -> float:
+    """The moving average of tokens/s that ``record_speed`` keeps; a first measurement stands alone.
+
+    >>> fold_speed(None, 90.0), round(fold_speed(90.0, 10.0), 6)
+    (90.0, 66.0)
+    """
+    return measured if old is None else (1 - weight) * old + weight * measured
+
+
 def record_speed(info: ModelInfo, tokens_per_second: float, *, weight: float = 0.3) -> ModelInfo:
     """A copy of ``info`` with a measured speed folded in (moving average) and its speed tier
     recomputed, unless the user pinned the tier."""
     if tokens_per_second <= 0:
         return info
-    old = info.tokens_per_second
-    tps = tokens_per_second if old is None else (1 - weight) * old + weight * tokens_per_second
+    tps = fold_speed(info.tokens_per_second, tokens_per_second, weight)
     if info.source.get("speed_tier") is Source.OVERRIDE:
         return replace(info, tokens_per_second=tps)
     source = {**info.source, "speed_tier": Source.SERVER}
@@ -489,6 +497,7 @@ __all__ = [
     "THINKING_NAMES",
     "TOOL_NAMES",
     "VISION_NAMES",
+    "fold_speed",
     "heuristic_facts",
     "model_info",
     "normalize_name",

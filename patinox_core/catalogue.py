@@ -20,7 +20,7 @@ from dataclasses import fields, replace
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .backends.base import ServerFacts
-from .capabilities import ModelInfo, Source, model_info, record_speed
+from .capabilities import ModelInfo, Source, fold_speed, model_info, record_speed, speed_tier_for
 from .config import LocalSettings, ProviderKind
 from .errors import CapabilityError, ConfigurationError, ModelNotFoundError
 from .types import ChatRequest, EmbeddingResult, Usage
@@ -234,6 +234,7 @@ class View(NamedTuple):
     key: tuple[Any, ...]
     valid_until: float
     aliases: dict[str, str]  # name as asked -> catalogue name
+    found: tuple[Any, ...] | None = None  # (provider setting, *discovery's answer) it was built from
 
 
 def merge_embeddings(parts: Sequence[EmbeddingResult], model: str) -> EmbeddingResult:
@@ -245,19 +246,33 @@ def merge_embeddings(parts: Sequence[EmbeddingResult], model: str) -> EmbeddingR
     return EmbeddingResult(vectors=vectors, model=first.model or model, usage=usage, service=first.service)
 
 
-_REQUEST_FIELDS = tuple(f.name for f in fields(ChatRequest))
+def _make_renamer() -> Callable[[ChatRequest, str], ChatRequest]:
+    """A shallow copier of ``ChatRequest`` with a new ``model``, written out field by field from the
+    dataclass's fields (as ``dataclasses`` writes ``__init__``): about 10x faster than a loop of
+    ``getattr``/``setattr``, and it runs on every chat call whose model name was resolved."""
+    lines = [f"    clone.{f.name} = request.{f.name}" for f in fields(ChatRequest) if f.name != "model"]
+    source = "def rename(request, name):\n    clone = new(cls)\n" + "\n".join(lines) + (
+        "\n    clone.model = name\n    return clone\n")
+    namespace: dict[str, Any] = {"new": object.__new__, "cls": ChatRequest}
+    exec(source, namespace)  # the source is built above from the dataclass's own field names
+    return namespace["rename"]  # type: ignore[no-any-return]
+
+
+_rename = _make_renamer()
 
 
 def with_model(request: ChatRequest, name: str) -> ChatRequest:
     """``request`` for the resolved model name: the same object when the name already matches,
-    else a shallow copy (no re-validation: only the name changes)."""
+    else a shallow copy (no re-validation: only the name changes).
+
+    >>> req = ChatRequest(model="llama3.2", messages=[], temperature=0.2)
+    >>> renamed = with_model(req, "llama3.2:latest")
+    >>> (renamed.model, renamed.temperature, renamed.messages is req.messages, req.model)
+    ('llama3.2:latest', 0.2, True, 'llama3.2')
+    """
     if request.model == name:
         return request
-    clone = object.__new__(ChatRequest)
-    for f in _REQUEST_FIELDS:
-        object.__setattr__(clone, f, getattr(request, f))
-    clone.model = name
-    return clone
+    return _rename(request, name)
 
 
 # --------------------------------------------------------------------------- catalogue
@@ -270,7 +285,8 @@ class Catalogue:
         self.settings = settings
         self._infos: dict[str, list[ModelInfo]] = {}
         self._fetched: dict[str, float] = {}
-        self._speeds: dict[tuple[str, str], float] = {}
+        self._speeds: dict[tuple[str, str], float] = {}  # measured tokens/s, kept across refreshes
+        self._behind: set[tuple[str, str]] = set()  # entries whose tokens_per_second lags _speeds
         self._lock = threading.Lock()
         self.version = 0  # bumped on every change routing sees, so readers can cache views of the entries
 
@@ -291,6 +307,7 @@ class Catalogue:
                                     overrides=self.settings.overrides, tokens_per_second=tps))
         with self._lock:
             self._infos[service] = infos
+            self._behind = {k for k in self._behind if k[0] != service}
             self._fetched[service] = time.monotonic()
             self.version += 1
         return infos
@@ -304,7 +321,18 @@ class Catalogue:
     def entries(self, services: Iterable[str]) -> list[ModelInfo]:
         """Every known model on ``services``, in service order then server order."""
         with self._lock:
+            if self._behind:
+                self._catch_up()
             return [i for s in services for i in self._infos.get(s, ())]
+
+    def _catch_up(self) -> None:
+        """Write the speeds ``record_speed`` deferred into their entries (lock held)."""
+        for service, name in self._behind:
+            infos = self._infos.get(service, [])
+            for n, info in enumerate(infos):
+                if info.name == name:
+                    infos[n] = replace(info, tokens_per_second=self._speeds[(service, name)])
+        self._behind.clear()
 
     def _update(self, service: str, name: str, fn: Callable[[ModelInfo], ModelInfo]) -> None:
         with self._lock:
@@ -317,12 +345,41 @@ class Catalogue:
                         self.version += 1
 
     def record_speed(self, service: str, name: str, tokens_per_second: float) -> None:
-        """Fold a measured speed into the model's entry (and keep it across refreshes)."""
+        """Fold a measured speed into the model's entry (and keep it across refreshes).
+
+        Runs after every reply, so the common case is cheap: when the speed tier stays what it was,
+        only the moving average in ``_speeds`` changes and the entry is rewritten at the next
+        ``entries()`` (readers see exactly what an immediate ``capabilities.record_speed`` gives).
+        A new tier, a first measurement or a duplicate name takes the immediate path."""
+        if tokens_per_second <= 0:
+            return
+        key = (service, name)
+        with self._lock:
+            matches = [(n, i) for n, i in enumerate(self._infos.get(service, ())) if i.name == name]
+            if len(matches) == 1:
+                n, info = matches[0]
+                old = self._speeds[key] if key in self._behind else info.tokens_per_second
+                tps = fold_speed(old, tokens_per_second)
+                pinned = info.source.get("speed_tier") is Source.OVERRIDE
+                if old is not None and (pinned or (info.source.get("speed_tier") is Source.SERVER
+                                                   and speed_tier_for(tokens_per_second=tps) is info.speed_tier)):
+                    self._speeds[key] = tps  # same tier: what routing reads is unchanged
+                    self._behind.add(key)
+                    return
+                if key in self._behind:
+                    info = replace(info, tokens_per_second=old)
+                    self._behind.discard(key)
+                new = self._infos[service][n] = record_speed(info, tokens_per_second)
+                if new.speed_tier != info.speed_tier:
+                    self.version += 1  # views cache routing decisions: a new tier invalidates them
+                if new.tokens_per_second:
+                    self._speeds[key] = new.tokens_per_second
+                return
         self._update(service, name, lambda i: record_speed(i, tokens_per_second))
         with self._lock:
             for info in self._infos.get(service, ()):
                 if info.name == name and info.tokens_per_second:
-                    self._speeds[(service, name)] = info.tokens_per_second
+                    self._speeds[key] = info.tokens_per_second
 
     def mark_loaded(self, service: str, name: str) -> None:
         """The model just answered on ``service``, so it is resident there now."""

@@ -89,10 +89,10 @@ def split_credentials(url: str) -> tuple[str, str | None]:
 def redact(text: str) -> str:
     """Hide ``user:pass@`` in any URL inside ``text``.
 
-    >>> redact("failed: http://bob:s3cret@box.lan:11434/api")
-    'failed: http://***@box.lan:11434/api'
+    >>> redact("failed: http://bob:s3cret@box.lan:11434/api"), redact("http://bob:p@ss@box.lan")
+    ('failed: http://***@box.lan:11434/api', 'http://***@box.lan')
     """
-    return re.sub(r"(?i)([a-z][a-z0-9+.-]*://)[^/@\s]+@", r"\1***@", text)
+    return re.sub(r"(?i)([a-z][a-z0-9+.-]*://)[^/\s]+@", r"\1***@", text)  # to the last @: a password may hold one
 
 
 def _port_of(hostport: str, source: str, raw: str) -> tuple[str, int | None]:

@@ -121,8 +121,10 @@ def fingerprint(base_url: str, hint: ProviderKind | None = None, configured: boo
     found = replace(down, healthy=True, latency_ms=round(root.elapsed_ms, 2))
     body = root.text
     if root.status == 200 and body.strip().startswith("Ollama is running"):
-        version = _ok_json((yield "/api/version")) or {}
-        return replace(found, kind=hint or ProviderKind.OLLAMA, flavor="ollama", version=version.get("version"))
+        version = _ok_json((yield "/api/version"))
+        number = version.get("version") if isinstance(version, dict) else None  # any JSON may come back
+        return replace(found, kind=hint or ProviderKind.OLLAMA, flavor="ollama",
+                       version=None if number is None else str(number))
     if "Unexpected endpoint or method" in body or root.headers.get("x-powered-by", "").lower() == "express":
         return replace(found, kind=hint or ProviderKind.LMSTUDIO, flavor="lmstudio")
     models = yield "/v1/models"

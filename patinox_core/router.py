@@ -11,6 +11,7 @@ chunk. Sync and async paths share every decision; only the I/O differs.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import threading
 import time
@@ -54,7 +55,7 @@ from .errors import (
     should_cool_down,
     should_fall_back,
 )
-from .transport import Transport
+from .transport import CONNECT_RETRIES, Transport
 from .types import ChatChunk, ChatRequest, ChatResult, EmbeddingResult, Metrics, Usage
 
 log = logging.getLogger("patinox.router")
@@ -172,6 +173,17 @@ class LocalProvider:
             cooldown, health = dict(self._cooldown), dict(self._health)
         return order_candidates(copies, health=health, cooldown_until=cooldown)
 
+    def _fail_fast(self, order: Sequence[ModelInfo], n: int) -> contextvars.Token[int | None] | None:
+        """While ``order[n]`` is tried and a later candidate is usable (healthy, not cooling down), a
+        refused connection is not retried: the next server is tried at once. The last usable
+        candidate keeps every retry. Returns the token to reset, or None."""
+        if n + 1 >= len(order):
+            return None
+        now = time.monotonic()
+        if not any(self._health.get(i.service, True) and not self._cooling(i.service, now) for i in order[n + 1:]):
+            return None
+        return CONNECT_RETRIES.set(0)
+
     # -- catalogue -----------------------------------------------------------------------
     def _to_fetch(self, services: Sequence[Service], force: bool) -> list[Service]:
         now = time.monotonic()
@@ -213,7 +225,7 @@ class LocalProvider:
         key = (self.catalogue.version, tuple((s.base_url, s.healthy) for s in services))
         return view if view.key == key else None
 
-    def _make_view(self, services: list[Service]) -> View:
+    def _make_view(self, services: list[Service], found: tuple[Any, ...] | None = None) -> View:
         version = self.catalogue.version
         infos = self.catalogue.entries(s.base_url for s in services)
         now = time.monotonic()
@@ -224,11 +236,25 @@ class LocalProvider:
         for info in infos:
             by_name.setdefault(info.name, []).append(info)
         key = (version, tuple((s.base_url, s.healthy) for s in services))
-        self._view = View(infos, services, by_name, key, min([self.catalogue.fresh_until(usable), *cooling]), {})
+        valid_until = min([self.catalogue.fresh_until(usable), *cooling])
+        self._view = View(infos, services, by_name, key, valid_until, {}, found)
         return self._view
 
+    def _reusable(self, found: tuple[Any, ...], refresh: bool) -> View | None:
+        """The cached view when discovery answered with the very services it was built from, under
+        the same ``provider`` setting (the common case within the TTL: combining the services and
+        their health then give what they gave, so only the catalogue version and expiry matter)."""
+        view = self._view
+        if (refresh or view is None or view.key[0] != self.catalogue.version or found != view.found
+                or time.monotonic() >= view.valid_until):
+            return None
+        return view
+
     def _models(self, refresh: bool = False) -> View:
-        services = self._seen(self._services(refresh))
+        found = self.discovery.discover(refresh) if self.discovery else []
+        if (view := self._reusable((self.settings.provider, *found), refresh)) is not None:
+            return view
+        services = self._seen(self._combine(found))
         if (view := self._cached_view(services, refresh)) is not None:
             return view
         if self._to_fetch(services, refresh):
@@ -236,7 +262,7 @@ class LocalProvider:
                 todo = self._to_fetch(services, refresh)
                 for service, result in zip(todo, _map_threads(self._facts, todo, len(todo)), strict=True):
                     self._store(service, result)
-        return self._make_view(services)
+        return self._make_view(services, (self.settings.provider, *found))
 
     def _alock(self) -> asyncio.Lock:
         loop = asyncio.get_running_loop()
@@ -247,7 +273,10 @@ class LocalProvider:
         return lock
 
     async def _amodels(self, refresh: bool = False) -> View:
-        services = self._seen(await self._aservices(refresh))
+        found = await self.discovery.adiscover(refresh) if self.discovery else []
+        if (view := self._reusable((self.settings.provider, *found), refresh)) is not None:
+            return view
+        services = self._seen(self._combine(found))
         if (view := self._cached_view(services, refresh)) is not None:
             return view
         if self._to_fetch(services, refresh):
@@ -256,7 +285,7 @@ class LocalProvider:
                 results = await asyncio.gather(*(self._afacts(s) for s in todo))
                 for service, result in zip(todo, results, strict=True):
                     self._store(service, result)
-        return self._make_view(services)
+        return self._make_view(services, (self.settings.provider, *found))
 
     @staticmethod
     def _misses(model: str | None, view: View) -> bool:
@@ -300,9 +329,9 @@ class LocalProvider:
                 raise not_found(model, infos, [s.kind for s in services if s.healthy])
             raise ModelNotFoundError("the servers patinox found have no models installed",
                                      hint="install one, e.g. `ollama pull llama3.2` or `lms get qwen3-8b`")
-        cfg = self.settings
-        default = cfg.default_embedding_model if need == "embeddings" else cfg.default_model
-        model = model or default
+        if not model:
+            cfg = self.settings
+            model = cfg.default_embedding_model if need == "embeddings" else cfg.default_model
         if model is None:
             best = pick_default(infos, need, extra)
             if best is None:
@@ -316,7 +345,10 @@ class LocalProvider:
         ordered = self._order(view.by_name[name])
         if not check:
             return ordered
-        able = [i for i in ordered if not any(i.known_lacks(c) for c in (need, *extra))]
+        if extra:
+            able = [i for i in ordered if not any(i.known_lacks(c) for c in (need, *extra))]
+        else:
+            able = [i for i in ordered if not i.known_lacks(need)]
         if not able:
             check_capabilities(ordered[0], need, extra, infos)
         return able
@@ -368,7 +400,9 @@ class LocalProvider:
     # -- fallback loops ------------------------------------------------------------------
     def _attempt(self, copies: Sequence[ModelInfo], call: Callable[[Backend, ModelInfo], T]) -> tuple[T, ModelInfo]:
         attempts: list[LocalProviderError] = []
-        for info in self._order(copies):
+        order = self._order(copies)
+        for n, info in enumerate(order):
+            token = self._fail_fast(order, n)
             try:
                 return call(self._backend(info), info), info
             except LocalProviderError as err:
@@ -376,12 +410,17 @@ class LocalProvider:
                     raise
                 attempts.append(err)
                 self._cool(info.service, err)
+            finally:
+                if token is not None:
+                    CONNECT_RETRIES.reset(token)
         raise most_actionable(attempts)
 
     async def _aattempt(self, copies: Sequence[ModelInfo],
                         call: Callable[[Backend, ModelInfo], Awaitable[T]]) -> tuple[T, ModelInfo]:
         attempts: list[LocalProviderError] = []
-        for info in self._order(copies):
+        order = self._order(copies)
+        for n, info in enumerate(order):
+            token = self._fail_fast(order, n)
             try:
                 return await call(self._backend(info), info), info
             except LocalProviderError as err:
@@ -389,6 +428,9 @@ class LocalProvider:
                     raise
                 attempts.append(err)
                 self._cool(info.service, err)
+            finally:
+                if token is not None:
+                    CONNECT_RETRIES.reset(token)
         raise most_actionable(attempts)
 
     # -- chat ----------------------------------------------------------------------------
@@ -411,8 +453,10 @@ class LocalProvider:
 
     def _stream(self, copies: list[ModelInfo], request: ChatRequest, estimate: int) -> Iterator[ChatChunk]:
         attempts: list[LocalProviderError] = []
-        for info in self._order(copies):
+        order = self._order(copies)
+        for n, info in enumerate(order):
             chunks: Iterator[ChatChunk] | None = None
+            token = self._fail_fast(order, n)
             try:
                 chunks = iter(self._backend(info).stream_chat(with_model(request, info.name)))
                 first = next(chunks, None)
@@ -423,6 +467,9 @@ class LocalProvider:
                 attempts.append(err)
                 self._cool(info.service, err)
                 continue
+            finally:
+                if token is not None:
+                    CONNECT_RETRIES.reset(token)
             last = first
             try:
                 if first is not None:
@@ -438,8 +485,10 @@ class LocalProvider:
     async def astream_chat(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
         copies, estimate = self._prepare(request, await self._alookup(request.model))
         attempts: list[LocalProviderError] = []
-        for info in self._order(copies):
+        order = self._order(copies)
+        for n, info in enumerate(order):
             chunks: AsyncIterator[ChatChunk] | None = None
+            token = self._fail_fast(order, n)
             try:
                 chunks = aiter(self._backend(info).astream_chat(with_model(request, info.name)))
                 first = await anext(chunks, None)
@@ -450,6 +499,9 @@ class LocalProvider:
                 attempts.append(err)
                 self._cool(info.service, err)
                 continue
+            finally:
+                if token is not None:
+                    CONNECT_RETRIES.reset(token)
             last = first
             try:
                 if first is not None:

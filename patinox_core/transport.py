@@ -8,6 +8,7 @@ pure parser; sync and async paths run the same parsers inside the same funnel (`
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import threading
 import time
@@ -58,6 +59,18 @@ BACKOFF_BASE_S = 0.02
 BACKOFF_MAX_S = 2.0
 ERROR_BODY_LIMIT = 4096  # bytes of an error body we read
 MAX_FETCH_BYTES = 50_000_000  # get_bytes cap (image URLs fetched client-side)
+
+
+#: When set, at most this many retries of a refused connection (``httpx.ConnectError``) in this
+#: context: the router sets 0 while another usable server holds the model, so a dead server is
+#: left at once instead of after ``max_retries`` backoffs. Other retries are unaffected.
+CONNECT_RETRIES: contextvars.ContextVar[int | None] = contextvars.ContextVar("patinox_connect_retries",
+                                                                            default=None)
+
+
+def _retries_after(ctx: CallContext, exc: BaseException) -> int:
+    cap = CONNECT_RETRIES.get()
+    return ctx.retries if cap is None or not isinstance(exc, httpx.ConnectError) else min(cap, ctx.retries)
 
 
 #: parsed URLs by string: httpx re-parses a str URL on every request (~30 µs), a URL object it reuses
@@ -111,7 +124,10 @@ def _mapped(ctx: CallContext) -> Iterator[None]:
     """Map every transport / decode failure inside the block to the error tree."""
     try:
         yield
-    except LocalProviderError:
+    except LocalProviderError as err:  # raised by a parser: name the server and model it came from
+        if err.service is None or err.model is None:
+            err.service, err.model = err.service or ctx.service, err.model or ctx.model
+            err.args = (err._render(),)
         raise
     except ErrorPayload as exc:
         raise ctx.error_from(exc.status, exc.body) from exc
@@ -139,7 +155,10 @@ def _mapped(ctx: CallContext) -> Iterator[None]:
         ) from exc
     except httpx.HTTPError as exc:
         raise ServiceUnavailableError(f"HTTP failure talking to {ctx.service}: {_describe(exc)}", **ctx.fields) from exc
-    except (ValueError, KeyError, TypeError, AttributeError, IndexError, UnicodeDecodeError) as exc:
+    except httpx.InvalidURL as exc:  # not an HTTPError: a URL from the settings httpx cannot send to
+        raise ConfigurationError(f"invalid URL for {ctx.service}: {_describe(exc)}",
+                                 hint="fix the server URL in your settings", **ctx.fields) from exc
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError, UnicodeDecodeError, ArithmeticError) as exc:
         raise InvalidResponseError(
             f"unreadable reply from {ctx.service}: {type(exc).__name__}: {redact(str(exc))[:200]}",
             hint="the server sent malformed or unexpected data; check its version and logs",
@@ -303,7 +322,7 @@ class Transport:
                     resp = self.client().request(method, _url(url), content=content,
                                                  headers=self._headers(ctx, content), timeout=ctx.timeout)
                 except (httpx.ConnectError, httpx.RemoteProtocolError) as exc:
-                    if attempt < ctx.retries:
+                    if attempt < _retries_after(ctx, exc):
                         time.sleep(backoff_s(attempt))
                         attempt += 1
                         continue
@@ -323,7 +342,7 @@ class Transport:
                 try:
                     status, headers, data = await self._asend(ctx, method, url, content)
                 except (httpx.ConnectError, httpx.RemoteProtocolError) as exc:
-                    if attempt < ctx.retries:
+                    if attempt < _retries_after(ctx, exc):
                         await asyncio.sleep(backoff_s(attempt))
                         attempt += 1
                         continue
@@ -376,7 +395,7 @@ class Transport:
                 try:
                     resp = self.client().send(request, stream=True)
                 except (httpx.ConnectError, httpx.RemoteProtocolError) as exc:
-                    if attempt < ctx.retries:
+                    if attempt < _retries_after(ctx, exc):
                         time.sleep(backoff_s(attempt))
                         attempt += 1
                         continue
@@ -408,7 +427,7 @@ class Transport:
                 try:
                     resp = await client.send(request, stream=True)
                 except (httpx.ConnectError, httpx.RemoteProtocolError) as exc:
-                    if attempt < ctx.retries:
+                    if attempt < _retries_after(ctx, exc):
                         await asyncio.sleep(backoff_s(attempt))
                         attempt += 1
                         continue

@@ -43,6 +43,8 @@ _PARAMS = ("temperature", "max_tokens", "top_p", "top_k", "seed", "timeout", "ma
 #: Every keyword argument ``invoke``/``stream``/``bind`` may carry; anything else is an error.
 CALL_KWARGS = frozenset({*_PARAMS, "model", "reasoning", "format", "response_format", "tools", "tool_choice",
                          "options", "stream", "parallel_tool_calls"})
+#: The fields that identify a configured model (``_identifying_params``: tracing, cache keys).
+_IDENTIFYING = ("model", "base_url", "provider", *_PARAMS, "stop", "reasoning", "format", "options")
 _PROVIDER_LOCK = threading.Lock()
 
 
@@ -100,13 +102,17 @@ class _ProviderMixin(BaseModel):
         client = getattr(self, "client", None)
         if client is not None:
             return client
-        if self._provider is None:
+        # ``self._provider`` goes through pydantic's ``__getattr__`` after a failed lookup (~1 µs);
+        # the private-attribute dict is a slot, read directly on this per-call path
+        provider = self.__pydantic_private__["_provider"]  # type: ignore[index]
+        if provider is None:
             from patinox_core.router import LocalProvider
 
             with _PROVIDER_LOCK:
-                if self._provider is None:
+                if self.__pydantic_private__["_provider"] is None:  # type: ignore[index]
                     self._provider = LocalProvider(self._settings())
-        return self._provider
+            provider = self.__pydantic_private__["_provider"]  # type: ignore[index]
+        return provider
 
 
 class ChatPatinox(_ProviderMixin, BaseChatModel):
@@ -154,6 +160,11 @@ class ChatPatinox(_ProviderMixin, BaseChatModel):
 
     # -- LangChain plumbing ----------------------------------------------------------------
     @property
+    def _memo(self) -> dict[str, Any]:
+        """``_info`` (resolved model, server kinds) without pydantic's slow private-attribute path."""
+        return self.__pydantic_private__["_info"]  # type: ignore[index]
+
+    @property
     def _llm_type(self) -> str:
         return "patinox"
 
@@ -167,11 +178,10 @@ class ChatPatinox(_ProviderMixin, BaseChatModel):
 
     @property
     def _identifying_params(self) -> dict[str, Any]:
-        names = ("model", "base_url", "provider", *_PARAMS, "stop", "reasoning", "format", "options")
-        return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
+        return {n: v for n in _IDENTIFYING if (v := getattr(self, n)) is not None}
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
-        model = kwargs.get("model") or self.model or self._info.get("resolved_model") or "auto"
+        model = kwargs.get("model") or self.model or self._memo.get("resolved_model") or "auto"
         params = LangSmithParams(ls_provider="patinox", ls_model_name=model, ls_model_type="chat")
         temperature = kwargs.get("temperature", self.temperature)
         if temperature is not None:
@@ -185,8 +195,8 @@ class ChatPatinox(_ProviderMixin, BaseChatModel):
 
     # -- request building (pure apart from reading fields) ------------------------------------
     def _request(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]) -> core.ChatRequest:
-        unknown = set(kwargs) - CALL_KWARGS
-        if unknown:
+        if kwargs and not CALL_KWARGS.issuperset(kwargs):
+            unknown = set(kwargs) - CALL_KWARGS
             raise ConfigurationError(
                 f"ChatPatinox got unknown argument(s) {sorted(unknown)}",
                 hint=f"use one of {sorted(CALL_KWARGS - {'stream'})}, or pass server extras in options={{...}}",
@@ -204,24 +214,39 @@ class ChatPatinox(_ProviderMixin, BaseChatModel):
             response_format=conv.to_response_format(fmt),
             think=kwargs.get("reasoning", self.reasoning),
             options={**(self.options or {}), **(kwargs.get("options") or {})},
-            **{name: kwargs.get(name, getattr(self, name)) for name in _PARAMS},
+            **self._params(kwargs),
         )
+
+    def _params(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """``_PARAMS`` from the fields, each overridden by a per-call value when one is given."""
+        params = {name: getattr(self, name) for name in _PARAMS}
+        if kwargs:
+            params.update((name, kwargs[name]) for name in _PARAMS if name in kwargs)
+        return params
 
     def _learn(self, model: str | None, service: str | None, own: bool) -> str | None:
         """The answering server's kind (for ``model_provider``) and, for this instance's own model, the
-        ``profile``: both read from the provider's in-memory catalogue, no I/O."""
-        kinds = self._info.setdefault("kinds", {})
+        ``profile``: both read from the provider's in-memory catalogue, no I/O. A lookup that found
+        no profile is not repeated until the catalogue changes."""
+        memo = self._memo
+        kinds = memo.get("kinds")
+        if kinds is None:
+            kinds = memo["kinds"] = {}
         if service in kinds and (self.profile is not None or not own):
             return kinds[service]
         catalogue = getattr(self._get_provider(), "catalogue", None)
-        infos = catalogue.entries([service]) if catalogue is not None and service else []
-        if infos:
-            kinds[service] = infos[0].kind.value
-        if own and model:
-            self._info.setdefault("resolved_model", model)
-            match = next((i for i in infos if i.name == model), None)
-            if match is not None and self.profile is None:
-                self.profile = profile_from(match)
+        snapshot = (model, service, own, getattr(catalogue, "version", None))
+        if memo.get("learned") != snapshot:
+            infos = catalogue.entries([service]) if catalogue is not None and service else []
+            if infos:
+                kinds[service] = infos[0].kind.value
+            if own and model:
+                memo.setdefault("resolved_model", model)
+                match = next((i for i in infos if i.name == model), None)
+                if match is not None and self.profile is None:
+                    self.profile = profile_from(match)
+            if self.profile is None:
+                memo["learned"] = snapshot
         if service in kinds:
             return kinds[service]
         pinned = parse_kind(self.provider).value if self.provider else None
@@ -286,7 +311,7 @@ class ChatPatinox(_ProviderMixin, BaseChatModel):
         raise ConfigurationError("resolve() needs a model name", hint="pass model=... to ChatPatinox")
 
     def _adopt(self, info: ModelInfo) -> None:
-        self._info["resolved_model"] = info.name
+        self._memo["resolved_model"] = info.name
         if self.profile is None:
             self.profile = profile_from(info)
 

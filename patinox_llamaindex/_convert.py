@@ -143,6 +143,9 @@ def _legacy_tool_calls(kwargs: Mapping[str, Any]) -> list[core.ToolCall]:
 def to_core_message(message: ChatMessage) -> core.Message:
     """One ``ChatMessage`` (text, image, thinking and tool-call blocks) as a neutral ``Message``."""
     role = ROLE_MAP.get(message.role, "user")
+    blocks = message.blocks
+    if len(blocks) == 1 and type(blocks[0]) is TextBlock and not message.additional_kwargs:
+        return core.Message(role=role, content=blocks[0].text)  # plain text: what the loop below gives
     texts: list[str] = []
     images: list[str] = []
     thinking: list[str] = []
@@ -225,7 +228,16 @@ def to_chat_request(
     A per-call value always wins, even a falsy one: ``think=False`` beats ``thinking=True``.
     Unknown per-call keys go to ``options`` (server-specific extras), as ``additional_kwargs`` do.
     """
-    kw = {k: v for k, v in call.items() if k not in _IGNORED}
+    kw = {k: v for k, v in call.items() if k not in _IGNORED} if call else None
+    if not kw:  # the common call: the LLM's fields alone
+        return core.ChatRequest(
+            model=defaults.get("model"),
+            messages=to_core_messages(messages),
+            think=defaults.get("thinking"),
+            response_format=response_format(defaults.get("format")),
+            options=dict(defaults.get("additional_kwargs") or {}),
+            **_params(defaults, {}),
+        )
     think = defaults.get("thinking")
     for key in ("think", "thinking", "reasoning"):
         if key in kw:
@@ -237,9 +249,7 @@ def to_chat_request(
     tools = [t.metadata.to_openai_tool(skip_length_check=True) if hasattr(t, "metadata") else t
              for t in kw.pop("tools", None) or ()]  # LlamaIndex tools or ready-made specs
     choice = tool_choice(kw.pop("tool_choice", None), required=bool(kw.pop("tool_required", False)))
-    params = {name: kw.pop(name) if name in kw else defaults.get(name) for name in REQUEST_FIELDS}
-    if isinstance(params["stop"], str):
-        params["stop"] = [params["stop"]]
+    params = _params(defaults, kw)
     model = kw.pop("model", None) or defaults.get("model")
     options = {**(defaults.get("additional_kwargs") or {}), **(kw.pop("options", None) or {}), **kw}
     return core.ChatRequest(
@@ -252,6 +262,14 @@ def to_chat_request(
         options=options,
         **params,
     )
+
+
+def _params(defaults: Mapping[str, Any], kw: dict[str, Any]) -> dict[str, Any]:
+    """``REQUEST_FIELDS`` values: popped from the call's ``kw`` when given, else the defaults."""
+    params = {name: kw.pop(name) if name in kw else defaults.get(name) for name in REQUEST_FIELDS}
+    if isinstance(params["stop"], str):
+        params["stop"] = [params["stop"]]
+    return params
 
 
 def tool_specs(tools: Sequence[BaseTool]) -> list[dict[str, Any]]:
@@ -344,15 +362,25 @@ def assistant_blocks(content: str, thinking: str | None, calls: Sequence[core.To
 
 
 def from_core_result(result: core.ChatResult) -> ChatResponse:
-    """A complete neutral reply as a ``ChatResponse`` (``raw["usage"]`` holds the token counts)."""
+    """A complete neutral reply as a ``ChatResponse`` (``raw["usage"]`` holds the token counts):
+    ``raw`` as ``_raw`` builds it and ``additional_kwargs`` as ``response_kwargs`` does, computed once."""
     msg = result.message
+    usage = usage_dict(result.usage)
     facts = {"model": result.model, "service": result.service, "finish_reason": result.finish_reason}
+    raw: dict[str, Any] = dict(result.raw or {})
+    raw["usage"] = usage
+    for key, value in facts.items():
+        raw.setdefault(key, value)
+    extra: dict[str, Any] = dict(usage)
+    extra.update(facts)
+    if m := metrics_dict(result.metrics):
+        extra["metrics"] = m
     return ChatResponse(
         message=ChatMessage(
             role=MessageRole.ASSISTANT, blocks=assistant_blocks(msg.content, msg.thinking, msg.tool_calls)
         ),
-        raw=_raw(result.raw, result.usage, **facts),
-        additional_kwargs=response_kwargs(usage=result.usage, metrics=result.metrics, **facts),
+        raw=raw,
+        additional_kwargs=extra,
     )
 
 

@@ -64,6 +64,9 @@ def _start_event(output_cls: type[BaseModel], prompt: PromptTemplate, prompt_arg
 
 
 _CREATE_LOCK = threading.Lock()  # guards the lazy creation of a LocalProvider
+#: Fields that are a request's defaults (``timeout`` lives in the settings: normal reads only).
+_DEFAULT_FIELDS = (*(n for n in cv.REQUEST_FIELDS if n != "timeout"), "model", "thinking", "format",
+                   "additional_kwargs")
 
 
 class _Runtime:
@@ -75,7 +78,7 @@ class _Runtime:
     fresh provider in its own process.
     """
 
-    __slots__ = ("info", "lazy_done", "local", "settings")
+    __slots__ = ("info", "lazy_done", "local", "payload", "settings")
 
     def __init__(self, local: LocalProvider | None = None, settings: LocalSettings | None = None) -> None:
         self.local = local
@@ -83,6 +86,8 @@ class _Runtime:
         # model field value -> its catalogue entry (a shallow copy with another model shares this)
         self.info: dict[str | None, ModelInfo] = {}
         self.lazy_done: set[str | None] = set()
+        # (catalogue entry, the fields metadata reads, to_payload()'s dict): LlamaIndex asks every call
+        self.payload: tuple[ModelInfo | None, tuple[Any, ...], dict[str, Any]] | None = None
 
     def __deepcopy__(self, memo: dict[int, Any]) -> _Runtime:
         return _Runtime(self.local, self.settings)
@@ -172,9 +177,16 @@ class Patinox(FunctionCallingLLM):
 
     # -- provider and catalogue ---------------------------------------------------------
     @property
+    def _runtime(self) -> _Runtime:
+        # ``self._rt`` goes through pydantic's ``__getattr__`` after a failed lookup (~1 µs, several
+        # times per call); the private-attribute dict is a slot, read directly
+        return self.__pydantic_private__["_rt"]  # type: ignore[index]
+
+    @property
     def local_provider(self) -> LocalProvider:
         """The ``LocalProvider`` (created on first use; creating it does no network I/O)."""
-        return self._rt.provider(self._build)
+        rt = self._runtime
+        return rt.local if rt.local is not None else rt.provider(self._build)
 
     def _build(self, settings: LocalSettings | None) -> LocalProvider:
         from patinox_core.router import LocalProvider
@@ -190,23 +202,23 @@ class Patinox(FunctionCallingLLM):
     @property
     def model_info(self) -> ModelInfo | None:
         """The resolved catalogue entry, or None before ``resolve()`` / the first request."""
-        return self._rt.info.get(self.model)
+        return self._runtime.info.get(self.model)
 
     def resolve(self, model: str | None = None) -> ModelInfo:
         """Look the model up in the catalogue (network I/O) and keep it for ``metadata``.
         ``model=None``: this LLM's model, else the router's default chat model."""
-        info = self._rt.info[self.model] = self.local_provider.get_model(model or self.model)
+        info = self._runtime.info[self.model] = self.local_provider.get_model(model or self.model)
         return info
 
     async def aresolve(self, model: str | None = None) -> ModelInfo:
         """Async ``resolve()``."""
-        info = self._rt.info[self.model] = await self.local_provider.aget_model(model or self.model)
+        info = self._runtime.info[self.model] = await self.local_provider.aget_model(model or self.model)
         return info
 
     def _lazy(self, request: core.ChatRequest, served: str | None) -> bool:
         """Resolve lazily? Once per model field value, after the first reply to a request for this
         LLM's own model (not a per-call ``model=``), naming the model actually used."""
-        rt = self._rt
+        rt = self._runtime
         if not served or request.model != self.model or self.model in rt.info or self.model in rt.lazy_done:
             return False
         rt.lazy_done.add(self.model)
@@ -238,11 +250,21 @@ class Patinox(FunctionCallingLLM):
             is_function_calling_model=self.is_function_calling_model,
         )
 
+    def to_payload(self) -> dict[str, Any]:
+        """``{"class_name", **metadata}`` for LlamaIndex's events (asked on every call): rebuilt only
+        when the resolved entry or a field ``metadata`` reads changes."""
+        if type(self).metadata is not Patinox.metadata:  # a subclass computes its own
+            return super().to_payload()
+        rt = self._runtime
+        info = rt.info.get(self.model)
+        fields = (self.model, self.context_window, self.num_ctx, self.max_tokens, self.is_function_calling_model)
+        cached = rt.payload
+        if cached is None or cached[0] is not info or cached[1] != fields:
+            cached = rt.payload = (info, fields, super().to_payload())
+        return dict(cached[2])
+
     def _request(self, messages: Sequence[ChatMessage], kwargs: dict[str, Any]) -> core.ChatRequest:
-        # the timeout field lives in the settings (normal reads; cold loads keep their own)
-        fields = [n for n in cv.REQUEST_FIELDS if n != "timeout"]
-        defaults = {name: getattr(self, name) for name in (*fields, "model", "thinking", "format")}
-        defaults["additional_kwargs"] = self.additional_kwargs
+        defaults = {name: getattr(self, name) for name in _DEFAULT_FIELDS}
         return cv.to_chat_request(messages, defaults=defaults, call=kwargs)
 
     # -- chat: one implementation, sync and async differ only in the provider call -------

@@ -245,6 +245,7 @@ class OllamaBackend:
         self.loaded_models: set[str] | None = None
         self.legacy_embeddings = False  # set once /api/embed answered 404 page not found
         self._shows: dict[str, ServerFacts] = {}  # /api/show facts by digest
+        self._contexts: dict[tuple[Any, ...], CallContext] = {}  # see _ctx
 
     def __repr__(self) -> str:
         return f"OllamaBackend({redact(self.base_url)!r})"
@@ -252,12 +253,26 @@ class OllamaBackend:
     # -- contexts ------------------------------------------------------------------------
     def is_loaded(self, model: str | None) -> bool:
         """Whether the last facts listing (or load/unload) saw ``model`` resident."""
-        return bool(model and self.loaded_models and not _aliases(model).isdisjoint(self.loaded_models))
+        loaded = self.loaded_models
+        if not model or not loaded:
+            return False
+        return model in loaded or not _aliases(model).isdisjoint(loaded)
 
     def _ctx(self, model: str | None, kind: TimeoutKind = "normal", read: float | None = None,
              retries: int | None = None) -> CallContext:
-        return self.transport.context(self.base_url, partial(classify_error, model=model), model=model, kind=kind,
-                                      read=read, unreachable_hint=UNREACHABLE_HINT, retries=retries)
+        """The call context, reused while the settings it is built from are unchanged (building one
+        costs a few µs per call: timeouts, auth headers). Nothing mutates a ``CallContext``."""
+        s = self.transport.settings
+        key = (model, kind, read, retries, s.connect_timeout, s.read_timeout, s.cold_load_timeout, s.probe_timeout,
+               s.max_retries, s.api_key, s.credentials.get(self.base_url))
+        ctx = self._contexts.get(key)
+        if ctx is None:
+            if len(self._contexts) >= 256:
+                self._contexts.clear()
+            ctx = self._contexts[key] = self.transport.context(
+                self.base_url, partial(classify_error, model=model), model=model, kind=kind, read=read,
+                unreachable_hint=UNREACHABLE_HINT, retries=retries)
+        return ctx
 
     def _model_ctx(self, model: str | None, read: float | None = None, retries: int | None = None) -> CallContext:
         return self._ctx(model, "normal" if self.is_loaded(model) else "cold", read, retries)

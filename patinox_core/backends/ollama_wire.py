@@ -254,6 +254,8 @@ def split_think(content: str) -> tuple[str, str]:
     >>> split_think("<think>hmm</think>\\n\\nParis.")
     ('Paris.', 'hmm')
     """
+    if "<" not in content:  # no tag can start here (the splitter's own fast path, without the object)
+        return content, ""
     s = ThinkSplitter()
     c1, t1 = s.feed(content)
     c2, t2 = s.flush()

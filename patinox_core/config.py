@@ -9,6 +9,7 @@ file (``./patinox.toml`` or ``$XDG_CONFIG_HOME/patinox/config.toml``). A bad val
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -147,9 +148,39 @@ def parse_host(value: str | None, *, default_port: int, source: str) -> str:
     if "@" in hostport:
         raise ConfigurationError(f"{source}={raw!r}: credentials must be split off first", hint="report this bug")
     host, port = _port_of(hostport, source, raw)
-    host = _BIND_ALL.get(host, host).lower()
+    host = _check_host(_BIND_ALL.get(host, host).lower(), source, raw)
     path = ("/" + path).rstrip("/") if slash else ""
+    if path and not _PATH.fullmatch(path):
+        raise ConfigurationError(f"{source}={raw!r}: {path!r} is not a URL path", hint="write host:port[/path]")
     return f"{scheme}://{host}:{port or port_default}{path}"
+
+
+_HOSTNAME = re.compile(r"[a-z0-9_]([a-z0-9_.-]*[a-z0-9_])?")
+_PATH = re.compile(r"(/[A-Za-z0-9._~%!$&'()*+,;=:@-]*)+")
+
+
+def _check_host(host: str, source: str, raw: str | None) -> str:
+    """A host name (IDNA-encoded when not ASCII) or a bracketed IPv6 address, else ConfigurationError.
+
+    >>> _check_host("box.lan", "X", "box.lan"), _check_host("bücher.de", "X", "")
+    ('box.lan', 'xn--bcher-kva.de')
+    """
+    if host.startswith("["):
+        try:
+            ipaddress.IPv6Address(host[1:-1])
+        except ValueError:
+            raise ConfigurationError(f"{source}={raw!r}: {host} is not an IPv6 address", hint="write [::1]") from None
+        return host
+    if not host.isascii():
+        try:  # IDNA 2008, as httpx encodes it (idna comes with httpx)
+            import idna
+
+            host = idna.encode(host).decode("ascii")
+        except (UnicodeError, ValueError):
+            host = "\x00"  # fails the check below
+    if not _HOSTNAME.fullmatch(host):
+        raise ConfigurationError(f"{source}={raw!r}: {host!r} is not a host name", hint="write host:port")
+    return host
 
 
 def parse_ollama_host(value: str | None, *, source: str = "OLLAMA_HOST") -> str:

@@ -111,11 +111,6 @@ def _usable(url: str) -> None:
     assert "@" not in parsed.netloc.decode(), url
 
 
-PARSE_HOST_BUG = ("config.parse_host accepts hosts that are not host names ('h\u00d7', '\\x08', '#', 'a b'): "
-                  "they fail only when that server is first contacted")
-
-
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=PARSE_HOST_BUG)
 @settings(FUZZ, report_multiple_bugs=False)
 @given(HOSTS)
 def test_url_parsers_return_a_usable_url_or_configuration_error(value: str) -> None:

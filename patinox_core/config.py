@@ -87,6 +87,34 @@ def split_credentials(url: str) -> tuple[str, str | None]:
     return parts._replace(netloc=hostport).geturl(), unquote(userinfo)
 
 
+def hide_url_credentials(data: Any, field: str = "base_url") -> Any:
+    """For an adapter's ``model_validator(mode="before")``: move ``user:pass@`` out of
+    ``data[field]`` into ``data[field + "_credentials"]`` (a secret), so reprs and serialized
+    models never show it.
+
+    >>> hide_url_credentials({"base_url": "http://u:p@box:1"})
+    {'base_url': 'http://box:1', 'base_url_credentials': SecretStr('**********')}
+    """
+    if isinstance(data, dict) and isinstance(data.get(field), str):
+        clean, userinfo = split_credentials(data[field])
+        if userinfo:
+            data = {**data, field: clean, f"{field}_credentials": SecretStr(userinfo)}
+    return data
+
+
+def join_credentials(url: str | None, userinfo: SecretStr | str | None) -> str | None:
+    """Put ``user:pass@`` back into a URL for ``LocalSettings``, which stores it as a secret.
+
+    >>> join_credentials("http://box:1/x", "u:p")
+    'http://u:p@box:1/x'
+    """
+    if not url or not userinfo:
+        return url
+    secret = userinfo.get_secret_value() if isinstance(userinfo, SecretStr) else userinfo
+    scheme, sep, rest = url.partition("://")
+    return f"{scheme}://{secret}@{rest}" if sep else f"{secret}@{url}"
+
+
 def redact(text: str) -> str:
     """Hide ``user:pass@`` in any URL inside ``text``.
 

@@ -24,10 +24,10 @@ from langchain_core.tools import BaseTool
 from langchain_core.utils import secret_from_env
 from langchain_core.utils.function_calling import convert_to_json_schema, convert_to_openai_tool
 from langchain_core.utils.pydantic import is_basemodel_subclass
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, model_validator
 
 import patinox_core.types as core
-from patinox_core.config import LocalSettings, parse_kind
+from patinox_core.config import LocalSettings, hide_url_credentials, join_credentials, parse_kind
 from patinox_core.errors import ConfigurationError
 
 from . import _convert as conv
@@ -95,7 +95,8 @@ class _ProviderMixin(BaseModel):
     _provider: Any = PrivateAttr(default=None)
 
     def _settings(self) -> LocalSettings:
-        return settings_for(getattr(self, "base_url", None), getattr(self, "provider", None),
+        url = join_credentials(getattr(self, "base_url", None), getattr(self, "base_url_credentials", None))
+        return settings_for(url, getattr(self, "provider", None),
                             getattr(self, "api_key", None))
 
     def _get_provider(self) -> LocalProvider:
@@ -129,6 +130,14 @@ class ChatPatinox(_ProviderMixin, BaseChatModel):
     """Model name (exact, ``name:latest`` or a unique prefix). ``None``: the default/best chat model."""
     base_url: str | None = None
     """Pin one server, e.g. ``http://127.0.0.1:11434``; no other server is probed."""
+    base_url_credentials: SecretStr | None = Field(default=None, exclude=True, repr=False)
+    """``user:pass`` split off ``base_url`` (never shown or serialized)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _hide_url_credentials(cls, data: Any) -> Any:
+        return hide_url_credentials(data)
+
     provider: str | None = None
     """Server kind: ``"ollama"``, ``"lmstudio"``, ``"openai_compatible"`` or ``"local"`` (auto)."""
     temperature: float | None = None

@@ -12,9 +12,9 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
-from pydantic import Field, PrivateAttr, SecretStr, field_validator
+from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
 
-from patinox_core.config import LocalSettings, ProviderKind, parse_kind
+from patinox_core.config import LocalSettings, ProviderKind, hide_url_credentials, join_credentials, parse_kind
 
 from . import _convert as cv
 from .llm import _check_exclusive, _Runtime
@@ -39,6 +39,14 @@ class PatinoxEmbedding(BaseEmbedding):
 
     model_name: str | None = Field(default=None, description="Embedding model; None: the router's default.")
     base_url: str | None = Field(default=None, description="Pin one server (nothing else is probed).")
+    base_url_credentials: SecretStr | None = Field(default=None, exclude=True, repr=False)
+    """``user:pass`` split off ``base_url`` (never shown or serialized)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _hide_url_credentials(cls, data: Any) -> Any:
+        return hide_url_credentials(data)
+
     provider: ProviderKind | None = Field(default=None, description="Only use servers of this kind.")
     embed_batch_size: int = Field(default=DEFAULT_EMBED_BATCH_SIZE, gt=0, le=2048)
     request_batch_size: int | None = Field(
@@ -86,7 +94,7 @@ class PatinoxEmbedding(BaseEmbedding):
         from patinox_core.router import LocalProvider
 
         return LocalProvider(settings or cv.pinned_settings(
-            base_url=self.base_url,
+            base_url=join_credentials(self.base_url, self.base_url_credentials),
             provider=self.provider,
             read_timeout=self.timeout,
             max_retries=self.max_retries,

@@ -38,10 +38,10 @@ from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_ca
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import ToolSelection
 from llama_index.core.types import PydanticProgramMode
-from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, field_validator
+from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, field_validator, model_validator
 
 from patinox_core import types as core
-from patinox_core.config import LocalSettings, ProviderKind, parse_kind
+from patinox_core.config import LocalSettings, ProviderKind, hide_url_credentials, join_credentials, parse_kind
 from patinox_core.errors import ConfigurationError, LocalProviderError
 
 from . import _convert as cv
@@ -126,6 +126,14 @@ class Patinox(FunctionCallingLLM):
 
     model: str | None = Field(default=None, description="Model name; None: the router's default chat model.")
     base_url: str | None = Field(default=None, description="Pin one server (nothing else is probed).")
+    base_url_credentials: SecretStr | None = Field(default=None, exclude=True, repr=False)
+    """``user:pass`` split off ``base_url`` (never shown or serialized)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _hide_url_credentials(cls, data: Any) -> Any:
+        return hide_url_credentials(data)
+
     provider: ProviderKind | None = Field(default=None, description="Only use servers of this kind.")
     temperature: float | None = Field(default=None, ge=0.0)
     max_tokens: int | None = Field(default=None, gt=0, description="Maximum tokens to generate.")
@@ -192,7 +200,7 @@ class Patinox(FunctionCallingLLM):
         from patinox_core.router import LocalProvider
 
         return LocalProvider(settings or cv.pinned_settings(
-            base_url=self.base_url,
+            base_url=join_credentials(self.base_url, self.base_url_credentials),
             provider=self.provider,
             read_timeout=self.timeout,
             max_retries=self.max_retries,

@@ -141,11 +141,6 @@ def test_adapters_keep_the_api_key_out_of_reprs_and_serialization(ollama, caplog
     assert_clean(logged(caplog), "the logs")
 
 
-BASE_URL_BUG = ("adapters keep base_url verbatim: 'user:pass@' shows in repr, dumpd/dumps, model_dump and "
-                "LlamaIndex to_json of ChatPatinox, PatinoxEmbeddings, Patinox and PatinoxEmbedding")
-
-
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=BASE_URL_BUG)
 def test_adapters_hide_url_credentials() -> None:
     from langchain_core.load import dumpd
 
@@ -214,3 +209,20 @@ def test_the_cassette_scan_finds_planted_secrets(tmp_path: Path) -> None:
     clean.write_text("interactions:\n- request:\n    headers:\n      authorization:\n      - PLACEHOLDER\n"
                      "    uri: http://127.0.0.1:18085/v1/models\n")
     assert leaks_in(clean) == []
+
+
+def test_adapters_still_authenticate_with_url_credentials() -> None:
+    """The credentials hidden from reprs are still sent, as HTTP Basic auth, to the pinned server."""
+    import base64
+
+    from patinox_core.testing import FakeOllamaServer
+    from patinox_langchain import ChatPatinox
+    from patinox_llamaindex import Patinox
+
+    expected = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    with FakeOllamaServer() as server:
+        url = server.url.replace("http://", f"http://{USER}:{PASSWORD}@")
+        ChatPatinox(model="llama3.2", base_url=url, provider="ollama").invoke("hi")
+        Patinox(model="llama3.2", base_url=url, provider="ollama").complete("hi")
+        chats = [r for r in server.requests if r.path == "/api/chat"]
+        assert len(chats) == 2 and all(r.headers.get("authorization") == expected for r in chats)

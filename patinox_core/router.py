@@ -159,9 +159,13 @@ class LocalProvider:
     def _cool(self, service: str, err: LocalProviderError) -> None:
         if not should_cool_down(err):
             return
+        now = time.monotonic()
         with self._lock:
-            self._cooldown[service] = time.monotonic() + self.settings.cooldown
-        log.warning("cooling down %s for %ss after %s: %s", service, self.settings.cooldown, type(err).__name__, err)
+            already = self._cooldown.get(service, 0.0) > now
+            self._cooldown[service] = now + self.settings.cooldown
+        # one warning when a server goes down, not one per request that finds it down
+        log.log(logging.DEBUG if already else logging.WARNING, "cooling down %s for %ss after %s: %s",
+                service, self.settings.cooldown, type(err).__name__, err)
 
     def _cooling(self, service: str, now: float) -> bool:
         return self._cooldown.get(service, 0.0) > now

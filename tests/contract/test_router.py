@@ -398,3 +398,15 @@ def test_a_model_pulled_after_the_catalogue_was_built_is_found():
     with pytest.raises(ModelNotFoundError):
         p.chat(ask(model="still-missing"))
     assert a.list_calls == 3
+
+
+def test_cooldown_warns_once_per_outage(caplog: pytest.LogCaptureFixture) -> None:
+    """A dead server is logged at WARNING when it goes down, not again for every request."""
+    a = ScriptedBackend(*[ServiceUnavailableError("refused")] * 3, base_url="http://a.test", models=facts(True))
+    p = LocalProvider(settings(cooldown=30), backends=[a])
+    with caplog.at_level("DEBUG", logger="patinox.router"):
+        for _ in range(3):
+            with pytest.raises(ServiceUnavailableError):
+                p.chat(ask())
+    levels = [r.levelname for r in caplog.records if "cooling down" in r.getMessage()]
+    assert levels == ["WARNING", "DEBUG", "DEBUG"]

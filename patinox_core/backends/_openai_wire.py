@@ -27,7 +27,7 @@ from ..errors import (
     ServiceUnavailableError,
 )
 from ..types import ChatChunk, ChatResult, EmbeddingResult, FinishReason, Message, Metrics, ToolCall, Usage
-from .base import ErrorPayload, tool_call_id
+from .base import ErrorPayload, token_count, tool_call_id
 from .forced_tools import ForcedTool, canonical_json, forced_call
 
 FINISH_REASONS: dict[str | None, FinishReason] = {
@@ -193,8 +193,9 @@ def usage_from_wire(raw: Mapping[str, Any] | None) -> Usage:
     if not raw:
         return Usage()
     details = raw.get("prompt_tokens_details") or {}
-    return Usage(raw.get("prompt_tokens"), raw.get("completion_tokens"), raw.get("total_tokens"),
-                 details.get("cached_tokens"))
+    return Usage(token_count(raw.get("prompt_tokens")), token_count(raw.get("completion_tokens")),
+                 token_count(raw.get("total_tokens")), token_count(details.get("cached_tokens")))
+
 
 
 def metrics_from_wire(data: Mapping[str, Any]) -> Metrics:

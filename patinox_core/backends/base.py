@@ -126,3 +126,16 @@ def tool_call_id(name: str, arguments_json: str, index: int) -> str:
     """
     digest = hashlib.sha256(f"{index}\x00{name}\x00{arguments_json}".encode()).hexdigest()
     return f"call_{digest[:16]}"
+
+
+def token_count(value: Any) -> int | None:
+    """A plausible token count, else None (NaN, negatives, strings, absurd sizes are not counts).
+
+    >>> token_count(12), token_count(12.0), token_count(float("nan")), token_count(-1), token_count(10**400)
+    (12, 12, None, None, None)
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, float) and not value.is_integer():  # NaN and inf are not integers either
+        return None
+    return int(value) if 0 <= value < 2**53 else None

@@ -14,10 +14,9 @@ from typing import TYPE_CHECKING, Any
 from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
 from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
 
-from patinox_core.config import LocalSettings, ProviderKind, hide_url_credentials, join_credentials, parse_kind
+from patinox_core.config import LocalSettings, ProviderKind, hide_url_credentials, parse_kind
 
-from . import _convert as cv
-from .llm import _check_exclusive, _Runtime
+from .llm import _check_exclusive, _Runtime, build_local_provider
 
 if TYPE_CHECKING:
     from patinox_core.router import LocalProvider
@@ -91,15 +90,7 @@ class PatinoxEmbedding(BaseEmbedding):
         return self._rt.provider(self._build)
 
     def _build(self, settings: LocalSettings | None) -> LocalProvider:
-        from patinox_core.router import LocalProvider
-
-        return LocalProvider(settings or cv.pinned_settings(
-            base_url=join_credentials(self.base_url, self.base_url_credentials),
-            provider=self.provider,
-            read_timeout=self.timeout,
-            max_retries=self.max_retries,
-            api_key=self.api_key,
-        ))
+        return build_local_provider(self, settings)
 
     # -- one call shape for every path ---------------------------------------------------
     def _opts(self) -> dict[str, Any]:

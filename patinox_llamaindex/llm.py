@@ -104,6 +104,20 @@ class _Runtime:
         return self.local
 
 
+def build_local_provider(adapter: Any, settings: LocalSettings | None) -> LocalProvider:
+    """The ``LocalProvider`` of an adapter (``Patinox`` or ``PatinoxEmbedding``): ``settings`` if
+    given, else settings pinned by its ``base_url``/``provider``/``timeout``/``max_retries``/``api_key``."""
+    from patinox_core.router import LocalProvider
+
+    return LocalProvider(settings or cv.pinned_settings(
+        base_url=join_credentials(adapter.base_url, adapter.base_url_credentials),
+        provider=adapter.provider,
+        read_timeout=adapter.timeout,
+        max_retries=adapter.max_retries,
+        api_key=adapter.api_key,
+    ))
+
+
 def _check_exclusive(adapter: Any, local_provider: Any, settings: Any) -> None:
     """``local_provider=``/``settings=`` carry their own server and timeout choices."""
     names = ("base_url", "provider", "timeout", "max_retries", "api_key")
@@ -197,15 +211,7 @@ class Patinox(FunctionCallingLLM):
         return rt.local if rt.local is not None else rt.provider(self._build)
 
     def _build(self, settings: LocalSettings | None) -> LocalProvider:
-        from patinox_core.router import LocalProvider
-
-        return LocalProvider(settings or cv.pinned_settings(
-            base_url=join_credentials(self.base_url, self.base_url_credentials),
-            provider=self.provider,
-            read_timeout=self.timeout,
-            max_retries=self.max_retries,
-            api_key=self.api_key,
-        ))
+        return build_local_provider(self, settings)
 
     @property
     def model_info(self) -> ModelInfo | None:

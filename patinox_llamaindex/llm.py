@@ -8,6 +8,7 @@ lazily at the first request.
 
 from __future__ import annotations
 
+import inspect
 import threading
 from collections.abc import AsyncGenerator, Generator, Sequence
 from typing import TYPE_CHECKING, Any, Literal
@@ -498,5 +499,14 @@ class Patinox(FunctionCallingLLM):
 
         return gen()
 
+
+# LlamaIndex's span wrapper runs ``inspect.signature(method).bind(...)`` on every call (~8 µs and a
+# dozen objects): a precomputed ``__signature__`` (the same signature) makes that lookup cheap.
+for _name in ("chat", "achat", "stream_chat", "astream_chat", "complete", "acomplete", "stream_complete",
+              "astream_complete"):
+    _fn = inspect.getattr_static(Patinox, _name)
+    _fn = getattr(_fn, "__wrapped__", _fn)  # under the dispatcher's span wrapper, when there is one
+    _fn.__signature__ = inspect.signature(_fn)
+del _name, _fn
 
 __all__ = ["Patinox"]

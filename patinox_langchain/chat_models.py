@@ -91,14 +91,27 @@ def profile_from(info: ModelInfo) -> ModelProfile:
 
 
 class _ProviderMixin(BaseModel):
-    """The lazily created ``LocalProvider`` shared by the chat model and the embeddings."""
+    """Server pinning and the lazily created ``LocalProvider``, shared by the chat model and the
+    embeddings."""
+
+    base_url: str | None = None
+    """Pin one server, e.g. ``http://127.0.0.1:11434``; no other server is probed."""
+    base_url_credentials: SecretStr | None = Field(default=None, exclude=True, repr=False)
+    """``user:pass`` split off ``base_url`` (never shown or serialized)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _hide_url_credentials(cls, data: Any) -> Any:
+        return hide_url_credentials(data)
+
+    provider: str | None = None
+    """Server kind: ``"ollama"``, ``"lmstudio"``, ``"openai_compatible"`` or ``"local"`` (auto)."""
 
     _provider: Any = PrivateAttr(default=None)
 
     def _settings(self) -> LocalSettings:
-        url = join_credentials(getattr(self, "base_url", None), getattr(self, "base_url_credentials", None))
-        return settings_for(url, getattr(self, "provider", None),
-                            getattr(self, "api_key", None))
+        url = join_credentials(self.base_url, self.base_url_credentials)
+        return settings_for(url, self.provider, getattr(self, "api_key", None))
 
     def _get_provider(self) -> LocalProvider:
         client = getattr(self, "client", None)
@@ -129,18 +142,6 @@ class ChatPatinox(_ProviderMixin, BaseChatModel):
 
     model: str | None = None
     """Model name (exact, ``name:latest`` or a unique prefix). ``None``: the default/best chat model."""
-    base_url: str | None = None
-    """Pin one server, e.g. ``http://127.0.0.1:11434``; no other server is probed."""
-    base_url_credentials: SecretStr | None = Field(default=None, exclude=True, repr=False)
-    """``user:pass`` split off ``base_url`` (never shown or serialized)."""
-
-    @model_validator(mode="before")
-    @classmethod
-    def _hide_url_credentials(cls, data: Any) -> Any:
-        return hide_url_credentials(data)
-
-    provider: str | None = None
-    """Server kind: ``"ollama"``, ``"lmstudio"``, ``"openai_compatible"`` or ``"local"`` (auto)."""
     temperature: float | None = None
     max_tokens: int | None = Field(default=None, gt=0)
     top_p: float | None = None

@@ -12,9 +12,8 @@ from typing import Any
 
 from langchain_core.embeddings import Embeddings
 from langchain_core.utils import secret_from_env
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from patinox_core.config import hide_url_credentials
 from patinox_core.errors import InvalidResponseError
 
 from .chat_models import _ProviderMixin
@@ -45,18 +44,6 @@ class PatinoxEmbeddings(_ProviderMixin, BaseModel, Embeddings):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, arbitrary_types_allowed=True)
 
     model: str | None = None
-    base_url: str | None = None
-    """Pin one server, e.g. ``http://127.0.0.1:11434``; no other server is probed."""
-    base_url_credentials: SecretStr | None = Field(default=None, exclude=True, repr=False)
-    """``user:pass`` split off ``base_url`` (never shown or serialized)."""
-
-    @model_validator(mode="before")
-    @classmethod
-    def _hide_url_credentials(cls, data: Any) -> Any:
-        return hide_url_credentials(data)
-
-    provider: str | None = None
-    """Server kind: ``"ollama"``, ``"lmstudio"``, ``"openai_compatible"`` or ``"local"`` (auto)."""
     batch_size: int | None = Field(default=None, ge=1)
     """Texts per request (default: ``LocalSettings.embed_batch_size``)."""
     max_concurrency: int | None = Field(default=None, ge=1)

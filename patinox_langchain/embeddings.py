@@ -7,7 +7,8 @@ prefixes and an optional progress bar, and keeps vectors in input order.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from langchain_core.embeddings import Embeddings
@@ -19,6 +20,11 @@ from patinox_core.errors import InvalidResponseError
 from .chat_models import _ProviderMixin
 
 _TQDM_WARNED = False
+
+
+Vectors = list[list[float]]
+#: (windows to send, done(window, vectors) callback, the collected vectors)
+_Job = tuple[list[list[str]], Callable[[list[str], Vectors], None], Vectors]
 
 
 def _progress_bar(total: int) -> Any:
@@ -79,38 +85,36 @@ class PatinoxEmbeddings(_ProviderMixin, BaseModel, Embeddings):
         settings = getattr(self._get_provider(), "settings", None)
         return int(getattr(settings, "embed_batch_size", 256))
 
-    def _embed(self, texts: Sequence[str], progress: bool = True) -> list[list[float]]:
+    @contextmanager
+    def _job(self, texts: Sequence[str], progress: bool) -> Iterator[_Job]:
+        """The windows to send and a ``done(window, vectors)`` callback that checks the count,
+        collects the vectors and advances the progress bar (shared by the sync and async paths)."""
         texts = list(texts)
-        windows = self._windows(texts) if progress else [texts]
         bar = _progress_bar(len(texts)) if progress and self.show_progress and texts else None
         out: list[list[float]] = []
+
+        def done(window: list[str], vectors: list[list[float]]) -> None:
+            _check_count(window, vectors)
+            out.extend(vectors)
+            if bar is not None:
+                bar.update(len(window))
+
         try:
-            for window in windows:
-                result = self._get_provider().embed(window, self.model, **self._options())
-                _check_count(window, result.vectors)
-                out.extend(result.vectors)
-                if bar is not None:
-                    bar.update(len(window))
+            yield (self._windows(texts) if progress else [texts]), done, out
         finally:
             if bar is not None:
                 bar.close()
+
+    def _embed(self, texts: Sequence[str], progress: bool = True) -> list[list[float]]:
+        with self._job(texts, progress) as (windows, done, out):
+            for window in windows:
+                done(window, self._get_provider().embed(window, self.model, **self._options()).vectors)
         return out
 
     async def _aembed(self, texts: Sequence[str], progress: bool = True) -> list[list[float]]:
-        texts = list(texts)
-        windows = self._windows(texts) if progress else [texts]
-        bar = _progress_bar(len(texts)) if progress and self.show_progress and texts else None
-        out: list[list[float]] = []
-        try:
+        with self._job(texts, progress) as (windows, done, out):
             for window in windows:
-                result = await self._get_provider().aembed(window, self.model, **self._options())
-                _check_count(window, result.vectors)
-                out.extend(result.vectors)
-                if bar is not None:
-                    bar.update(len(window))
-        finally:
-            if bar is not None:
-                bar.close()
+                done(window, (await self._get_provider().aembed(window, self.model, **self._options())).vectors)
         return out
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:

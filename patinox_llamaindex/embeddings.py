@@ -12,11 +12,11 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
-from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
+from pydantic import Field, PrivateAttr, SecretStr
 
-from patinox_core.config import LocalSettings, ProviderKind, hide_url_credentials, parse_kind
+from patinox_core.config import LocalSettings
 
-from .llm import _check_exclusive, _Runtime, build_local_provider
+from .llm import PinnedServer, _check_exclusive, _Runtime, build_local_provider
 
 if TYPE_CHECKING:
     from patinox_core.router import LocalProvider
@@ -28,7 +28,7 @@ DEFAULT_EMBED_BATCH_SIZE = 2048  # LlamaIndex's own loop; HTTP requests are requ
 _PROGRESS: ContextVar[Any] = ContextVar("patinox_embedding_progress", default=None)
 
 
-class PatinoxEmbedding(BaseEmbedding):
+class PatinoxEmbedding(PinnedServer, BaseEmbedding):
     """Embeddings from any embedding model on the local servers patinox finds.
 
     ``model_name=None`` lets the router pick (``PATINOX_DEFAULT_EMBEDDING_MODEL`` or the best
@@ -37,16 +37,6 @@ class PatinoxEmbedding(BaseEmbedding):
     """
 
     model_name: str | None = Field(default=None, description="Embedding model; None: the router's default.")
-    base_url: str | None = Field(default=None, description="Pin one server (nothing else is probed).")
-    base_url_credentials: SecretStr | None = Field(default=None, exclude=True, repr=False)
-    """``user:pass`` split off ``base_url`` (never shown or serialized)."""
-
-    @model_validator(mode="before")
-    @classmethod
-    def _hide_url_credentials(cls, data: Any) -> Any:
-        return hide_url_credentials(data)
-
-    provider: ProviderKind | None = Field(default=None, description="Only use servers of this kind.")
     embed_batch_size: int = Field(default=DEFAULT_EMBED_BATCH_SIZE, gt=0, le=2048)
     request_batch_size: int | None = Field(
         default=None, gt=0, le=4096, description="Texts per HTTP request; None: settings.embed_batch_size (256)."
@@ -74,11 +64,6 @@ class PatinoxEmbedding(BaseEmbedding):
         super().__init__(model_name=model_name, **kwargs)
         _check_exclusive(self, local_provider, settings)
         self._rt = _Runtime(local_provider, settings)
-
-    @field_validator("provider", mode="before")
-    @classmethod
-    def _provider_kind(cls, v: Any) -> Any:
-        return None if v in (None, "") else parse_kind(v)
 
     @classmethod
     def class_name(cls) -> str:

@@ -39,7 +39,7 @@ from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_ca
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import ToolSelection
 from llama_index.core.types import PydanticProgramMode
-from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, Field, PrivateAttr, SecretStr, field_validator, model_validator
 
 from patinox_core import types as core
 from patinox_core.config import LocalSettings, ProviderKind, hide_url_credentials, join_credentials, parse_kind
@@ -105,6 +105,26 @@ class _Runtime:
         return self.local
 
 
+class PinnedServer(BaseModel):
+    """The server-pinning fields shared by ``Patinox`` and ``PatinoxEmbedding``."""
+
+    base_url: str | None = Field(default=None, description="Pin one server (nothing else is probed).")
+    base_url_credentials: SecretStr | None = Field(default=None, exclude=True, repr=False)
+    """``user:pass`` split off ``base_url`` (never shown or serialized)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _hide_url_credentials(cls, data: Any) -> Any:
+        return hide_url_credentials(data)
+
+    provider: ProviderKind | None = Field(default=None, description="Only use servers of this kind.")
+
+    @field_validator("provider", mode="before")
+    @classmethod
+    def _provider_kind(cls, v: Any) -> Any:
+        return None if v in (None, "") else parse_kind(v)
+
+
 def build_local_provider(adapter: Any, settings: LocalSettings | None) -> LocalProvider:
     """The ``LocalProvider`` of an adapter (``Patinox`` or ``PatinoxEmbedding``): ``settings`` if
     given, else settings pinned by its ``base_url``/``provider``/``timeout``/``max_retries``/``api_key``."""
@@ -131,7 +151,7 @@ def _check_exclusive(adapter: Any, local_provider: Any, settings: Any) -> None:
         )
 
 
-class Patinox(FunctionCallingLLM):
+class Patinox(PinnedServer, FunctionCallingLLM):
     """Any chat model on the local servers patinox finds (Ollama, LM Studio, OpenAI-compatible).
 
     ``model=None`` lets the router pick (``PATINOX_DEFAULT_MODEL`` or the best chat model found).
@@ -140,16 +160,6 @@ class Patinox(FunctionCallingLLM):
     """
 
     model: str | None = Field(default=None, description="Model name; None: the router's default chat model.")
-    base_url: str | None = Field(default=None, description="Pin one server (nothing else is probed).")
-    base_url_credentials: SecretStr | None = Field(default=None, exclude=True, repr=False)
-    """``user:pass`` split off ``base_url`` (never shown or serialized)."""
-
-    @model_validator(mode="before")
-    @classmethod
-    def _hide_url_credentials(cls, data: Any) -> Any:
-        return hide_url_credentials(data)
-
-    provider: ProviderKind | None = Field(default=None, description="Only use servers of this kind.")
     temperature: float | None = Field(default=None, ge=0.0)
     max_tokens: int | None = Field(default=None, gt=0, description="Maximum tokens to generate.")
     top_p: float | None = Field(default=None, ge=0.0, le=1.0)
@@ -188,11 +198,6 @@ class Patinox(FunctionCallingLLM):
         super().__init__(model=model, **kwargs)
         _check_exclusive(self, local_provider, settings)
         self._rt = _Runtime(local_provider, settings)
-
-    @field_validator("provider", mode="before")
-    @classmethod
-    def _provider_kind(cls, v: Any) -> Any:
-        return None if v in (None, "") else parse_kind(v)
 
     @classmethod
     def class_name(cls) -> str:

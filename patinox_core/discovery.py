@@ -23,7 +23,8 @@ from urllib.parse import urlsplit
 
 from .backends.openai_compat import fingerprint_openai
 from .config import LocalSettings, ProviderKind
-from .errors import LocalProviderError, ServerError
+from .embedded.state import running_servers
+from .errors import LocalProviderError, RequestTimeoutError, ServerError
 from .transport import ProbeReply, Transport
 
 log = logging.getLogger("patinox.discovery")
@@ -53,6 +54,7 @@ class Service:
     flavor: str | None = None
     configured: bool = False  # named by the user (vs a loopback default)
     error: str | None = None  # why it is unhealthy
+    busy: bool = False  # accepted the connection but did not answer the probe in time: kept, requests wait
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "kind": self.kind.value}
@@ -73,10 +75,16 @@ def _endpoint_key(url: str) -> tuple[str, int | None, str]:
     return host, parts.port, parts.path.rstrip("/")
 
 
+def embedded_targets() -> tuple[tuple[str, ProviderKind], ...]:
+    """The running embedded servers (``patinox serve``), from their state files."""
+    return tuple((s.base_url, ProviderKind.OPENAI_COMPATIBLE) for s in running_servers())
+
+
 def probe_targets(settings: LocalSettings, defaults: tuple[tuple[str, ProviderKind], ...] = DEFAULT_TARGETS,
                   ) -> list[tuple[str, ProviderKind | None, bool]]:
     """``(url, kind hint, configured)`` to probe, in a fixed order: the user's URLs, then the loopback
-    defaults not already covered. Only user-configured URLs may be non-loopback.
+    defaults not already covered, then the embedded servers' state files (with the defaults: all three
+    are "what runs on this machine"). Only user-configured URLs may be non-loopback.
 
     >>> s = LocalSettings(ollama_url="box.lan", discover_defaults=True)
     >>> [(u, k.value if k else None, c) for u, k, c in probe_targets(s)]
@@ -91,7 +99,7 @@ def probe_targets(settings: LocalSettings, defaults: tuple[tuple[str, ProviderKi
             seen.add(key)
             out.append((url.rstrip("/"), kind, True))
     if settings.discover_defaults:
-        for url, kind in defaults:
+        for url, kind in (*defaults, *embedded_targets()):
             key = _endpoint_key(url)
             if key not in seen and is_loopback(url):
                 seen.add(key)
@@ -109,13 +117,25 @@ def _ok_json(reply: ProbeReply | LocalProviderError) -> Any:
     return None if isinstance(data, dict) and data.get("error") else data
 
 
-def fingerprint(base_url: str, hint: ProviderKind | None = None, configured: bool = False) -> Fingerprint:
+def _busy(service: Service, timeout: RequestTimeoutError, flavor: str | None) -> Service:
+    return replace(service, healthy=True, busy=True, flavor=service.flavor or flavor, latency_ms=None,
+                   error=f"busy: accepted the connection but did not answer in time ({timeout.message})")
+
+
+def fingerprint(base_url: str, hint: ProviderKind | None = None, configured: bool = False,
+                flavor: str | None = None) -> Fingerprint:
     """Pure probe plan: yields paths to ``GET``, receives each ``ProbeReply`` (or the mapped error),
-    returns the ``Service`` (unhealthy when unreachable) or ``None`` when it is not a model server."""
+    returns the ``Service`` (unhealthy when unreachable) or ``None`` when it is not a model server.
+
+    A server that accepted the connection but did not answer in time (a read timeout) is *busy*, not
+    down: llama-cpp-python, for one, answers nothing while it generates for another client. It is
+    kept as healthy and ``busy``, with ``flavor`` (what was known of it) as its flavor."""
     now = time.time()
     guess = hint or _PORT_KINDS.get(urlsplit(base_url).port or 0, ProviderKind.OPENAI_COMPATIBLE)
     down = Service(kind=guess, base_url=base_url, healthy=False, last_checked=now, configured=configured)
     root = yield "/"
+    if isinstance(root, RequestTimeoutError):
+        return _busy(down, root, flavor)
     if isinstance(root, LocalProviderError):
         return replace(down, error=root.message)
     found = replace(down, healthy=True, latency_ms=round(root.elapsed_ms, 2))
@@ -128,6 +148,8 @@ def fingerprint(base_url: str, hint: ProviderKind | None = None, configured: boo
     if "Unexpected endpoint or method" in body or root.headers.get("x-powered-by", "").lower() == "express":
         return replace(found, kind=hint or ProviderKind.LMSTUDIO, flavor="lmstudio")
     models = yield "/v1/models"
+    if isinstance(models, RequestTimeoutError):
+        return _busy(found, models, flavor)
     data = _ok_json(models)
     if not isinstance(data, dict) or not isinstance(data.get("data"), list):
         for path in ("/api/v0/models", "/api/v1/models"):  # LM Studio's native lists
@@ -208,7 +230,12 @@ class ServiceDiscovery:
         with self._state:
             for (url, _, configured), svc in zip(targets, found, strict=True):
                 known = self._seen.get(url)
-                if svc is not None and svc.healthy:
+                if svc is not None and svc.busy and known is not None:  # busy now: it is still what it was
+                    svc = replace(known, busy=True, healthy=True, latency_ms=None, error=svc.error,
+                                  last_checked=svc.last_checked)
+                elif svc is not None and svc.busy and not configured and svc.flavor is None:
+                    svc = None  # an unknown default port that never answers: no sign it is a model server
+                elif svc is not None and svc.healthy:
                     self._seen[url] = svc
                 elif known is not None:  # seen before, down now: keep its identity, mark it unhealthy
                     svc = replace(known, healthy=False, latency_ms=None, error=svc.error if svc else "not answering",
@@ -220,8 +247,14 @@ class ServiceDiscovery:
         return list(out)
 
     # -- sync ----------------------------------------------------------------------------
+    def _flavor_hint(self, url: str) -> str | None:
+        known = self._seen.get(url)
+        if known is not None:
+            return known.flavor
+        return "llama_cpp_python" if any(u == url for u, _ in embedded_targets()) else None
+
     def _drive(self, url: str, hint: ProviderKind | None, configured: bool) -> Service | None:
-        plan = fingerprint(url, hint, configured)
+        plan = fingerprint(url, hint, configured, self._flavor_hint(url))
         ctx = self._transport.context(url, _classify_probe, kind="probe", retries=0)
         try:
             path = next(plan)
@@ -252,7 +285,7 @@ class ServiceDiscovery:
 
     # -- async ---------------------------------------------------------------------------
     async def _adrive(self, url: str, hint: ProviderKind | None, configured: bool) -> Service | None:
-        plan = fingerprint(url, hint, configured)
+        plan = fingerprint(url, hint, configured, self._flavor_hint(url))
         ctx = self._transport.context(url, _classify_probe, kind="probe", retries=0)
         try:
             path = next(plan)

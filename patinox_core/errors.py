@@ -133,6 +133,17 @@ class ConfigurationError(LocalProviderError):
     default_recovery = RecoveryStrategy.FIX_CONFIG
 
 
+class EmbeddedServerError(LocalProviderError):
+    """``patinox serve`` could not set up, start or stop the embedded model server (the message says why
+    and what to do: install a compiler, free the port, read the build log)."""
+
+    default_recovery = RecoveryStrategy.FIX_CONFIG
+
+
+class SetupImpossibleError(EmbeddedServerError):
+    """This machine cannot build the embedded server (no C/C++ compiler): say what to install."""
+
+
 #: Recoveries for which the router tries the next server that has the model.
 FALLBACK_RECOVERIES = frozenset({RecoveryStrategy.RETRY, RecoveryStrategy.FALLBACK})
 
@@ -177,6 +188,7 @@ __all__ = [
     "CapabilityError",
     "ConfigurationError",
     "ContextOverflowError",
+    "EmbeddedServerError",
     "InvalidResponseError",
     "LocalProviderError",
     "ModelNotFoundError",
@@ -185,6 +197,7 @@ __all__ = [
     "RequestTimeoutError",
     "ServerError",
     "ServiceUnavailableError",
+    "SetupImpossibleError",
     "most_actionable",
     "should_cool_down",
     "should_fall_back",

@@ -45,6 +45,7 @@ from .catalogue import (
 )
 from .config import LocalSettings, ProviderKind
 from .discovery import Service, ServiceDiscovery
+from .embedded.state import declared_facts, overlay
 from .errors import (
     ConfigurationError,
     ContextOverflowError,
@@ -68,7 +69,8 @@ _BACKENDS = {
     ProviderKind.OPENAI_COMPATIBLE: ("patinox_core.backends.openai_compat", "OpenAICompatBackend"),
 }
 _NO_SERVER_HINT = ("start Ollama with `ollama serve` or LM Studio with `lms server start`, or point patinox at "
-                   "a running server (OLLAMA_HOST=host:11434, PATINOX_ENDPOINTS=http://host:8080)")
+                   "a running server (OLLAMA_HOST=host:11434, PATINOX_ENDPOINTS=http://host:8080); with nothing "
+                   "installed, `patinox serve` runs a small real model here")
 
 
 class ContextWindowWarning(UserWarning):
@@ -205,14 +207,20 @@ class LocalProvider:
         self._backend(service).loaded_models = self.catalogue.loaded_names(service.base_url)
 
     def _facts(self, service: Service) -> list[ServerFacts] | LocalProviderError:
+        declared = declared_facts(service.base_url) if service.flavor == "llama_cpp_python" else []
+        if service.busy and declared:  # the embedded server is generating: what patinox wrote is enough
+            return declared
         try:
-            return self._backend(service).list_model_facts()
+            return overlay(self._backend(service).list_model_facts(), declared)
         except LocalProviderError as err:
             return err
 
     async def _afacts(self, service: Service) -> list[ServerFacts] | LocalProviderError:
+        declared = declared_facts(service.base_url) if service.flavor == "llama_cpp_python" else []
+        if service.busy and declared:
+            return declared
         try:
-            return await self._backend(service).alist_model_facts()
+            return overlay(await self._backend(service).alist_model_facts(), declared)
         except LocalProviderError as err:
             return err
 

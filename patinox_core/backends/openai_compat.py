@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..config import LocalSettings, ProviderKind, redact
-from ..errors import CapabilityError, ConfigurationError
+from ..errors import CapabilityError, ConfigurationError, LocalProviderError
 from ..transport import TimeoutKind, Transport
 from ..types import ChatChunk, ChatRequest, ChatResult, EmbeddingResult
 from ._openai_wire import (
@@ -239,6 +239,41 @@ def models_from_wire(data: Mapping[str, Any], flavor: str | None = None) -> list
     return facts
 
 
+def props_facts(props: Any) -> ServerFacts:
+    """llama-server ``GET /props`` to facts shared by its model(s): allocated context
+    (``default_generation_settings.n_ctx``), tool support of the chat template, vision.
+
+    >>> props_facts({"default_generation_settings": {"n_ctx": 4096}, "total_slots": 2,
+    ...              "chat_template_caps": {"supports_tools": True}, "modalities": {"vision": False}})
+    {'loaded_context_length': 4096, 'capabilities': {'tools': True, 'vision': False}}
+    >>> props_facts("not json")
+    {}
+    """
+    if not isinstance(props, Mapping):
+        return {}
+    out: ServerFacts = {}
+    settings = props.get("default_generation_settings")
+    n_ctx = settings.get("n_ctx") if isinstance(settings, Mapping) else None
+    if isinstance(n_ctx, int) and not isinstance(n_ctx, bool) and n_ctx > 0:
+        out["loaded_context_length"] = n_ctx
+    caps: dict[str, bool] = {}
+    template = props.get("chat_template_caps")
+    if isinstance(template, Mapping) and isinstance(template.get("supports_tools"), bool):
+        caps["tools"] = template["supports_tools"]
+    modalities = props.get("modalities")
+    if isinstance(modalities, Mapping) and isinstance(modalities.get("vision"), bool):
+        caps["vision"] = modalities["vision"]
+    if caps:
+        out["capabilities"] = caps
+    return out
+
+
+def with_props(facts: list[ServerFacts], props: ServerFacts) -> list[ServerFacts]:
+    """Lay ``props_facts`` over every model (a model's own capability flags are kept beside them)."""
+    return [{**f, **props, "capabilities": {**(f.get("capabilities") or {}), **(props.get("capabilities") or {})}}
+            if props else f for f in facts]  # type: ignore[typeddict-item]
+
+
 def fingerprint_openai(models_json: Any, headers: Mapping[str, str] | None = None) -> str | None:
     """Which OpenAI-compatible server answered ``GET /v1/models`` (``wire-apis.md`` §3).
 
@@ -404,12 +439,28 @@ class OpenAICompatBackend:
 
     # -- models ----------------------------------------------------------------------------
     def list_model_facts(self) -> list[ServerFacts]:
-        return self.transport.request(self._ctx(None), "GET", self.base_url + self.models_path,
-                                      parse=self.facts_from_models)
+        facts = self.transport.request(self._ctx(None), "GET", self.base_url + self.models_path,
+                                       parse=self.facts_from_models)
+        if self.flavor != "llama_server":
+            return facts
+        try:  # llama-server's /props: allocated context and template capabilities (absent on old builds)
+            props = self.transport.request(self._ctx(None, retries=0), "GET", self.base_url + "/props",
+                                           parse=props_facts)
+        except LocalProviderError:
+            return facts
+        return with_props(facts, props)
 
     async def alist_model_facts(self) -> list[ServerFacts]:
-        return await self.transport.arequest(self._ctx(None), "GET", self.base_url + self.models_path,
-                                             parse=self.facts_from_models)
+        facts = await self.transport.arequest(self._ctx(None), "GET", self.base_url + self.models_path,
+                                              parse=self.facts_from_models)
+        if self.flavor != "llama_server":
+            return facts
+        try:
+            props = await self.transport.arequest(self._ctx(None, retries=0), "GET", self.base_url + "/props",
+                                                  parse=props_facts)
+        except LocalProviderError:
+            return facts
+        return with_props(facts, props)
 
 
 __all__ = [
@@ -427,6 +478,7 @@ __all__ = [
     "metrics_from_wire",
     "models_from_wire",
     "parse_sse_line",
+    "props_facts",
     "quirks_for",
     "response_format_to_wire",
     "summarize_server_message",

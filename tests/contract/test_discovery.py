@@ -159,10 +159,12 @@ async def test_nothing_listening_returns_empty_quickly_async(silent):
     assert time.perf_counter() - t0 < 0.3 * 3
 
 
-def test_a_configured_dead_server_is_reported_unhealthy(silent):
+def test_a_configured_dead_server_is_down_and_a_mute_one_busy(silent):
+    """Refused: down. Accepted but silent (llama-cpp-python while it generates): busy, kept, not down."""
     d = ServiceDiscovery(settings(ollama_url=f"127.0.0.1:{closed_port()}", endpoints=silent, probe_timeout=0.3))
     dead, mute = d.discover()
-    assert (dead.kind, dead.healthy, mute.healthy) == (ProviderKind.OLLAMA, False, False)
+    assert (dead.kind, dead.healthy, dead.busy) == (ProviderKind.OLLAMA, False, False)
+    assert (mute.healthy, mute.busy) == (True, True) and "busy" in mute.error
     assert "cannot connect" in dead.error and mute.kind is ProviderKind.OPENAI_COMPATIBLE
 
 

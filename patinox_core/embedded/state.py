@@ -57,13 +57,16 @@ def process_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    cmdline = Path(f"/proc/{pid}/cmdline")
-    if sys.platform.startswith("linux") and cmdline.exists():
-        try:
-            return _SERVER_MODULE in cmdline.read_bytes().decode(errors="replace")
-        except OSError:
-            return False
-    return True
+    proc = Path(f"/proc/{pid}")
+    if not sys.platform.startswith("linux") or not proc.exists():
+        return True
+    try:
+        if (proc / "stat").read_text().rsplit(")", 1)[-1].split()[0] == "Z":
+            return False  # exited, not yet reaped
+        cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
+    except (OSError, IndexError):
+        return False
+    return not cmdline or _SERVER_MODULE in cmdline  # empty while a new process execs: cannot tell yet
 
 
 def state_path(port: int, cache: Path | None = None) -> Path:

@@ -28,6 +28,14 @@ def params(model: str) -> dict[str, Any]:
             "max_tokens": 64, "timeout": 120, "max_retries": 0}
 
 
+NO_STREAM_USAGE = ("server limit: llama-cpp-python 0.3.36 sends no usage while streaming "
+                   "(stream_options.include_usage is ignored), so no client can report it")
+WRONG_ARGUMENT = "model weakness: SmolLM2-135M fills the forced magic_function call with input=10 instead of 3"
+NEVER_CALLS_TOOLS = "model weakness: the 135M model does not call a tool on its own (tool_choice='auto')"
+JSON_MODE_KEYS = ("model weakness: JSON mode constrains the reply to JSON but not to keys; the model writes other "
+                  "keys than setup/punchline")
+
+
 class _SmolBase(ChatModelIntegrationTests):
     @property
     def chat_model_class(self) -> type[ChatPatinox]:
@@ -36,6 +44,28 @@ class _SmolBase(ChatModelIntegrationTests):
     @property
     def supports_json_mode(self) -> bool:
         return True
+
+    @pytest.mark.xfail(reason=NO_STREAM_USAGE, strict=True)
+    def test_usage_metadata_streaming(self, model: BaseChatModel) -> None:
+        super().test_usage_metadata_streaming(model)
+
+    @pytest.mark.xfail(reason=WRONG_ARGUMENT, strict=True)
+    @pytest.mark.parametrize("model", [{}, {"output_version": "v1"}], indirect=True)
+    def test_tool_calling(self, model: BaseChatModel) -> None:
+        super().test_tool_calling(model)
+
+    @pytest.mark.xfail(reason=WRONG_ARGUMENT, strict=True)
+    async def test_tool_calling_async(self, model: BaseChatModel) -> None:
+        await super().test_tool_calling_async(model)
+
+    @pytest.mark.xfail(reason=JSON_MODE_KEYS, strict=True)
+    def test_json_mode(self, model: BaseChatModel) -> None:
+        super().test_json_mode(model)
+
+    @pytest.mark.xfail(reason=NEVER_CALLS_TOOLS, strict=True)
+    @pytest.mark.parametrize("model", [{}, {"output_version": "v1"}], indirect=True)
+    def test_agent_loop(self, model: BaseChatModel) -> None:
+        super().test_agent_loop(model)
 
 
 class TestChatPatinoxSmolLM2(_SmolBase):
@@ -47,6 +77,12 @@ class TestChatPatinoxSmolLM2(_SmolBase):
     def model_override_value(self) -> str:
         return "smollm2-135m-tools"
 
+    @pytest.mark.xfail(reason="model weakness: the 135M model writes its own katakana instead of copying the "
+                       "Japanese company name into the forced call", strict=True)
+    def test_unicode_tool_call_integration(self, model: BaseChatModel, *, tool_choice: str | None = None,
+                                           force_tool_call: bool = True) -> None:
+        super().test_unicode_tool_call_integration(model, tool_choice=tool_choice, force_tool_call=force_tool_call)
+
 
 class TestChatPatinoxSmolLM2Tools(_SmolBase):
     @property
@@ -57,6 +93,17 @@ class TestChatPatinoxSmolLM2Tools(_SmolBase):
     def model_override_value(self) -> str:
         return "smollm2-135m"
 
+    @pytest.mark.xfail(reason="model weakness: the forced answer_style string runs past max_tokens=64 (Python code "
+                       "inside the string), so the call's arguments are cut mid-JSON", strict=True)
+    def test_bind_runnables_as_tools(self, model: BaseChatModel) -> None:
+        super().test_bind_runnables_as_tools(model)
+
+    @pytest.mark.xfail(reason="model weakness: for the Chinese prompt the forced call's string comes back empty",
+                       strict=True)
+    def test_unicode_tool_call_integration(self, model: BaseChatModel, *, tool_choice: str | None = None,
+                                           force_tool_call: bool = True) -> None:
+        super().test_unicode_tool_call_integration(model, tool_choice=tool_choice, force_tool_call=force_tool_call)
+
 
 class TestPatinoxEmbeddingsSmolLM2(EmbeddingsIntegrationTests):
     @property
@@ -66,7 +113,3 @@ class TestPatinoxEmbeddingsSmolLM2(EmbeddingsIntegrationTests):
     @property
     def embedding_model_params(self) -> dict[str, Any]:
         return {"model": "smollm2-135m", "base_url": SERVER["url"], "provider": "openai_compatible", "batch_size": 2}
-
-
-def _unused(model: BaseChatModel) -> None:  # pragma: no cover - keeps the import for subclasses' xfails
-    del model

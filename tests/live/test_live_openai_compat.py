@@ -71,14 +71,14 @@ def test_server_is_fingerprinted_as_llama_cpp_python(oa_url: str) -> None:
         listing = client.get(f"{oa_url}/v1/models")
     assert fingerprint_openai(listing.json(), listing.headers) == "llama_cpp_python"
     assert quirks_for("llama_cpp_python").schema_as_json_object
-    assert {m["id"] for m in listing.json()["data"]} == {MODEL, TOOLS}
+    assert {MODEL, TOOLS} <= {m["id"] for m in listing.json()["data"]}  # live: the SmolLM2 aliases too
 
 
 def test_list_model_facts(oa_backend: OpenAICompatBackend) -> None:
     assert oa_backend.flavor == "llama_cpp_python"
     facts = oa_backend.list_model_facts()
-    assert [f["name"] for f in facts] == [MODEL, TOOLS] and all(f["loaded"] for f in facts)
-    assert oa_backend.loaded_models == {MODEL, TOOLS}
+    assert [f["name"] for f in facts][:2] == [MODEL, TOOLS] and all(f["loaded"] for f in facts)
+    assert {MODEL, TOOLS} <= (oa_backend.loaded_models or set())
 
 
 def test_chat(oa_backend: OpenAICompatBackend, oa_url: str) -> None:

@@ -138,3 +138,34 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def test_ctrl_c_during_a_step_stops_its_process_group(tmp_path: Path) -> None:
+    """Ctrl-C in ``patinox serve`` while pip/cmake runs: the build's whole process group goes too."""
+    import signal
+    import subprocess
+
+    pid_file = tmp_path / "child.pid"
+    child = ("import subprocess, sys, time; "
+             "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']);"
+             f"open({str(pid_file)!r}, 'w').write(str(p.pid)); time.sleep(60)")
+    driver = ("import sys, time; from pathlib import Path; from patinox_core.embedded.install import run_step; "
+              f"run_step([sys.executable, '-c', {child!r}], log=Path({str(tmp_path / 'log')!r}), "
+              "deadline=time.monotonic() + 120, what='a build')")
+    proc = subprocess.Popen([sys.executable, "-c", driver])
+    try:
+        for _ in range(300):
+            if pid_file.exists() and pid_file.read_text():
+                break
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) != 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    grandchild = int(pid_file.read_text())
+    for _ in range(50):
+        if not _alive(grandchild):
+            break
+        time.sleep(0.1)
+    assert not _alive(grandchild)

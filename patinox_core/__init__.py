@@ -11,6 +11,7 @@ from .errors import (
     CapabilityError,
     ConfigurationError,
     ContextOverflowError,
+    EmbeddedServerError,
     InvalidResponseError,
     LocalProviderError,
     ModelNotFoundError,
@@ -19,6 +20,7 @@ from .errors import (
     RequestTimeoutError,
     ServerError,
     ServiceUnavailableError,
+    SetupImpossibleError,
 )
 from .types import ChatChunk, ChatRequest, ChatResult, EmbeddingResult, Message, Metrics, ToolCall, Usage
 
@@ -49,6 +51,7 @@ __all__ = [
     "ChatResult",
     "ConfigurationError",
     "ContextOverflowError",
+    "EmbeddedServerError",
     "EmbeddingResult",
     "InvalidResponseError",
     "LocalProvider",
@@ -67,6 +70,7 @@ __all__ = [
     "Service",
     "ServiceDiscovery",
     "ServiceUnavailableError",
+    "SetupImpossibleError",
     "SpeedTier",
     "ToolCall",
     "Usage",

@@ -31,6 +31,20 @@ class ToolCall:
 
 
 @dataclass(slots=True)
+class InvalidToolCall:
+    """A tool call whose arguments are not a JSON object (malformed, or cut off by ``max_tokens``).
+
+    Data, not an exception, as LangChain's ``AIMessage.invalid_tool_calls``: ``arguments`` is the
+    raw text the server sent, ``error`` says what is wrong with it and what to do.
+    """
+
+    id: str
+    name: str
+    arguments: str
+    error: str
+
+
+@dataclass(slots=True)
 class Message:
     """One chat turn. ``images`` holds base64 strings or http(s)/data URLs."""
 
@@ -38,6 +52,7 @@ class Message:
     content: str = ""
     images: list[str] = field(default_factory=list)
     tool_calls: list[ToolCall] = field(default_factory=list)
+    invalid_tool_calls: list[InvalidToolCall] = field(default_factory=list)
     tool_call_id: str | None = None
     name: str | None = None  # tool name on role="tool" messages, or a participant name
     thinking: str | None = None
@@ -128,11 +143,13 @@ class ChatResult:
 
 @dataclass(slots=True)
 class ChatChunk:
-    """A stream delta. ``tool_calls`` are complete calls; the last chunk carries the totals."""
+    """A stream delta. ``tool_calls`` are complete calls (``invalid_tool_calls`` the unparsable
+    ones); the last chunk carries the totals."""
 
     content: str = ""
     thinking: str = ""
     tool_calls: list[ToolCall] = field(default_factory=list)
+    invalid_tool_calls: list[InvalidToolCall] = field(default_factory=list)
     finish_reason: FinishReason | None = None
     usage: Usage | None = None
     metrics: Metrics | None = None
@@ -161,14 +178,16 @@ class EmbeddingResult:
 
 def merge_chunks(chunks: list[ChatChunk]) -> ChatResult:
     """Concatenate a stream into the ChatResult a non-stream call would have returned."""
-    content, thinking, calls = [], [], []
+    content, thinking, calls, invalid = [], [], [], []
     last = ChatChunk()
     for c in chunks:
         content.append(c.content)
         thinking.append(c.thinking)
         calls.extend(c.tool_calls)
+        invalid.extend(c.invalid_tool_calls)
         last = c
-    msg = Message(role="assistant", content="".join(content), tool_calls=calls, thinking="".join(thinking) or None)
+    msg = Message(role="assistant", content="".join(content), tool_calls=calls, invalid_tool_calls=invalid,
+                  thinking="".join(thinking) or None)
     return ChatResult(
         message=msg,
         finish_reason=last.finish_reason,
@@ -185,6 +204,7 @@ __all__ = [
     "ChatResult",
     "EmbeddingResult",
     "FinishReason",
+    "InvalidToolCall",
     "Message",
     "Metrics",
     "Think",

@@ -32,6 +32,7 @@ from patinox_core.config import LocalSettings, hide_url_credentials, join_creden
 from patinox_core.errors import ConfigurationError
 
 from . import _convert as conv
+from ._structured import reply_guard
 
 if TYPE_CHECKING:
     from patinox_core.capabilities import ModelInfo
@@ -43,7 +44,7 @@ Reasoning = bool | Literal["low", "medium", "high"] | None
 _PARAMS = ("temperature", "max_tokens", "top_p", "top_k", "seed", "timeout", "max_retries", "keep_alive", "num_ctx")
 #: Every keyword argument ``invoke``/``stream``/``bind`` may carry; anything else is an error.
 CALL_KWARGS = frozenset({*_PARAMS, "model", "reasoning", "format", "response_format", "tools", "tool_choice",
-                         "options", "stream", "parallel_tool_calls"})
+                         "options", "stream", "parallel_tool_calls", "stream_usage"})
 #: The fields that identify a configured model (``_identifying_params``: tracing, cache keys).
 _IDENTIFYING = ("model", "base_url", "provider", *_PARAMS, "stop", "reasoning", "format", "options")
 _PROVIDER_LOCK = threading.Lock()
@@ -164,6 +165,9 @@ class ChatPatinox(_ProviderMixin, BaseChatModel):
     """For servers behind auth (sent as a Bearer token); never logged."""
     streaming: bool = False
     """``invoke`` streams internally (callbacks see every token)."""
+    stream_usage: bool | None = None
+    """Accepted so ``ChatOpenAI`` arguments carry over; a no-op: a stream's last chunk always carries
+    ``usage_metadata`` when the server reports token counts (llama-cpp-python never does while streaming)."""
     client: Any = Field(default=None, exclude=True)
     """A ``LocalProvider`` to share between models (one catalogue, one connection pool)."""
 
@@ -382,6 +386,7 @@ class ChatPatinox(_ProviderMixin, BaseChatModel):
         else:
             raise ConfigurationError(f"unknown structured output method {method!r}",
                                      hint="use 'json_schema', 'function_calling' or 'json_mode'")
+        parser = reply_guard() | parser  # a cut-off reply or an unreadable call is an error, never repaired
         if not include_raw:
             return llm | parser
         parse = RunnablePassthrough.assign(parsed=itemgetter("raw") | parser, parsing_error=lambda _: None)
@@ -424,7 +429,7 @@ class _StreamState:
             chunk.tool_calls = chunk.tool_calls[: max(0, 1 - self.tool_index)]
         kind = self.model._learn(chunk.model, chunk.service, self.own) if chunk.is_final else None
         message = conv.to_ai_chunk(chunk, kind=kind, tool_index=self.tool_index, v1=self.blocks)
-        self.tool_index += len(chunk.tool_calls)
+        self.tool_index += len(chunk.tool_calls) + len(chunk.invalid_tool_calls)
         return ChatGenerationChunk(message=message)
 
 

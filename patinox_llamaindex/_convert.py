@@ -349,8 +349,10 @@ def _raw(server_raw: Mapping[str, Any] | None, usage: core.Usage | None, **facts
     return raw
 
 
-def assistant_blocks(content: str, thinking: str | None, calls: Sequence[core.ToolCall]) -> list[Any]:
-    """``[ThinkingBlock?, TextBlock, ToolCallBlock*]``; a call without an id gets a stable one."""
+def assistant_blocks(content: str, thinking: str | None, calls: Sequence[core.ToolCall],
+                     invalid: Sequence[core.InvalidToolCall] = ()) -> list[Any]:
+    """``[ThinkingBlock?, TextBlock, ToolCallBlock*]``; a call without an id gets a stable one. A call
+    whose arguments are not a JSON object keeps them as the raw text (``tool_kwargs`` is a str)."""
     blocks: list[Any] = []
     if thinking:
         blocks.append(ThinkingBlock(content=thinking))
@@ -358,7 +360,17 @@ def assistant_blocks(content: str, thinking: str | None, calls: Sequence[core.To
     for i, call in enumerate(calls):
         call_id = call.id or stable_tool_id(call.name, call.arguments, i)
         blocks.append(ToolCallBlock(tool_call_id=call_id, tool_name=call.name, tool_kwargs=dict(call.arguments)))
+    blocks += [ToolCallBlock(tool_call_id=bad.id, tool_name=bad.name, tool_kwargs=bad.arguments) for bad in invalid]
     return blocks
+
+
+def invalid_calls_dict(invalid: Sequence[core.InvalidToolCall]) -> list[dict[str, str]]:
+    """``additional_kwargs["invalid_tool_calls"]``: each unreadable call with the error that says why.
+
+    >>> invalid_calls_dict([core.InvalidToolCall("c1", "f", '{"a":', "cut off; raise max_tokens")])
+    [{'id': 'c1', 'name': 'f', 'arguments': '{"a":', 'error': 'cut off; raise max_tokens'}]
+    """
+    return [{"id": c.id, "name": c.name, "arguments": c.arguments, "error": c.error} for c in invalid]
 
 
 def from_core_result(result: core.ChatResult) -> ChatResponse:
@@ -375,9 +387,12 @@ def from_core_result(result: core.ChatResult) -> ChatResponse:
     extra.update(facts)
     if m := metrics_dict(result.metrics):
         extra["metrics"] = m
+    if msg.invalid_tool_calls:
+        extra["invalid_tool_calls"] = invalid_calls_dict(msg.invalid_tool_calls)
     return ChatResponse(
         message=ChatMessage(
-            role=MessageRole.ASSISTANT, blocks=assistant_blocks(msg.content, msg.thinking, msg.tool_calls)
+            role=MessageRole.ASSISTANT,
+            blocks=assistant_blocks(msg.content, msg.thinking, msg.tool_calls, msg.invalid_tool_calls),
         ),
         raw=raw,
         additional_kwargs=extra,
@@ -390,12 +405,13 @@ class StreamAccumulator:
     Pure and synchronous, so ``stream_chat`` and ``astream_chat`` share it.
     """
 
-    __slots__ = ("_calls", "_content", "_seen", "_thinking")
+    __slots__ = ("_calls", "_content", "_invalid", "_seen", "_thinking")
 
     def __init__(self) -> None:
         self._content: list[str] = []
         self._thinking: list[str] = []
         self._calls: list[core.ToolCall] = []
+        self._invalid: list[core.InvalidToolCall] = []
         self._seen: set[str] = set()
 
     def feed(self, chunk: core.ChatChunk) -> ChatResponse:
@@ -406,8 +422,11 @@ class StreamAccumulator:
             if key not in self._seen:
                 self._seen.add(key)
                 self._calls.append(core.ToolCall(id=key, name=call.name, arguments=dict(call.arguments)))
-        blocks = assistant_blocks("".join(self._content), "".join(self._thinking) or None, self._calls)
+        self._invalid += chunk.invalid_tool_calls
+        blocks = assistant_blocks("".join(self._content), "".join(self._thinking) or None, self._calls, self._invalid)
         extra: dict[str, Any] = {"thinking_delta": chunk.thinking or None}
+        if self._invalid:
+            extra["invalid_tool_calls"] = invalid_calls_dict(self._invalid)
         raw: dict[str, Any] | None = None
         if chunk.is_final:
             facts = {"model": chunk.model, "service": chunk.service, "finish_reason": chunk.finish_reason}
@@ -488,6 +507,7 @@ __all__ = [
     "assistant_blocks",
     "from_core_result",
     "image_to_core",
+    "invalid_calls_dict",
     "keep_first_tool_call",
     "metrics_dict",
     "response_kwargs",

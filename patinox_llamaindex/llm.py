@@ -46,6 +46,7 @@ from patinox_core.config import LocalSettings, ProviderKind, hide_url_credential
 from patinox_core.errors import ConfigurationError, LocalProviderError
 
 from . import _convert as cv
+from ._structured import check_response
 
 if TYPE_CHECKING:
     from llama_index.core.prompts import PromptTemplate
@@ -426,6 +427,7 @@ class Patinox(PinnedServer, FunctionCallingLLM):
         _start_event(output_cls, prompt, prompt_args)
         messages = prompt.format_messages(**prompt_args)
         response = self.chat(messages, **self._structured_kwargs(output_cls, llm_kwargs))
+        check_response(response)
         result = output_cls.model_validate_json(response.message.content or "")
         dispatcher.event(LLMStructuredPredictEndEvent(output=result))
         return result
@@ -444,6 +446,7 @@ class Patinox(PinnedServer, FunctionCallingLLM):
         _start_event(output_cls, prompt, prompt_args)
         messages = prompt.format_messages(**prompt_args)
         response = await self.achat(messages, **self._structured_kwargs(output_cls, llm_kwargs))
+        check_response(response)
         result = output_cls.model_validate_json(response.message.content or "")
         dispatcher.event(LLMStructuredPredictEndEvent(output=result))
         return result
@@ -468,6 +471,7 @@ class Patinox(PinnedServer, FunctionCallingLLM):
             current = None
             obj: Any = None
             for response in self.stream_chat(messages, **kwargs):
+                check_response(response)  # the last response carries the finish reason
                 obj = process_streaming_objects(response, output_cls, cur_objects=current, flexible_mode=True)
                 current = obj if isinstance(obj, list) else [obj]
                 dispatcher.event(LLMStructuredPredictInProgressEvent(output=obj))
@@ -496,6 +500,7 @@ class Patinox(PinnedServer, FunctionCallingLLM):
             current = None
             obj: Any = None
             async for response in await self.astream_chat(messages, **kwargs):
+                check_response(response)  # the last response carries the finish reason
                 obj = process_streaming_objects(response, output_cls, cur_objects=current, flexible_mode=True)
                 current = obj if isinstance(obj, list) else [obj]
                 dispatcher.event(LLMStructuredPredictInProgressEvent(output=obj))

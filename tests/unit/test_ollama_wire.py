@@ -269,10 +269,14 @@ def test_forced_tool_reply_becomes_a_call() -> None:
 @pytest.mark.parametrize(("content", "reason"), [("not json", "stop"), ('{"city": "Os', "length"),
                                                   ('{"name": "other", "arguments": {}}', "stop")])
 def test_forced_tool_bad_replies(content: str, reason: str) -> None:
+    """A reply that is not a call of a given tool is data (an invalid call), never an exception."""
     forced = forced_tool(req(tools=[WEATHER, TIME], tool_choice="required"))
-    with pytest.raises(InvalidResponseError):
-        from_wire({**NON_STREAM, "done_reason": reason, "message": {"role": "assistant", "content": content}},
-                  forced=forced)
+    out = from_wire({**NON_STREAM, "done_reason": reason, "message": {"role": "assistant", "content": content}},
+                    forced=forced)
+    assert out.message.tool_calls == [] and out.message.content == ""
+    [bad] = out.message.invalid_tool_calls
+    assert bad.arguments == content and "not a JSON call of get_weather or get_time" in bad.error
+    assert ("raise max_tokens" in bad.error) is (reason == "length")
 
 
 # --- stream parser -------------------------------------------------------------------------

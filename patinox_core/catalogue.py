@@ -196,8 +196,10 @@ def context_limit(info: ModelInfo, request: ChatRequest) -> int | None:
 
 
 def overflow_message(info: ModelInfo, estimate: int, limit: int) -> str:
+    fate = ("the server would drop the start of the prompt" if info.kind is ProviderKind.OLLAMA
+            else "the server would reject the request (HTTP 400)")
     return (f"the prompt (about {estimate} tokens, estimated as characters/4) may not fit {info.name}'s "
-            f"context of {limit} tokens on {info.service}; the server would drop the start of the prompt")
+            f"context of {limit} tokens on {info.service}; {fate}")
 
 
 def overflow_hint(info: ModelInfo) -> str:

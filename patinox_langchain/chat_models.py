@@ -70,23 +70,25 @@ def settings_for(base_url: str | None, provider: str | None, api_key: SecretStr 
 
 
 def profile_from(info: ModelInfo) -> ModelProfile:
-    """A LangChain model profile from the catalogue's facts about one model."""
-    caps = info.capabilities
+    """A LangChain model profile from the catalogue's facts about one model, by the rule LlamaIndex's
+    ``metadata`` follows too (``ModelInfo.supports``: a flag is False only when the model is known to
+    lack it). ``max_input_tokens`` is the effective window, left out when unknown."""
+    tools = info.supports("tools")
     profile = ModelProfile(
         text_inputs=True,
         text_outputs=True,
-        image_inputs=bool(caps.vision),
-        image_url_inputs=bool(caps.vision),  # URLs are fetched client-side where the server needs base64
-        tool_calling=bool(caps.tools),
-        tool_choice=bool(caps.tools),
-        tool_call_streaming=bool(caps.tools),
-        structured_output=bool(caps.structured_output),
-        reasoning_output=bool(caps.thinking),
+        image_inputs=info.supports("vision"),
+        image_url_inputs=info.supports("vision"),  # URLs are fetched client-side where the server needs base64
+        tool_calling=tools,
+        tool_choice=tools,
+        tool_call_streaming=tools,
+        structured_output=info.supports("structured_output"),
+        reasoning_output=info.supports("thinking"),
     )
-    context = getattr(info, "effective_context_length", None) or info.context_length
+    context = info.effective_context_length
     if context:
         profile["max_input_tokens"] = int(context)
-    if caps.thinking:
+    if info.capabilities.thinking:
         profile["reasoning_effort_levels"] = ["low", "medium", "high"]
     return profile
 

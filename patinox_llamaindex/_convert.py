@@ -480,18 +480,19 @@ def to_metadata(
     """``LLMMetadata`` from the resolved catalogue entry (or defaults before resolution).
 
     Precedence per field: the user's explicit value > the catalogue > LlamaIndex's default. The
-    context window is the *effective* one (allocated or server default), never the trained max;
-    the router likewise refuses a request only for a capability the model is known to lack.
+    context window is the catalogue's *effective* one (``ModelInfo.effective_context_length``, also
+    LangChain's ``profile["max_input_tokens"]``); when the catalogue does not know it, LlamaIndex's
+    default (3900), never above the model's maximum. Flags follow ``ModelInfo.supports``, as
+    LangChain's ``profile`` does: False only when the model is known to lack the capability.
     """
-    ctx, ctx_max = context_window, DEFAULT_CONTEXT_WINDOW
+    ctx = context_window
     if ctx is None and info is not None:
-        # allocated / server default; unknown -> LlamaIndex's default, capped by the trained max
-        ctx = info.effective_context_length or min(DEFAULT_CONTEXT_WINDOW, info.context_length or ctx_max)
-    # a flag is False only when someone (server, heuristic, user) said so; an unknown is not a "no"
+        ctx = info.effective_context_length or min(DEFAULT_CONTEXT_WINDOW,
+                                                   info.context_length or DEFAULT_CONTEXT_WINDOW)
     fc = is_function_calling_model
     if fc is None:
-        fc = info is None or not info.known_lacks("tools")
-    chat = info is None or not info.known_lacks("chat")
+        fc = info is None or info.supports("tools")
+    chat = info is None or info.supports("chat")
     return LLMMetadata(
         context_window=ctx or DEFAULT_CONTEXT_WINDOW,
         num_output=num_output or DEFAULT_NUM_OUTPUTS,

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from .backends.openai_compat import fingerprint_openai
 from .config import LocalSettings, ProviderKind
 from .errors import LocalProviderError, ServerError
+from .kind_mismatch import kind_mismatch
 from .transport import ProbeReply, Transport
 
 log = logging.getLogger("patinox.discovery")
@@ -139,6 +140,8 @@ def fingerprint(base_url: str, hint: ProviderKind | None = None, configured: boo
         why = models.message if isinstance(models, LocalProviderError) else f"GET /v1/models gave {models.status}"
         return replace(down, error=f"not a model server that patinox knows ({why})")
     flavor = fingerprint_openai(data, models.headers if isinstance(models, ProbeReply) else {})
+    if (mismatch := kind_mismatch(base_url, hint, flavor)) is not None:
+        return replace(down, flavor=flavor, error=mismatch)
     kind = hint or _FLAVOR_KINDS.get(flavor or "", ProviderKind.OPENAI_COMPATIBLE)
     found = replace(found, kind=kind, flavor="ollama" if kind is ProviderKind.OLLAMA else flavor)
     if flavor == "llama_server":

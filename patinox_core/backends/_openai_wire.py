@@ -37,7 +37,7 @@ from ..types import (
     ToolCall,
     Usage,
 )
-from .base import ErrorPayload, token_count
+from .base import ErrorPayload, stream_stopped_error, token_count
 from .forced_tools import ForcedTool, forced_call
 from .tool_args import parse_tool_call, split_calls
 
@@ -341,6 +341,7 @@ class OpenAIChatStream:
         self.first_token_at: float | None = None
         self.done = False
         self.seen_data = False
+        self.ended_early = False  # the body ended cleanly, between events, before a finish reason
         self.stray: list[str] = []
         self.tools = _ToolCallAccumulator()
         self.think = ThinkTagSplitter()
@@ -430,8 +431,8 @@ class OpenAIChatStream:
         if self.stray:
             raise InvalidResponseError(f"the server sent a non-SSE body: {summarize_server_message(self.stray[0])}")
         if self.finish_reason is None:
-            raise InvalidResponseError("the stream ended before the server finished the reply",
-                                       hint="the server closed the connection early (crash or restart?); retry")
+            self.ended_early = True
+            raise stream_stopped_error(self.model, self.service)
         return self._final()
 
 

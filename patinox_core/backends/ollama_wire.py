@@ -35,7 +35,7 @@ from ..errors import (
 )
 from ..transport import loads
 from ..types import ChatChunk, ChatRequest, ChatResult, FinishReason, InvalidToolCall, Message, Metrics, ToolCall, Usage
-from .base import ErrorPayload
+from .base import ErrorPayload, stream_stopped_error
 from .forced_tools import ForcedTool, add_instruction, canonical_json, forced_call
 from .forced_tools import forced_tool as plan_forced_tool
 from .tool_args import parse_tool_call, split_calls
@@ -417,10 +417,7 @@ class OllamaChatStream:
 
     def close(self) -> list[ChatChunk]:
         if not self._done:
-            raise InvalidResponseError(
-                "the Ollama stream ended before its final done:true line (truncated reply)",
-                hint="the server stopped mid-reply (crash or restart?); retry", model=self.model, service=self.service,
-            )
+            raise stream_stopped_error(self.model, self.service)
         return []
 
 

@@ -17,6 +17,7 @@ from patinox_core import (
     ModelNotFoundError,
     RecoveryStrategy,
     ServerError,
+    ServiceUnavailableError,
     ToolCall,
 )
 from patinox_core.backends.base import ErrorPayload, tool_call_id
@@ -340,11 +341,12 @@ def test_stream_error_line_raises_error_payload() -> None:
     assert isinstance(classify_error(None, info.value.body), ServerError)
 
 
-def test_stream_without_done_is_truncated() -> None:
+def test_stream_without_done_means_the_server_stopped() -> None:
     parser = OllamaChatStream("m", "http://h")
     parser.feed(STREAM_LINES[0])
-    with pytest.raises(InvalidResponseError, match="truncated"):
+    with pytest.raises(ServiceUnavailableError, match="stopped sending before the reply was finished") as info:
         parser.close()
+    assert info.value.service == "http://h" and info.value.model == "m"
 
 
 def test_lines_after_done_are_ignored() -> None:

@@ -431,9 +431,10 @@ def test_stream_without_done_but_finished_is_accepted() -> None:
     assert chunks[-1].finish_reason == "stop"
 
 
-def test_truncated_stream_is_invalid() -> None:
-    with pytest.raises(InvalidResponseError, match="ended before"):
+def test_stream_ending_between_events_means_the_server_stopped() -> None:
+    with pytest.raises(ServiceUnavailableError, match="stopped sending before the reply was finished") as info:
         run([delta({"content": "x"})])
+    assert info.value.recovery is RecoveryStrategy.FALLBACK
 
 
 def test_lines_after_done_are_ignored_and_comments_skipped() -> None:

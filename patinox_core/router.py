@@ -372,7 +372,8 @@ class LocalProvider:
         return estimate
 
     def _prepare(self, request: ChatRequest, view: View) -> tuple[list[ModelInfo], int]:
-        copies = self._plan(view, request.model, "chat", request_needs(request))
+        need = "completion" if request.completion else "chat"
+        copies = self._plan(view, request.model, need, request_needs(request))
         return copies, self._guard(copies[0], request)
 
     def _after(self, info: ModelInfo, request: ChatRequest, usage: Usage | None, metrics: Metrics | None,

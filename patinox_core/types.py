@@ -103,6 +103,7 @@ class ChatRequest:
     timeout: float | None = None  # per-request read timeout override (seconds)
     max_retries: int | None = None  # per-request override of settings.max_retries
     options: dict[str, Any] = field(default_factory=dict)  # server-specific extras
+    completion: bool = False  # the one user message is a raw prompt: /v1/completions (base models)
 
     def __post_init__(self) -> None:
         if self.think is not None and not isinstance(self.think, bool) and self.think not in _THINK_LEVELS:
@@ -116,6 +117,9 @@ class ChatRequest:
                 f"response_format={self.response_format!r} is not valid",
                 hint='use None, "json" or a JSON schema dict',
             )
+        if self.completion and (len(self.messages) != 1 or self.messages[0].role != "user" or self.tools):
+            raise ConfigurationError("a completion request is one user message (the prompt) and no tools",
+                                     hint="send chat turns or tools as a chat request (completion=False)")
         if self.max_tokens is not None and self.max_tokens <= 0:
             raise ConfigurationError(f"max_tokens={self.max_tokens} must be positive", hint="pass max_tokens >= 1")
 

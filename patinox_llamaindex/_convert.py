@@ -469,6 +469,16 @@ def keep_first_tool_call(response: ChatResponse) -> ChatResponse:
     return response
 
 
+def uses_completions(info: ModelInfo | None, is_chat_model: bool | None) -> bool:
+    """Does ``complete()`` send a raw prompt (``/v1/completions``) rather than one chat turn? Yes for a
+    model that is no chat model (``is_chat_model=False``, or known to lack chat: a base model without
+    a chat template, e.g. marked with ``overrides={"m": {"chat": False}}``), as ``OpenAILike`` does.
+    """
+    if is_chat_model is not None:
+        return not is_chat_model
+    return info is not None and info.known_lacks("chat") and info.supports("completion")
+
+
 def to_metadata(
     info: ModelInfo | None,
     *,
@@ -476,6 +486,7 @@ def to_metadata(
     context_window: int | None,
     num_output: int | None,
     is_function_calling_model: bool | None,
+    is_chat_model: bool | None = None,
 ) -> LLMMetadata:
     """``LLMMetadata`` from the resolved catalogue entry (or defaults before resolution).
 
@@ -492,7 +503,7 @@ def to_metadata(
     fc = is_function_calling_model
     if fc is None:
         fc = info is None or info.supports("tools")
-    chat = info is None or info.supports("chat")
+    chat = is_chat_model if is_chat_model is not None else info is None or info.supports("chat")
     return LLMMetadata(
         context_window=ctx or DEFAULT_CONTEXT_WINDOW,
         num_output=num_output or DEFAULT_NUM_OUTPUTS,
@@ -517,6 +528,7 @@ __all__ = [
     "to_core_messages",
     "to_metadata",
     "tool_choice",
+    "uses_completions",
     "tool_selections",
     "tool_specs",
     "usage_dict",

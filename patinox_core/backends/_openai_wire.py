@@ -239,7 +239,7 @@ def from_wire(data: Mapping[str, Any], *, forced: ForcedTool | None = None) -> C
         raise InvalidResponseError("the server's reply has no choices", hint="check the server's version and logs")
     choice = choices[0]
     raw_msg = choice.get("message") or {}
-    text = raw_msg.get("content") or ""
+    text = raw_msg.get("content") or choice.get("text") or ""  # "text": a /v1/completions reply
     content, tagged = ThinkTagSplitter().split(text) if forced is None else ("", "")
     thinking = raw_msg.get("reasoning_content") or raw_msg.get("reasoning") or ""
     thinking = (thinking + tagged) if thinking and tagged else (thinking or tagged)
@@ -387,8 +387,8 @@ class OpenAIChatStream:
                 self.forced_text.append(delta["content"])
                 self._mark_first()
                 text, tagged = "", ""
-            else:
-                text, tagged = self.think.feed(delta.get("content") or "")
+            else:  # "text": a /v1/completions stream
+                text, tagged = self.think.feed(delta.get("content") or choice.get("text") or "")
             content.append(text)
             thinking.append((delta.get("reasoning_content") or delta.get("reasoning") or "") + tagged)
             for call in delta.get("tool_calls") or ():

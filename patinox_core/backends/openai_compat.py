@@ -39,6 +39,7 @@ from ._openai_wire import (
     usage_from_wire,
 )
 from .base import ServerFacts
+from .completions_wire import COMPLETIONS_PATH, completion_to_wire
 from .empty_stream import aexplain_empty_stream, diagnosis_request, explain_empty_stream
 from .forced_tools import ForcedTool, add_instruction, forced_tool
 
@@ -319,10 +320,12 @@ class OpenAICompatBackend:
         return classify_error(status, body)
 
     def chat_body(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        if request.completion:
+            return completion_to_wire(request, stream=stream)
         return to_wire(request, stream=stream, quirks=self.quirks)
 
     def chat_url(self, request: ChatRequest, *, stream: bool) -> str:
-        return self.base_url + self.chat_path
+        return self.base_url + (COMPLETIONS_PATH if request.completion else self.chat_path)
 
     def embed_body(self, texts: Sequence[str], model: str, opts: Mapping[str, Any]) -> dict[str, Any]:
         return embed_to_wire(texts, model, dimensions=opts.get("dimensions"), extra=opts.get("options"))

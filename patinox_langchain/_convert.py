@@ -181,6 +181,9 @@ def to_message(message: BaseMessage) -> core.Message:
     out = core.Message(role=role, content=text, images=images, name=message.name)  # type: ignore[arg-type]
     if isinstance(message, AIMessage):
         out.tool_calls = to_tool_calls(message)
+        out.invalid_tool_calls = [
+            core.InvalidToolCall(str(c.get("id") or ""), str(c.get("name") or ""), str(c.get("args") or ""),
+                                 str(c.get("error") or "")) for c in message.invalid_tool_calls]
         reasoning = message.additional_kwargs.get("reasoning_content")
         out.thinking = thinking or (reasoning if isinstance(reasoning, str) and reasoning else None)
     elif isinstance(message, ToolMessage):
@@ -213,6 +216,12 @@ def stable_tool_ids(messages: list[core.Message]) -> list[core.Message]:
             new_id = tool_call_id(call.name, canonical_json(call.arguments), ordinal)
             mapping[call.id] = new_id
             call.id = new_id
+            ordinal += 1
+        for bad in message.invalid_tool_calls:  # raw argument text in place of canonical JSON
+            new_id = tool_call_id(bad.name, bad.arguments, ordinal)
+            if bad.id:
+                mapping[bad.id] = new_id
+            bad.id = new_id
             ordinal += 1
         if message.tool_call_id is not None:
             message.tool_call_id = mapping.get(message.tool_call_id, message.tool_call_id)

@@ -92,9 +92,11 @@ def messages_to_wire(messages: Sequence[Message]) -> list[dict[str, Any]]:
             parts: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
             parts += [{"type": "image_url", "image_url": {"url": _image_url(img)}} for img in m.images]
             msg["content"] = parts
-        if m.tool_calls:
-            msg["tool_calls"] = [_tool_call_to_wire(c) for c in m.tool_calls]
-            last_ids.update({c.name: c.id for c in m.tool_calls})
+        if m.tool_calls or m.invalid_tool_calls:  # invalid ones with their raw text, as ChatOpenAI sends them
+            msg["tool_calls"] = [_tool_call_to_wire(c) for c in m.tool_calls] + [
+                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                for c in m.invalid_tool_calls]
+            last_ids.update({c.name: c.id for c in (*m.tool_calls, *m.invalid_tool_calls)})
         if m.role == "tool":
             call_id = m.tool_call_id or last_ids.get(m.name or "")
             if call_id:

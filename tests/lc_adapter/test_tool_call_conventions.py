@@ -8,6 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 from langchain_core.exceptions import OutputParserException
+from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+from langchain_core.messages.tool import invalid_tool_call
 from llama_cpp_fake import LlamaCppPython, tool_call
 from pydantic import BaseModel
 
@@ -105,3 +107,14 @@ def test_stream_usage_is_accepted_as_chatopenai_users_pass_it(server: LlamaCppPy
     assert llm.stream_usage is True
     assert "".join(str(c.content) for c in llm.stream("hi")) == "Hello."
     assert "".join(str(c.content) for c in chat(server).stream("hi", stream_usage=False)) == "Hello."
+
+
+def test_invalid_calls_in_the_history_are_sent_back_as_chatopenai_sends_them(server: LlamaCppPython) -> None:
+    bad = invalid_tool_call(name="get_weather", args='{ "city":', id="call_uuid_1", error="cut off")
+    history = [HumanMessage("Weather?"), AIMessage("", invalid_tool_calls=[bad]),
+               ToolMessage("error: arguments were cut off", tool_call_id="call_uuid_1"), HumanMessage("Try again")]
+    chat(server).invoke(history)
+    sent = server.requests[-1].json["messages"]
+    [call] = sent[1]["tool_calls"]
+    assert call["function"] == {"name": "get_weather", "arguments": '{ "city":'}
+    assert sent[2]["tool_call_id"] == call["id"] != "call_uuid_1"  # made deterministic, still paired

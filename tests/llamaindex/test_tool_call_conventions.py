@@ -11,6 +11,7 @@ from llama_cpp_fake import LlamaCppPython, tool_call
 from llama_index.core.base.llms.types import ToolCallBlock
 from llama_index.core.prompts import PromptTemplate
 from llama_index.core.tools import FunctionTool
+from llama_index.core.types import PydanticProgramMode
 from pydantic import BaseModel, ValidationError
 
 from patinox_core.errors import InvalidResponseError
@@ -79,3 +80,13 @@ async def test_truncated_structured_predict_async(server: LlamaCppPython) -> Non
     server.finish = "stop"
     server.message = {"role": "assistant", "content": '{"name": "Eiffel Tower", "country": "France"}'}
     assert await model.astructured_predict(City, PROMPT, thing="x") == City(name="Eiffel Tower", country="France")
+
+
+def test_function_program_structured_predict_raises_llamaindex_validation_error(server: LlamaCppPython) -> None:
+    server.message = {"role": "assistant", "content": None,
+                      "tool_calls": [tool_call("City", '{ "name": "Eif', call_id="call_1")]}
+    server.finish = "length"
+    model = llm(server, max_tokens=4, pydantic_program_mode=PydanticProgramMode.FUNCTION)
+    with pytest.raises(ValueError, match="could not be parsed into City") as info:
+        model.structured_predict(City, PROMPT, thing="Eiffel Tower")
+    assert '{ "name": "Eif' in str(info.value)  # the raw arguments, as the selection carried them

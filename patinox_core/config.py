@@ -185,6 +185,21 @@ def parse_host(value: str | None, *, default_port: int, source: str) -> str:
     return base + path
 
 
+def check_base_url(url: str, *, source: str = "base_url") -> None:
+    """An adapter's ``base_url`` must name a server, not one of its API paths: checked before the
+    settings are built, so the ``ConfigurationError`` names the argument and carries the fix.
+
+    >>> check_base_url("http://user:pw@127.0.0.1:8080/v1")  # credentials and /v1 are fine
+    >>> check_base_url("127.0.0.1:8080/v1/chat/completions")
+    Traceback (most recent call last):
+    patinox_core.errors.ConfigurationError: base_url='127.0.0.1:8080/v1/chat/completions': \
+'/v1/chat/completions' is an API path, not a server address. use base_url='http://127.0.0.1:8080' (patinox \
+adds the API paths itself)
+    """
+    clean, _ = split_credentials(url.strip().strip("\"'"))
+    parse_host(clean, default_port=8080, source=source)
+
+
 #: API paths patinox appends itself; a URL ending in one names an endpoint, not a server (longest first).
 API_PATHS = ("/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models", "/chat/completions",
              "/completions", "/embeddings", "/api/chat", "/api/generate", "/api/embeddings", "/api/embed",

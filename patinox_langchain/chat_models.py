@@ -28,7 +28,7 @@ from langchain_core.utils.pydantic import is_basemodel_subclass
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, model_validator
 
 import patinox_core.types as core
-from patinox_core.config import LocalSettings, hide_url_credentials, join_credentials, parse_kind
+from patinox_core.config import LocalSettings, check_base_url, hide_url_credentials, join_credentials, parse_kind
 from patinox_core.errors import ConfigurationError
 
 from . import _convert as conv
@@ -57,6 +57,7 @@ def settings_for(base_url: str | None, provider: str | None, api_key: SecretStr 
     if kind is not None:
         values["provider"] = kind
     if base_url:
+        check_base_url(base_url)
         values["discover_defaults"] = False
         if kind is not None and kind.value == "ollama":
             values["ollama_url"] = base_url

@@ -28,7 +28,7 @@ from pydantic_core import from_json
 
 from patinox_core import types as core
 from patinox_core.backends.base import tool_call_id
-from patinox_core.config import LocalSettings, ProviderKind, parse_kind
+from patinox_core.config import LocalSettings, ProviderKind, check_base_url, parse_kind
 from patinox_core.errors import CapabilityError, ConfigurationError
 
 if TYPE_CHECKING:
@@ -69,6 +69,7 @@ def pinned_settings(
     values: dict[str, Any] = {}
     kind = parse_kind(provider) if provider else None
     if base_url:
+        check_base_url(base_url)
         endpoint_kind = kind.value if kind not in (None, ProviderKind.LOCAL) else None
         values.update(
             endpoints=[{"url": base_url, "kind": endpoint_kind}],

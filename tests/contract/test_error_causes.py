@@ -18,7 +18,7 @@ from patinox_core.errors import (
     ServiceUnavailableError,
 )
 from patinox_langchain import ChatPatinox, PatinoxEmbeddings
-from patinox_llamaindex import PatinoxEmbedding
+from patinox_llamaindex import Patinox, PatinoxEmbedding
 
 LONG = "cat " * 400
 
@@ -71,7 +71,11 @@ def test_an_openai_server_given_as_ollama_says_what_it_is(server: LlamaCppPython
 def test_a_base_url_naming_an_endpoint_says_which_url_to_use(server: LlamaCppPython, path: str) -> None:
     with pytest.raises(ConfigurationError, match="is an API path, not a server address") as info:
         ChatPatinox(model="gemma3-270m", base_url=server.url + path).invoke("hi")
-    assert f"use base_url='{server.url}'" in str(info.value) and "start Ollama" not in str(info.value)
+    assert info.value.hint == f"use base_url='{server.url}' (patinox adds the API paths itself)"
+    assert "start Ollama" not in str(info.value) and info.value.message.startswith("base_url=")
+    with pytest.raises(ConfigurationError, match="is an API path") as li:
+        Patinox(model="gemma3-270m", base_url=server.url + path).complete("hi")
+    assert li.value.hint == info.value.hint
     assert not server.requests
 
 

@@ -74,9 +74,12 @@ CAPABILITY_KEYS = tuple(f.name for f in fields(Capabilities))
 class ModelInfo:
     """One model on one server, with every fact's source in ``source`` (fact name -> ``Source``).
 
-    ``context_length`` is the trained maximum; ``effective_context_length`` what a request gets now:
-    the allocated context when loaded, else the Modelfile ``num_ctx`` (``default_context_length``),
-    else the server's default allocation (``server_context_length``), never above the maximum.
+    ``context_length`` is the trained maximum (or an override's configured length);
+    ``effective_context_length`` what a request gets now: the allocated context when loaded, else the
+    Modelfile ``num_ctx`` (``default_context_length``), else the server's default allocation
+    (``server_context_length``), never above ``context_length``. Where the server cannot tell the
+    allocated window (llama.cpp's servers, vLLM without ``max_model_len``), ``context_length`` is the
+    effective one, so ``overrides={"m": {"context_length": 2048}}`` turns the context guard on.
     """
 
     name: str
@@ -106,10 +109,18 @@ class ModelInfo:
             allocated = self.default_context_length or self.server_context_length
         if allocated and self.context_length:
             return min(allocated, self.context_length)
+        if not allocated and self.kind is ProviderKind.OPENAI_COMPATIBLE:  # no way to ask the allocation
+            return self.context_length or None
         return allocated or None
 
     def can(self, capability: str) -> bool:
         return bool(getattr(self.capabilities, capability))
+
+    def supports(self, capability: str) -> bool:
+        """What both framework adapters report (LangChain ``profile``, LlamaIndex ``metadata``): True
+        unless the model is known to lack ``capability``. An unknown is not a "no", the same rule by
+        which the router refuses a request; ``overrides`` make a fact definite."""
+        return not self.known_lacks(capability)
 
     def known_lacks(self, capability: str) -> bool:
         """True when the model cannot do ``capability`` and someone (a heuristic, the server or

@@ -86,6 +86,28 @@ def not_found(name: str, infos: Sequence[ModelInfo], kinds: Iterable[ProviderKin
     return ModelNotFoundError(f"model {name!r} is not on any server patinox found", hint=hint, model=name)
 
 
+def no_default(need: str, infos: Sequence[ModelInfo]) -> ModelNotFoundError:
+    """No model is known to do ``need``: name the installed models nobody said anything about (the
+    server may well serve one of them), how to mark one with ``overrides``, and ``patinox models``.
+
+    >>> from patinox_core.capabilities import model_info
+    >>> info = model_info({"name": "gemma3-270m"}, service="s", kind=ProviderKind.OPENAI_COMPATIBLE)
+    >>> print(no_default("embeddings", [info]).hint)  # doctest: +NORMALIZE_WHITESPACE
+    patinox does not know whether gemma3-270m can do embeddings: pass model=..., or mark it with
+    overrides={'gemma3-270m': {'embeddings': True}} (PATINOX_OVERRIDES or patinox.toml); `patinox models` shows
+    what patinox knows; or install one (e.g. `ollama pull nomic-embed-text`)
+    """
+    example = _EXAMPLE.get(need, "llama3.2")
+    unknown = sorted({i.name for i in infos if not i.can(need) and not i.known_lacks(need)})
+    hint = f"install one (e.g. `ollama pull {example}`) or pass model=..."
+    if unknown:
+        names = ", ".join(unknown[:4]) + (", ..." if len(unknown) > 4 else "")
+        hint = (f"patinox does not know whether {names} can do {need}: pass model=..., or mark it with "
+                f"overrides={{{unknown[0]!r}: {{{need!r}: True}}}} (PATINOX_OVERRIDES or patinox.toml); "
+                f"`patinox models` shows what patinox knows; or install one (e.g. `ollama pull {example}`)")
+    return ModelNotFoundError(f"no {need} model is installed on any server", hint=hint)
+
+
 def resolve_name(name: str, infos: Sequence[ModelInfo], kinds: Iterable[ProviderKind] = ()) -> str:
     """The one catalogue name ``name`` means, or ``ModelNotFoundError`` / ``ConfigurationError``."""
     hits = match_names(name, [i.name for i in infos])
@@ -196,8 +218,10 @@ def context_limit(info: ModelInfo, request: ChatRequest) -> int | None:
 
 
 def overflow_message(info: ModelInfo, estimate: int, limit: int) -> str:
+    fate = ("the server would drop the start of the prompt" if info.kind is ProviderKind.OLLAMA
+            else "the server would reject the request (HTTP 400)")
     return (f"the prompt (about {estimate} tokens, estimated as characters/4) may not fit {info.name}'s "
-            f"context of {limit} tokens on {info.service}; the server would drop the start of the prompt")
+            f"context of {limit} tokens on {info.service}; {fate}")
 
 
 def overflow_hint(info: ModelInfo) -> str:
@@ -402,6 +426,7 @@ __all__ = [
     "context_limit",
     "estimate_prompt_tokens",
     "match_names",
+    "no_default",
     "not_found",
     "order_candidates",
     "pick_default",

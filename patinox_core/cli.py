@@ -5,6 +5,7 @@
     patinox chat MODEL "prompt"           stream a reply (MODEL ``auto``: the best chat model)
     patinox serve [stop]                  the embedded model server (see ``embedded/command.py``)
     patinox quickstart                    one real answer: a found server, else the embedded one
+    patinox --version                     the installed version
 
 Settings come from the environment and config file as everywhere (``PATINOX_*``, ``OLLAMA_HOST``,
 ``LM_STUDIO_API_BASE``, ``patinox.toml``). Exit codes: 0 success (also when no server is found,
@@ -18,6 +19,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from importlib import metadata
 from typing import Any, TextIO
 
 from .capabilities import ModelInfo
@@ -155,9 +157,18 @@ def cmd_chat(provider: LocalProvider, args: argparse.Namespace, out: TextIO) -> 
     return 0
 
 
+def package_version() -> str:
+    """The installed distribution's version (``unknown`` when run from an uninstalled tree)."""
+    try:
+        return metadata.version("patinox")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="patinox", description="Local LLM servers: discovery, catalogue, chat.",
                                      epilog="exit codes: 0 ok, 1 error, 3 --require found no server")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     sub = parser.add_subparsers(dest="command")
     status = sub.add_parser("status", help="servers and models (the default)")
     status.add_argument("--json", action="store_true", help="machine-readable output")

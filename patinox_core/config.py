@@ -180,7 +180,45 @@ def parse_host(value: str | None, *, default_port: int, source: str) -> str:
     path = ("/" + path).rstrip("/") if slash else ""
     if path and not _PATH.fullmatch(path):
         raise ConfigurationError(f"{source}={raw!r}: {path!r} is not a URL path", hint="write host:port[/path]")
-    return f"{scheme}://{host}:{port or port_default}{path}"
+    base = f"{scheme}://{host}:{port or port_default}"
+    _reject_api_path(path, base, source, raw)
+    return base + path
+
+
+def check_base_url(url: str, *, source: str = "base_url") -> None:
+    """An adapter's ``base_url`` must name a server, not one of its API paths: checked before the
+    settings are built, so the ``ConfigurationError`` names the argument and carries the fix.
+
+    >>> check_base_url("http://user:pw@127.0.0.1:8080/v1")  # credentials and /v1 are fine
+    >>> check_base_url("127.0.0.1:8080/v1/chat/completions")
+    Traceback (most recent call last):
+    patinox_core.errors.ConfigurationError: base_url='127.0.0.1:8080/v1/chat/completions': \
+'/v1/chat/completions' is an API path, not a server address. use base_url='http://127.0.0.1:8080' (patinox \
+adds the API paths itself)
+    """
+    clean, _ = split_credentials(url.strip().strip("\"'"))
+    parse_host(clean, default_port=8080, source=source)
+
+
+#: API paths patinox appends itself; a URL ending in one names an endpoint, not a server (longest first).
+API_PATHS = ("/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models", "/chat/completions",
+             "/completions", "/embeddings", "/api/chat", "/api/generate", "/api/embeddings", "/api/embed",
+             "/api/tags", "/api/v0/models", "/api/v1/models")
+
+
+def _reject_api_path(path: str, base: str, source: str, raw: str | None) -> None:
+    """``ConfigurationError`` for a URL that ends in an API path, naming the base URL to use instead.
+
+    >>> _reject_api_path("/v1/chat/completions", "http://127.0.0.1:8080", "base_url", "x")
+    Traceback (most recent call last):
+    patinox_core.errors.ConfigurationError: base_url='x': '/v1/chat/completions' is an API path, not a server \
+address. use base_url='http://127.0.0.1:8080' (patinox adds the API paths itself)
+    """
+    suffix = next((p for p in API_PATHS if path.lower().endswith(p)), None)
+    if suffix is not None:
+        raise ConfigurationError(f"{source}={raw!r}: {suffix!r} is an API path, not a server address",
+                                 hint=f"use base_url='{base}{path[: -len(suffix)]}' (patinox adds the API paths "
+                                      "itself)")
 
 
 _HOSTNAME = re.compile(r"[a-z0-9_]([a-z0-9_.-]*[a-z0-9_])?")

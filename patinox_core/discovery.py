@@ -25,6 +25,7 @@ from .backends.openai_compat import fingerprint_openai
 from .config import LocalSettings, ProviderKind
 from .embedded.state import running_servers
 from .errors import LocalProviderError, RequestTimeoutError, ServerError
+from .kind_mismatch import kind_mismatch
 from .transport import ProbeReply, Transport
 
 log = logging.getLogger("patinox.discovery")
@@ -123,19 +124,19 @@ def _busy(service: Service, timeout: RequestTimeoutError, flavor: str | None) ->
 
 
 def fingerprint(base_url: str, hint: ProviderKind | None = None, configured: bool = False,
-                flavor: str | None = None) -> Fingerprint:
+                known_flavor: str | None = None) -> Fingerprint:
     """Pure probe plan: yields paths to ``GET``, receives each ``ProbeReply`` (or the mapped error),
     returns the ``Service`` (unhealthy when unreachable) or ``None`` when it is not a model server.
 
     A server that accepted the connection but did not answer in time (a read timeout) is *busy*, not
     down: llama-cpp-python, for one, answers nothing while it generates for another client. It is
-    kept as healthy and ``busy``, with ``flavor`` (what was known of it) as its flavor."""
+    kept as healthy and ``busy``, with ``known_flavor`` (what was known of it) as its flavor."""
     now = time.time()
     guess = hint or _PORT_KINDS.get(urlsplit(base_url).port or 0, ProviderKind.OPENAI_COMPATIBLE)
     down = Service(kind=guess, base_url=base_url, healthy=False, last_checked=now, configured=configured)
     root = yield "/"
     if isinstance(root, RequestTimeoutError):
-        return _busy(down, root, flavor)
+        return _busy(down, root, known_flavor)
     if isinstance(root, LocalProviderError):
         return replace(down, error=root.message)
     found = replace(down, healthy=True, latency_ms=round(root.elapsed_ms, 2))
@@ -149,7 +150,7 @@ def fingerprint(base_url: str, hint: ProviderKind | None = None, configured: boo
         return replace(found, kind=hint or ProviderKind.LMSTUDIO, flavor="lmstudio")
     models = yield "/v1/models"
     if isinstance(models, RequestTimeoutError):
-        return _busy(found, models, flavor)
+        return _busy(found, models, known_flavor)
     data = _ok_json(models)
     if not isinstance(data, dict) or not isinstance(data.get("data"), list):
         for path in ("/api/v0/models", "/api/v1/models"):  # LM Studio's native lists
@@ -161,6 +162,8 @@ def fingerprint(base_url: str, hint: ProviderKind | None = None, configured: boo
         why = models.message if isinstance(models, LocalProviderError) else f"GET /v1/models gave {models.status}"
         return replace(down, error=f"not a model server that patinox knows ({why})")
     flavor = fingerprint_openai(data, models.headers if isinstance(models, ProbeReply) else {})
+    if (mismatch := kind_mismatch(base_url, hint, flavor)) is not None:
+        return replace(down, flavor=flavor, error=mismatch)
     kind = hint or _FLAVOR_KINDS.get(flavor or "", ProviderKind.OPENAI_COMPATIBLE)
     found = replace(found, kind=kind, flavor="ollama" if kind is ProviderKind.OLLAMA else flavor)
     if flavor == "llama_server":

@@ -167,7 +167,7 @@ def should_fall_back(err: LocalProviderError) -> bool:
 
 def should_cool_down(err: LocalProviderError) -> bool:
     """True when the *server* failed (unreachable, timed out, 5xx/429), so the router should rest it.
-    A model's bad output (``InvalidResponseError`` on malformed tool arguments) is not the server's fault."""
+    A model's bad output (an unreadable reply, ``InvalidResponseError``) is not the server's fault."""
     return isinstance(err, (ServiceUnavailableError, RequestTimeoutError, ServerError))
 
 

@@ -33,6 +33,7 @@ from .catalogue import (
     estimate_prompt_tokens,
     match_names,
     merge_embeddings,
+    no_default,
     not_found,
     order_candidates,
     overflow_hint,
@@ -44,6 +45,7 @@ from .catalogue import (
     with_model,
 )
 from .config import LocalSettings, ProviderKind
+from .dimensions import checked_dimensions
 from .discovery import Service, ServiceDiscovery
 from .embedded.state import declared_facts, overlay
 from .errors import (
@@ -56,6 +58,7 @@ from .errors import (
     should_cool_down,
     should_fall_back,
 )
+from .kind_mismatch import mismatch_error
 from .transport import CONNECT_RETRIES, Transport
 from .types import ChatChunk, ChatRequest, ChatResult, EmbeddingResult, Metrics, Usage
 
@@ -335,6 +338,8 @@ class LocalProvider:
                 if not urls and self.discovery is not None:
                     urls = [u for u, _, _ in self.discovery.targets()]
                 looked = ", ".join(urls) or "nothing: no URL is configured and discover_defaults is off"
+                if (wrong_kind := mismatch_error([s.error for s in services])) is not None:
+                    raise wrong_kind
                 raise ServiceUnavailableError(f"no model server is reachable (looked at {looked})",
                                               hint=_NO_SERVER_HINT)
             if model is not None:
@@ -347,9 +352,7 @@ class LocalProvider:
         if model is None:
             best = pick_default(infos, need, extra)
             if best is None:
-                example = "nomic-embed-text" if need == "embeddings" else "llama3.2"
-                raise ModelNotFoundError(f"no {need} model is installed on any server",
-                                         hint=f"install one (e.g. `ollama pull {example}`) or pass model=...")
+                raise no_default(need, infos)
             name = best.name
         else:
             name = model if model in view.by_name else view.aliases.get(model) or resolve_name(
@@ -377,7 +380,8 @@ class LocalProvider:
         return estimate
 
     def _prepare(self, request: ChatRequest, view: View) -> tuple[list[ModelInfo], int]:
-        copies = self._plan(view, request.model, "chat", request_needs(request))
+        need = "completion" if request.completion else "chat"
+        copies = self._plan(view, request.model, need, request_needs(request))
         return copies, self._guard(copies[0], request)
 
     def _after(self, info: ModelInfo, request: ChatRequest, usage: Usage | None, metrics: Metrics | None,
@@ -551,7 +555,7 @@ class LocalProvider:
         def one(batch: list[str]) -> EmbeddingResult:
             return self._attempt(copies, lambda b, i: b.embed(batch, i.name, **opts))[0]
 
-        return merge_embeddings(_map_threads(one, batches, workers), copies[0].name)
+        return checked_dimensions(merge_embeddings(_map_threads(one, batches, workers), copies[0].name), dimensions)
 
     async def aembed(self, texts: Sequence[str] | str, model: str | None = None, *, batch_size: int | None = None,
                      max_concurrency: int | None = None, dimensions: int | None = None,
@@ -572,7 +576,7 @@ class LocalProvider:
             for t in tasks:
                 t.cancel()
             raise
-        return merge_embeddings(parts, copies[0].name)
+        return checked_dimensions(merge_embeddings(parts, copies[0].name), dimensions)
 
     # -- health and lifecycle ------------------------------------------------------------
     def health(self) -> list[Service]:

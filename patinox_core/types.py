@@ -31,6 +31,20 @@ class ToolCall:
 
 
 @dataclass(slots=True)
+class InvalidToolCall:
+    """A tool call whose arguments are not a JSON object (malformed, or cut off by ``max_tokens``).
+
+    Data, not an exception, as LangChain's ``AIMessage.invalid_tool_calls``: ``arguments`` is the
+    raw text the server sent, ``error`` says what is wrong with it and what to do.
+    """
+
+    id: str
+    name: str
+    arguments: str
+    error: str
+
+
+@dataclass(slots=True)
 class Message:
     """One chat turn. ``images`` holds base64 strings or http(s)/data URLs."""
 
@@ -38,6 +52,7 @@ class Message:
     content: str = ""
     images: list[str] = field(default_factory=list)
     tool_calls: list[ToolCall] = field(default_factory=list)
+    invalid_tool_calls: list[InvalidToolCall] = field(default_factory=list)
     tool_call_id: str | None = None
     name: str | None = None  # tool name on role="tool" messages, or a participant name
     thinking: str | None = None
@@ -88,6 +103,7 @@ class ChatRequest:
     timeout: float | None = None  # per-request read timeout override (seconds)
     max_retries: int | None = None  # per-request override of settings.max_retries
     options: dict[str, Any] = field(default_factory=dict)  # server-specific extras
+    completion: bool = False  # the one user message is a raw prompt: /v1/completions (base models)
 
     def __post_init__(self) -> None:
         if self.think is not None and not isinstance(self.think, bool) and self.think not in _THINK_LEVELS:
@@ -101,6 +117,9 @@ class ChatRequest:
                 f"response_format={self.response_format!r} is not valid",
                 hint='use None, "json" or a JSON schema dict',
             )
+        if self.completion and (len(self.messages) != 1 or self.messages[0].role != "user" or self.tools):
+            raise ConfigurationError("a completion request is one user message (the prompt) and no tools",
+                                     hint="send chat turns or tools as a chat request (completion=False)")
         if self.max_tokens is not None and self.max_tokens <= 0:
             raise ConfigurationError(f"max_tokens={self.max_tokens} must be positive", hint="pass max_tokens >= 1")
 
@@ -128,11 +147,13 @@ class ChatResult:
 
 @dataclass(slots=True)
 class ChatChunk:
-    """A stream delta. ``tool_calls`` are complete calls; the last chunk carries the totals."""
+    """A stream delta. ``tool_calls`` are complete calls (``invalid_tool_calls`` the unparsable
+    ones); the last chunk carries the totals."""
 
     content: str = ""
     thinking: str = ""
     tool_calls: list[ToolCall] = field(default_factory=list)
+    invalid_tool_calls: list[InvalidToolCall] = field(default_factory=list)
     finish_reason: FinishReason | None = None
     usage: Usage | None = None
     metrics: Metrics | None = None
@@ -161,14 +182,16 @@ class EmbeddingResult:
 
 def merge_chunks(chunks: list[ChatChunk]) -> ChatResult:
     """Concatenate a stream into the ChatResult a non-stream call would have returned."""
-    content, thinking, calls = [], [], []
+    content, thinking, calls, invalid = [], [], [], []
     last = ChatChunk()
     for c in chunks:
         content.append(c.content)
         thinking.append(c.thinking)
         calls.extend(c.tool_calls)
+        invalid.extend(c.invalid_tool_calls)
         last = c
-    msg = Message(role="assistant", content="".join(content), tool_calls=calls, thinking="".join(thinking) or None)
+    msg = Message(role="assistant", content="".join(content), tool_calls=calls, invalid_tool_calls=invalid,
+                  thinking="".join(thinking) or None)
     return ChatResult(
         message=msg,
         finish_reason=last.finish_reason,
@@ -185,6 +208,7 @@ __all__ = [
     "ChatResult",
     "EmbeddingResult",
     "FinishReason",
+    "InvalidToolCall",
     "Message",
     "Metrics",
     "Think",

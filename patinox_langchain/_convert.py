@@ -22,7 +22,7 @@ from langchain_core.messages import (
     ToolMessage,
 )
 from langchain_core.messages.ai import InputTokenDetails, UsageMetadata
-from langchain_core.messages.tool import tool_call_chunk
+from langchain_core.messages.tool import InvalidToolCall, invalid_tool_call, tool_call_chunk
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
 import patinox_core.types as core
@@ -181,6 +181,9 @@ def to_message(message: BaseMessage) -> core.Message:
     out = core.Message(role=role, content=text, images=images, name=message.name)  # type: ignore[arg-type]
     if isinstance(message, AIMessage):
         out.tool_calls = to_tool_calls(message)
+        out.invalid_tool_calls = [
+            core.InvalidToolCall(str(c.get("id") or ""), str(c.get("name") or ""), str(c.get("args") or ""),
+                                 str(c.get("error") or "")) for c in message.invalid_tool_calls]
         reasoning = message.additional_kwargs.get("reasoning_content")
         out.thinking = thinking or (reasoning if isinstance(reasoning, str) and reasoning else None)
     elif isinstance(message, ToolMessage):
@@ -213,6 +216,12 @@ def stable_tool_ids(messages: list[core.Message]) -> list[core.Message]:
             new_id = tool_call_id(call.name, canonical_json(call.arguments), ordinal)
             mapping[call.id] = new_id
             call.id = new_id
+            ordinal += 1
+        for bad in message.invalid_tool_calls:  # raw argument text in place of canonical JSON
+            new_id = tool_call_id(bad.name, bad.arguments, ordinal)
+            if bad.id:
+                mapping[bad.id] = new_id
+            bad.id = new_id
             ordinal += 1
         if message.tool_call_id is not None:
             message.tool_call_id = mapping.get(message.tool_call_id, message.tool_call_id)
@@ -335,8 +344,19 @@ def _lc_tool_call(call: core.ToolCall) -> dict[str, Any]:
     return {"name": call.name, "args": dict(call.arguments), "id": call.id, "type": "tool_call"}
 
 
+def to_invalid_tool_calls(calls: Sequence[core.InvalidToolCall]) -> list[InvalidToolCall]:
+    """Unparsable calls as LangChain's ``invalid_tool_calls`` (raw argument text and the error), as
+    ChatOpenAI reports them (``make_invalid_tool_call``).
+
+    >>> to_invalid_tool_calls([core.InvalidToolCall("c1", "f", '{"a":', "cut off")])
+    [{'name': 'f', 'args': '{"a":', 'id': 'c1', 'error': 'cut off', 'type': 'invalid_tool_call'}]
+    """
+    return [invalid_tool_call(name=c.name, args=c.arguments, id=c.id, error=c.error) for c in calls]
+
+
 def to_ai_message(result: core.ChatResult, *, kind: str | None) -> AIMessage:
-    """A complete neutral reply to an ``AIMessage``; thinking goes to ``reasoning_content``, never content."""
+    """A complete neutral reply to an ``AIMessage``; thinking goes to ``reasoning_content``, never content.
+    Calls whose arguments are not a JSON object go to ``invalid_tool_calls`` (data, not an exception)."""
     msg = result.message
     extra: dict[str, Any] = {}
     if msg.thinking:
@@ -345,6 +365,7 @@ def to_ai_message(result: core.ChatResult, *, kind: str | None) -> AIMessage:
         content=msg.content,
         additional_kwargs=extra,
         tool_calls=[_lc_tool_call(c) for c in msg.tool_calls],  # type: ignore[misc]
+        invalid_tool_calls=to_invalid_tool_calls(msg.invalid_tool_calls),
         usage_metadata=to_usage_metadata(result.usage),
         response_metadata=response_metadata(model=result.model, service=result.service, kind=kind,
                                              finish_reason=result.finish_reason, metrics=result.metrics),
@@ -397,7 +418,9 @@ def to_ai_chunk(chunk: core.ChatChunk, *, kind: str | None, tool_index: int = 0,
     """One neutral stream delta to an ``AIMessageChunk``.
 
     Complete tool calls become ``tool_call_chunks`` (numbered from ``tool_index``, one index per
-    call, so merging never splices two calls). Totals, model and finish reason ride on the final
+    call, so merging never splices two calls); unparsable ones follow with their argument text as it
+    came, and LangChain's own chunk parsing files them under ``invalid_tool_calls`` as it does for
+    ChatOpenAI. Totals, model and finish reason ride on the final
     chunk only, which is marked ``chunk_position="last"``. With ``v1`` (a ``BlockCounter``), the
     content is already a list of v1 blocks with collision-free indices.
     """
@@ -406,6 +429,10 @@ def to_ai_chunk(chunk: core.ChatChunk, *, kind: str | None, tool_index: int = 0,
         tool_call_chunk(name=c.name, args=json.dumps(c.arguments, ensure_ascii=False), id=c.id, index=tool_index + i)
         for i, c in enumerate(chunk.tool_calls)
     ]
+    if chunk.invalid_tool_calls:
+        start = tool_index + len(calls)
+        calls += [tool_call_chunk(name=c.name, args=c.arguments, id=c.id, index=start + i)
+                  for i, c in enumerate(chunk.invalid_tool_calls)]
     content: str | list[Any] = chunk.content if v1 is None else v1_blocks(chunk, calls, v1)  # type: ignore[arg-type]
     meta: dict[str, Any] = {} if v1 is None else {"output_version": "v1"}
     if not chunk.is_final:
@@ -430,6 +457,7 @@ __all__ = [
     "stable_tool_ids",
     "to_ai_chunk",
     "to_ai_message",
+    "to_invalid_tool_calls",
     "to_message",
     "to_messages",
     "to_response_format",

@@ -28,10 +28,11 @@ from langchain_core.utils.pydantic import is_basemodel_subclass
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, model_validator
 
 import patinox_core.types as core
-from patinox_core.config import LocalSettings, hide_url_credentials, join_credentials, parse_kind
+from patinox_core.config import LocalSettings, check_base_url, hide_url_credentials, join_credentials, parse_kind
 from patinox_core.errors import ConfigurationError
 
 from . import _convert as conv
+from ._structured import reply_guard
 
 if TYPE_CHECKING:
     from patinox_core.capabilities import ModelInfo
@@ -43,7 +44,7 @@ Reasoning = bool | Literal["low", "medium", "high"] | None
 _PARAMS = ("temperature", "max_tokens", "top_p", "top_k", "seed", "timeout", "max_retries", "keep_alive", "num_ctx")
 #: Every keyword argument ``invoke``/``stream``/``bind`` may carry; anything else is an error.
 CALL_KWARGS = frozenset({*_PARAMS, "model", "reasoning", "format", "response_format", "tools", "tool_choice",
-                         "options", "stream", "parallel_tool_calls"})
+                         "options", "stream", "parallel_tool_calls", "stream_usage"})
 #: The fields that identify a configured model (``_identifying_params``: tracing, cache keys).
 _IDENTIFYING = ("model", "base_url", "provider", *_PARAMS, "stop", "reasoning", "format", "options")
 _PROVIDER_LOCK = threading.Lock()
@@ -56,6 +57,7 @@ def settings_for(base_url: str | None, provider: str | None, api_key: SecretStr 
     if kind is not None:
         values["provider"] = kind
     if base_url:
+        check_base_url(base_url)
         values["discover_defaults"] = False
         if kind is not None and kind.value == "ollama":
             values["ollama_url"] = base_url
@@ -69,23 +71,25 @@ def settings_for(base_url: str | None, provider: str | None, api_key: SecretStr 
 
 
 def profile_from(info: ModelInfo) -> ModelProfile:
-    """A LangChain model profile from the catalogue's facts about one model."""
-    caps = info.capabilities
+    """A LangChain model profile from the catalogue's facts about one model, by the rule LlamaIndex's
+    ``metadata`` follows too (``ModelInfo.supports``: a flag is False only when the model is known to
+    lack it). ``max_input_tokens`` is the effective window, left out when unknown."""
+    tools = info.supports("tools")
     profile = ModelProfile(
         text_inputs=True,
         text_outputs=True,
-        image_inputs=bool(caps.vision),
-        image_url_inputs=bool(caps.vision),  # URLs are fetched client-side where the server needs base64
-        tool_calling=bool(caps.tools),
-        tool_choice=bool(caps.tools),
-        tool_call_streaming=bool(caps.tools),
-        structured_output=bool(caps.structured_output),
-        reasoning_output=bool(caps.thinking),
+        image_inputs=info.supports("vision"),
+        image_url_inputs=info.supports("vision"),  # URLs are fetched client-side where the server needs base64
+        tool_calling=tools,
+        tool_choice=tools,
+        tool_call_streaming=tools,
+        structured_output=info.supports("structured_output"),
+        reasoning_output=info.supports("thinking"),
     )
-    context = getattr(info, "effective_context_length", None) or info.context_length
+    context = info.effective_context_length
     if context:
         profile["max_input_tokens"] = int(context)
-    if caps.thinking:
+    if info.capabilities.thinking:
         profile["reasoning_effort_levels"] = ["low", "medium", "high"]
     return profile
 
@@ -164,6 +168,9 @@ class ChatPatinox(_ProviderMixin, BaseChatModel):
     """For servers behind auth (sent as a Bearer token); never logged."""
     streaming: bool = False
     """``invoke`` streams internally (callbacks see every token)."""
+    stream_usage: bool | None = None
+    """Accepted so ``ChatOpenAI`` arguments carry over; a no-op: a stream's last chunk always carries
+    ``usage_metadata`` when the server reports token counts (llama-cpp-python never does while streaming)."""
     client: Any = Field(default=None, exclude=True)
     """A ``LocalProvider`` to share between models (one catalogue, one connection pool)."""
 
@@ -382,6 +389,7 @@ class ChatPatinox(_ProviderMixin, BaseChatModel):
         else:
             raise ConfigurationError(f"unknown structured output method {method!r}",
                                      hint="use 'json_schema', 'function_calling' or 'json_mode'")
+        parser = reply_guard() | parser  # a cut-off reply or an unreadable call is an error, never repaired
         if not include_raw:
             return llm | parser
         parse = RunnablePassthrough.assign(parsed=itemgetter("raw") | parser, parsing_error=lambda _: None)
@@ -424,7 +432,7 @@ class _StreamState:
             chunk.tool_calls = chunk.tool_calls[: max(0, 1 - self.tool_index)]
         kind = self.model._learn(chunk.model, chunk.service, self.own) if chunk.is_final else None
         message = conv.to_ai_chunk(chunk, kind=kind, tool_index=self.tool_index, v1=self.blocks)
-        self.tool_index += len(chunk.tool_calls)
+        self.tool_index += len(chunk.tool_calls) + len(chunk.invalid_tool_calls)
         return ChatGenerationChunk(message=message)
 
 

@@ -28,7 +28,8 @@ _Job = tuple[list[list[str]], Callable[[list[str], Vectors], None], Vectors]
 
 
 def _progress_bar(total: int) -> Any:
-    """A ``tqdm.auto`` bar (the notebook widget in Jupyter), or ``None`` with one warning if tqdm is missing."""
+    """A ``tqdm.auto`` bar (a Jupyter widget when ipywidgets is installed, else text), or ``None`` with one
+    warning if tqdm is missing."""
     global _TQDM_WARNED
     try:
         from tqdm.auto import tqdm
@@ -64,7 +65,7 @@ class PatinoxEmbeddings(_ProviderMixin, BaseModel, Embeddings):
     document_prefix: str = ""
     """Prepended to documents, e.g. ``"search_document: "``."""
     show_progress: bool = False
-    """A tqdm progress bar for long jobs (``tqdm.auto``: a widget in notebooks)."""
+    """A tqdm progress bar for long jobs (``tqdm.auto``: a widget in notebooks with ipywidgets)."""
     api_key: SecretStr | None = Field(default_factory=secret_from_env("PATINOX_API_KEY", default=None))
     client: Any = Field(default=None, exclude=True)
     """A ``LocalProvider`` to share (one catalogue, one connection pool)."""

@@ -28,7 +28,7 @@ from pydantic_core import from_json
 
 from patinox_core import types as core
 from patinox_core.backends.base import tool_call_id
-from patinox_core.config import LocalSettings, ProviderKind, parse_kind
+from patinox_core.config import LocalSettings, ProviderKind, check_base_url, parse_kind
 from patinox_core.errors import CapabilityError, ConfigurationError
 
 if TYPE_CHECKING:
@@ -69,6 +69,7 @@ def pinned_settings(
     values: dict[str, Any] = {}
     kind = parse_kind(provider) if provider else None
     if base_url:
+        check_base_url(base_url)
         endpoint_kind = kind.value if kind not in (None, ProviderKind.LOCAL) else None
         values.update(
             endpoints=[{"url": base_url, "kind": endpoint_kind}],
@@ -349,8 +350,10 @@ def _raw(server_raw: Mapping[str, Any] | None, usage: core.Usage | None, **facts
     return raw
 
 
-def assistant_blocks(content: str, thinking: str | None, calls: Sequence[core.ToolCall]) -> list[Any]:
-    """``[ThinkingBlock?, TextBlock, ToolCallBlock*]``; a call without an id gets a stable one."""
+def assistant_blocks(content: str, thinking: str | None, calls: Sequence[core.ToolCall],
+                     invalid: Sequence[core.InvalidToolCall] = ()) -> list[Any]:
+    """``[ThinkingBlock?, TextBlock, ToolCallBlock*]``; a call without an id gets a stable one. A call
+    whose arguments are not a JSON object keeps them as the raw text (``tool_kwargs`` is a str)."""
     blocks: list[Any] = []
     if thinking:
         blocks.append(ThinkingBlock(content=thinking))
@@ -358,7 +361,17 @@ def assistant_blocks(content: str, thinking: str | None, calls: Sequence[core.To
     for i, call in enumerate(calls):
         call_id = call.id or stable_tool_id(call.name, call.arguments, i)
         blocks.append(ToolCallBlock(tool_call_id=call_id, tool_name=call.name, tool_kwargs=dict(call.arguments)))
+    blocks += [ToolCallBlock(tool_call_id=bad.id, tool_name=bad.name, tool_kwargs=bad.arguments) for bad in invalid]
     return blocks
+
+
+def invalid_calls_dict(invalid: Sequence[core.InvalidToolCall]) -> list[dict[str, str]]:
+    """``additional_kwargs["invalid_tool_calls"]``: each unreadable call with the error that says why.
+
+    >>> invalid_calls_dict([core.InvalidToolCall("c1", "f", '{"a":', "cut off; raise max_tokens")])
+    [{'id': 'c1', 'name': 'f', 'arguments': '{"a":', 'error': 'cut off; raise max_tokens'}]
+    """
+    return [{"id": c.id, "name": c.name, "arguments": c.arguments, "error": c.error} for c in invalid]
 
 
 def from_core_result(result: core.ChatResult) -> ChatResponse:
@@ -375,9 +388,12 @@ def from_core_result(result: core.ChatResult) -> ChatResponse:
     extra.update(facts)
     if m := metrics_dict(result.metrics):
         extra["metrics"] = m
+    if msg.invalid_tool_calls:
+        extra["invalid_tool_calls"] = invalid_calls_dict(msg.invalid_tool_calls)
     return ChatResponse(
         message=ChatMessage(
-            role=MessageRole.ASSISTANT, blocks=assistant_blocks(msg.content, msg.thinking, msg.tool_calls)
+            role=MessageRole.ASSISTANT,
+            blocks=assistant_blocks(msg.content, msg.thinking, msg.tool_calls, msg.invalid_tool_calls),
         ),
         raw=raw,
         additional_kwargs=extra,
@@ -390,12 +406,13 @@ class StreamAccumulator:
     Pure and synchronous, so ``stream_chat`` and ``astream_chat`` share it.
     """
 
-    __slots__ = ("_calls", "_content", "_seen", "_thinking")
+    __slots__ = ("_calls", "_content", "_invalid", "_seen", "_thinking")
 
     def __init__(self) -> None:
         self._content: list[str] = []
         self._thinking: list[str] = []
         self._calls: list[core.ToolCall] = []
+        self._invalid: list[core.InvalidToolCall] = []
         self._seen: set[str] = set()
 
     def feed(self, chunk: core.ChatChunk) -> ChatResponse:
@@ -406,8 +423,11 @@ class StreamAccumulator:
             if key not in self._seen:
                 self._seen.add(key)
                 self._calls.append(core.ToolCall(id=key, name=call.name, arguments=dict(call.arguments)))
-        blocks = assistant_blocks("".join(self._content), "".join(self._thinking) or None, self._calls)
+        self._invalid += chunk.invalid_tool_calls
+        blocks = assistant_blocks("".join(self._content), "".join(self._thinking) or None, self._calls, self._invalid)
         extra: dict[str, Any] = {"thinking_delta": chunk.thinking or None}
+        if self._invalid:
+            extra["invalid_tool_calls"] = invalid_calls_dict(self._invalid)
         raw: dict[str, Any] | None = None
         if chunk.is_final:
             facts = {"model": chunk.model, "service": chunk.service, "finish_reason": chunk.finish_reason}
@@ -450,6 +470,16 @@ def keep_first_tool_call(response: ChatResponse) -> ChatResponse:
     return response
 
 
+def uses_completions(info: ModelInfo | None, is_chat_model: bool | None) -> bool:
+    """Does ``complete()`` send a raw prompt (``/v1/completions``) rather than one chat turn? Yes for a
+    model that is no chat model (``is_chat_model=False``, or known to lack chat: a base model without
+    a chat template, e.g. marked with ``overrides={"m": {"chat": False}}``), as ``OpenAILike`` does.
+    """
+    if is_chat_model is not None:
+        return not is_chat_model
+    return info is not None and info.known_lacks("chat") and info.supports("completion")
+
+
 def to_metadata(
     info: ModelInfo | None,
     *,
@@ -457,22 +487,24 @@ def to_metadata(
     context_window: int | None,
     num_output: int | None,
     is_function_calling_model: bool | None,
+    is_chat_model: bool | None = None,
 ) -> LLMMetadata:
     """``LLMMetadata`` from the resolved catalogue entry (or defaults before resolution).
 
     Precedence per field: the user's explicit value > the catalogue > LlamaIndex's default. The
-    context window is the *effective* one (allocated or server default), never the trained max;
-    the router likewise refuses a request only for a capability the model is known to lack.
+    context window is the catalogue's *effective* one (``ModelInfo.effective_context_length``, also
+    LangChain's ``profile["max_input_tokens"]``); when the catalogue does not know it, LlamaIndex's
+    default (3900), never above the model's maximum. Flags follow ``ModelInfo.supports``, as
+    LangChain's ``profile`` does: False only when the model is known to lack the capability.
     """
-    ctx, ctx_max = context_window, DEFAULT_CONTEXT_WINDOW
+    ctx = context_window
     if ctx is None and info is not None:
-        # allocated / server default; unknown -> LlamaIndex's default, capped by the trained max
-        ctx = info.effective_context_length or min(DEFAULT_CONTEXT_WINDOW, info.context_length or ctx_max)
-    # a flag is False only when someone (server, heuristic, user) said so; an unknown is not a "no"
+        ctx = info.effective_context_length or min(DEFAULT_CONTEXT_WINDOW,
+                                                   info.context_length or DEFAULT_CONTEXT_WINDOW)
     fc = is_function_calling_model
     if fc is None:
-        fc = info is None or not info.known_lacks("tools")
-    chat = info is None or not info.known_lacks("chat")
+        fc = info is None or info.supports("tools")
+    chat = is_chat_model if is_chat_model is not None else info is None or info.supports("chat")
     return LLMMetadata(
         context_window=ctx or DEFAULT_CONTEXT_WINDOW,
         num_output=num_output or DEFAULT_NUM_OUTPUTS,
@@ -488,6 +520,7 @@ __all__ = [
     "assistant_blocks",
     "from_core_result",
     "image_to_core",
+    "invalid_calls_dict",
     "keep_first_tool_call",
     "metrics_dict",
     "response_kwargs",
@@ -496,6 +529,7 @@ __all__ = [
     "to_core_messages",
     "to_metadata",
     "tool_choice",
+    "uses_completions",
     "tool_selections",
     "tool_specs",
     "usage_dict",

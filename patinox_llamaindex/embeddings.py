@@ -125,7 +125,7 @@ class PatinoxEmbedding(PinnedServer, BaseEmbedding):
     async def _aget_text_embeddings(self, texts: list[str]) -> list[Embedding]:
         return await self._aembed(texts, self.text_instruction)
 
-    # -- progress: tqdm.auto (a widget in notebooks, text in terminals) ---------------------
+    # -- progress: tqdm.auto (a widget in notebooks with ipywidgets, else text) ---------------------
     def get_text_embedding_batch(self, texts: list[str], show_progress: bool = False, **kwargs: Any) -> list[Embedding]:
         return super().get_text_embedding_batch(texts, show_progress=show_progress or self.show_progress, **kwargs)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 import threading
 from collections.abc import AsyncGenerator, Generator, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from llama_index.core.base.llms.generic_utils import (
@@ -46,6 +47,7 @@ from patinox_core.config import LocalSettings, ProviderKind, hide_url_credential
 from patinox_core.errors import ConfigurationError, LocalProviderError
 
 from . import _convert as cv
+from ._structured import check_response
 
 if TYPE_CHECKING:
     from llama_index.core.prompts import PromptTemplate
@@ -180,6 +182,9 @@ class Patinox(PinnedServer, FunctionCallingLLM):
     format: Literal["json"] | dict[str, Any] | None = Field(default=None, description="'json' or a JSON schema.")
     context_window: int | None = Field(default=None, gt=0, description="Override metadata.context_window.")
     is_function_calling_model: bool | None = Field(default=None, description="Override the catalogue's tools flag.")
+    is_chat_model: bool | None = Field(
+        default=None, description="Override the catalogue's chat flag; False: complete() sends a raw prompt."
+    )
     additional_kwargs: dict[str, Any] = Field(default_factory=dict, description="Server-specific options.")
     api_key: SecretStr | None = Field(default=None, exclude=True, description="For servers behind auth (or env).")
 
@@ -268,6 +273,7 @@ class Patinox(PinnedServer, FunctionCallingLLM):
             context_window=self.context_window or self.num_ctx,  # num_ctx is what the server allocates
             num_output=self.max_tokens,
             is_function_calling_model=self.is_function_calling_model,
+            is_chat_model=self.is_chat_model,
         )
 
     def to_payload(self) -> dict[str, Any]:
@@ -277,7 +283,8 @@ class Patinox(PinnedServer, FunctionCallingLLM):
             return super().to_payload()
         rt = self._runtime
         info = rt.info.get(self.model)
-        fields = (self.model, self.context_window, self.num_ctx, self.max_tokens, self.is_function_calling_model)
+        fields = (self.model, self.context_window, self.num_ctx, self.max_tokens, self.is_function_calling_model,
+                  self.is_chat_model)
         cached = rt.payload
         if cached is None or cached[0] is not info or cached[1] != fields:
             cached = rt.payload = (info, fields, super().to_payload())
@@ -301,30 +308,10 @@ class Patinox(PinnedServer, FunctionCallingLLM):
         return cv.from_core_result(result)
 
     def _stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
-        request = self._request(messages, kwargs)  # bad input fails here, before any I/O
-
-        def gen() -> ChatResponseGen:
-            acc = cv.StreamAccumulator()
-            model = None
-            for chunk in self.local_provider.stream_chat(request):
-                model = chunk.model or model
-                yield acc.feed(chunk)
-            self._after(request, model)
-
-        return gen()
+        return self._stream_requested(self._request(messages, kwargs))  # bad input fails here, before any I/O
 
     def _astream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseAsyncGen:
-        request = self._request(messages, kwargs)
-
-        async def gen() -> ChatResponseAsyncGen:
-            acc = cv.StreamAccumulator()
-            model = None
-            async for chunk in self.local_provider.astream_chat(request):
-                model = chunk.model or model
-                yield acc.feed(chunk)
-            await self._aafter(request, model)
-
-        return gen()
+        return self._astream_requested(self._request(messages, kwargs))
 
     @llm_chat_callback()
     def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
@@ -342,28 +329,85 @@ class Patinox(PinnedServer, FunctionCallingLLM):
     async def astream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseAsyncGen:
         return self._astream_chat(messages, **kwargs)
 
-    # -- completion: the prompt as one user message ---------------------------------------
+    # -- completion: one user message, or a raw prompt for a model that is no chat model ----
     @staticmethod
     def _prompt(prompt: str) -> list[ChatMessage]:
         return [ChatMessage(role=MessageRole.USER, content=prompt)]
 
+    def _completion_request(self, prompt: str, kwargs: dict[str, Any], raw: bool) -> core.ChatRequest:
+        request = self._request(self._prompt(prompt), kwargs)
+        return replace(request, completion=True) if raw else request
+
+    def _raw_prompt(self) -> bool:
+        """``cv.uses_completions`` on the catalogue entry, looked up first when not known yet."""
+        if self.is_chat_model is None and self.model_info is None and self.model:
+            try:
+                self.resolve()
+            except LocalProviderError:
+                pass  # the request itself will say what is wrong
+        return cv.uses_completions(self.model_info, self.is_chat_model)
+
+    async def _araw_prompt(self) -> bool:
+        if self.is_chat_model is None and self.model_info is None and self.model:
+            try:
+                await self.aresolve()
+            except LocalProviderError:
+                pass
+        return cv.uses_completions(self.model_info, self.is_chat_model)
+
+    def _complete(self, prompt: str, kwargs: dict[str, Any]) -> CompletionResponse:
+        request = self._completion_request(prompt, kwargs, self._raw_prompt())
+        result = self.local_provider.chat(request)
+        self._after(request, result.model)
+        return chat_response_to_completion_response(cv.from_core_result(result))
+
+    async def _acomplete(self, prompt: str, kwargs: dict[str, Any]) -> CompletionResponse:
+        request = self._completion_request(prompt, kwargs, await self._araw_prompt())
+        result = await self.local_provider.achat(request)
+        await self._aafter(request, result.model)
+        return chat_response_to_completion_response(cv.from_core_result(result))
+
+    def _stream_requested(self, request: core.ChatRequest) -> ChatResponseGen:
+        def gen() -> ChatResponseGen:
+            acc = cv.StreamAccumulator()
+            model = None
+            for chunk in self.local_provider.stream_chat(request):
+                model = chunk.model or model
+                yield acc.feed(chunk)
+            self._after(request, model)
+
+        return gen()
+
+    def _astream_requested(self, request: core.ChatRequest) -> ChatResponseAsyncGen:
+        async def gen() -> ChatResponseAsyncGen:
+            acc = cv.StreamAccumulator()
+            model = None
+            async for chunk in self.local_provider.astream_chat(request):
+                model = chunk.model or model
+                yield acc.feed(chunk)
+            await self._aafter(request, model)
+
+        return gen()
+
     @llm_completion_callback()
     def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
-        return chat_response_to_completion_response(self._chat(self._prompt(prompt), **kwargs))
+        return self._complete(prompt, kwargs)
 
     @llm_completion_callback()
     async def acomplete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
-        return chat_response_to_completion_response(await self._achat(self._prompt(prompt), **kwargs))
+        return await self._acomplete(prompt, kwargs)
 
     @llm_completion_callback()
     def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:
-        return stream_chat_response_to_completion_response(self._stream_chat(self._prompt(prompt), **kwargs))
+        request = self._completion_request(prompt, kwargs, self._raw_prompt())
+        return stream_chat_response_to_completion_response(self._stream_requested(request))
 
     @llm_completion_callback()
     async def astream_complete(
         self, prompt: str, formatted: bool = False, **kwargs: Any
     ) -> CompletionResponseAsyncGen:
-        return astream_chat_response_to_completion_response(self._astream_chat(self._prompt(prompt), **kwargs))
+        request = self._completion_request(prompt, kwargs, await self._araw_prompt())
+        return astream_chat_response_to_completion_response(self._astream_requested(request))
 
     # -- tools --------------------------------------------------------------------------
     def _prepare_chat_with_tools(
@@ -426,6 +470,7 @@ class Patinox(PinnedServer, FunctionCallingLLM):
         _start_event(output_cls, prompt, prompt_args)
         messages = prompt.format_messages(**prompt_args)
         response = self.chat(messages, **self._structured_kwargs(output_cls, llm_kwargs))
+        check_response(response)
         result = output_cls.model_validate_json(response.message.content or "")
         dispatcher.event(LLMStructuredPredictEndEvent(output=result))
         return result
@@ -444,6 +489,7 @@ class Patinox(PinnedServer, FunctionCallingLLM):
         _start_event(output_cls, prompt, prompt_args)
         messages = prompt.format_messages(**prompt_args)
         response = await self.achat(messages, **self._structured_kwargs(output_cls, llm_kwargs))
+        check_response(response)
         result = output_cls.model_validate_json(response.message.content or "")
         dispatcher.event(LLMStructuredPredictEndEvent(output=result))
         return result
@@ -468,6 +514,7 @@ class Patinox(PinnedServer, FunctionCallingLLM):
             current = None
             obj: Any = None
             for response in self.stream_chat(messages, **kwargs):
+                check_response(response)  # the last response carries the finish reason
                 obj = process_streaming_objects(response, output_cls, cur_objects=current, flexible_mode=True)
                 current = obj if isinstance(obj, list) else [obj]
                 dispatcher.event(LLMStructuredPredictInProgressEvent(output=obj))
@@ -496,6 +543,7 @@ class Patinox(PinnedServer, FunctionCallingLLM):
             current = None
             obj: Any = None
             async for response in await self.astream_chat(messages, **kwargs):
+                check_response(response)  # the last response carries the finish reason
                 obj = process_streaming_objects(response, output_cls, cur_objects=current, flexible_mode=True)
                 current = obj if isinstance(obj, list) else [obj]
                 dispatcher.event(LLMStructuredPredictInProgressEvent(output=obj))

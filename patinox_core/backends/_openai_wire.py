@@ -26,9 +26,20 @@ from ..errors import (
     ServerError,
     ServiceUnavailableError,
 )
-from ..types import ChatChunk, ChatResult, EmbeddingResult, FinishReason, Message, Metrics, ToolCall, Usage
-from .base import ErrorPayload, token_count, tool_call_id
-from .forced_tools import ForcedTool, canonical_json, forced_call
+from ..types import (
+    ChatChunk,
+    ChatResult,
+    EmbeddingResult,
+    FinishReason,
+    InvalidToolCall,
+    Message,
+    Metrics,
+    ToolCall,
+    Usage,
+)
+from .base import ErrorPayload, stream_stopped_error, token_count
+from .forced_tools import ForcedTool, forced_call
+from .tool_args import parse_tool_call, split_calls
 
 FINISH_REASONS: dict[str | None, FinishReason] = {
     "stop": "stop", "length": "length", "tool_calls": "tool_calls", "function_call": "tool_calls",
@@ -81,9 +92,11 @@ def messages_to_wire(messages: Sequence[Message]) -> list[dict[str, Any]]:
             parts: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
             parts += [{"type": "image_url", "image_url": {"url": _image_url(img)}} for img in m.images]
             msg["content"] = parts
-        if m.tool_calls:
-            msg["tool_calls"] = [_tool_call_to_wire(c) for c in m.tool_calls]
-            last_ids.update({c.name: c.id for c in m.tool_calls})
+        if m.tool_calls or m.invalid_tool_calls:  # invalid ones with their raw text, as ChatOpenAI sends them
+            msg["tool_calls"] = [_tool_call_to_wire(c) for c in m.tool_calls] + [
+                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                for c in m.invalid_tool_calls]
+            last_ids.update({c.name: c.id for c in (*m.tool_calls, *m.invalid_tool_calls)})
         if m.role == "tool":
             call_id = m.tool_call_id or last_ids.get(m.name or "")
             if call_id:
@@ -155,31 +168,20 @@ class ThinkTagSplitter:
         return c1 + c2, t1 + t2
 
 
-def _arguments(raw: Any, name: str) -> dict[str, Any]:
-    if isinstance(raw, Mapping):
-        return dict(raw)
-    text = (raw or "").strip()
-    if not text:
-        return {}
-    try:
-        value = json.loads(text)
-    except ValueError:
-        value = None
-    if not isinstance(value, dict):
-        raise InvalidResponseError(f"tool call {name!r} has arguments that are not a JSON object: {text[:80]!r}",
-                                   hint="the model produced malformed arguments; retry or use a stronger model")
-    return value
+def tool_calls_from_wire(raw: Sequence[Mapping[str, Any]] | None, *, truncated: bool = False
+                        ) -> tuple[list[ToolCall], list[InvalidToolCall]]:
+    """(valid calls, invalid calls): arguments that are not a JSON object become an ``InvalidToolCall``
+    (``truncated``: the reply stopped for length). The server's id when present, else a derived one.
 
-
-def tool_calls_from_wire(raw: Sequence[Mapping[str, Any]] | None) -> list[ToolCall]:
-    """The server's id when present, else a deterministic ``tool_call_id``."""
-    calls = []
-    for i, item in enumerate(raw or ()):
-        fn = item.get("function") or {}
-        name = fn.get("name") or ""
-        args = _arguments(fn.get("arguments"), name)
-        calls.append(ToolCall(item.get("id") or tool_call_id(name, canonical_json(args), i), name, args))
-    return calls
+    >>> ok, bad = tool_calls_from_wire([{"id": "c1", "function": {"name": "f", "arguments": '{ "city":'}}],
+    ...                                truncated=True)
+    >>> ok, bad[0].id, bad[0].arguments
+    ([], 'c1', '{ "city":')
+    """
+    return split_calls([parse_tool_call((item.get("function") or {}).get("arguments"),
+                                        (item.get("function") or {}).get("name") or "", i,
+                                        call_id=item.get("id") or None, truncated=truncated)
+                        for i, item in enumerate(raw or ())])
 
 
 def usage_from_wire(raw: Mapping[str, Any] | None) -> Usage:
@@ -239,15 +241,15 @@ def from_wire(data: Mapping[str, Any], *, forced: ForcedTool | None = None) -> C
         raise InvalidResponseError("the server's reply has no choices", hint="check the server's version and logs")
     choice = choices[0]
     raw_msg = choice.get("message") or {}
-    text = raw_msg.get("content") or ""
+    text = raw_msg.get("content") or choice.get("text") or ""  # "text": a /v1/completions reply
     content, tagged = ThinkTagSplitter().split(text) if forced is None else ("", "")
     thinking = raw_msg.get("reasoning_content") or raw_msg.get("reasoning") or ""
     thinking = (thinking + tagged) if thinking and tagged else (thinking or tagged)
-    calls = tool_calls_from_wire(raw_msg.get("tool_calls"))
-    if forced is not None and not calls:
-        calls = [forced_call(forced, text, truncated=choice.get("finish_reason") == "length",
-                             model=data.get("model"))]
-    message = Message("assistant", content, tool_calls=calls, thinking=thinking or None)
+    truncated = choice.get("finish_reason") == "length"
+    calls, invalid = tool_calls_from_wire(raw_msg.get("tool_calls"), truncated=truncated)
+    if forced is not None and not (calls or invalid):
+        calls, invalid = split_calls([forced_call(forced, text, truncated=truncated)])
+    message = Message("assistant", content, tool_calls=calls, invalid_tool_calls=invalid, thinking=thinking or None)
     return ChatResult(message=message, finish_reason=_finish(choice.get("finish_reason"), bool(calls)),
                       usage=usage_from_wire(data.get("usage")), metrics=metrics_from_wire(data),
                       model=data.get("model"), raw=dict(data))
@@ -317,12 +319,10 @@ class _ToolCallAccumulator:
         elif args:
             entry["args"].append(args)
 
-    def finish(self) -> list[ToolCall]:
-        calls = []
-        for position, (_, c) in enumerate(sorted(self.calls.items())):
-            args = _arguments("".join(c["args"]), c["name"])
-            calls.append(ToolCall(c["id"] or tool_call_id(c["name"], canonical_json(args), position), c["name"], args))
-        return calls
+    def finish(self, *, truncated: bool) -> tuple[list[ToolCall], list[InvalidToolCall]]:
+        return split_calls([parse_tool_call("".join(c["args"]), c["name"], position, call_id=c["id"],
+                                            truncated=truncated)
+                            for position, (_, c) in enumerate(sorted(self.calls.items()))])
 
 
 class OpenAIChatStream:
@@ -343,6 +343,7 @@ class OpenAIChatStream:
         self.first_token_at: float | None = None
         self.done = False
         self.seen_data = False
+        self.ended_early = False  # the body ended cleanly, between events, before a finish reason
         self.stray: list[str] = []
         self.tools = _ToolCallAccumulator()
         self.think = ThinkTagSplitter()
@@ -388,8 +389,8 @@ class OpenAIChatStream:
                 self.forced_text.append(delta["content"])
                 self._mark_first()
                 text, tagged = "", ""
-            else:
-                text, tagged = self.think.feed(delta.get("content") or "")
+            else:  # "text": a /v1/completions stream
+                text, tagged = self.think.feed(delta.get("content") or choice.get("text") or "")
             content.append(text)
             thinking.append((delta.get("reasoning_content") or delta.get("reasoning") or "") + tagged)
             for call in delta.get("tool_calls") or ():
@@ -410,11 +411,11 @@ class OpenAIChatStream:
     def _final(self) -> list[ChatChunk]:
         self.done = True
         now = time.perf_counter()
-        calls = self.tools.finish()
+        truncated = self.finish_reason == "length"
+        calls, invalid = self.tools.finish(truncated=truncated)
         content, thinking = self.think.flush()
-        if self.forced is not None and not calls:
-            calls = [forced_call(self.forced, "".join(self.forced_text), truncated=self.finish_reason == "length",
-                                 model=self.model)]
+        if self.forced is not None and not (calls or invalid):
+            calls, invalid = split_calls([forced_call(self.forced, "".join(self.forced_text), truncated=truncated)])
         m = self.metrics
         if m.time_to_first_token_s is None and self.first_token_at is not None:
             m.time_to_first_token_s = self.first_token_at - self.t0
@@ -422,7 +423,7 @@ class OpenAIChatStream:
             decode_s = now - self.first_token_at
             m.tokens_per_second = self.usage.output_tokens / decode_s if decode_s > 0 else None
         m.total_duration_s = m.total_duration_s if m.total_duration_s is not None else now - self.t0
-        return [ChatChunk(content=content, thinking=thinking, tool_calls=calls,
+        return [ChatChunk(content=content, thinking=thinking, tool_calls=calls, invalid_tool_calls=invalid,
                           finish_reason=_finish(self.finish_reason, bool(calls)), usage=self.usage, metrics=m,
                           model=self.model, service=self.service)]
 
@@ -432,8 +433,8 @@ class OpenAIChatStream:
         if self.stray:
             raise InvalidResponseError(f"the server sent a non-SSE body: {summarize_server_message(self.stray[0])}")
         if self.finish_reason is None:
-            raise InvalidResponseError("the stream ended before the server finished the reply",
-                                       hint="the server closed the connection early (crash or restart?); retry")
+            self.ended_early = True
+            raise stream_stopped_error(self.model, self.service)
         return self._final()
 
 

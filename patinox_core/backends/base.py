@@ -7,7 +7,7 @@ import hashlib
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypedDict, runtime_checkable
 
-from ..errors import LocalProviderError
+from ..errors import LocalProviderError, ServiceUnavailableError
 from ..types import ChatChunk, ChatRequest, ChatResult, EmbeddingResult
 
 if TYPE_CHECKING:
@@ -139,3 +139,12 @@ def token_count(value: Any) -> int | None:
     if isinstance(value, float) and not value.is_integer():  # NaN and inf are not integers either
         return None
     return int(value) if 0 <= value < 2**53 else None
+
+
+def stream_stopped_error(model: str | None, service: str | None) -> ServiceUnavailableError:
+    """A stream whose body ended cleanly, between events, before the reply was finished: the server
+    stopped sending (SIGTERM, a restart, or an error it could not report after HTTP 200), the same
+    type as a connection reset mid-stream (``docs/reliability.md``)."""
+    return ServiceUnavailableError("the server stopped sending before the reply was finished",
+                                   hint="it was stopped or restarted, or failed after answering HTTP 200; check "
+                                        "that it is running and its log, then retry", model=model, service=service)

@@ -20,18 +20,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import ConfigurationError, InvalidResponseError
-from ..types import ChatRequest, ToolCall
+from ..errors import ConfigurationError
+from ..types import ChatRequest, InvalidToolCall, ToolCall
 from .base import tool_call_id
-
-
-def canonical_json(value: Any) -> str:
-    """Stable JSON for hashing: sorted keys, no spaces.
-
-    >>> canonical_json({"b": 1, "a": [1, "é"]})
-    '{"a":[1,"é"],"b":1}'
-    """
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+from .tool_args import MALFORMED_HINT, TRUNCATED_HINT, canonical_json
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,28 +109,29 @@ def add_instruction(messages: Sequence[dict[str, Any]], instruction: str) -> lis
     return out
 
 
-def forced_call(forced: ForcedTool, text: str, *, truncated: bool, model: str | None = None) -> ToolCall:
-    """The reply's JSON as a ``ToolCall`` (id from name, canonical arguments and position 0).
-    ``truncated``: the server stopped at ``max_tokens``, so the JSON is incomplete.
+def forced_call(forced: ForcedTool, text: str, *, truncated: bool) -> ToolCall | InvalidToolCall:
+    """The reply's JSON as a ``ToolCall`` (id from name, canonical arguments and position 0), or an
+    ``InvalidToolCall`` carrying the raw text when it is not a call of one of the tools.
+    ``truncated``: the server stopped at ``max_tokens``, so the JSON may be incomplete.
 
     >>> plan = ForcedTool(("add", "neg"), True, {}, "")
     >>> forced_call(plan, '{"name": "neg", "arguments": {"x": 2}}', truncated=False)
     ToolCall(id='call_b1dd8c287ce20024', name='neg', arguments={'x': 2})
-    >>> forced_call(plan, '{"name": "neg", "argu', truncated=True)
-    Traceback (most recent call last):
-    patinox_core.errors.InvalidResponseError: the forced tool call was cut off by max_tokens. raise max_tokens
+    >>> cut = forced_call(plan, '{"name": "neg", "argu', truncated=True)
+    >>> cut.name, cut.arguments, cut.error.endswith("raise max_tokens")
+    ('', '{"name": "neg", "argu', True)
     """
-    if truncated:
-        raise InvalidResponseError("the forced tool call was cut off by max_tokens", hint="raise max_tokens",
-                                   model=model)
+    name = forced.names[0] if not forced.wrapped else ""
     try:
         obj = json.loads(text)
         name, args = (obj["name"], obj["arguments"]) if forced.wrapped else (forced.names[0], obj)
-    except (ValueError, KeyError, TypeError) as exc:
-        raise InvalidResponseError(f"the model's forced tool call is not valid JSON: {text[:120]!r}",
-                                   hint="retry, or use a model with tool support", model=model) from exc
+    except (ValueError, KeyError, TypeError):
+        args = None
     if name not in forced.names or not isinstance(args, dict):
-        raise InvalidResponseError(f"the forced tool call names {name!r} or has non-object arguments", model=model)
+        reason = TRUNCATED_HINT if truncated else MALFORMED_HINT
+        error = f"the forced tool call is not a JSON call of {' or '.join(forced.names)}: {text[:80]!r}; {reason}"
+        return InvalidToolCall(tool_call_id(str(name), text, 0), str(name) if name in forced.names else "", text,
+                               error)
     return ToolCall(tool_call_id(name, canonical_json(args), 0), name, args)
 
 

@@ -186,6 +186,8 @@ class LMStudioBackend(OpenAICompatBackend):
         return {**super().chat_body(request, stream=stream), **self._ttl(request.keep_alive)}
 
     def chat_url(self, request: ChatRequest, *, stream: bool) -> str:
+        if request.completion:
+            return super().chat_url(request, stream=stream)
         path = self.stats_chat_path if self.rest_api and not stream else self.chat_path
         return self.base_url + path
 

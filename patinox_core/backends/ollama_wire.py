@@ -17,7 +17,6 @@ Inline ``<think>…</think>`` in content (older servers, some templates) is move
 from __future__ import annotations
 
 import base64
-import json
 import re
 import time
 from collections.abc import Mapping, Sequence
@@ -35,10 +34,11 @@ from ..errors import (
     ServerError,
 )
 from ..transport import loads
-from ..types import ChatChunk, ChatRequest, ChatResult, FinishReason, Message, Metrics, ToolCall, Usage
-from .base import ErrorPayload, tool_call_id
+from ..types import ChatChunk, ChatRequest, ChatResult, FinishReason, InvalidToolCall, Message, Metrics, ToolCall, Usage
+from .base import ErrorPayload, stream_stopped_error
 from .forced_tools import ForcedTool, add_instruction, canonical_json, forced_call
 from .forced_tools import forced_tool as plan_forced_tool
+from .tool_args import parse_tool_call, split_calls
 
 UNREACHABLE_HINT = "start Ollama with `ollama serve`"
 CONTEXT_HINT = "reduce the input or raise num_ctx"
@@ -262,23 +262,20 @@ def split_think(content: str) -> tuple[str, str]:
     return c1 + c2, t1 + t2
 
 
-def tool_calls_from_wire(raw: Sequence[Mapping[str, Any]] | None, start: int = 0) -> list[ToolCall]:
-    """Native tool calls; the server's id when present, else derived from position, name, arguments.
+def tool_calls_from_wire(raw: Sequence[Mapping[str, Any]] | None, start: int = 0, *, truncated: bool = False
+                        ) -> tuple[list[ToolCall], list[InvalidToolCall]]:
+    """Native tool calls (valid, invalid); the server's id when present, else derived from position,
+    name, arguments. Arguments that are not a JSON object become an ``InvalidToolCall``.
 
     >>> tool_calls_from_wire([{"function": {"name": "get_weather", "arguments": {"city": "Paris"}}}])
-    [ToolCall(id='call_d88a5dba120dfb68', name='get_weather', arguments={'city': 'Paris'})]
+    ([ToolCall(id='call_d88a5dba120dfb68', name='get_weather', arguments={'city': 'Paris'})], [])
     """
-    calls = []
+    parsed = []
     for offset, tc in enumerate(raw or ()):
         fn = tc.get("function") or tc
-        name = str(fn["name"])
-        args = fn.get("arguments") or {}
-        if isinstance(args, str):
-            args = json.loads(args) if args.strip() else {}
-        if not isinstance(args, dict):
-            raise ValueError(f"arguments of tool call {name!r} are not a JSON object")
-        calls.append(ToolCall(tc.get("id") or tool_call_id(name, canonical_json(args), start + offset), name, args))
-    return calls
+        parsed.append(parse_tool_call(fn.get("arguments"), str(fn.get("name") or ""), start + offset,
+                                      call_id=tc.get("id") or None, truncated=truncated))
+    return split_calls(parsed)
 
 
 def _int(value: Any) -> int | None:
@@ -329,16 +326,16 @@ def from_wire(data: Mapping[str, Any], *, model: str | None = None, service: str
     msg = data["message"]
     content, thinking = split_think(msg.get("content") or "")
     thinking = (msg.get("thinking") or "") + thinking
-    calls = tool_calls_from_wire(msg.get("tool_calls"))
     done_reason = data.get("done_reason")
-    if done_reason == "load" and not (content or thinking or calls):
+    calls, invalid = tool_calls_from_wire(msg.get("tool_calls"), truncated=done_reason == "length")
+    if done_reason == "load" and not (content or thinking or calls or invalid):
         raise _load_reply(model, service)
-    if forced is not None and not calls:
-        calls, content = [forced_call(forced, content, truncated=done_reason == "length", model=model)], ""
+    if forced is not None and not (calls or invalid):
+        (calls, invalid), content = split_calls([forced_call(forced, content, truncated=done_reason == "length")]), ""
     server_ttft = [s for s in (_seconds(data.get("load_duration")), _seconds(data.get("prompt_eval_duration")))
                    if s is not None]
     return ChatResult(
-        message=Message("assistant", content, tool_calls=calls, thinking=thinking or None),
+        message=Message("assistant", content, tool_calls=calls, invalid_tool_calls=invalid, thinking=thinking or None),
         finish_reason=_finish(done_reason, bool(calls)),
         usage=usage_from_wire(data),
         metrics=metrics_from_wire(data, sum(server_ttft) if server_ttft else None),
@@ -355,8 +352,8 @@ class OllamaChatStream:
     without ``done:true`` raises ``InvalidResponseError`` from ``close()``.
     """
 
-    __slots__ = ("_buffer", "_calls", "_done", "_emitted", "_split", "forced", "model", "raw", "service", "t0",
-                 "ttft")
+    __slots__ = ("_buffer", "_calls", "_done", "_emitted", "_split", "_valid", "forced", "model", "raw", "service",
+                 "t0", "ttft")
 
     def __init__(self, model: str | None = None, service: str | None = None, forced: ForcedTool | None = None) -> None:
         self.model, self.service, self.forced = model, service, forced
@@ -364,7 +361,8 @@ class OllamaChatStream:
         self.ttft: float | None = None
         self.raw: dict[str, Any] | None = None
         self._split = ThinkSplitter()
-        self._calls = 0
+        self._calls = 0  # calls seen (valid or not): the position of the next one
+        self._valid = 0
         self._done = False
         self._emitted = False
         self._buffer: list[str] = []
@@ -381,44 +379,45 @@ class OllamaChatStream:
         raw_content = msg.get("content") or ""
         content, thinking = self._split.feed(raw_content)
         thinking = (msg.get("thinking") or "") + thinking
-        calls = tool_calls_from_wire(msg.get("tool_calls"), self._calls) if msg.get("tool_calls") else []
-        self._calls += len(calls)
-        if self.ttft is None and (raw_content or thinking or calls):
+        calls, invalid = (tool_calls_from_wire(msg.get("tool_calls"), self._calls,
+                                               truncated=data.get("done_reason") == "length")
+                          if msg.get("tool_calls") else ([], []))
+        self._calls += len(calls) + len(invalid)
+        self._valid += len(calls)
+        if self.ttft is None and (raw_content or thinking or calls or invalid):
             self.ttft = time.perf_counter() - self.t0
         if data.get("done"):
-            return [self._final(data, content, thinking, calls)]
+            return [self._final(data, content, thinking, calls, invalid)]
         if self.forced is not None:
             self._buffer.append(content)
             content = ""
-        if not (content or thinking or calls):
+        if not (content or thinking or calls or invalid):
             return []
         self._emitted = True
-        return [ChatChunk(content=content, thinking=thinking, tool_calls=calls,
+        return [ChatChunk(content=content, thinking=thinking, tool_calls=calls, invalid_tool_calls=invalid,
                           model=data.get("model") or self.model, service=self.service)]
 
-    def _final(self, data: dict[str, Any], content: str, thinking: str, calls: list[ToolCall]) -> ChatChunk:
+    def _final(self, data: dict[str, Any], content: str, thinking: str, calls: list[ToolCall],
+               invalid: list[InvalidToolCall]) -> ChatChunk:
         self._done, self.raw = True, data
         tail_content, tail_thinking = self._split.flush()
         content, thinking = content + tail_content, thinking + tail_thinking
         done_reason = data.get("done_reason")
-        if done_reason == "load" and not (self._emitted or content or thinking or calls):
+        if done_reason == "load" and not (self._emitted or content or thinking or calls or invalid):
             raise _load_reply(self.model, self.service)
         if self.forced is not None and not self._calls:
             text = "".join(self._buffer) + content
-            calls, content = [forced_call(self.forced, text, truncated=done_reason == "length",
-                                       model=self.model)], ""
-            self._calls = 1
-        return ChatChunk(content=content, thinking=thinking, tool_calls=calls,
-                         finish_reason=_finish(done_reason, self._calls > 0), usage=usage_from_wire(data),
+            (calls, invalid), content = split_calls([forced_call(self.forced, text,
+                                                                 truncated=done_reason == "length")]), ""
+            self._calls, self._valid = 1, len(calls)
+        return ChatChunk(content=content, thinking=thinking, tool_calls=calls, invalid_tool_calls=invalid,
+                         finish_reason=_finish(done_reason, self._valid > 0), usage=usage_from_wire(data),
                          metrics=metrics_from_wire(data, self.ttft), model=data.get("model") or self.model,
                          service=self.service)
 
     def close(self) -> list[ChatChunk]:
         if not self._done:
-            raise InvalidResponseError(
-                "the Ollama stream ended before its final done:true line (truncated reply)",
-                hint="the server stopped mid-reply (crash or restart?); retry", model=self.model, service=self.service,
-            )
+            raise stream_stopped_error(self.model, self.service)
         return []
 
 

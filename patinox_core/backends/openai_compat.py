@@ -39,6 +39,8 @@ from ._openai_wire import (
     usage_from_wire,
 )
 from .base import ServerFacts
+from .completions_wire import COMPLETIONS_PATH, completion_to_wire
+from .empty_stream import aexplain_empty_stream, diagnosis_request, explain_empty_stream
 from .forced_tools import ForcedTool, add_instruction, forced_tool
 
 FLAVORS = ("llama_cpp_python", "llama_server", "vllm", "litellm", "ollama_v1", "lmstudio")
@@ -353,10 +355,12 @@ class OpenAICompatBackend:
         return classify_error(status, body)
 
     def chat_body(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        if request.completion:
+            return completion_to_wire(request, stream=stream)
         return to_wire(request, stream=stream, quirks=self.quirks)
 
     def chat_url(self, request: ChatRequest, *, stream: bool) -> str:
-        return self.base_url + self.chat_path
+        return self.base_url + (COMPLETIONS_PATH if request.completion else self.chat_path)
 
     def embed_body(self, texts: Sequence[str], model: str, opts: Mapping[str, Any]) -> dict[str, Any]:
         return embed_to_wire(texts, model, dimensions=opts.get("dimensions"), extra=opts.get("options"))
@@ -411,14 +415,14 @@ class OpenAICompatBackend:
                                              body, parse=self._parse(request, t0))
 
     def stream_chat(self, request: ChatRequest) -> Iterator[ChatChunk]:
-        body = self.chat_body(request, stream=True)
-        return self.transport.stream(self._chat_ctx(request), self.chat_url(request, stream=True), body,
-                                     self._stream_parser(request))
+        body, parser = self.chat_body(request, stream=True), self._stream_parser(request)
+        chunks = self.transport.stream(self._chat_ctx(request), self.chat_url(request, stream=True), body, parser)
+        return explain_empty_stream(chunks, parser, lambda: self.chat(diagnosis_request(request)))
 
     def astream_chat(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
-        body = self.chat_body(request, stream=True)
-        return self.transport.astream(self._chat_ctx(request), self.chat_url(request, stream=True), body,
-                                      self._stream_parser(request))
+        body, parser = self.chat_body(request, stream=True), self._stream_parser(request)
+        chunks = self.transport.astream(self._chat_ctx(request), self.chat_url(request, stream=True), body, parser)
+        return aexplain_empty_stream(chunks, parser, lambda: self.achat(diagnosis_request(request)))
 
     # -- embeddings (batched by settings.embed_batch_size, strings only) --------------------
     def _embed_batches(self, texts: Sequence[str], model: str, opts: Mapping[str, Any]) -> list[dict[str, Any]]:

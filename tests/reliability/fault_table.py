@@ -220,6 +220,9 @@ ROWS: tuple[FaultRow, ...] = (
              error=ServerError, recovery=RecoveryStrategy.RETRY, fallback=True),
     FaultRow("killed_mid_stream", "server killed mid-stream (connection reset)", _fault(cut_after=2),
              ops=("stream",), error=ServiceUnavailableError, recovery=RecoveryStrategy.FALLBACK, mid_stream=True),
+    FaultRow("stopped_mid_stream", "server stopped mid-stream (SIGTERM: the body ends cleanly between events)",
+             _fault(error_line_after=2, error_line="\n"), ops=("stream",), error=ServiceUnavailableError,
+             recovery=RecoveryStrategy.FALLBACK, mid_stream=True),
     FaultRow("dropped", "connection closed without a reply", _fault(drop=True),
              error=ServiceUnavailableError, recovery=RecoveryStrategy.FALLBACK, fallback=True),
 )

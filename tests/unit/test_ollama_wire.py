@@ -17,6 +17,7 @@ from patinox_core import (
     ModelNotFoundError,
     RecoveryStrategy,
     ServerError,
+    ServiceUnavailableError,
     ToolCall,
 )
 from patinox_core.backends.base import ErrorPayload, tool_call_id
@@ -269,10 +270,14 @@ def test_forced_tool_reply_becomes_a_call() -> None:
 @pytest.mark.parametrize(("content", "reason"), [("not json", "stop"), ('{"city": "Os', "length"),
                                                   ('{"name": "other", "arguments": {}}', "stop")])
 def test_forced_tool_bad_replies(content: str, reason: str) -> None:
+    """A reply that is not a call of a given tool is data (an invalid call), never an exception."""
     forced = forced_tool(req(tools=[WEATHER, TIME], tool_choice="required"))
-    with pytest.raises(InvalidResponseError):
-        from_wire({**NON_STREAM, "done_reason": reason, "message": {"role": "assistant", "content": content}},
-                  forced=forced)
+    out = from_wire({**NON_STREAM, "done_reason": reason, "message": {"role": "assistant", "content": content}},
+                    forced=forced)
+    assert out.message.tool_calls == [] and out.message.content == ""
+    [bad] = out.message.invalid_tool_calls
+    assert bad.arguments == content and "not a JSON call of get_weather or get_time" in bad.error
+    assert ("raise max_tokens" in bad.error) is (reason == "length")
 
 
 # --- stream parser -------------------------------------------------------------------------
@@ -336,11 +341,12 @@ def test_stream_error_line_raises_error_payload() -> None:
     assert isinstance(classify_error(None, info.value.body), ServerError)
 
 
-def test_stream_without_done_is_truncated() -> None:
+def test_stream_without_done_means_the_server_stopped() -> None:
     parser = OllamaChatStream("m", "http://h")
     parser.feed(STREAM_LINES[0])
-    with pytest.raises(InvalidResponseError, match="truncated"):
+    with pytest.raises(ServiceUnavailableError, match="stopped sending before the reply was finished") as info:
         parser.close()
+    assert info.value.service == "http://h" and info.value.model == "m"
 
 
 def test_lines_after_done_are_ignored() -> None:

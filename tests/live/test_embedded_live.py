@@ -115,7 +115,7 @@ def test_a_second_process_waits_while_the_server_is_busy(started: dict[str, Any]
     """llama-cpp-python serves one request at a time and answers nothing meanwhile: status says busy,
     a second process's request waits and succeeds."""
     body = {"model": "smollm2-135m", "messages": [{"role": "user", "content": "Write a long story about a dragon."}],
-            "max_tokens": 160, "temperature": 0}
+            "max_tokens": 250, "temperature": 0}
     long = threading.Thread(target=lambda: httpx.post(f"{started['url']}/v1/chat/completions", json=body,
                                                       timeout=300, trust_env=False))
     long.start()

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 from collections.abc import Callable
 from typing import Any, TextIO
@@ -48,6 +49,9 @@ def add_parsers(sub: Any) -> None:
 
 
 def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
+    if os.name == "nt":
+        raise EmbeddedServerError("patinox serve runs on Linux and macOS only",
+                                  hint="on Windows, install Ollama or LM Studio; patinox finds them by itself")
     if args.list_models:
         for key, recipe in RECIPES.items():
             print(f"  {key:14} {recipe.description} — served as {recipe.name} and {recipe.name}-tools", file=out)

@@ -23,6 +23,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..errors import EmbeddedServerError, SetupImpossibleError
 from .paths import cache_dir
@@ -169,7 +170,12 @@ def ensure_wheel(cache: Path, deadline: float, progress: Progress) -> Path:
     return target
 
 
-def _ready(venv: Path) -> dict[str, object] | None:
+def _packages(mark: dict[str, Any]) -> set[str]:
+    packages = mark.get("packages")
+    return {str(p) for p in packages} if isinstance(packages, list) else set()
+
+
+def _ready(venv: Path) -> dict[str, Any] | None:
     try:
         mark = json.loads((venv / READY_MARK).read_text())
     except (OSError, ValueError):
@@ -264,7 +270,7 @@ def ensure_installed(models: Sequence[str] = ("smollm2",), *, cache: Path | None
             (work / READY_MARK).write_text(json.dumps(mark, indent=2))
             os.replace(work, venv)  # the venv appears complete or not at all
         python = venv / "bin" / "python"
-        have = set(mark.get("packages", []))  # type: ignore[arg-type]
+        have = _packages(mark)
         missing = [r for r in recipes if r.requirement not in have]
         if missing:
             _install_recipes(python, missing, log, deadline, progress)
@@ -282,7 +288,7 @@ def installed(models: Sequence[str] = ("smollm2",), cache: Path | None = None) -
     mark = _ready(venv)
     if mark is None:
         return None
-    have = set(mark.get("packages", []))  # type: ignore[arg-type]
+    have = _packages(mark)
     if any(recipe_for(k).requirement not in have for k in models):
         return None
     python = venv / "bin" / "python"

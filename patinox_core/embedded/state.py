@@ -13,7 +13,7 @@ import os
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ..backends.base import ServerFacts
 from .paths import servers_dir
@@ -41,7 +41,8 @@ class ServerState:
         try:
             return cls(base_url=str(data["base_url"]), port=int(data["port"]), pid=int(data["pid"]),
                        started_at=float(data["started_at"]), log=str(data.get("log", "")),
-                       models=[m for m in data.get("models", []) if isinstance(m, dict) and m.get("name")],
+                       models=[cast(ServerFacts, m) for m in data.get("models", [])
+                               if isinstance(m, dict) and m.get("name")],
                        python=str(data.get("python", "")))
         except (KeyError, TypeError, ValueError):
             return None

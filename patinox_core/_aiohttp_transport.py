@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import weakref
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -160,17 +160,24 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         return timeout
 
     async def request_bytes(self, method: str, url: str, content: bytes | None, headers: dict[str, str],
-                            timeout: httpx.Timeout) -> tuple[int, Any, bytes]:
+                            timeout: httpx.Timeout, collector: Callable[[int, Any], Any]) -> tuple[int, Any, bytes]:
         """One complete request without httpx's client layer (about 150 µs less per call):
         ``(status, case-insensitive headers, decoded body)``; failures raise the httpx exceptions
-        ``handle_async_request`` would. For callers that need neither redirects nor cookies."""
+        ``handle_async_request`` would. For callers that need neither redirects nor cookies.
+        ``collector(status, headers)`` receives the decoded body chunk by chunk (it caps the size:
+        ``limits.BodyCollector``); its errors propagate as they are."""
         session = await self._session()
         key = (timeout.connect, timeout.read, timeout.pool)
         try:
             async with session.request(method, yarl.URL(url, encoded=True), headers=headers, data=content,
                                        allow_redirects=False, auto_decompress=True,
                                        timeout=self._timeouts.get(key) or self._timeout_from(key)) as response:
-                return response.status, response.headers, await response.read()
+                body = collector(response.status, response.headers)
+                async for chunk in response.content.iter_any():
+                    body.add(chunk)
+                    if body.full:
+                        break
+                return response.status, response.headers, body.result()
         except Exception as exc:  # mapped outside the hot path: the httpx.Request is built only here
             with _map_errors(httpx.Request(method, url)):
                 raise exc

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConfigurationError, InvalidResponseError
+from ..transport import loads
 from ..types import ChatRequest, ToolCall
 from .base import tool_call_id
 
@@ -132,7 +133,7 @@ def forced_call(forced: ForcedTool, text: str, *, truncated: bool, model: str | 
         raise InvalidResponseError("the forced tool call was cut off by max_tokens", hint="raise max_tokens",
                                    model=model)
     try:
-        obj = json.loads(text)
+        obj = loads(text)
         name, args = (obj["name"], obj["arguments"]) if forced.wrapped else (forced.names[0], obj)
     except (ValueError, KeyError, TypeError) as exc:
         raise InvalidResponseError(f"the model's forced tool call is not valid JSON: {text[:120]!r}",

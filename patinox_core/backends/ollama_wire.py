@@ -17,7 +17,6 @@ Inline ``<think>…</think>`` in content (older servers, some templates) is move
 from __future__ import annotations
 
 import base64
-import json
 import re
 import time
 from collections.abc import Mapping, Sequence
@@ -274,7 +273,7 @@ def tool_calls_from_wire(raw: Sequence[Mapping[str, Any]] | None, start: int = 0
         name = str(fn["name"])
         args = fn.get("arguments") or {}
         if isinstance(args, str):
-            args = json.loads(args) if args.strip() else {}
+            args = loads(args) if args.strip() else {}
         if not isinstance(args, dict):
             raise ValueError(f"arguments of tool call {name!r} are not a JSON object")
         calls.append(ToolCall(tc.get("id") or tool_call_id(name, canonical_json(args), start + offset), name, args))

@@ -387,7 +387,10 @@ class LocalSettings(BaseSettings):
     @field_validator("api_key", mode="before")
     @classmethod
     def _api_key(cls, v: Any) -> Any:
-        return None if v is None else clean_api_key(v)
+        raw = v.get_secret_value() if isinstance(v, SecretStr) else v
+        if raw is None or (isinstance(raw, str) and not raw.strip()):  # ``export PATINOX_API_KEY=``: no key
+            return None
+        return clean_api_key(v)
 
     @model_validator(mode="after")
     def _register_secrets(self) -> LocalSettings:

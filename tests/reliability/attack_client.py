@@ -49,6 +49,12 @@ def _call(spec: dict[str, Any]) -> Any:
         return asyncio.run(backend.achat(request)).content
     if op == "stream":
         return [c.content for c in backend.stream_chat(request)][:3]
+    if op == "stream_count":  # consume without keeping: memory must stay flat however long the stream
+        return sum(1 for _ in backend.stream_chat(request))
+    if op == "astream_count":
+        async def count() -> int:
+            return sum([1 async for _ in backend.astream_chat(request)])
+        return asyncio.run(count())
     if op == "astream":
         async def collect() -> list[str]:
             return [c.content async for c in backend.astream_chat(request)][:3]

@@ -86,6 +86,20 @@ def endless_line(content_type: str) -> Attack:
     return attack
 
 
+def many_valid_lines(megabytes: int) -> Attack:
+    """A well-formed Ollama NDJSON stream of ``megabytes`` of one-token lines, then its final line."""
+    def attack() -> Iterator[bytes]:
+        yield head(headers={"Content-Type": "application/x-ndjson", "Transfer-Encoding": "chunked"})
+        line = b'{"model":"m","created_at":"2025-01-01T00:00:00Z","message":{"role":"assistant","content":"x"},' \
+               b'"done":false}\n'
+        block = chunk(line * ((64 << 10) // len(line)))
+        for _ in range((megabytes << 20) // len(block)):
+            yield block
+        yield chunk(b'{"model":"m","created_at":"2025-01-01T00:00:00Z","message":{"role":"assistant","content":""},'
+                    b'"done":true,"done_reason":"stop"}\n') + b"0\r\n\r\n"
+    return attack
+
+
 def sse_junk() -> Iterator[bytes]:
     """An HTML proxy page, over and over, where SSE ``data:`` lines should be."""
     yield head(headers={"Content-Type": "text/event-stream", "Transfer-Encoding": "chunked"})

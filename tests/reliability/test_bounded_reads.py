@@ -18,6 +18,7 @@ from .hostile import (
     endless_line,
     gzip_bomb,
     huge_content_length,
+    many_valid_lines,
     sse_junk,
 )
 
@@ -93,3 +94,13 @@ def test_probe_helpers_are_ordinary_servers() -> None:
     with HostileServer({"/api/version": OLLAMA_VERSION, "/": OLLAMA_ROOT}) as server:
         out = run_attack(server.url, "discover", settings={"ollama_url": server.url})
     assert out["error"] is None and out["result"][0][1] is True, out
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("op", ["stream_count", "astream_count"])
+def test_a_long_stream_of_valid_lines_stays_flat(op: str) -> None:
+    """120 MB of ordinary one-token lines: every one arrives, and memory does not grow with them."""
+    with HostileServer({"/api/chat": many_valid_lines(120)}) as server:
+        out = run_attack(server.url, op, settings=SMALL_CAP, timeout=100)
+    assert out["error"] is None and out["result"] > 1_000_000, out
+    assert out["rss_growth_mb"] < 60, out

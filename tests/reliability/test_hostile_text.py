@@ -83,7 +83,8 @@ def test_model_names_in_not_found_hints_are_escaped() -> None:
     models = [OllamaModel("llama3.2"), OllamaModel(f"evil{HOSTILE}".replace(":", ""))]
     with FakeOllamaServer(models) as server, LocalProvider(_settings(server.url)) as provider, \
             pytest.raises(ModelNotFoundError) as caught:
-        provider.chat(_ask("llama3.3"))
+        provider.chat(_ask("zz-unknown"))  # no close match: the hint lists the installed models
+    assert "installed" in str(caught.value) and "evil" in str(caught.value)
     _clean(str(caught.value))
 
 

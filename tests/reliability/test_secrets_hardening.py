@@ -73,6 +73,11 @@ def test_a_key_that_cannot_be_a_header_is_a_configuration_error_that_hides_it(
     assert not ollama.requests, "nothing is sent with a bad key"
 
 
+def test_an_empty_key_means_no_key(ollama: FakeOllamaServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATINOX_API_KEY", "  \n")
+    assert LocalSettings().api_key is None and _settings(ollama.url, "").api_key is None
+
+
 def test_a_key_echoed_by_the_server_is_redacted(ollama: FakeOllamaServer) -> None:
     ollama.inject(Fault(path="/api/chat", times=None, reply=Reply(401, {"error": f"invalid key {KEY!r} for user"})))
     with LocalProvider(_settings(ollama.url, KEY)) as provider:

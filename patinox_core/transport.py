@@ -34,14 +34,8 @@ from .errors import (
     ServerError,
     ServiceUnavailableError,
 )
-from .limits import (
-    ERROR_BODY_LIMIT,
-    LINE_LIMIT,
-    PROBE_BODY_LIMIT,
-    BodyCollector,
-    LineSplitter,
-    check_declared,
-)
+from .limits import ERROR_BODY_LIMIT
+from .replies import aread, body_collector, fetch_collector, line_splitter, probe_collector, read
 from .safe_text import server_text
 from .types import ChatChunk
 
@@ -263,42 +257,6 @@ class ProbeReply:
             return None
 
 
-def body_collector(ctx: CallContext, status: int, headers: Any) -> BodyCollector:
-    """Where a reply's body goes while it is read: error replies keep their first
-    ``ERROR_BODY_LIMIT`` bytes (the rest is never read), others fail past ``ctx.max_body``."""
-    if status >= 300:
-        return BodyCollector(ERROR_BODY_LIMIT, "an error reply", truncate=True)
-    what = f"the reply from {ctx.service}"
-    check_declared(headers.get("content-length"), ctx.max_body, what)
-    return BodyCollector(ctx.max_body, what)
-
-
-def _probe_collector(ctx: CallContext, headers: Any) -> BodyCollector:
-    what = f"the discovery probe reply from {ctx.service}"
-    check_declared(headers.get("content-length"), PROBE_BODY_LIMIT, what, None)
-    return BodyCollector(PROBE_BODY_LIMIT, what, setting=None)
-
-
-def _read(resp: httpx.Response, body: BodyCollector) -> bytes:
-    for chunk in resp.iter_bytes():
-        body.add(chunk)
-        if body.full:
-            break
-    return body.result()
-
-
-async def _aread(resp: httpx.Response, body: BodyCollector) -> bytes:
-    async for chunk in resp.aiter_bytes():
-        body.add(chunk)
-        if body.full:
-            break
-    return body.result()
-
-
-def _line_splitter(ctx: CallContext) -> LineSplitter:
-    return LineSplitter(min(LINE_LIMIT, ctx.max_body))
-
-
 def default_async_transport() -> httpx.AsyncBaseTransport | None:
     """An aiohttp-backed httpx transport (about 10x faster at 200 concurrent calls than httpx's
     own pool), or None (httpx's default) when aiohttp is not installed. Imported lazily."""
@@ -443,7 +401,7 @@ class Transport:
                         time.sleep(backoff_s(attempt, resp.headers.get("retry-after")))
                         attempt += 1
                         continue
-                    data = _read(resp, body_collector(ctx, status, resp.headers))
+                    data = read(resp, body_collector(ctx, status, resp.headers))
                 finally:
                     resp.close()
                 return parse(_check(ctx, status, data, resp.headers))
@@ -482,7 +440,7 @@ class Transport:
                                        timeout=ctx.timeout)
         resp = await client.send(request, stream=True)
         try:
-            return resp.status_code, resp.headers, await _aread(resp, body_collector(ctx, resp.status_code,
+            return resp.status_code, resp.headers, await aread(resp, body_collector(ctx, resp.status_code,
                                                                                      resp.headers))
         finally:
             await resp.aclose()
@@ -496,7 +454,7 @@ class Transport:
         with _mapped(ctx, deadline), bound(deadline):
             t0 = time.perf_counter()
             with self.client().stream("GET", url, headers=ctx.headers, timeout=ctx.timeout) as resp:
-                return ProbeReply.of(resp, _read(resp, _probe_collector(ctx, resp.headers)), t0)
+                return ProbeReply.of(resp, read(resp, probe_collector(ctx, resp.headers)), t0)
 
     async def aprobe(self, ctx: CallContext, url: str) -> ProbeReply:
         deadline = ctx.deadline()
@@ -505,7 +463,7 @@ class Transport:
             t0 = time.perf_counter()
             with abound(deadline):
                 async with client.stream("GET", url, headers=ctx.headers, timeout=ctx.timeout) as resp:
-                    return ProbeReply.of(resp, await _aread(resp, _probe_collector(ctx, resp.headers)), t0)
+                    return ProbeReply.of(resp, await aread(resp, probe_collector(ctx, resp.headers)), t0)
 
     # -- streams -------------------------------------------------------------------------
     def stream(self, ctx: CallContext, url: str, body: Any, parser: StreamParser) -> Iterator[ChatChunk]:
@@ -538,8 +496,8 @@ class Transport:
                             attempt += 1
                             continue
                         with bound(deadline):
-                            _check(ctx, status, _read(resp, body_collector(ctx, status, resp.headers)), resp.headers)
-                    lines, chunks = _line_splitter(ctx), resp.iter_bytes()
+                            _check(ctx, status, read(resp, body_collector(ctx, status, resp.headers)), resp.headers)
+                    lines, chunks = line_splitter(ctx), resp.iter_bytes()
                     while True:
                         with bound(deadline):
                             chunk = next(chunks, None)
@@ -584,9 +542,9 @@ class Transport:
                             attempt += 1
                             continue
                         with abound(deadline):
-                            data = await _aread(resp, body_collector(ctx, status, resp.headers))
+                            data = await aread(resp, body_collector(ctx, status, resp.headers))
                         _check(ctx, status, data, resp.headers)
-                    lines, chunks = _line_splitter(ctx), resp.aiter_bytes()
+                    lines, chunks = line_splitter(ctx), resp.aiter_bytes()
                     while True:
                         with abound(deadline):
                             chunk = await anext(chunks, None)
@@ -615,8 +573,8 @@ class Transport:
         with _mapped(ctx, deadline), bound(deadline), \
                 self.client().stream("GET", url, timeout=ctx.timeout, follow_redirects=True) as resp:
             if resp.status_code >= 400:
-                raise ctx.error_from(resp.status_code, _decode_body(_read(resp, body_collector(ctx, 400, {}))))
-            return _read(resp, _fetch_collector(ctx, url, limit))
+                raise ctx.error_from(resp.status_code, _decode_body(read(resp, body_collector(ctx, 400, {}))))
+            return read(resp, fetch_collector(ctx, url, limit))
 
     async def aget_bytes(self, ctx: CallContext, url: str, *, limit: int = MAX_FETCH_BYTES) -> bytes:
         deadline = ctx.deadline()
@@ -624,33 +582,14 @@ class Transport:
             async with self.aclient().stream("GET", url, timeout=ctx.timeout, follow_redirects=True) as resp:
                 if resp.status_code >= 400:
                     raise ctx.error_from(resp.status_code,
-                                         _decode_body(await _aread(resp, body_collector(ctx, 400, {}))))
-                return await _aread(resp, _fetch_collector(ctx, url, limit))
+                                         _decode_body(await aread(resp, body_collector(ctx, 400, {}))))
+                return await aread(resp, fetch_collector(ctx, url, limit))
 
     @staticmethod
     def _headers(ctx: CallContext, content: bytes | None) -> dict[str, str]:
         if content is None:
             return ctx.headers
         return {**ctx.headers, "Content-Type": "application/json"}
-
-
-class _FetchCollector(BodyCollector):
-    """A downloaded file over its limit is the caller's input, not a server fault."""
-
-    __slots__ = ("ctx", "url")
-
-    def add(self, chunk: bytes) -> None:
-        try:
-            super().add(chunk)
-        except InvalidResponseError:
-            raise ConfigurationError(f"{redact(self.url)[:120]} is larger than {self.limit // 1_000_000} MB",
-                                     hint="pass a smaller file", **self.ctx.fields) from None
-
-
-def _fetch_collector(ctx: CallContext, url: str, limit: int) -> BodyCollector:
-    body = _FetchCollector(limit, url)
-    body.ctx, body.url = ctx, url
-    return body
 
 
 def _no_cookies() -> http.cookiejar.CookieJar:

@@ -24,6 +24,20 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+_DONE: list[float] = []  # when an async call finished, inside its loop (asyncio.run may then wait for
+                         # executor threads, such as a name lookup still running, before it returns)
+
+
+def _run(coro: Any) -> Any:
+    async def timed() -> Any:
+        try:
+            return await coro
+        finally:
+            _DONE.append(time.monotonic())
+
+    return asyncio.run(timed())
+
+
 def _call(spec: dict[str, Any]) -> Any:
     from patinox_core import ChatRequest, LocalSettings, Message
     from patinox_core.backends.ollama import OllamaBackend
@@ -35,7 +49,7 @@ def _call(spec: dict[str, Any]) -> Any:
     op, url = spec["op"], spec["url"]
     if op in ("discover", "adiscover"):
         disc = ServiceDiscovery(settings)
-        found = disc.discover(refresh=True) if op == "discover" else asyncio.run(disc.adiscover(refresh=True))
+        found = disc.discover(refresh=True) if op == "discover" else _run(disc.adiscover(refresh=True))
         return [(s.base_url, s.healthy, s.error) for s in found]
     transport = Transport(settings)
     backend = (OllamaBackend(url, transport, settings) if spec.get("kind", "ollama") == "ollama"
@@ -46,7 +60,7 @@ def _call(spec: dict[str, Any]) -> Any:
     if op == "chat":
         return backend.chat(request).content
     if op == "achat":
-        return asyncio.run(backend.achat(request)).content
+        return _run(backend.achat(request)).content
     if op == "stream":
         return [c.content for c in backend.stream_chat(request)][:3]
     if op == "stream_count":  # consume without keeping: memory must stay flat however long the stream
@@ -54,15 +68,15 @@ def _call(spec: dict[str, Any]) -> Any:
     if op == "astream_count":
         async def count() -> int:
             return sum([1 async for _ in backend.astream_chat(request)])
-        return asyncio.run(count())
+        return _run(count())
     if op == "astream":
         async def collect() -> list[str]:
             return [c.content async for c in backend.astream_chat(request)][:3]
-        return asyncio.run(collect())
+        return _run(collect())
     if op == "embed":
         return len(backend.embed(["a"], "m").vectors)
     if op == "aembed":
-        return len(asyncio.run(backend.aembed(["a"], "m")).vectors)
+        return len(_run(backend.aembed(["a"], "m")).vectors)
     raise SystemExit(f"unknown op {op}")
 
 
@@ -97,7 +111,7 @@ def main() -> None:
     except BaseException as exc:
         out["error"], out["message"] = type(exc).__name__, str(exc)[:2000]
         out["lpe"] = type(exc).__module__.startswith("patinox_core")
-    out["elapsed"] = time.monotonic() - t0
+    out["elapsed"] = (_DONE[0] if _DONE else time.monotonic()) - t0
     out["rss_growth_mb"] = _rss_mb() - base
     print(json.dumps(out), flush=True)
 

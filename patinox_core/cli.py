@@ -23,11 +23,13 @@ from importlib import metadata
 from typing import Any, TextIO
 
 from .capabilities import ModelInfo
+from .cli_output import TerminalText, table, table_for
 from .config import LocalSettings, ProviderKind
 from .discovery import Service
 from .embedded import command as embedded_command
 from .errors import LocalProviderError
 from .router import LocalProvider
+from .safe_text import server_text
 from .types import ChatRequest, Message
 
 EXIT_ERROR, EXIT_NOTHING_FOUND, EXIT_INTERRUPTED = 1, 3, 130
@@ -47,33 +49,25 @@ Or point patinox at a server elsewhere:
 """
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]], indent: str = "  ") -> str:
-    """Left-aligned columns, two spaces apart.
-
-    >>> print(table(["A", "BB"], [["xyz", "1"]]))
-      A    BB
-      xyz  1
-    """
-    widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows, strict=False)]
-    lines = [indent + "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)).rstrip()
-             for row in (headers, *rows)]
-    return "\n".join(lines)
-
-
 def _kind(service: Service) -> str:
     if service.kind is ProviderKind.OPENAI_COMPATIBLE:
         return f"openai ({service.flavor})" if service.flavor else "openai"
     return service.kind.value
 
 
-def services_table(services: Sequence[Service]) -> str:
-    """The servers, then one line per server that is down saying why."""
+def services_table(services: Sequence[Service], out: TextIO | None = None) -> str:
+    """The servers, then one line per server that is down saying why (server text neutralised)."""
     rows = []
     for s in services:
         latency = f"{s.latency_ms:.0f} ms" if s.latency_ms is not None else "-"
         rows.append([_kind(s), s.base_url, s.version or "-", _health(s), latency])
-    why = [f"  {s.base_url}: {s.error or 'not answering'}" for s in services if not s.healthy]
-    return "\n".join([table(["KIND", "URL", "VERSION", "HEALTH", "LATENCY"], rows), *why])
+    why = [f"  {server_text(s.base_url, 200)}: {server_text(s.error or 'not answering', 500)}"
+           for s in services if not s.healthy]
+    return "\n".join([_table(out, ["KIND", "URL", "VERSION", "HEALTH", "LATENCY"], rows), *why])
+
+
+def _table(out: TextIO | None, headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    return table(headers, rows) if out is None else table_for(out, headers, rows)
 
 
 def _health(s: Service) -> str:
@@ -85,13 +79,13 @@ def _context(m: ModelInfo) -> str:
     return f"{eff or '?'}/{top or '?'}"
 
 
-def models_table(models: Sequence[ModelInfo]) -> str:
+def models_table(models: Sequence[ModelInfo], out: TextIO | None = None) -> str:
     rows = []
     for m in models:
         caps = ",".join(_SHORT.get(c, c) for c in m.capabilities.names() if c != "completion")
         rows.append([m.name, m.service, "yes" if m.loaded else "no", _context(m), caps or "-",
                      m.quality_tier.name.lower(), m.speed_tier.name.lower()])
-    return table(["NAME", "SERVER", "LOADED", "CONTEXT (EFF/MAX)", "CAPABILITIES", "QUALITY", "SPEED"], rows)
+    return _table(out, ["NAME", "SERVER", "LOADED", "CONTEXT (EFF/MAX)", "CAPABILITIES", "QUALITY", "SPEED"], rows)
 
 
 def _looked_at(provider: LocalProvider) -> list[str]:
@@ -113,9 +107,9 @@ def cmd_status(provider: LocalProvider, args: argparse.Namespace, out: TextIO) -
         print(json.dumps(data, indent=2), file=out)
     else:
         if services:
-            print(f"Servers\n{services_table(services)}\n", file=out)
+            print(f"Servers\n{services_table(services, out)}\n", file=out)
         if healthy:
-            print(f"Models\n{models_table(models)}" if models else "Models\n  (none installed)", file=out)
+            print(f"Models\n{models_table(models, out)}" if models else "Models\n  (none installed)", file=out)
         else:
             print(NOTHING_FOUND.format(looked=", ".join(_looked_at(provider)) or "no URLs"), end="", file=out)
     return EXIT_NOTHING_FOUND if args.require and not healthy else 0
@@ -130,7 +124,7 @@ def cmd_models(provider: LocalProvider, args: argparse.Namespace, out: TextIO) -
     if args.json:
         print(json.dumps([m.to_dict() for m in models], indent=2), file=out)
     elif models:
-        print(models_table(models), file=out)
+        print(models_table(models, out), file=out)
     elif any(s.healthy for s in services):
         print("No models installed: try `ollama pull llama3.2` or `lms get qwen3-8b`.", file=out)
     else:
@@ -144,12 +138,13 @@ def cmd_chat(provider: LocalProvider, args: argparse.Namespace, out: TextIO) -> 
     model = None if args.model in ("auto", "-") else args.model
     request = ChatRequest(model=model, messages=messages, temperature=args.temperature, max_tokens=args.max_tokens)
     ended_with_newline = True
+    text, thinking = TerminalText(out), TerminalText(sys.stderr)  # control sequences escaped on a terminal
     try:
         for chunk in provider.stream_chat(request):
             if chunk.thinking and args.thinking:
-                print(chunk.thinking, end="", file=sys.stderr, flush=True)
+                thinking.write(chunk.thinking)
             if chunk.content:
-                print(chunk.content, end="", file=out, flush=True)
+                text.write(chunk.content)
                 ended_with_newline = chunk.content.endswith("\n")
     finally:
         if not ended_with_newline:

@@ -9,20 +9,23 @@ file (``./patinox.toml`` or ``$XDG_CONFIG_HOME/patinox/config.toml``). A bad val
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import json
 import os
 import re
 import sys
+from collections.abc import Sequence
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import quote, unquote, urlsplit
 
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from .errors import ConfigurationError
+from .redaction import redact, register_secret
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -113,15 +116,6 @@ def join_credentials(url: str | None, userinfo: SecretStr | str | None) -> str |
     secret = userinfo.get_secret_value() if isinstance(userinfo, SecretStr) else userinfo
     scheme, sep, rest = url.partition("://")
     return f"{scheme}://{secret}@{rest}" if sep else f"{secret}@{url}"
-
-
-def redact(text: str) -> str:
-    """Hide ``user:pass@`` in any URL inside ``text``.
-
-    >>> redact("failed: http://bob:s3cret@box.lan:11434/api"), redact("http://bob:p@ss@box.lan")
-    ('failed: http://***@box.lan:11434/api', 'http://***@box.lan')
-    """
-    return re.sub(r"(?i)([a-z][a-z0-9+.-]*://)[^/\s]+@", r"\1***@", text)  # to the last @: a password may hold one
 
 
 def _port_of(hostport: str, source: str, raw: str) -> tuple[str, int | None]:
@@ -357,6 +351,8 @@ class LocalSettings(BaseSettings):
     cold_load_timeout: float = Field(default=600.0, gt=0)
     discovery_ttl: float = Field(default=30.0, ge=0)
     probe_timeout: float = Field(default=0.5, gt=0, le=60)
+    total_timeout: float = Field(default=900.0, gt=0)  # a whole call (+ cold_load_timeout for a cold model)
+    max_response_bytes: int = Field(default=128 << 20, ge=64 << 10)  # a complete reply, decoded
     max_retries: int = Field(default=2, ge=0, le=10)
     cooldown: float = Field(default=30.0, ge=0)
     default_model: str | None = None
@@ -381,10 +377,13 @@ class LocalSettings(BaseSettings):
         return (init_settings, env_settings, _TomlSource(settings_cls))
 
     def __init__(self, **values: Any) -> None:
+        check_known_keys(values, "argument", "LocalSettings")
         try:
             super().__init__(**values)
         except ValidationError as exc:
             raise _config_error(exc, values) from None
+        except SettingsError as exc:  # an environment value that is not valid JSON (overrides, credentials)
+            raise _settings_error(exc) from None
 
     # -- validators ----------------------------------------------------------------------
     @field_validator("ollama_url", mode="before")
@@ -423,6 +422,23 @@ class LocalSettings(BaseSettings):
             ep.url = take(ep.url)
         return self
 
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _api_key(cls, v: Any) -> Any:
+        raw = v.get_secret_value() if isinstance(v, SecretStr) else v
+        if raw is None or (isinstance(raw, str) and not raw.strip()):  # ``export PATINOX_API_KEY=``: no key
+            return None
+        return clean_api_key(v)
+
+    @model_validator(mode="after")
+    def _register_secrets(self) -> LocalSettings:
+        """Every secret these settings hold is redacted from all text patinox produces."""
+        if self.api_key is not None:
+            register_secret(self.api_key.get_secret_value())
+        for cred in self.credentials.values():
+            register_secret(cred.get_secret_value())
+        return self
+
     @field_validator("provider", mode="before")
     @classmethod
     def _provider(cls, v: Any) -> Any:
@@ -457,14 +473,16 @@ class LocalSettings(BaseSettings):
         return out
 
     def auth_headers(self, base_url: str) -> dict[str, str]:
-        """Headers for a server: Basic auth from URL credentials, else Bearer ``api_key``."""
+        """Headers for a server: Basic auth from URL credentials, else Bearer ``api_key``, which goes
+        only to servers the user named (never to an unconfigured loopback default that discovery
+        found: any local process may listen on 11434 or 1234)."""
         cred = self.credentials.get(base_url)
         if cred is not None:
             import base64
 
             token = base64.b64encode(cred.get_secret_value().encode()).decode()
             return {"Authorization": f"Basic {token}"}
-        if self.api_key is not None:
+        if self.api_key is not None and base_url.rstrip("/") in {u.rstrip("/") for u, _ in self.configured_urls()}:
             return {"Authorization": f"Bearer {self.api_key.get_secret_value()}"}
         return {}
 
@@ -518,6 +536,7 @@ class _TomlSource(PydanticBaseSettingsSource):
         return self.data.get(field_name), field_name, False
 
     def __call__(self) -> dict[str, Any]:
+        check_known_keys(self.data, f"config file {self.path}", "patinox.toml")
         return {k: v for k, v in self.data.items() if k in LocalSettings.model_fields}
 
 
@@ -548,6 +567,69 @@ def _config_error(exc: ValidationError, init_values: dict[str, Any]) -> Configur
             source, f"fix or unset {source.removeprefix('environment variable ')}"
         ),
     )
+
+
+_HEADER_SAFE = re.compile(r"[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?")
+
+
+def clean_api_key(value: Any) -> SecretStr:
+    """An API key fit for an ``Authorization`` header: surrounding whitespace (a key file's trailing
+    newline) stripped; control or non-ASCII characters are a ``ValueError`` that never shows the key.
+
+    >>> clean_api_key("sk-abc\\n").get_secret_value()
+    'sk-abc'
+    >>> clean_api_key("sk-a\\r\\nX-Evil: 1")
+    Traceback (most recent call last):
+    ValueError: api_key has a character that cannot be sent in an HTTP header (U+000D at position 5 of 15; \
+the key itself is not shown)
+    """
+    raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+    if not isinstance(raw, str):
+        raise ValueError(f"api_key must be a string, not {type(raw).__name__}")
+    key = raw.strip()
+    if not key:
+        raise ValueError("api_key is empty (or only whitespace)")
+    if not _HEADER_SAFE.fullmatch(key):
+        pos = next(i for i, c in enumerate(key) if not " " <= c <= "~")
+        raise ValueError(f"api_key has a character that cannot be sent in an HTTP header (U+{ord(key[pos]):04X} at "
+                         f"position {pos + 1} of {len(key)}; the key itself is not shown)")
+    return SecretStr(key)
+
+
+def _known_keys() -> set[str]:
+    keys = set(LocalSettings.model_fields)
+    for names in _FIELD_KEYS.values():
+        keys.update(n.lower() for n in names)
+    return keys
+
+
+def check_known_keys(values: Any, source: str, what: str) -> None:
+    """A misspelled setting is an error naming the nearest valid one, not a silent no-op."""
+    if not isinstance(values, dict):
+        return
+    known = _known_keys()
+    unknown = [k for k in values if str(k).lower() not in known]
+    if unknown:
+        raise unknown_key_error(str(unknown[0]), sorted(LocalSettings.model_fields), source, what)
+
+
+def unknown_key_error(key: str, valid: Sequence[str], source: str, what: str) -> ConfigurationError:
+    """``ConfigurationError`` for an unknown argument or key, suggesting the closest valid name.
+
+    >>> str(unknown_key_error("read_timout", ["read_timeout", "cooldown"], "argument", "LocalSettings"))
+    "unknown setting 'read_timout' (from argument to LocalSettings). did you mean 'read_timeout'?"
+    """
+    close = difflib.get_close_matches(key, list(valid), n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}?" if close else f"valid names: {', '.join(valid)}"
+    return ConfigurationError(f"unknown setting {key!r} (from {source} to {what})", hint=hint)
+
+
+def _settings_error(exc: SettingsError) -> ConfigurationError:
+    match = re.search(r'field "(\w+)"', str(exc))
+    field = match.group(1) if match else "settings"
+    name = _FIELD_KEYS.get(field, (f"PATINOX_{field.upper()}",))[0]
+    return ConfigurationError(f"invalid setting {field} (from environment variable {name}): not valid JSON",
+                              hint=f"fix or unset {name}: it must be a JSON object")
 
 
 def quote_userinfo(user: str, password: str) -> str:

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from enum import Enum
+from typing import Any
+
+from .safe_text import MESSAGE_LIMIT, server_text
 
 
 class RecoveryStrategy(str, Enum):
@@ -45,8 +48,9 @@ class LocalProviderError(Exception):
         status_code: int | None = None,
         attempts: Sequence[LocalProviderError] = (),
     ) -> None:
-        self.message = message
-        self.hint = hint
+        self.message = server_text(message, MESSAGE_LIMIT * 2)  # may quote a server: escaped, capped
+        self.hint = None if hint is None else server_text(hint, MESSAGE_LIMIT)
+        self.body: Any = None  # the server's whole reply when the error came from one (unescaped)
         self.recovery = recovery if recovery is not None else self.default_recovery
         self.service = service
         self.model = model
@@ -69,13 +73,14 @@ class LocalProviderError(Exception):
         )
 
     def __reduce__(self):  # picklable across processes (multiprocessing, pytest-xdist)
-        return (_rebuild, (type(self), str(self), self.__dict__.copy()))
+        # the state goes third, so pickle memoizes the error before it: the router's final error sits
+        # in its own ``.attempts``, a cycle only this form can carry
+        return (_rebuild, (type(self), str(self)), self.__dict__.copy())
 
 
-def _rebuild(cls: type[LocalProviderError], message: str, state: dict) -> LocalProviderError:
+def _rebuild(cls: type[LocalProviderError], message: str) -> LocalProviderError:
     err = cls.__new__(cls)
     Exception.__init__(err, message)
-    err.__dict__.update(state)
     return err
 
 

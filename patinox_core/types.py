@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .errors import ConfigurationError
+from .request_checks import check_number, check_tools
 
 Role = Literal["system", "user", "assistant", "tool"]
 FinishReason = Literal["stop", "length", "tool_calls"]
@@ -122,6 +123,10 @@ class ChatRequest:
                                      hint="send chat turns or tools as a chat request (completion=False)")
         if self.max_tokens is not None and self.max_tokens <= 0:
             raise ConfigurationError(f"max_tokens={self.max_tokens} must be positive", hint="pass max_tokens >= 1")
+        check_number("temperature", self.temperature)
+        check_number("top_p", self.top_p)
+        if self.tools:
+            check_tools(self.tools)
 
     @property
     def tool_names(self) -> list[str]:

@@ -25,11 +25,13 @@ from langchain_core.tools import BaseTool
 from langchain_core.utils import secret_from_env
 from langchain_core.utils.function_calling import convert_to_json_schema, convert_to_openai_tool
 from langchain_core.utils.pydantic import is_basemodel_subclass
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError, model_validator
 
 import patinox_core.types as core
+from patinox_core.arguments import ArgumentError, field_names, from_validation_error, suggest
 from patinox_core.config import LocalSettings, check_base_url, hide_url_credentials, join_credentials, parse_kind
 from patinox_core.errors import ConfigurationError
+from patinox_core.request_checks import check_tools
 
 from . import _convert as conv
 from ._structured import reply_guard
@@ -112,6 +114,12 @@ class _ProviderMixin(BaseModel):
     """Server kind: ``"ollama"``, ``"lmstudio"``, ``"openai_compatible"`` or ``"local"`` (auto)."""
 
     _provider: Any = PrivateAttr(default=None)
+
+    def __init__(self, **kwargs: Any) -> None:
+        try:
+            super().__init__(**kwargs)
+        except ValidationError as exc:  # one clear error naming the argument (and the nearest valid name)
+            raise from_validation_error(exc, type(self).__name__, field_names(type(self))) from None
 
     def _settings(self) -> LocalSettings:
         url = join_credentials(self.base_url, self.base_url_credentials)
@@ -214,11 +222,10 @@ class ChatPatinox(_ProviderMixin, BaseChatModel):
     # -- request building (pure apart from reading fields) ------------------------------------
     def _request(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]) -> core.ChatRequest:
         if kwargs and not CALL_KWARGS.issuperset(kwargs):
-            unknown = set(kwargs) - CALL_KWARGS
-            raise ConfigurationError(
-                f"ChatPatinox got unknown argument(s) {sorted(unknown)}",
-                hint=f"use one of {sorted(CALL_KWARGS - {'stream'})}, or pass server extras in options={{...}}",
-            )
+            unknown = sorted(set(kwargs) - CALL_KWARGS)
+            hint = suggest(unknown[0], CALL_KWARGS - {"stream"})
+            raise ArgumentError(f"ChatPatinox got unknown argument(s) {unknown}",
+                                hint=f"{hint}; server extras go in options={{...}}")
         tools = kwargs.get("tools") or None
         names = [t.get("function", t).get("name", "") for t in tools or ()]
         fmt = kwargs["format"] if "format" in kwargs else kwargs.get("response_format", self.format)
@@ -347,6 +354,7 @@ class ChatPatinox(_ProviderMixin, BaseChatModel):
         the request itself is narrowed, never silently dropped.
         """
         specs = conv.to_tool_specs(tools)
+        check_tools(specs)  # a spec without a name or with non-schema parameters fails here, clearly
         choice = conv.to_tool_choice(tool_choice, [s["function"]["name"] for s in specs])
         if choice is not None:
             kwargs["tool_choice"] = choice

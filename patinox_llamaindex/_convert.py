@@ -27,6 +27,7 @@ from pydantic import SecretStr
 from pydantic_core import from_json
 
 from patinox_core import types as core
+from patinox_core.arguments import ALIASES, unknown_argument
 from patinox_core.backends.base import tool_call_id
 from patinox_core.config import LocalSettings, ProviderKind, check_base_url, parse_kind
 from patinox_core.errors import CapabilityError, ConfigurationError
@@ -251,6 +252,10 @@ def to_chat_request(
              for t in kw.pop("tools", None) or ()]  # LlamaIndex tools or ready-made specs
     choice = tool_choice(kw.pop("tool_choice", None), required=bool(kw.pop("tool_required", False)))
     params = _params(defaults, kw)
+    for key in kw:  # other clients' names for a parameter would be sent as an option the server ignores
+        if key in ALIASES:
+            valid = [*REQUEST_FIELDS, "model", "tools", "tool_choice", "think", "format", "options"]
+            raise unknown_argument(key, valid, "this Patinox call")
     model = kw.pop("model", None) or defaults.get("model")
     options = {**(defaults.get("additional_kwargs") or {}), **(kw.pop("options", None) or {}), **kw}
     return core.ChatRequest(

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
 from pydantic import Field, PrivateAttr, SecretStr
 
+from patinox_core.arguments import construct
 from patinox_core.config import LocalSettings
 
 from .llm import PinnedServer, _check_exclusive, _Runtime, build_local_provider
@@ -61,7 +62,7 @@ class PatinoxEmbedding(PinnedServer, BaseEmbedding):
         settings: LocalSettings | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(model_name=model_name, **kwargs)
+        construct(super().__init__, type(self), model_name=model_name, **kwargs)
         _check_exclusive(self, local_provider, settings)
         self._rt = _Runtime(local_provider, settings)
 

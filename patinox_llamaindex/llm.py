@@ -43,6 +43,7 @@ from llama_index.core.types import PydanticProgramMode
 from pydantic import AliasChoices, BaseModel, Field, PrivateAttr, SecretStr, field_validator, model_validator
 
 from patinox_core import types as core
+from patinox_core.arguments import construct
 from patinox_core.config import LocalSettings, ProviderKind, hide_url_credentials, join_credentials, parse_kind
 from patinox_core.errors import ConfigurationError, LocalProviderError
 
@@ -200,7 +201,7 @@ class Patinox(PinnedServer, FunctionCallingLLM):
     ) -> None:
         """``local_provider`` shares one catalogue between several LLMs/embeddings; ``settings``
         replaces environment-derived settings. Neither is contacted here."""
-        super().__init__(model=model, **kwargs)
+        construct(super().__init__, type(self), model=model, **kwargs)
         _check_exclusive(self, local_provider, settings)
         self._rt = _Runtime(local_provider, settings)
 

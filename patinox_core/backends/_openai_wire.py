@@ -26,6 +26,8 @@ from ..errors import (
     ServerError,
     ServiceUnavailableError,
 )
+from ..limits import SSE_JUNK_LIMIT
+from ..transport import loads
 from ..types import (
     ChatChunk,
     ChatResult,
@@ -290,9 +292,14 @@ def parse_sse_line(line: str) -> tuple[str, Any] | None:
     if value.strip() == "[DONE]":
         return ("done", None)
     try:
-        return ("data", json.loads(value))
+        return ("data", loads(value))
     except ValueError:
         raise ValueError(f"unreadable SSE data: {value[:80]!r}") from None
+
+
+def _not_sse(what: str) -> InvalidResponseError:
+    return InvalidResponseError(f"the stream is not SSE: {what}",
+                                hint="something other than the model server answered (a proxy page?); check the URL")
 
 
 class _ToolCallAccumulator:
@@ -345,6 +352,7 @@ class OpenAIChatStream:
         self.seen_data = False
         self.ended_early = False  # the body ended cleanly, between events, before a finish reason
         self.stray: list[str] = []
+        self.stray_size = 0
         self.tools = _ToolCallAccumulator()
         self.think = ThinkTagSplitter()
 
@@ -365,13 +373,22 @@ class OpenAIChatStream:
         return self._data(value)
 
     def _raw(self, text: str) -> list[ChatChunk]:
-        """A non-SSE line: an error object sent as plain JSON (maybe pretty-printed over lines)."""
+        """A non-SSE line: an error object sent as plain JSON (maybe pretty-printed over lines). Anything
+        else (an HTML page from a proxy) fails at once; a JSON object fails past ``SSE_JUNK_LIMIT``."""
+        if not self.stray and not text.lstrip().startswith(("{", "[")):
+            raise _not_sse(f"got a non-SSE line {text[:80]!r}")
         self.stray.append(text)
+        self.stray_size += len(text)
+        if self.stray_size > SSE_JUNK_LIMIT:
+            raise _not_sse(f"{self.stray_size} characters of non-SSE lines, starting {self.stray[0][:80]!r}")
+        if not text.rstrip().endswith(("}", "]")):  # cannot close the object: no need to re-parse
+            return []
         try:
-            value = json.loads("\n".join(self.stray))
+            value = loads("\n".join(self.stray))
         except ValueError:
             return []
         self.stray.clear()
+        self.stray_size = 0
         if isinstance(value, Mapping) and value.get("error"):
             raise ErrorPayload(dict(value))
         raise ValueError(f"unexpected non-SSE line in the stream: {text[:80]!r}")

@@ -15,12 +15,12 @@ llama-cpp-python ``response_format={"type": "json_object", "schema": …}``).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConfigurationError
+from ..transport import loads
 from ..types import ChatRequest, InvalidToolCall, ToolCall
 from .base import tool_call_id
 from .tool_args import MALFORMED_HINT, TRUNCATED_HINT, canonical_json
@@ -123,7 +123,7 @@ def forced_call(forced: ForcedTool, text: str, *, truncated: bool) -> ToolCall |
     """
     name = forced.names[0] if not forced.wrapped else ""
     try:
-        obj = json.loads(text)
+        obj = loads(text)
         name, args = (obj["name"], obj["arguments"]) if forced.wrapped else (forced.names[0], obj)
     except (ValueError, KeyError, TypeError):
         args = None

@@ -368,7 +368,10 @@ class OllamaChatStream:
         self._buffer: list[str] = []
 
     def feed(self, line: str) -> list[ChatChunk]:
-        data = loads(line)
+        try:
+            data = loads(line)
+        except ValueError:  # say what came (an HTML page from a proxy?), not only where parsing stopped
+            raise ValueError(f"stream line is not JSON: {line[:80]!r}") from None
         if not isinstance(data, dict):
             raise ValueError(f"stream line is not a JSON object: {line[:80]!r}")
         if data.get("error"):

@@ -13,6 +13,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from ..transport import loads
 from ..types import InvalidToolCall, ToolCall
 from .base import tool_call_id
 
@@ -62,8 +63,8 @@ def parse_tool_call(raw_args: Any, name: str, index: int, *, call_id: str | None
             args = {}
         else:
             try:
-                args = json.loads(text)
-            except ValueError:
+                args = loads(text)  # orjson: depth-limited, 100,000 nested '[' is a ValueError, not a RecursionError
+            except (ValueError, RecursionError):
                 args = None
     if not isinstance(args, dict):
         return InvalidToolCall(call_id or tool_call_id(name, text, index), name, text,

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from ..errors import EmbeddedServerError
+from ..safe_text import server_text
 from .install import SETUP_TIMEOUT_S, ensure_installed
 from .progress import Progress
 from .recipes import DEFAULT_MODEL, RECIPES
@@ -119,8 +120,8 @@ def cmd_quickstart(args: argparse.Namespace, out: TextIO, status: Callable[[Any,
         request = ChatRequest(model=None, messages=[Message(role="user", content=args.question)], temperature=0,
                               max_tokens=48)
         reply = provider.chat(request)
-        print(f"\nQ: {args.question}\nA ({reply.model} on {reply.service}): {reply.message.content.strip()}\n",
-              file=out)
+        answer = server_text(reply.message.content.strip(), 4000)  # model output: never terminal controls
+        print(f"\nQ: {args.question}\nA ({server_text(reply.model, 200)} on {reply.service}): {answer}\n", file=out)
         status(provider, out)
     if started is not None:
         print(f"\nThe embedded server keeps running at {started.base_url} (pid {started.state.pid}); "

@@ -42,6 +42,9 @@ COLD_S = 3.0
 SLOW_BEYOND_READ_S = READ_S + 1.5
 LOADING_S = READ_S + 0.3  # beyond the read timeout, within the cold-load timeout
 PACE_S = 0.05  # between streamed chunks when a fault cuts a stream
+BODY_CAP = 1 << 20  # max_response_bytes in the fault tests: the oversized rows send twice this
+TOTAL_S = 6.0  # total_timeout in the fault tests
+HOSTILE_TEXT = "\x1b[2J\x1b]0;owned\x07\r\nFAKE LINE "  # clear screen, window title, bell, forged line
 
 OPS = ("chat", "stream", "embed")
 KINDS = ("ollama", "lmstudio")
@@ -86,6 +89,7 @@ class FaultRow:
     min_s: float = 0.0  # the failing call takes at least this long (it really waited)
     max_s: float = 4.0  # ... and at most this long
     note: str = ""
+    says: str = ""  # the error message must contain this
 
     @property
     def second_server(self) -> str:
@@ -154,6 +158,21 @@ def _error_line(s: Scenario) -> None:
     line = json.dumps({"error": text}) + "\n" if s.kind == "ollama" else sse_error_line(text)
     s.pace(PACE_S)
     _each_path(s, lambda p: Fault(path=p, times=None, error_line_after=2, error_line=line))
+
+
+def _oversized(s: Scenario) -> None:
+    """A body twice ``max_response_bytes`` (one unbroken line, so a stream's line cap applies too)."""
+    _each_path(s, lambda p: Fault(path=p, times=None, reply=Reply(body=b"x" * (2 * BODY_CAP))))
+
+
+def _redirect(s: Scenario) -> None:
+    reply = Reply(307, b"", headers={"Location": "http://10.9.9.9:8080/elsewhere"})
+    _each_path(s, lambda p: Fault(path=p, times=None, reply=reply))
+
+
+def _html_stream(s: Scenario) -> None:
+    page = "<html><body><h1>Proxy maintenance</h1></body></html>\n" * 200
+    _each_path(s, lambda p: Fault(path=p, times=None, reply=Reply(200, page, content_type="text/event-stream")))
 
 
 def _load_replies(times: int) -> Arm:
@@ -225,8 +244,83 @@ ROWS: tuple[FaultRow, ...] = (
              recovery=RecoveryStrategy.FALLBACK, mid_stream=True),
     FaultRow("dropped", "connection closed without a reply", _fault(drop=True),
              error=ServiceUnavailableError, recovery=RecoveryStrategy.FALLBACK, fallback=True),
+    FaultRow("oversized", "reply (or one stream line) larger than `max_response_bytes`", _oversized,
+             error=InvalidResponseError, recovery=RecoveryStrategy.RETRY, fallback=True,
+             note="read at most the cap, decompressed size included; the message names the setting",
+             says="max_response_bytes"),
+    FaultRow("redirect", "redirect (HTTP 307) to another host", _redirect,
+             error=InvalidResponseError, recovery=RecoveryStrategy.RETRY, fallback=True,
+             note="not followed; the message says where it pointed", says="redirect (HTTP 307) to http://10.9.9.9"),
+    FaultRow("html_stream", "an HTML proxy page instead of a stream", _html_stream, ops=("stream",),
+             error=InvalidResponseError, recovery=RecoveryStrategy.RETRY, fallback=True,
+             note="fails on the first line that is not the stream format", says="<html>"),
+    FaultRow("hostile_text", "500 whose message holds terminal escapes and a forged line",
+             _reply({"error": HOSTILE_TEXT + "x" * 3000}, _lms_error(HOSTILE_TEXT + "x" * 3000), 500),
+             error=ServerError, recovery=RecoveryStrategy.RETRY, fallback=True,
+             note="shown escaped and capped; the reply stays on `.body`", says="\\x1b[2J"),
 )
 ROW_IDS = {row.id: row for row in ROWS}
+
+
+# --------------------------------------------------------------------------- hostile servers and bad input
+
+
+@dataclass(frozen=True)
+class HardeningRow:
+    """A fault a model server would never produce, provoked by a hostile server or bad input in the
+    named test (each such test runs the call in a subprocess where memory or time is at stake)."""
+
+    fault: str
+    outcome: str
+    test: str  # "file.py::test_name"
+
+
+HARDENING_ROWS: tuple[HardeningRow, ...] = (
+    HardeningRow("`Content-Length: 2000000000`, an endless chunked body, a gzip bomb (2 MB inflating to 2 GB)",
+                 "`InvalidResponseError` naming `max_response_bytes`, with peak memory bounded by it",
+                 "test_bounded_reads.py::test_complete_replies_are_capped_while_reading"),
+    HardeningRow("the same against a discovery probe", "the server is reported down (probe replies are capped "
+                 "at 1 MiB)", "test_bounded_reads.py::test_discovery_probes_are_capped"),
+    HardeningRow("an NDJSON or SSE line that never ends", "`InvalidResponseError` (a line is capped at 16 MiB "
+                 "or `max_response_bytes`)", "test_bounded_reads.py::test_a_line_that_never_ends_is_capped"),
+    HardeningRow("an HTML page, over and over, where SSE should be", "`InvalidResponseError` on its first line",
+                 "test_bounded_reads.py::test_html_instead_of_sse_fails_fast"),
+    HardeningRow("a probe dripping one byte every 0.2 s", "the server is reported down after 2 x `probe_timeout`",
+                 "test_deadlines.py::test_a_dripping_probe_ends_by_the_probe_deadline"),
+    HardeningRow("headers or body dripped within the read timeout, or `100 Continue` forever",
+                 "`RequestTimeoutError` at `total_timeout` (+ `cold_load_timeout` for a cold model)",
+                 "test_deadlines.py::test_a_dripping_reply_ends_by_the_total_deadline"),
+    HardeningRow("a server that never reads a large request", "`RequestTimeoutError`: writes follow the read "
+                 "timeout and the total deadline", "test_deadlines.py::test_sending_to_a_server_that_never_reads_"
+                 "follows_the_timeouts"),
+    HardeningRow("a name lookup that takes 3 s", "bounded by `probe_timeout` / `connect_timeout`, sync as async",
+                 "test_deadlines.py::test_a_slow_name_lookup_is_bounded_by_the_timeouts"),
+    HardeningRow("terminal escapes, `\\r`, `\\n` or 100 KB of text in an error, a log record or the CLI",
+                 "escaped and capped; the whole reply on the exception's `.body`",
+                 "test_hostile_text.py::test_server_text_in_errors_is_escaped_and_capped"),
+    HardeningRow("model names and versions with escapes or newlines in `patinox status` / `models` / `chat`",
+                 "shown escaped; long names truncated; chat output escaped on a terminal, exact when piped",
+                 "test_terminal_output.py::test_tables_neutralise_server_text"),
+    HardeningRow("an API key with a trailing newline, CRLF or non-ASCII characters", "stripped, or a "
+                 "`ConfigurationError` that never shows the key", "test_secrets_hardening.py::test_a_key_that_"
+                 "cannot_be_a_header_is_a_configuration_error_that_hides_it"),
+    HardeningRow("a server that echoes the key back, or sets a cookie", "the key is redacted; no cookie is kept",
+                 "test_secrets_hardening.py::test_no_cookie_crosses_from_one_server_to_another"),
+    HardeningRow("a lone surrogate, a tool schema that is not a JSON Schema object, `temperature=nan`",
+                 "`ConfigurationError` before anything is sent",
+                 "test_bad_inputs.py::test_tool_schemas_that_are_not_json_schema_objects"),
+    HardeningRow("100,000 nested `[` in an SSE line or tool-call arguments", "`InvalidResponseError`",
+                 "test_bad_inputs.py::test_deep_nesting_in_a_reply_is_an_invalid_response"),
+    HardeningRow("unknown or mistyped arguments and settings (`num_predict=5`, `read_timout`, bad JSON in "
+                 "`PATINOX_OVERRIDES`)", "`ConfigurationError` naming the source and the nearest valid name",
+                 "test_bad_inputs.py::test_adapter_arguments_of_the_wrong_name_or_type"),
+)
+
+
+def render_hardening() -> str:
+    lines = ["| Hostile server or input | What you get | Test (`tests/reliability/`) |", "|---|---|---|"]
+    lines += [f"| {r.fault} | {r.outcome} | `{r.test}` |" for r in HARDENING_ROWS]
+    return "\n".join(lines) + "\n"
 
 
 # --------------------------------------------------------------------------- docs
@@ -245,7 +339,7 @@ def render() -> str:
     head = ("Fault", "Servers", "Operations", "Error raised", "`.recovery`", "With a second server holding the model")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(_cell(row)) + " |" for row in ROWS]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n\n" + render_hardening()
 
 
 def replace_table(page: str, table: str) -> str:

@@ -21,7 +21,7 @@ from typing import Any
 from patinox_core import ChatRequest, LocalProvider, LocalSettings, Message
 from patinox_core.testing import FakeLMStudioServer, FakeOllamaServer, LMStudioModel, OllamaModel, StreamReply
 
-from .fault_table import COLD_S, CONNECT_S, READ_S, ROWS, FaultRow
+from .fault_table import BODY_CAP, COLD_S, CONNECT_S, READ_S, ROWS, TOTAL_S, FaultRow
 
 __test__: dict[str, object] = {}
 
@@ -91,7 +91,8 @@ def fault_settings(kind: str, urls: list[str], **overrides: Any) -> LocalSetting
     """Only the given servers (no default ports), short timeouts, one transport retry."""
     values: dict[str, Any] = dict(
         endpoints=[{"url": u, "kind": kind} for u in urls], discover_defaults=False, connect_timeout=CONNECT_S,
-        read_timeout=READ_S, cold_load_timeout=COLD_S, probe_timeout=2.0, max_retries=1, context_guard="off")
+        read_timeout=READ_S, cold_load_timeout=COLD_S, probe_timeout=2.0, max_retries=1, context_guard="off",
+        max_response_bytes=BODY_CAP, total_timeout=TOTAL_S)
     values.update(overrides)
     return LocalSettings(**values)
 

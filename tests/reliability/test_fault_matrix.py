@@ -12,9 +12,11 @@ share nothing, and most of their time is spent waiting out timeouts); each test 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from .fault_table import DOCS_PAGE, ROWS, documented_table, render
+from .fault_table import DOCS_PAGE, HARDENING_ROWS, ROWS, documented_table, render
 from .harness import ENTRY_POINTS, Case, Outcome, build_cases, reply_of, run_cases
 
 CASES = build_cases()
@@ -60,6 +62,8 @@ def _assert_failure(case: Case, out: Outcome) -> None:
     assert err.recovery is row.recovery, _describe(out)
     assert err.service == out.urls[0], f"the error names {err.service!r}, not the failed server {out.urls[0]}"
     assert str(err), "an error must say what happened"
+    assert row.says in str(err), f"the message should say {row.says!r}: {err}"
+    assert not any(c in str(err) for c in "\x1b\x07\r\n"), f"raw control characters in {str(err)!r}"
     if row.mid_stream and case.ep.op == "stream":
         assert out.chunks >= 1, f"the fault should hit after the first chunks: {_describe(out)}"
 
@@ -99,3 +103,10 @@ def test_docs_show_the_fault_table() -> None:
     page = DOCS_PAGE.read_text(encoding="utf-8")
     assert documented_table(page) == render(), (
         "docs/reliability.md is stale: run `python -m tests.reliability.fault_table --write`")
+
+
+def test_every_hardening_row_names_a_test_that_exists() -> None:
+    for row in HARDENING_ROWS:
+        file, _, name = row.test.partition("::")
+        source = (Path(__file__).parent / file).read_text(encoding="utf-8")
+        assert f"def {name}(" in source, f"{row.test} is not a test"

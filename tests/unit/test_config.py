@@ -192,7 +192,11 @@ def test_credentials_are_split_and_never_shown(monkeypatch: pytest.MonkeyPatch) 
     for shown in (repr(s), str(s), s.model_dump_json()):
         assert "s3cret" not in shown and "sk-very-secret" not in shown
     assert s.auth_headers("http://box.lan:11434")["Authorization"].startswith("Basic ")
-    assert s.auth_headers("http://elsewhere:1") == {"Authorization": "Bearer sk-very-secret"}
+    # the api_key goes only to servers the user named (issue 14: never to an unconfigured default port)
+    assert s.auth_headers("http://elsewhere:1") == {}
+    assert s.auth_headers("http://127.0.0.1:11434") == {}
+    named = LocalSettings(api_key="sk-very-secret", endpoints="http://elsewhere:1")
+    assert named.auth_headers("http://elsewhere:1") == {"Authorization": "Bearer sk-very-secret"}
 
 
 def test_credentials_never_in_errors(monkeypatch: pytest.MonkeyPatch) -> None:

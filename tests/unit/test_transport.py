@@ -281,13 +281,13 @@ def test_context_timeouts_retries_and_headers() -> None:
     assert t.context(URL, classify, retries=0).retries == 0
     creds = Transport(LocalSettings(ollama_url="http://bob:s3cret@box.lan:11434"))
     assert creds.context("http://box.lan:11434", classify).headers["Authorization"].startswith("Basic ")
-    keyed = Transport(LocalSettings(api_key="sk-local"))
+    keyed = Transport(LocalSettings(api_key="sk-local", endpoints=URL))  # the key goes to named servers only
     assert keyed.context(URL, classify).headers == {"Authorization": "Bearer sk-local"}
 
 
 def test_request_sends_json_and_auth_headers() -> None:
     rec = Recorder(httpx.Response(200, json={}))
-    t = Transport(LocalSettings(api_key="sk-local"), transport=httpx.MockTransport(rec))
+    t = Transport(LocalSettings(api_key="sk-local", endpoints=URL), transport=httpx.MockTransport(rec))
     t.request(ctx(t), "POST", URL + "/api/chat", {"model": "m"})
     sent = rec.requests[0]
     assert sent.headers["content-type"] == "application/json" and sent.headers["authorization"] == "Bearer sk-local"

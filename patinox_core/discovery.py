@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from .backends.openai_compat import fingerprint_openai
 from .config import LocalSettings, ProviderKind
 from .embedded.state import running_servers
-from .errors import LocalProviderError, RequestTimeoutError, ServerError
+from .errors import LocalProviderError, RequestTimeoutError, ServerError, TotalDeadlineError
 from .kind_mismatch import kind_mismatch
 from .transport import ProbeReply, Transport
 
@@ -118,7 +118,13 @@ def _ok_json(reply: ProbeReply | LocalProviderError) -> Any:
     return None if isinstance(data, dict) and data.get("error") else data
 
 
-def _busy(service: Service, timeout: RequestTimeoutError, flavor: str | None) -> Service:
+def _silent(reply: object) -> bool:
+    """Accepted the connection, then sent nothing in time: busy. (A peer that keeps dripping bytes past
+    the total deadline, ``TotalDeadlineError``, is not busy: it is broken or hostile.)"""
+    return isinstance(reply, RequestTimeoutError) and not isinstance(reply, TotalDeadlineError)
+
+
+def _busy(service: Service, timeout: Any, flavor: str | None) -> Service:
     return replace(service, healthy=True, busy=True, flavor=service.flavor or flavor, latency_ms=None,
                    error=f"busy: accepted the connection but did not answer in time ({timeout.message})")
 
@@ -135,7 +141,7 @@ def fingerprint(base_url: str, hint: ProviderKind | None = None, configured: boo
     guess = hint or _PORT_KINDS.get(urlsplit(base_url).port or 0, ProviderKind.OPENAI_COMPATIBLE)
     down = Service(kind=guess, base_url=base_url, healthy=False, last_checked=now, configured=configured)
     root = yield "/"
-    if isinstance(root, RequestTimeoutError):
+    if _silent(root):
         return _busy(down, root, known_flavor)
     if isinstance(root, LocalProviderError):
         return replace(down, error=root.message)
@@ -149,7 +155,7 @@ def fingerprint(base_url: str, hint: ProviderKind | None = None, configured: boo
     if "Unexpected endpoint or method" in body or root.headers.get("x-powered-by", "").lower() == "express":
         return replace(found, kind=hint or ProviderKind.LMSTUDIO, flavor="lmstudio")
     models = yield "/v1/models"
-    if isinstance(models, RequestTimeoutError):
+    if _silent(models):
         return _busy(found, models, known_flavor)
     data = _ok_json(models)
     if not isinstance(data, dict) or not isinstance(data.get("data"), list):

@@ -120,6 +120,11 @@ class RequestTimeoutError(LocalProviderError):
     default_recovery = RecoveryStrategy.RETRY
 
 
+class TotalDeadlineError(RequestTimeoutError):
+    """The server kept sending, but too slowly to finish within the call's total deadline
+    (``total_timeout``): a dripping or stuck peer, never mistaken for a busy one."""
+
+
 class ServerError(LocalProviderError):
     """The server failed (5xx, 429, a runner crash, an error line mid-stream)."""
 
@@ -203,6 +208,7 @@ __all__ = [
     "ServerError",
     "ServiceUnavailableError",
     "SetupImpossibleError",
+    "TotalDeadlineError",
     "most_actionable",
     "should_cool_down",
     "should_fall_back",

@@ -33,6 +33,7 @@ from .errors import (
     RequestTimeoutError,
     ServerError,
     ServiceUnavailableError,
+    TotalDeadlineError,
 )
 from .limits import ERROR_BODY_LIMIT
 from .replies import aread, body_collector, fetch_collector, line_splitter, probe_collector, read
@@ -155,7 +156,7 @@ def _mapped(ctx: CallContext, deadline: Deadline | None = None) -> Iterator[None
         ) from exc
     except httpx.TimeoutException as exc:
         if isinstance(exc, DeadlineExceeded) or (deadline is not None and deadline.expired):
-            raise RequestTimeoutError(
+            raise TotalDeadlineError(
                 f"no complete reply from {ctx.service} within its total deadline of {ctx.deadline_s:g}s",
                 hint="the server kept the call open (dripping bytes?); raise total_timeout "
                      "(PATINOX_TOTAL_TIMEOUT) if it is legitimately this slow",

@@ -288,7 +288,8 @@ HARDENING_ROWS: tuple[HardeningRow, ...] = (
     HardeningRow("a probe dripping one byte every 0.2 s", "the server is reported down after 2 x `probe_timeout`",
                  "test_deadlines.py::test_a_dripping_probe_ends_by_the_probe_deadline"),
     HardeningRow("headers or body dripped within the read timeout, or `100 Continue` forever",
-                 "`RequestTimeoutError` at `total_timeout` (+ `cold_load_timeout` for a cold model)",
+                 "`TotalDeadlineError` (a `RequestTimeoutError`) at `total_timeout` (+ `cold_load_timeout` for a "
+                 "cold model)",
                  "test_deadlines.py::test_a_dripping_reply_ends_by_the_total_deadline"),
     HardeningRow("a server that never reads a large request", "`RequestTimeoutError`: writes follow the read "
                  "timeout and the total deadline", "test_deadlines.py::test_sending_to_a_server_that_never_reads_"

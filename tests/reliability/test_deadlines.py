@@ -63,7 +63,7 @@ def drips() -> dict[tuple[str, str], dict]:
 @pytest.mark.parametrize("attack", DRIPS)
 def test_a_dripping_reply_ends_by_the_total_deadline(attack: str, op: str, drips: dict) -> None:
     out = drips[(attack, op)]
-    assert out["error"] == "RequestTimeoutError", out
+    assert out["error"] == "TotalDeadlineError", out  # a RequestTimeoutError subclass
     assert "total deadline" in out["message"] and "total_timeout" in out["message"], out
     assert out["elapsed"] < 8, out
 
@@ -75,7 +75,7 @@ def test_sending_to_a_server_that_never_reads_follows_the_timeouts(op: str) -> N
     with HostileServer({"/api/chat": Route(never_answer, read_body=False)}) as server:
         out = run_attack(server.url, op, settings={"read_timeout": 1.0, "total_timeout": 2.0, "max_retries": 0},
                          prompt_size=32 << 20, timeout=40)
-    assert out["error"] == "RequestTimeoutError", out
+    assert out["error"] in ("RequestTimeoutError", "TotalDeadlineError"), out  # write timeout or total deadline
     assert out["elapsed"] < 8, out
 
 

@@ -45,6 +45,7 @@ from pydantic import AliasChoices, BaseModel, Field, PrivateAttr, SecretStr, fie
 from patinox_core import types as core
 from patinox_core.config import LocalSettings, ProviderKind, hide_url_credentials, join_credentials, parse_kind
 from patinox_core.errors import ConfigurationError, LocalProviderError
+from patinox_core.pinning import pinned_settings
 
 from . import _convert as cv
 from ._structured import check_response
@@ -132,7 +133,7 @@ def build_local_provider(adapter: Any, settings: LocalSettings | None) -> LocalP
     given, else settings pinned by its ``base_url``/``provider``/``timeout``/``max_retries``/``api_key``."""
     from patinox_core.router import LocalProvider
 
-    return LocalProvider(settings or cv.pinned_settings(
+    return LocalProvider(settings or pinned_settings(
         base_url=join_credentials(adapter.base_url, adapter.base_url_credentials),
         provider=adapter.provider,
         read_timeout=adapter.timeout,

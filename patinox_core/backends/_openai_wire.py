@@ -572,15 +572,6 @@ def embed_from_wire(data: Mapping[str, Any]) -> EmbeddingResult:
     return EmbeddingResult(vectors, model=data.get("model"), usage=usage_from_wire(data.get("usage")))
 
 
-def merge_embeddings(results: Sequence[EmbeddingResult], model: str, service: str) -> EmbeddingResult:
-    """Batches back into one result; usage summed only when every batch reported it."""
-    vectors = [v for r in results for v in r.vectors]
-    counts = [r.usage.input_tokens for r in results]
-    tokens = sum(c for c in counts if c is not None) if counts and None not in counts else None
-    name = next((r.model for r in results if r.model), model)
-    return EmbeddingResult(vectors, model=name, usage=Usage(tokens, None, tokens), service=service)
-
-
 __all__ = [
     "OpenAIChatStream",
     "ThinkTagSplitter",
@@ -589,7 +580,6 @@ __all__ = [
     "embed_to_wire",
     "error_fields",
     "from_wire",
-    "merge_embeddings",
     "messages_to_wire",
     "metrics_from_wire",
     "parse_sse_line",

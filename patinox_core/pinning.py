@@ -39,8 +39,9 @@ def pinned_settings(
 
     ``base_url`` pins one server: it becomes the only endpoint (kind from ``provider``, else
     fingerprinted) and nothing else is probed, whatever the environment says. ``provider`` alone
-    restricts discovery to that kind. Everything not given comes from the environment / config
-    file as usual.
+    restricts discovery to that kind. ``read_timeout`` is the adapter's ``timeout`` (what it means,
+    a cold load included: ``patinox_core.timeouts``). Everything not given comes from the
+    environment / config file as usual.
 
     >>> s = pinned_settings(base_url="box.lan", provider="ollama")
     >>> s.configured_urls(), s.discover_defaults
@@ -63,10 +64,7 @@ def pinned_settings(
         values["max_retries"] = max_retries
     if api_key is not None:
         values["api_key"] = api_key
-    settings = LocalSettings(**values)
-    if read_timeout is not None and settings.cold_load_timeout < read_timeout:  # a cold load never gets less
-        settings = settings.model_copy(update={"cold_load_timeout": read_timeout})
-    return settings
+    return LocalSettings(**values)
 
 
 __all__ = ["pinned_settings"]

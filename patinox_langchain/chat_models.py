@@ -134,7 +134,8 @@ class ChatPatinox(_ProviderMixin, BaseChatModel):
     seed: int | None = None
     stop: list[str] | None = None
     timeout: float | None = Field(default=None, gt=0)
-    """Read timeout in seconds for each request (the connect timeout stays short)."""
+    """Request timeout in seconds: the read timeout of a loaded model's reply; a model that must load
+    first gets ``max(timeout, cold_load_timeout)`` (``patinox_core.timeouts``). Connect stays short."""
     max_retries: int | None = Field(default=None, ge=0)
     reasoning: Reasoning = None
     """Thinking: ``True``/``False`` or an effort level. The reasoning text goes to

@@ -170,7 +170,8 @@ class Patinox(PinnedServer, FunctionCallingLLM):
     seed: int | None = None
     stop: list[str] | None = None
     timeout: float | None = Field(
-        default=None, gt=0, description="Read timeout (s) of a loaded model; a cold load keeps the longer one."
+        default=None, gt=0, description="Request timeout (s): the read timeout of a loaded model's reply; a model "
+                                        "that must load first gets max(timeout, cold_load_timeout)."
     )
     max_retries: int | None = Field(default=None, ge=0, le=10)
     thinking: ThinkSetting = Field(

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from ..config import LocalSettings, ProviderKind, redact
 from ..errors import ConfigurationError, LocalProviderError, ModelNotFoundError
+from ..timeouts import read_timeout
 from ..transport import CallContext, TimeoutKind, Transport
 from ..types import ChatChunk, ChatRequest, ChatResult, EmbeddingResult, Usage
 from .base import ServerFacts
@@ -254,6 +255,7 @@ class OllamaBackend:
         """The call context, reused while the settings it is built from are unchanged (building one
         costs a few µs per call: timeouts, auth headers). Nothing mutates a ``CallContext``."""
         s = self.transport.settings
+        read = read_timeout(s, kind, read)
         key = (model, kind, read, retries, s.connect_timeout, s.read_timeout, s.cold_load_timeout, s.probe_timeout,
                s.max_retries, s.api_key, s.credentials.get(self.base_url))
         ctx = self._contexts.get(key)

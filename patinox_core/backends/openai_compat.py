@@ -21,6 +21,7 @@ from typing import Any
 
 from ..config import LocalSettings, ProviderKind, redact
 from ..errors import CapabilityError, ConfigurationError, LocalProviderError
+from ..timeouts import read_timeout
 from ..transport import TimeoutKind, Transport
 from ..types import ChatChunk, ChatRequest, ChatResult, EmbeddingResult
 from ._openai_wire import (
@@ -380,8 +381,10 @@ class OpenAICompatBackend:
 
     def _ctx(self, model: str | None, *, read: float | None = None, retries: int | None = None,
              kind: TimeoutKind | None = None) -> Any:
-        return self.transport.context(self.base_url, self.classify, model=model, kind=kind or self._kind_for(model),
-                                      read=read, unreachable_hint=self.unreachable_hint, retries=retries)
+        kind = kind or self._kind_for(model)
+        return self.transport.context(self.base_url, self.classify, model=model, kind=kind,
+                                      read=read_timeout(self.transport.settings, kind, read),
+                                      unreachable_hint=self.unreachable_hint, retries=retries)
 
     def _chat_ctx(self, request: ChatRequest) -> Any:
         return self._ctx(request.model, read=request.timeout, retries=request.max_retries)

@@ -324,9 +324,15 @@ def test_loaded_models_get_the_normal_read_timeout(backend: OllamaBackend, serve
 
 
 def test_request_timeout_overrides_read(backend: OllamaBackend, server: FakeOllamaServer) -> None:
+    backend.loaded_models = {"llama3.2:latest"}  # known resident: the request's timeout bounds the read
     server.delay_first_byte(0.6, path="/api/chat")
     with pytest.raises(RequestTimeoutError):
         backend.chat(chat(timeout=0.2))
+
+
+def test_request_timeout_never_shortens_a_cold_load(backend: OllamaBackend, server: FakeOllamaServer) -> None:
+    server.delay_first_byte(0.6, path="/api/chat")  # not known resident: max(0.2, cold_load_timeout 2)
+    assert backend.chat(chat(timeout=0.2)).message.content == REPLY
 
 
 # --- faults: each -> typed error, then recovery ----------------------------------------------

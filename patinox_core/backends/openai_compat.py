@@ -26,7 +26,6 @@ from ..transport import TimeoutKind, Transport
 from ..types import ChatChunk, ChatRequest, ChatResult, EmbeddingResult
 from ._openai_wire import (
     OpenAIChatStream,
-    ThinkTagSplitter,
     classify_error,
     embed_from_wire,
     embed_to_wire,
@@ -479,7 +478,6 @@ __all__ = [
     "OpenAIChatStream",
     "OpenAICompatBackend",
     "Quirks",
-    "ThinkTagSplitter",
     "classify_error",
     "embed_from_wire",
     "embed_to_wire",

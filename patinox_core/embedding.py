@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import threading
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -59,14 +60,41 @@ def merge_embeddings(parts: Sequence[EmbeddingResult], model: str | None, servic
                            usage=Usage(input_tokens=tokens, total_tokens=tokens), service=service)
 
 
+Progress = Callable[[int], None]
+
+
+def _tally(progress: Progress | None) -> Callable[[int], None]:
+    """Counts the texts embedded in one run of a job and reports the total so far to ``progress``
+    (a run on the next server starts again from 0). Thread-safe."""
+    lock, done = threading.Lock(), [0]
+
+    def step(n: int) -> None:
+        if progress is None:
+            return
+        with lock:
+            done[0] += n
+            total = done[0]
+        progress(total)
+
+    return step
+
+
 def run_job(embed: Callable[[Batch], EmbeddingResult], batches: list[Batch], workers: int,
-            model: str | None, service: str | None) -> EmbeddingResult:
+            model: str | None, service: str | None, progress: Progress | None = None) -> EmbeddingResult:
     """Every batch through ``embed`` (one server), up to ``workers`` at once in threads that see
-    the caller's context variables; the first failure cancels the batches not yet started."""
+    the caller's context variables; the first failure cancels the batches not yet started.
+    ``progress(n)`` hears how many texts are embedded so far."""
+    step = _tally(progress)
+
+    def one(batch: Batch) -> EmbeddingResult:
+        result = embed(batch)
+        step(len(batch))
+        return result
+
     if len(batches) <= 1 or workers <= 1:
-        return merge_embeddings([embed(b) for b in batches], model, service)
+        return merge_embeddings([one(b) for b in batches], model, service)
     with ThreadPoolExecutor(min(workers, len(batches)), thread_name_prefix="patinox-embed") as pool:
-        futures = [pool.submit(contextvars.copy_context().run, embed, b) for b in batches]
+        futures = [pool.submit(contextvars.copy_context().run, one, b) for b in batches]
         try:
             return merge_embeddings([f.result() for f in futures], model, service)
         except BaseException:
@@ -76,19 +104,21 @@ def run_job(embed: Callable[[Batch], EmbeddingResult], batches: list[Batch], wor
 
 
 async def arun_job(embed: Callable[[Batch], Awaitable[EmbeddingResult]], batches: list[Batch], workers: int,
-                   model: str | None, service: str | None) -> EmbeddingResult:
+                   model: str | None, service: str | None, progress: Progress | None = None) -> EmbeddingResult:
     """Async twin of ``run_job``: up to ``workers`` batches in flight, the rest cancelled on failure."""
-    gate, failed = asyncio.Semaphore(workers), asyncio.Event()
+    gate, failed, step = asyncio.Semaphore(workers), asyncio.Event(), _tally(progress)
 
     async def one(batch: Batch) -> EmbeddingResult:
         async with gate:
             if failed.is_set():  # a batch failed: start no other before the cancellation lands
                 raise asyncio.CancelledError
             try:
-                return await embed(batch)
+                result = await embed(batch)
             except BaseException:
                 failed.set()
                 raise
+            step(len(batch))
+            return result
 
     tasks: list[asyncio.Future[Any]] = [asyncio.ensure_future(one(b)) for b in batches]
     try:

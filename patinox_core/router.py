@@ -537,31 +537,33 @@ class LocalProvider:
 
     def embed(self, texts: Sequence[str] | str, model: str | None = None, *, batch_size: int | None = None,
               max_concurrency: int | None = None, dimensions: int | None = None, truncate: bool | None = None,
-              keep_alive: str | int | None = None) -> EmbeddingResult:
+              keep_alive: str | int | None = None, progress: Callable[[int], None] | None = None) -> EmbeddingResult:
         """Vectors in input order, all from one server. Each request carries at most ``batch_size``
         texts (default ``settings.embed_batch_size``); up to ``max_concurrency`` batches (default 4)
         run at once. When the server fails mid-job, the whole job runs again on the next server
-        with the same model (vectors of two servers are never mixed)."""
+        with the same model (vectors of two servers are never mixed). ``progress(n)``, if given,
+        hears how many texts are embedded so far (from 0 again when the job moves server)."""
         batches, workers, opts = self._embed_job(texts, batch_size, max_concurrency, dimensions=dimensions,
                                                  truncate=truncate, keep_alive=keep_alive)
         copies = self._plan(self._lookup(model), model, "embeddings")
 
         def job(backend: Backend, info: ModelInfo) -> EmbeddingResult:
             return run_job(lambda batch: backend.embed(batch, info.name, **opts), batches, workers, info.name,
-                           info.service)
+                           info.service, progress)
 
         return checked_dimensions(self._attempt(copies, job)[0], dimensions)
 
     async def aembed(self, texts: Sequence[str] | str, model: str | None = None, *, batch_size: int | None = None,
                      max_concurrency: int | None = None, dimensions: int | None = None,
-                     truncate: bool | None = None, keep_alive: str | int | None = None) -> EmbeddingResult:
+                     truncate: bool | None = None, keep_alive: str | int | None = None,
+                     progress: Callable[[int], None] | None = None) -> EmbeddingResult:
         batches, workers, opts = self._embed_job(texts, batch_size, max_concurrency, dimensions=dimensions,
                                                  truncate=truncate, keep_alive=keep_alive)
         copies = self._plan(await self._alookup(model), model, "embeddings")
 
         def job(backend: Backend, info: ModelInfo) -> Awaitable[EmbeddingResult]:
             return arun_job(lambda batch: backend.aembed(batch, info.name, **opts), batches, workers, info.name,
-                            info.service)
+                            info.service, progress)
 
         return checked_dimensions((await self._aattempt(copies, job))[0], dimensions)
 

@@ -139,3 +139,15 @@ async def test_every_server_failing_raises(mode: str) -> None:
     b.fail_at, b.error = 3, ServerError("boom", service="http://b.test")
     with pytest.raises((ServiceUnavailableError, ServerError)):
         await _embed(p, mode, [f"t{i}" for i in range(8)], batch_size=2, max_concurrency=1)
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+async def test_langchain_progress_bar_keeps_one_job_on_one_server(mode: str,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    _, b, p = _pair(fail_at=2)
+    emb = PatinoxEmbeddings(model="nomic-embed-text", client=p, batch_size=2, max_concurrency=1, show_progress=True)
+    texts = [f"t{i}" for i in range(8)]
+    vectors = emb.embed_documents(texts) if mode == "sync" else await emb.aembed_documents(texts)
+    assert len(vectors) == 8 and {len(v) for v in vectors} == {768}
+    assert [t for c in b.embed_calls for t in c.texts] == texts
+    assert "8/8" in capsys.readouterr().err

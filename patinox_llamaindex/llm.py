@@ -68,7 +68,7 @@ def _start_event(output_cls: type[BaseModel], prompt: PromptTemplate, prompt_arg
 
 
 _CREATE_LOCK = threading.Lock()  # guards the lazy creation of a LocalProvider
-#: Fields that are a request's defaults (``timeout`` lives in the settings: normal reads only).
+#: Fields that are a request's defaults (``timeout`` lives in the settings' ``read_timeout``: same meaning).
 _DEFAULT_FIELDS = (*(n for n in cv.REQUEST_FIELDS if n != "timeout"), "model", "thinking", "format",
                    "additional_kwargs")
 

@@ -23,7 +23,7 @@ from .backends.base import ServerFacts
 from .capabilities import ModelInfo, Source, fold_speed, model_info, record_speed, speed_tier_for
 from .config import LocalSettings, ProviderKind
 from .errors import CapabilityError, ConfigurationError, ModelNotFoundError
-from .types import ChatRequest, EmbeddingResult, Usage
+from .types import ChatRequest
 
 if TYPE_CHECKING:
     from .discovery import Service
@@ -261,15 +261,6 @@ class View(NamedTuple):
     found: tuple[Any, ...] | None = None  # (provider setting, *discovery's answer) it was built from
 
 
-def merge_embeddings(parts: Sequence[EmbeddingResult], model: str) -> EmbeddingResult:
-    """Per-batch results as one, vectors in batch order; tokens summed when every batch said."""
-    vectors = [v for p in parts for v in p.vectors]
-    ins = [p.usage.input_tokens for p in parts]
-    usage = Usage(input_tokens=sum(ins) if ins and None not in ins else None)  # type: ignore[arg-type]
-    first = parts[0] if parts else EmbeddingResult(vectors=[])
-    return EmbeddingResult(vectors=vectors, model=first.model or model, usage=usage, service=first.service)
-
-
 def _make_renamer() -> Callable[[ChatRequest, str], ChatRequest]:
     """A shallow copier of ``ChatRequest`` with a new ``model``, written out field by field from the
     dataclass's fields (as ``dataclasses`` writes ``__init__``): about 10x faster than a loop of
@@ -432,7 +423,6 @@ __all__ = [
     "pick_default",
     "request_needs",
     "resolve_name",
-    "merge_embeddings",
     "truncation_suspected",
     "with_model",
 ]

@@ -32,7 +32,6 @@ from .catalogue import (
     context_limit,
     estimate_prompt_tokens,
     match_names,
-    merge_embeddings,
     no_default,
     not_found,
     order_candidates,
@@ -48,8 +47,8 @@ from .config import LocalSettings, ProviderKind
 from .dimensions import checked_dimensions
 from .discovery import Service, ServiceDiscovery
 from .embedded.state import declared_facts, overlay
+from .embedding import arun_job, plan_batches, run_job
 from .errors import (
-    ConfigurationError,
     ContextOverflowError,
     LocalProviderError,
     ModelNotFoundError,
@@ -65,7 +64,6 @@ from .types import ChatChunk, ChatRequest, ChatResult, EmbeddingResult, Metrics,
 log = logging.getLogger("patinox.router")
 T = TypeVar("T")
 
-DEFAULT_EMBED_CONCURRENCY = 4
 _BACKENDS = {
     ProviderKind.OLLAMA: ("patinox_core.backends.ollama", "OllamaBackend"),
     ProviderKind.LMSTUDIO: ("patinox_core.backends.lmstudio", "LMStudioBackend"),
@@ -531,52 +529,43 @@ class LocalProvider:
         raise most_actionable(attempts)
 
     # -- embeddings ----------------------------------------------------------------------
-    def _embed_args(self, texts: Sequence[str] | str, batch_size: int | None, max_concurrency: int | None,
-                    **opts: Any) -> tuple[list[list[str]], int, dict[str, Any]]:
-        items = [texts] if isinstance(texts, str) else list(texts)
+    def _embed_job(self, texts: Sequence[str] | str, batch_size: int | None, max_concurrency: int | None,
+                   **opts: Any) -> tuple[list[list[str]], int, dict[str, Any]]:
         size = self.settings.embed_batch_size if batch_size is None else batch_size
-        workers = DEFAULT_EMBED_CONCURRENCY if max_concurrency is None else max_concurrency
-        if size < 1 or workers < 1:
-            raise ConfigurationError(f"batch_size={size} and max_concurrency={workers} must both be >= 1",
-                                     hint="pass positive values")
-        batches = [items[i:i + size] for i in range(0, len(items), size)]
+        batches, workers = plan_batches(texts, size, max_concurrency)
         return batches, workers, {k: v for k, v in opts.items() if v is not None}
 
     def embed(self, texts: Sequence[str] | str, model: str | None = None, *, batch_size: int | None = None,
               max_concurrency: int | None = None, dimensions: int | None = None, truncate: bool | None = None,
-              keep_alive: str | int | None = None) -> EmbeddingResult:
-        """Vectors in input order. No request carries more than ``batch_size`` texts (default
-        ``settings.embed_batch_size``); up to ``max_concurrency`` batches (default 4) run at once,
-        each with its own fallback across servers."""
-        batches, workers, opts = self._embed_args(texts, batch_size, max_concurrency, dimensions=dimensions,
-                                                  truncate=truncate, keep_alive=keep_alive)
+              keep_alive: str | int | None = None, progress: Callable[[int], None] | None = None) -> EmbeddingResult:
+        """Vectors in input order, all from one server. Each request carries at most ``batch_size``
+        texts (default ``settings.embed_batch_size``); up to ``max_concurrency`` batches (default 4)
+        run at once. When the server fails mid-job, the whole job runs again on the next server
+        with the same model (vectors of two servers are never mixed). ``progress(n)``, if given,
+        hears how many texts are embedded so far (from 0 again when the job moves server)."""
+        batches, workers, opts = self._embed_job(texts, batch_size, max_concurrency, dimensions=dimensions,
+                                                 truncate=truncate, keep_alive=keep_alive)
         copies = self._plan(self._lookup(model), model, "embeddings")
 
-        def one(batch: list[str]) -> EmbeddingResult:
-            return self._attempt(copies, lambda b, i: b.embed(batch, i.name, **opts))[0]
+        def job(backend: Backend, info: ModelInfo) -> EmbeddingResult:
+            return run_job(lambda batch: backend.embed(batch, info.name, **opts), batches, workers, info.name,
+                           info.service, progress)
 
-        return checked_dimensions(merge_embeddings(_map_threads(one, batches, workers), copies[0].name), dimensions)
+        return checked_dimensions(self._attempt(copies, job)[0], dimensions)
 
     async def aembed(self, texts: Sequence[str] | str, model: str | None = None, *, batch_size: int | None = None,
                      max_concurrency: int | None = None, dimensions: int | None = None,
-                     truncate: bool | None = None, keep_alive: str | int | None = None) -> EmbeddingResult:
-        batches, workers, opts = self._embed_args(texts, batch_size, max_concurrency, dimensions=dimensions,
-                                                  truncate=truncate, keep_alive=keep_alive)
+                     truncate: bool | None = None, keep_alive: str | int | None = None,
+                     progress: Callable[[int], None] | None = None) -> EmbeddingResult:
+        batches, workers, opts = self._embed_job(texts, batch_size, max_concurrency, dimensions=dimensions,
+                                                 truncate=truncate, keep_alive=keep_alive)
         copies = self._plan(await self._alookup(model), model, "embeddings")
-        gate = asyncio.Semaphore(workers)
 
-        async def one(batch: list[str]) -> EmbeddingResult:
-            async with gate:
-                return (await self._aattempt(copies, lambda b, i: b.aembed(batch, i.name, **opts)))[0]
+        def job(backend: Backend, info: ModelInfo) -> Awaitable[EmbeddingResult]:
+            return arun_job(lambda batch: backend.aembed(batch, info.name, **opts), batches, workers, info.name,
+                            info.service, progress)
 
-        tasks = [asyncio.ensure_future(one(b)) for b in batches]
-        try:
-            parts = await asyncio.gather(*tasks)
-        except BaseException:
-            for t in tasks:
-                t.cancel()
-            raise
-        return checked_dimensions(merge_embeddings(parts, copies[0].name), dimensions)
+        return checked_dimensions((await self._aattempt(copies, job))[0], dimensions)
 
     # -- health and lifecycle ------------------------------------------------------------
     def health(self) -> list[Service]:

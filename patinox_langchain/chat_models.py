@@ -29,8 +29,9 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, Valid
 
 import patinox_core.types as core
 from patinox_core.arguments import ArgumentError, field_names, from_validation_error, suggest
-from patinox_core.config import LocalSettings, check_base_url, hide_url_credentials, join_credentials, parse_kind
+from patinox_core.config import LocalSettings, hide_url_credentials, join_credentials, parse_kind
 from patinox_core.errors import ConfigurationError
+from patinox_core.pinning import pinned_settings
 from patinox_core.request_checks import check_tools
 
 from . import _convert as conv
@@ -50,26 +51,6 @@ CALL_KWARGS = frozenset({*_PARAMS, "model", "reasoning", "format", "response_for
 #: The fields that identify a configured model (``_identifying_params``: tracing, cache keys).
 _IDENTIFYING = ("model", "base_url", "provider", *_PARAMS, "stop", "reasoning", "format", "options")
 _PROVIDER_LOCK = threading.Lock()
-
-
-def settings_for(base_url: str | None, provider: str | None, api_key: SecretStr | None) -> LocalSettings:
-    """LocalSettings pinned to one server when ``base_url`` is given (no probing of default ports)."""
-    values: dict[str, Any] = {}
-    kind = parse_kind(provider) if provider else None
-    if kind is not None:
-        values["provider"] = kind
-    if base_url:
-        check_base_url(base_url)
-        values["discover_defaults"] = False
-        if kind is not None and kind.value == "ollama":
-            values["ollama_url"] = base_url
-        elif kind is not None and kind.value == "lmstudio":
-            values["lmstudio_url"] = base_url
-        else:
-            values["endpoints"] = [{"url": base_url, "kind": kind.value if kind else None}]
-    if api_key is not None:
-        values["api_key"] = api_key
-    return LocalSettings(**values)
 
 
 def profile_from(info: ModelInfo) -> ModelProfile:
@@ -123,7 +104,7 @@ class _ProviderMixin(BaseModel):
 
     def _settings(self) -> LocalSettings:
         url = join_credentials(self.base_url, self.base_url_credentials)
-        return settings_for(url, self.provider, getattr(self, "api_key", None))
+        return pinned_settings(base_url=url, provider=self.provider, api_key=getattr(self, "api_key", None))
 
     def _get_provider(self) -> LocalProvider:
         client = getattr(self, "client", None)
@@ -161,7 +142,8 @@ class ChatPatinox(_ProviderMixin, BaseChatModel):
     seed: int | None = None
     stop: list[str] | None = None
     timeout: float | None = Field(default=None, gt=0)
-    """Read timeout in seconds for each request (the connect timeout stays short)."""
+    """Request timeout in seconds: the read timeout of a loaded model's reply; a model that must load
+    first gets ``max(timeout, cold_load_timeout)`` (``patinox_core.timeouts``). Connect stays short."""
     max_retries: int | None = Field(default=None, ge=0)
     reasoning: Reasoning = None
     """Thinking: ``True``/``False`` or an effort level. The reasoning text goes to
@@ -444,4 +426,4 @@ class _StreamState:
         return ChatGenerationChunk(message=message)
 
 
-__all__ = ["CALL_KWARGS", "ChatPatinox", "json_schema_of", "profile_from", "settings_for"]
+__all__ = ["CALL_KWARGS", "ChatPatinox", "json_schema_of", "profile_from"]

@@ -1,14 +1,16 @@
 """``PatinoxEmbeddings``: LangChain embeddings from any local model server patinox finds.
 
-Batching and concurrency are ``LocalProvider.embed``'s job; this class adds the query/document
-prefixes and an optional progress bar, and keeps vectors in input order.
+Batching, concurrency and the one server per call are ``LocalProvider.embed``'s job (one call per
+``embed_documents``, progress bar or not); this class adds the query/document prefixes and an
+optional progress bar, and keeps vectors in input order.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 from langchain_core.embeddings import Embeddings
@@ -20,11 +22,6 @@ from patinox_core.errors import InvalidResponseError
 from .chat_models import _ProviderMixin
 
 _TQDM_WARNED = False
-
-
-Vectors = list[list[float]]
-#: (windows to send, done(window, vectors) callback, the collected vectors)
-_Job = tuple[list[list[str]], Callable[[list[str], Vectors], None], Vectors]
 
 
 def _progress_bar(total: int) -> Any:
@@ -74,49 +71,27 @@ class PatinoxEmbeddings(_ProviderMixin, BaseModel, Embeddings):
         return {"batch_size": self.batch_size, "max_concurrency": self.max_concurrency,
                 "dimensions": self.dimensions, "truncate": self.truncate, "keep_alive": self.keep_alive}
 
-    def _windows(self, texts: list[str]) -> list[list[str]]:
-        """One call for everything, or (with a progress bar) windows of batch_size x max_concurrency."""
-        if not self.show_progress or not texts:
-            return [texts]
-        batch = self.batch_size or self._get_provider_batch_size()
-        step = batch * (self.max_concurrency or 1)
-        return [texts[i : i + step] for i in range(0, len(texts), step)]
-
-    def _get_provider_batch_size(self) -> int:
-        settings = getattr(self._get_provider(), "settings", None)
-        return int(getattr(settings, "embed_batch_size", 256))
-
     @contextmanager
-    def _job(self, texts: Sequence[str], progress: bool) -> Iterator[_Job]:
-        """The windows to send and a ``done(window, vectors)`` callback that checks the count,
-        collects the vectors and advances the progress bar (shared by the sync and async paths)."""
-        texts = list(texts)
-        bar = _progress_bar(len(texts)) if progress and self.show_progress and texts else None
-        out: list[list[float]] = []
-
-        def done(window: list[str], vectors: list[list[float]]) -> None:
-            _check_count(window, vectors)
-            out.extend(vectors)
-            if bar is not None:
-                bar.update(len(window))
-
+    def _progress(self, texts: list[str], show: bool) -> Iterator[dict[str, Any]]:
+        """``{"progress": callback}`` for ``LocalProvider.embed`` when a bar is shown, else ``{}``."""
+        bar = _progress_bar(len(texts)) if show and self.show_progress and texts else None
         try:
-            yield (self._windows(texts) if progress else [texts]), done, out
+            yield {} if bar is None else {"progress": partial(_advance, bar)}
         finally:
             if bar is not None:
                 bar.close()
 
     def _embed(self, texts: Sequence[str], progress: bool = True) -> list[list[float]]:
-        with self._job(texts, progress) as (windows, done, out):
-            for window in windows:
-                done(window, self._get_provider().embed(window, self.model, **self._options()).vectors)
-        return out
+        texts = list(texts)
+        with self._progress(texts, progress) as report:
+            vectors = self._get_provider().embed(texts, self.model, **self._options(), **report).vectors
+        return _checked(texts, vectors)
 
     async def _aembed(self, texts: Sequence[str], progress: bool = True) -> list[list[float]]:
-        with self._job(texts, progress) as (windows, done, out):
-            for window in windows:
-                done(window, (await self._get_provider().aembed(window, self.model, **self._options())).vectors)
-        return out
+        texts = list(texts)
+        with self._progress(texts, progress) as report:
+            vectors = (await self._get_provider().aembed(texts, self.model, **self._options(), **report)).vectors
+        return _checked(texts, vectors)
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         """One vector per text, in input order (``document_prefix`` prepended)."""
@@ -135,10 +110,17 @@ class PatinoxEmbeddings(_ProviderMixin, BaseModel, Embeddings):
         return (await self._aembed([self.query_prefix + text], progress=False))[0]
 
 
-def _check_count(texts: list[str], vectors: list[list[float]]) -> None:
+def _advance(bar: Any, done: int) -> None:
+    """Show ``done`` texts embedded (a job that moved to the next server starts again from 0)."""
+    bar.n = done
+    bar.refresh()
+
+
+def _checked(texts: list[str], vectors: list[list[float]]) -> list[list[float]]:
     if len(vectors) != len(texts):
         raise InvalidResponseError(f"asked for {len(texts)} embeddings but got {len(vectors)}",
                                    hint="the server dropped inputs; check its logs")
+    return vectors
 
 
 __all__ = ["PatinoxEmbeddings"]

@@ -23,13 +23,11 @@ from llama_index.core.base.llms.types import (
 )
 from llama_index.core.constants import DEFAULT_CONTEXT_WINDOW, DEFAULT_NUM_OUTPUTS
 from llama_index.core.llms.llm import ToolSelection
-from pydantic import SecretStr
 from pydantic_core import from_json
 
 from patinox_core import types as core
 from patinox_core.arguments import ALIASES, unknown_argument
 from patinox_core.backends.base import tool_call_id
-from patinox_core.config import LocalSettings, ProviderKind, check_base_url, parse_kind
 from patinox_core.errors import CapabilityError, ConfigurationError
 
 if TYPE_CHECKING:
@@ -47,49 +45,6 @@ ROLE_MAP: dict[MessageRole, core.Role] = {
     MessageRole.TOOL: "tool",
     MessageRole.FUNCTION: "tool",
 }
-
-
-# --------------------------------------------------------------------------- settings
-
-
-def pinned_settings(
-    *,
-    base_url: str | None,
-    provider: ProviderKind | str | None,
-    read_timeout: float | None = None,
-    max_retries: int | None = None,
-    api_key: SecretStr | None = None,
-) -> LocalSettings:
-    """``LocalSettings`` for an adapter's ``base_url``/``provider`` fields.
-
-    ``base_url`` pins one server: it becomes the only endpoint (kind from ``provider``, else
-    fingerprinted) and nothing else is probed. ``provider`` alone restricts discovery to that kind.
-    ``read_timeout`` bounds normal reads; a cold load keeps its own, longer ``cold_load_timeout``.
-    Everything not given comes from the environment / config file as usual.
-    """
-    values: dict[str, Any] = {}
-    kind = parse_kind(provider) if provider else None
-    if base_url:
-        check_base_url(base_url)
-        endpoint_kind = kind.value if kind not in (None, ProviderKind.LOCAL) else None
-        values.update(
-            endpoints=[{"url": base_url, "kind": endpoint_kind}],
-            discover_defaults=False,
-            ollama_url=None,
-            lmstudio_url=None,
-        )
-    if kind is not None:
-        values["provider"] = kind
-    if read_timeout is not None:
-        values["read_timeout"] = read_timeout
-    if max_retries is not None:
-        values["max_retries"] = max_retries
-    if api_key is not None:
-        values["api_key"] = api_key
-    settings = LocalSettings(**values)
-    if read_timeout is not None and settings.cold_load_timeout < read_timeout:  # a cold load never gets less
-        settings = settings.model_copy(update={"cold_load_timeout": read_timeout})
-    return settings
 
 
 # --------------------------------------------------------------------------- requests

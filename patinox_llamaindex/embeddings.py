@@ -47,7 +47,8 @@ class PatinoxEmbedding(PinnedServer, BaseEmbedding):
     dimensions: int | None = Field(default=None, gt=0, description="Ask for shorter vectors (if the model can).")
     truncate: bool | None = Field(default=None, description="Let the server cut inputs longer than the context.")
     keep_alive: str | int | None = None
-    timeout: float | None = Field(default=None, gt=0, description="Read timeout in seconds; None: settings.")
+    timeout: float | None = Field(default=None, gt=0, description="Request timeout (s) as for Patinox: a cold "
+                                                                  "load gets max(timeout, cold_load_timeout).")
     max_retries: int | None = Field(default=None, ge=0, le=10)
     show_progress: bool = Field(default=False, description="Progress bar (tqdm.auto) for batch embedding.")
     api_key: SecretStr | None = Field(default=None, exclude=True, description="For servers behind auth (or env).")

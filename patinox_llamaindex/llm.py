@@ -46,6 +46,7 @@ from patinox_core import types as core
 from patinox_core.arguments import construct
 from patinox_core.config import LocalSettings, ProviderKind, hide_url_credentials, join_credentials, parse_kind
 from patinox_core.errors import ConfigurationError, LocalProviderError
+from patinox_core.pinning import pinned_settings
 
 from . import _convert as cv
 from ._structured import check_response
@@ -68,7 +69,7 @@ def _start_event(output_cls: type[BaseModel], prompt: PromptTemplate, prompt_arg
 
 
 _CREATE_LOCK = threading.Lock()  # guards the lazy creation of a LocalProvider
-#: Fields that are a request's defaults (``timeout`` lives in the settings: normal reads only).
+#: Fields that are a request's defaults (``timeout`` lives in the settings' ``read_timeout``: same meaning).
 _DEFAULT_FIELDS = (*(n for n in cv.REQUEST_FIELDS if n != "timeout"), "model", "thinking", "format",
                    "additional_kwargs")
 
@@ -133,7 +134,7 @@ def build_local_provider(adapter: Any, settings: LocalSettings | None) -> LocalP
     given, else settings pinned by its ``base_url``/``provider``/``timeout``/``max_retries``/``api_key``."""
     from patinox_core.router import LocalProvider
 
-    return LocalProvider(settings or cv.pinned_settings(
+    return LocalProvider(settings or pinned_settings(
         base_url=join_credentials(adapter.base_url, adapter.base_url_credentials),
         provider=adapter.provider,
         read_timeout=adapter.timeout,
@@ -170,7 +171,8 @@ class Patinox(PinnedServer, FunctionCallingLLM):
     seed: int | None = None
     stop: list[str] | None = None
     timeout: float | None = Field(
-        default=None, gt=0, description="Read timeout (s) of a loaded model; a cold load keeps the longer one."
+        default=None, gt=0, description="Request timeout (s): the read timeout of a loaded model's reply; a model "
+                                        "that must load first gets max(timeout, cold_load_timeout)."
     )
     max_retries: int | None = Field(default=None, ge=0, le=10)
     thinking: ThinkSetting = Field(

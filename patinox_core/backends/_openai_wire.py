@@ -41,7 +41,8 @@ from ..types import (
 )
 from .base import ErrorPayload, stream_stopped_error, token_count
 from .forced_tools import ForcedTool, forced_call
-from .tool_args import parse_tool_call, split_calls
+from .think import ThinkSplitter, split_think
+from .tool_args import parse_tool_call, split_calls, tool_calls_from_wire
 
 FINISH_REASONS: dict[str | None, FinishReason] = {
     "stop": "stop", "length": "length", "tool_calls": "tool_calls", "function_call": "tool_calls",
@@ -117,75 +118,6 @@ def tools_to_wire(tools: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------- replies
 
 
-class ThinkTagSplitter:
-    """Moves ``<think>…</think>`` spans out of (streamed) content; tags may be split across deltas.
-
-    >>> s = ThinkTagSplitter()
-    >>> s.feed("<thi"), s.feed("nk>plan</th"), s.feed("ink>\\n\\nAnswer"), s.flush()
-    (('', ''), ('', 'plan'), ('Answer', ''), ('', ''))
-    >>> ThinkTagSplitter().split("no tags, 1 < 2")
-    ('no tags, 1 < 2', '')
-    """
-
-    OPEN, CLOSE = "<think>", "</think>"
-
-    def __init__(self) -> None:
-        self.inside = False
-        self.buffer = ""
-        self.trim = False  # drop whitespace right after </think>
-
-    def feed(self, text: str) -> tuple[str, str]:
-        data, self.buffer = self.buffer + text, ""
-        content: list[str] = []
-        thinking: list[str] = []
-        while data:
-            tag = self.CLOSE if self.inside else self.OPEN
-            at = data.find(tag)
-            if at < 0:
-                keep = next((n for n in range(min(len(tag) - 1, len(data)), 0, -1) if tag.startswith(data[-n:])), 0)
-                piece, self.buffer = data[: len(data) - keep], data[len(data) - keep:]
-                data = ""
-            else:
-                piece, data = data[:at], data[at + len(tag):]
-            (thinking if self.inside else content).append(self._trimmed(piece) if not self.inside else piece)
-            if at >= 0:
-                self.inside = not self.inside
-                self.trim = not self.inside
-        return "".join(content), "".join(thinking)
-
-    def _trimmed(self, piece: str) -> str:
-        if self.trim:
-            piece = piece.lstrip()
-            self.trim = not piece
-        return piece
-
-    def flush(self) -> tuple[str, str]:
-        rest, self.buffer = self.buffer, ""
-        return ("", rest) if self.inside else (self._trimmed(rest), "")
-
-    def split(self, text: str) -> tuple[str, str]:
-        """Whole text at once: (content, thinking)."""
-        c1, t1 = self.feed(text)
-        c2, t2 = self.flush()
-        return c1 + c2, t1 + t2
-
-
-def tool_calls_from_wire(raw: Sequence[Mapping[str, Any]] | None, *, truncated: bool = False
-                        ) -> tuple[list[ToolCall], list[InvalidToolCall]]:
-    """(valid calls, invalid calls): arguments that are not a JSON object become an ``InvalidToolCall``
-    (``truncated``: the reply stopped for length). The server's id when present, else a derived one.
-
-    >>> ok, bad = tool_calls_from_wire([{"id": "c1", "function": {"name": "f", "arguments": '{ "city":'}}],
-    ...                                truncated=True)
-    >>> ok, bad[0].id, bad[0].arguments
-    ([], 'c1', '{ "city":')
-    """
-    return split_calls([parse_tool_call((item.get("function") or {}).get("arguments"),
-                                        (item.get("function") or {}).get("name") or "", i,
-                                        call_id=item.get("id") or None, truncated=truncated)
-                        for i, item in enumerate(raw or ())])
-
-
 def usage_from_wire(raw: Mapping[str, Any] | None) -> Usage:
     """``None`` fields when the server said nothing (never invented zeros).
 
@@ -244,7 +176,7 @@ def from_wire(data: Mapping[str, Any], *, forced: ForcedTool | None = None) -> C
     choice = choices[0]
     raw_msg = choice.get("message") or {}
     text = raw_msg.get("content") or choice.get("text") or ""  # "text": a /v1/completions reply
-    content, tagged = ThinkTagSplitter().split(text) if forced is None else ("", "")
+    content, tagged = split_think(text) if forced is None else ("", "")
     thinking = raw_msg.get("reasoning_content") or raw_msg.get("reasoning") or ""
     thinking = (thinking + tagged) if thinking and tagged else (thinking or tagged)
     truncated = choice.get("finish_reason") == "length"
@@ -354,7 +286,7 @@ class OpenAIChatStream:
         self.stray: list[str] = []
         self.stray_size = 0
         self.tools = _ToolCallAccumulator()
-        self.think = ThinkTagSplitter()
+        self.think = ThinkSplitter()
 
     def feed(self, line: str) -> list[ChatChunk]:
         parsed = parse_sse_line(line)
@@ -589,24 +521,13 @@ def embed_from_wire(data: Mapping[str, Any]) -> EmbeddingResult:
     return EmbeddingResult(vectors, model=data.get("model"), usage=usage_from_wire(data.get("usage")))
 
 
-def merge_embeddings(results: Sequence[EmbeddingResult], model: str, service: str) -> EmbeddingResult:
-    """Batches back into one result; usage summed only when every batch reported it."""
-    vectors = [v for r in results for v in r.vectors]
-    counts = [r.usage.input_tokens for r in results]
-    tokens = sum(c for c in counts if c is not None) if counts and None not in counts else None
-    name = next((r.model for r in results if r.model), model)
-    return EmbeddingResult(vectors, model=name, usage=Usage(tokens, None, tokens), service=service)
-
-
 __all__ = [
     "OpenAIChatStream",
-    "ThinkTagSplitter",
     "classify_error",
     "embed_from_wire",
     "embed_to_wire",
     "error_fields",
     "from_wire",
-    "merge_embeddings",
     "messages_to_wire",
     "metrics_from_wire",
     "parse_sse_line",

@@ -109,7 +109,8 @@ class Backend(Protocol):
 
     def astream_chat(self, request: ChatRequest) -> AsyncIterator[ChatChunk]: ...
 
-    def embed(self, texts: Sequence[str], model: str, **opts: Any) -> EmbeddingResult: ...
+    def embed(self, texts: Sequence[str], model: str, **opts: Any) -> EmbeddingResult:
+        """Every text in one request (batching is ``patinox_core.embedding``'s job, never a backend's)."""
 
     async def aembed(self, texts: Sequence[str], model: str, **opts: Any) -> EmbeddingResult: ...
 

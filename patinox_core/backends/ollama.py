@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from ..config import LocalSettings, ProviderKind, redact
 from ..errors import ConfigurationError, LocalProviderError, ModelNotFoundError
+from ..timeouts import read_timeout
 from ..transport import CallContext, TimeoutKind, Transport
 from ..types import ChatChunk, ChatRequest, ChatResult, EmbeddingResult, Usage
 from .base import ServerFacts
@@ -199,15 +200,6 @@ def merge_facts(tag: TagEntry, show: ServerFacts | None, ps: ServerFacts | None)
     return facts
 
 
-def combine_embeddings(parts: Sequence[EmbeddingResult], model: str, service: str) -> EmbeddingResult:
-    """One result from per-batch results; the token count is None if any batch lacked it."""
-    counts = [p.usage.input_tokens for p in parts]
-    tokens = None if any(c is None for c in counts) else sum(c for c in counts if c is not None)
-    vectors = [v for p in parts for v in p.vectors]
-    return EmbeddingResult(vectors, model=parts[0].model if parts else model, usage=Usage(input_tokens=tokens),
-                           service=service)
-
-
 def _version(data: Mapping[str, Any]) -> str:
     return str(data["version"])
 
@@ -263,6 +255,7 @@ class OllamaBackend:
         """The call context, reused while the settings it is built from are unchanged (building one
         costs a few µs per call: timeouts, auth headers). Nothing mutates a ``CallContext``."""
         s = self.transport.settings
+        read = read_timeout(s, kind, read)
         key = (model, kind, read, retries, s.connect_timeout, s.read_timeout, s.cold_load_timeout, s.probe_timeout,
                s.max_retries, s.api_key, s.credentials.get(self.base_url))
         ctx = self._contexts.get(key)
@@ -366,7 +359,8 @@ class OllamaBackend:
     # -- embeddings ----------------------------------------------------------------------
     def _embed_plan(self, texts: list[str], model: str, opts: dict[str, Any]
                     ) -> tuple[CallContext, list[tuple[str, dict[str, Any], Callable[[Any], Any]]]]:
-        """The requests of one embed call: /api/embed batches, or one legacy request per text."""
+        """The requests of one embed call: one /api/embed request with every text (batching is the
+        caller's, ``patinox_core.embedding``), or one legacy request per text."""
         unknown = sorted(set(opts) - set(EMBED_OPTIONS))
         if unknown:
             raise ConfigurationError(f"unknown embedding option(s) {unknown}", hint=f"use {', '.join(EMBED_OPTIONS)}")
@@ -377,18 +371,15 @@ class OllamaBackend:
             return ctx, [(self._url("/api/embeddings"),
                           legacy_embed_to_wire(t, model, keep_alive=alive, options=opts.get("options")), parse)
                          for t in texts]
-        size = self.settings.embed_batch_size
-        batches = [texts[i:i + size] for i in range(0, len(texts), size)]
         return ctx, [(self._url("/api/embed"),
-                      embed_to_wire(b, model, dimensions=opts.get("dimensions"), truncate=opts.get("truncate"),
+                      embed_to_wire(texts, model, dimensions=opts.get("dimensions"), truncate=opts.get("truncate"),
                                     keep_alive=alive, options=opts.get("options")),
-                      partial(embed_from_wire, expected=len(b), model=model, service=self.base_url))
-                     for b in batches]
+                      partial(embed_from_wire, expected=len(texts), model=model, service=self.base_url))]
 
     def _embed_result(self, replies: list[Any], model: str) -> EmbeddingResult:
         if self.legacy_embeddings:
             return EmbeddingResult(replies, model=model, service=self.base_url)
-        return combine_embeddings(replies, model, self.base_url)
+        return replies[0]
 
     def embed(self, texts: Sequence[str], model: str, **opts: Any) -> EmbeddingResult:
         """Vectors in input order (L2-normalised). Options: dimensions, truncate, keep_alive, options,
@@ -499,7 +490,6 @@ class OllamaBackend:
 __all__ = [
     "OllamaBackend",
     "TagEntry",
-    "combine_embeddings",
     "embed_from_wire",
     "embed_to_wire",
     "facts_from_ps",

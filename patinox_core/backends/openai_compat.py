@@ -21,16 +21,15 @@ from typing import Any
 
 from ..config import LocalSettings, ProviderKind, redact
 from ..errors import CapabilityError, ConfigurationError, LocalProviderError
+from ..timeouts import read_timeout
 from ..transport import TimeoutKind, Transport
 from ..types import ChatChunk, ChatRequest, ChatResult, EmbeddingResult
 from ._openai_wire import (
     OpenAIChatStream,
-    ThinkTagSplitter,
     classify_error,
     embed_from_wire,
     embed_to_wire,
     from_wire,
-    merge_embeddings,
     messages_to_wire,
     metrics_from_wire,
     parse_sse_line,
@@ -381,8 +380,10 @@ class OpenAICompatBackend:
 
     def _ctx(self, model: str | None, *, read: float | None = None, retries: int | None = None,
              kind: TimeoutKind | None = None) -> Any:
-        return self.transport.context(self.base_url, self.classify, model=model, kind=kind or self._kind_for(model),
-                                      read=read, unreachable_hint=self.unreachable_hint, retries=retries)
+        kind = kind or self._kind_for(model)
+        return self.transport.context(self.base_url, self.classify, model=model, kind=kind,
+                                      read=read_timeout(self.transport.settings, kind, read),
+                                      unreachable_hint=self.unreachable_hint, retries=retries)
 
     def _chat_ctx(self, request: ChatRequest) -> Any:
         return self._ctx(request.model, read=request.timeout, retries=request.max_retries)
@@ -424,22 +425,27 @@ class OpenAICompatBackend:
         chunks = self.transport.astream(self._chat_ctx(request), self.chat_url(request, stream=True), body, parser)
         return aexplain_empty_stream(chunks, parser, lambda: self.achat(diagnosis_request(request)))
 
-    # -- embeddings (batched by settings.embed_batch_size, strings only) --------------------
-    def _embed_batches(self, texts: Sequence[str], model: str, opts: Mapping[str, Any]) -> list[dict[str, Any]]:
-        size = int(opts.get("batch_size") or self.settings.embed_batch_size)
-        return [self.embed_body(texts[i:i + size], model, opts) for i in range(0, len(texts), size)]
+    # -- embeddings (one request per call: batching is the caller's; strings only) ----------
+    def _embedded(self, model: str) -> Callable[[Any], EmbeddingResult]:
+        def parse(data: Any) -> EmbeddingResult:
+            result = self.embed_result(data)
+            result.model, result.service = result.model or model, self.base_url
+            return result
+        return parse
 
     def embed(self, texts: Sequence[str], model: str, **opts: Any) -> EmbeddingResult:
-        ctx, url = self._ctx(model, read=opts.get("timeout")), self.base_url + self.embed_path
-        results = [self.transport.request(ctx, "POST", url, body, parse=self.embed_result)
-                   for body in self._embed_batches(texts, model, opts)]
-        return merge_embeddings(results, model, self.base_url)
+        if not texts:
+            return EmbeddingResult([], model=model, service=self.base_url)
+        return self.transport.request(self._ctx(model, read=opts.get("timeout")), "POST",
+                                      self.base_url + self.embed_path, self.embed_body(texts, model, opts),
+                                      parse=self._embedded(model))
 
     async def aembed(self, texts: Sequence[str], model: str, **opts: Any) -> EmbeddingResult:
-        ctx, url = self._ctx(model, read=opts.get("timeout")), self.base_url + self.embed_path
-        results = [await self.transport.arequest(ctx, "POST", url, body, parse=self.embed_result)
-                   for body in self._embed_batches(texts, model, opts)]
-        return merge_embeddings(results, model, self.base_url)
+        if not texts:
+            return EmbeddingResult([], model=model, service=self.base_url)
+        return await self.transport.arequest(self._ctx(model, read=opts.get("timeout")), "POST",
+                                             self.base_url + self.embed_path, self.embed_body(texts, model, opts),
+                                             parse=self._embedded(model))
 
     # -- models ----------------------------------------------------------------------------
     def list_model_facts(self) -> list[ServerFacts]:
@@ -472,7 +478,6 @@ __all__ = [
     "OpenAIChatStream",
     "OpenAICompatBackend",
     "Quirks",
-    "ThinkTagSplitter",
     "classify_error",
     "embed_from_wire",
     "embed_to_wire",

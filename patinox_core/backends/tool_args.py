@@ -10,7 +10,7 @@ stream conversion.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..transport import loads
@@ -72,6 +72,27 @@ def parse_tool_call(raw_args: Any, name: str, index: int, *, call_id: str | None
     return ToolCall(call_id or tool_call_id(name, canonical_json(args), index), name, args)
 
 
+def tool_calls_from_wire(raw: Sequence[Mapping[str, Any]] | None, start: int = 0, *, truncated: bool = False
+                        ) -> tuple[list[ToolCall], list[InvalidToolCall]]:
+    """A reply's tool calls, Ollama's or OpenAI's shape (valid, invalid): arguments that are not a JSON
+    object become an ``InvalidToolCall`` (``truncated``: the reply stopped for length). The server's id
+    when present, else one derived from position (``start`` + offset), name and arguments.
+
+    >>> tool_calls_from_wire([{"function": {"name": "get_weather", "arguments": {"city": "Paris"}}}])
+    ([ToolCall(id='call_d88a5dba120dfb68', name='get_weather', arguments={'city': 'Paris'})], [])
+    >>> ok, bad = tool_calls_from_wire([{"id": "c1", "function": {"name": "f", "arguments": '{ "city":'}}],
+    ...                                truncated=True)
+    >>> ok, bad[0].id, bad[0].arguments
+    ([], 'c1', '{ "city":')
+    """
+    parsed = []
+    for offset, tc in enumerate(raw or ()):
+        fn = tc.get("function") or tc
+        parsed.append(parse_tool_call(fn.get("arguments"), str(fn.get("name") or ""), start + offset,
+                                      call_id=tc.get("id") or None, truncated=truncated))
+    return split_calls(parsed)
+
+
 def split_calls(parsed: list[ToolCall | InvalidToolCall]) -> tuple[list[ToolCall], list[InvalidToolCall]]:
     """Valid and invalid calls apart, order kept within each.
 
@@ -85,4 +106,4 @@ def split_calls(parsed: list[ToolCall | InvalidToolCall]) -> tuple[list[ToolCall
 
 
 __all__ = ["MALFORMED_HINT", "TRUNCATED_HINT", "canonical_json", "invalid_call_error", "parse_tool_call",
-           "split_calls"]
+           "split_calls", "tool_calls_from_wire"]

@@ -149,12 +149,13 @@ def test_stream_usage_unknown_when_the_server_ignores_include_usage() -> None:
 async def test_embeddings_sync_and_async(server: FakeLMStudioServer) -> None:
     b = backend(server)
     texts = ["alpha", "beta", "gamma"]
-    sync = b.embed(texts, EMBED, batch_size=2)
-    async_ = await b.aembed(texts, EMBED, batch_size=2)
+    sync = b.embed(texts, EMBED)
+    async_ = await b.aembed(texts, EMBED)
     assert sync.vectors == async_.vectors and len(sync.vectors) == 3 and sync.dimensions == 16
     assert sync.usage.input_tokens is None  # LM Studio always says 0: unknown
+    assert sync.service == b.base_url
     bodies = [r.json for r in server.requests]
-    assert [b_["input"] for b_ in bodies[:2]] == [["alpha", "beta"], ["gamma"]]
+    assert [b_["input"] for b_ in bodies] == [texts, texts]  # one request each: batching is the caller's
     assert all(isinstance(t, str) for body in bodies for t in body["input"])
 
 

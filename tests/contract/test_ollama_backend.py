@@ -249,12 +249,13 @@ def test_embed_fn_makes_retrieval_checkable(server: FakeOllamaServer, backend: O
     assert cosine(vectors["cats"], vectors["kittens"]) > cosine(vectors["cats"], vectors["dogs"])
 
 
-def test_embed_batches(server: FakeOllamaServer) -> None:
+def test_embed_sends_what_it_is_given_in_one_request(server: FakeOllamaServer) -> None:
+    """Batching is the embedding job's (``LocalProvider.embed``); a backend never re-batches."""
     s = LocalSettings(embed_batch_size=2, read_timeout=1, cold_load_timeout=2)
     backend = OllamaBackend(server.url, Transport(s), s)
     result = backend.embed([f"text {i}" for i in range(5)], "nomic-embed-text")
-    assert len(result.vectors) == 5 and result.usage.input_tokens == 10
-    assert [len(r.json["input"]) for r in server.requests if r.path == "/api/embed"] == [2, 2, 1]
+    assert len(result.vectors) == 5 and result.usage.input_tokens == 10 and result.service == server.url
+    assert [len(r.json["input"]) for r in server.requests if r.path == "/api/embed"] == [5]
 
 
 def test_embed_rejects_unknown_options(backend: OllamaBackend) -> None:
@@ -323,9 +324,15 @@ def test_loaded_models_get_the_normal_read_timeout(backend: OllamaBackend, serve
 
 
 def test_request_timeout_overrides_read(backend: OllamaBackend, server: FakeOllamaServer) -> None:
+    backend.loaded_models = {"llama3.2:latest"}  # known resident: the request's timeout bounds the read
     server.delay_first_byte(0.6, path="/api/chat")
     with pytest.raises(RequestTimeoutError):
         backend.chat(chat(timeout=0.2))
+
+
+def test_request_timeout_never_shortens_a_cold_load(backend: OllamaBackend, server: FakeOllamaServer) -> None:
+    server.delay_first_byte(0.6, path="/api/chat")  # not known resident: max(0.2, cold_load_timeout 2)
+    assert backend.chat(chat(timeout=0.2)).message.content == REPLY
 
 
 # --- faults: each -> typed error, then recovery ----------------------------------------------

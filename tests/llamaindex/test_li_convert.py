@@ -20,6 +20,7 @@ from llama_index.core.callbacks.token_counting import get_tokens_from_response
 from llama_index.core.tools import FunctionTool
 
 from patinox_core import types as core
+from patinox_core.config import ProviderKind
 from patinox_core.errors import CapabilityError, ConfigurationError
 from patinox_llamaindex import _convert as cv
 
@@ -291,21 +292,6 @@ def test_request_format_variants() -> None:
         _req({"format": 3})
 
 
-def test_pinned_settings_probe_only_the_given_server() -> None:
-    s = cv.pinned_settings(base_url="http://127.0.0.1:1234/v1", provider="lmstudio")
-    assert [(e.url, e.kind) for e in s.endpoints] == [("http://127.0.0.1:1234", cv.ProviderKind.LMSTUDIO)]
-    assert s.discover_defaults is False and s.ollama_url is None and s.lmstudio_url is None
-    unpinned = cv.pinned_settings(base_url=None, provider=None, read_timeout=5.0, max_retries=0)
-    assert unpinned.discover_defaults is True and unpinned.endpoints == []
-    assert (unpinned.read_timeout, unpinned.max_retries) == (5.0, 0)
-
-
-def test_pinned_settings_ignore_ollama_host_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OLLAMA_HOST", "10.0.0.9:11434")
-    s = cv.pinned_settings(base_url="127.0.0.1:8080", provider=None)
-    assert s.configured_urls() == [("http://127.0.0.1:8080", None)]
-
-
 def test_module_doctests() -> None:
     import doctest
 
@@ -320,7 +306,7 @@ def _info(**kw: object):
 
     caps = kw.pop("capabilities", Capabilities(tools=True))
     source = kw.pop("source", {"tools": Source.SERVER, "chat": Source.SERVER})
-    return ModelInfo(name="qwen3:4b", service="http://127.0.0.1:11434", kind=cv.ProviderKind.OLLAMA,
+    return ModelInfo(name="qwen3:4b", service="http://127.0.0.1:11434", kind=ProviderKind.OLLAMA,
                      capabilities=caps, source=source, **kw)  # type: ignore[arg-type]
 
 

@@ -23,7 +23,6 @@ from patinox_core import (
 from patinox_core.backends.base import ErrorPayload, tool_call_id
 from patinox_core.backends.ollama import (
     TagEntry,
-    combine_embeddings,
     embed_from_wire,
     embed_to_wire,
     facts_from_ps,
@@ -45,6 +44,7 @@ from patinox_core.backends.ollama_wire import (
     split_think,
     to_wire,
 )
+from patinox_core.embedding import merge_embeddings
 from patinox_core.types import EmbeddingResult, Usage, merge_chunks
 
 # --- literal payloads (wire-apis.md §1.3, §1.5-1.8) ---------------------------------------
@@ -432,13 +432,13 @@ def test_legacy_embed_wire_normalises() -> None:
     assert legacy_embed_from_wire({"embedding": []}) == []
 
 
-def test_combine_embeddings_keeps_none_honest() -> None:
+def test_merge_embeddings_keeps_none_honest() -> None:
     a = EmbeddingResult([[1.0]], model="m", usage=Usage(input_tokens=3))
     b = EmbeddingResult([[2.0]], model="m", usage=Usage(input_tokens=4))
     c = EmbeddingResult([[3.0]], model="m", usage=Usage())
-    assert combine_embeddings([a, b], "m", "s").usage.input_tokens == 7
-    assert combine_embeddings([a, c], "m", "s").usage.input_tokens is None
-    assert combine_embeddings([a, b, c], "m", "s").vectors == [[1.0], [2.0], [3.0]]
+    assert merge_embeddings([a, b], "m", "s").usage.input_tokens == 7
+    assert merge_embeddings([a, c], "m", "s").usage.input_tokens is None
+    assert merge_embeddings([a, b, c], "m", "s").vectors == [[1.0], [2.0], [3.0]]
 
 
 # --- model facts -----------------------------------------------------------------------------

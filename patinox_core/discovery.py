@@ -82,6 +82,7 @@ def embedded_targets() -> tuple[tuple[str, ProviderKind], ...]:
 
 
 def probe_targets(settings: LocalSettings, defaults: tuple[tuple[str, ProviderKind], ...] = DEFAULT_TARGETS,
+                  embedded: tuple[tuple[str, ProviderKind], ...] | None = None,
                   ) -> list[tuple[str, ProviderKind | None, bool]]:
     """``(url, kind hint, configured)`` to probe, in a fixed order: the user's URLs, then the loopback
     defaults not already covered, then the embedded servers' state files (with the defaults: all three
@@ -100,7 +101,7 @@ def probe_targets(settings: LocalSettings, defaults: tuple[tuple[str, ProviderKi
             seen.add(key)
             out.append((url.rstrip("/"), kind, True))
     if settings.discover_defaults:
-        for url, kind in (*defaults, *embedded_targets()):
+        for url, kind in (*defaults, *(embedded_targets() if embedded is None else embedded)):
             key = _endpoint_key(url)
             if key not in seen and is_loopback(url):
                 seen.add(key)
@@ -201,6 +202,7 @@ class ServiceDiscovery:
         else:
             self._transport, self._owns_transport = Transport(self.settings, transport), True
         self.default_targets = DEFAULT_TARGETS
+        self._embedded_urls: frozenset[str] = frozenset()  # embedded servers seen by the last targets()
         self._cache: tuple[float, list[Service]] | None = None
         self._seen: dict[str, Service] = {}
         self._state = threading.Lock()
@@ -214,7 +216,10 @@ class ServiceDiscovery:
         return f"ServiceDiscovery(targets={len(self.targets())}, ttl={self.settings.discovery_ttl})"
 
     def targets(self) -> list[tuple[str, ProviderKind | None, bool]]:
-        return probe_targets(self.settings, self.default_targets)
+        """What to probe this round; the embedded servers' state files are read once per round."""
+        embedded = embedded_targets() if self.settings.discover_defaults else ()
+        self._embedded_urls = frozenset(url for url, _ in embedded)
+        return probe_targets(self.settings, self.default_targets, embedded)
 
     @property
     def services(self) -> list[Service]:
@@ -260,7 +265,7 @@ class ServiceDiscovery:
         known = self._seen.get(url)
         if known is not None:
             return known.flavor
-        return "llama_cpp_python" if any(u == url for u, _ in embedded_targets()) else None
+        return "llama_cpp_python" if url in self._embedded_urls else None
 
     def _drive(self, url: str, hint: ProviderKind | None, configured: bool) -> Service | None:
         plan = fingerprint(url, hint, configured, self._flavor_hint(url))

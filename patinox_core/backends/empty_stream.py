@@ -39,9 +39,10 @@ def _empty(err: LocalProviderError, parser: _Parser) -> bool:
     return isinstance(err, ServiceUnavailableError) and parser.ended_early and not parser.seen_data
 
 
-def _explain(err: LocalProviderError, cause: LocalProviderError | None) -> LocalProviderError:
-    """The diagnosis's error when it names another cause than "the server went away"."""
-    return cause if cause is not None and not isinstance(cause, ServiceUnavailableError) else err
+def _raise_cause(err: LocalProviderError, cause: LocalProviderError) -> None:
+    """Raise the diagnosis's error when it names another cause than "the server went away"."""
+    if not isinstance(cause, ServiceUnavailableError):
+        raise cause from err
 
 
 def explain_empty_stream(chunks: Iterator[ChatChunk], parser: _Parser, diagnose: Callable[[], Any]
@@ -52,35 +53,27 @@ def explain_empty_stream(chunks: Iterator[ChatChunk], parser: _Parser, diagnose:
     except LocalProviderError as err:
         if not _empty(err, parser):
             raise
-        cause = None
         try:
             diagnose()
-        except LocalProviderError as exc:
-            cause = exc
-        better = _explain(err, cause)
-        if better is err:
-            raise
-        raise better from err
+        except LocalProviderError as cause:
+            _raise_cause(err, cause)
+        raise
 
 
 async def aexplain_empty_stream(chunks: AsyncIterator[ChatChunk], parser: _Parser,
                                 diagnose: Callable[[], Awaitable[Any]]) -> AsyncIterator[ChatChunk]:
-    """Async twin of ``explain_empty_stream`` (the same decisions, ``_empty`` and ``_explain``)."""
+    """Async twin of ``explain_empty_stream`` (the same decisions, ``_empty`` and ``_raise_cause``)."""
     try:
         async for chunk in chunks:
             yield chunk
     except LocalProviderError as err:
         if not _empty(err, parser):
             raise
-        cause = None
         try:
             await diagnose()
-        except LocalProviderError as exc:
-            cause = exc
-        better = _explain(err, cause)
-        if better is err:
-            raise
-        raise better from err
+        except LocalProviderError as cause:
+            _raise_cause(err, cause)
+        raise
 
 
 __all__ = ["aexplain_empty_stream", "diagnosis_request", "explain_empty_stream"]

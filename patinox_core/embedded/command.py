@@ -101,11 +101,15 @@ def _stop_on_sigterm() -> None:
 def cmd_quickstart(args: argparse.Namespace, out: TextIO, status: Callable[[Any, TextIO], object]) -> int:
     """Find a server (or start the embedded one), ask one question, print the answer and the status."""
     from ..config import LocalSettings
+    from ..discovery import ServiceDiscovery
     from ..router import LocalProvider
     from ..types import ChatRequest, Message
 
-    with LocalProvider(LocalSettings()) as provider:
-        found = [s for s in provider.discovery.discover() if s.healthy] if provider.discovery else []
+    discovery = ServiceDiscovery(LocalSettings())
+    try:
+        found = [s for s in discovery.discover() if s.healthy]
+    finally:
+        discovery.close()
     started = None
     if not found:
         print("No model server found on this machine. Starting patinox's embedded one (`patinox serve "

@@ -14,6 +14,7 @@ import pytest
 from patinox_core.cli import NOTHING_FOUND, main
 from patinox_core.embedded.install import ensure_installed, installed, run_step
 from patinox_core.embedded.paths import cache_dir
+from patinox_core.embedded.server import free_port
 from patinox_core.embedded.state import process_alive, running_servers
 from patinox_core.errors import EmbeddedServerError, SetupImpossibleError
 
@@ -43,9 +44,9 @@ def test_stop_ends_the_process_and_removes_the_state(tmp_path: Path, capsys: pyt
 def test_a_model_that_is_not_a_gguf(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     notes = tmp_path / "notes.txt"
     notes.write_text("hello")
-    code, _, err = run(capsys, "serve", "--model", str(notes), "--port", str(_free_port()))
+    code, _, err = run(capsys, "serve", "--model", str(notes), "--port", str(free_port()))
     assert code == 1 and "not a GGUF model file" in err
-    code, _, err = run(capsys, "serve", "--model", str(tmp_path / "missing.gguf"), "--port", str(_free_port()))
+    code, _, err = run(capsys, "serve", "--model", str(tmp_path / "missing.gguf"), "--port", str(free_port()))
     assert code == 1 and "no such file" in err
     assert not (cache_dir() / "wheels").exists()  # refused before any build
 
@@ -132,12 +133,6 @@ def _alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
     except OSError:
         return False
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_ctrl_c_during_a_step_stops_its_process_group(tmp_path: Path) -> None:

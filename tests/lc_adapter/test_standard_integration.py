@@ -15,20 +15,20 @@ from typing import Any
 
 import pytest
 from langchain_core.language_models import BaseChatModel
-from langchain_tests.integration_tests import ChatModelIntegrationTests, EmbeddingsIntegrationTests
+from langchain_tests.integration_tests import EmbeddingsIntegrationTests
 
-from patinox_langchain import ChatPatinox, PatinoxEmbeddings
+from patinox_langchain import PatinoxEmbeddings
+
+from .standard_limits import BOTH_OUTPUTS, limited_suite
+from .standard_limits import params as standard_params
 
 pytestmark = [pytest.mark.vcr, pytest.mark.block_network]
 
 CHAT_ALIAS = "gemma3-270m"
 TOOLS_ALIAS = "gemma3-270m-tools"
 SERVER: dict[str, str] = {}
-BOTH_OUTPUTS = pytest.mark.parametrize("model", [{}, {"output_version": "v1"}], indirect=True)
 
 # Why each expected failure cannot pass on this server, whatever the client (strict: an XPASS fails).
-NO_STREAM_USAGE = ("server limit: llama-cpp-python 0.3.36 sends no usage while streaming "
-                   "(stream_options.include_usage is ignored), so no client can report it")
 WRONG_ARGUMENT = ("model weakness: Gemma 3 270M (base) fills the forced magic_function call with "
                   "input=1000000000000000 instead of 3")
 NEVER_CALLS_TOOLS = "model weakness: the tiny base model never calls a tool on its own (tool_choice='auto')"
@@ -43,44 +43,11 @@ def _server(lc_server_url: str) -> None:
 
 
 def params(model: str) -> dict[str, Any]:
-    return {"model": model, "base_url": SERVER["url"], "provider": "openai_compatible", "temperature": 0,
-            "max_tokens": 64, "timeout": 120, "max_retries": 0}
+    return standard_params(SERVER["url"], model)
 
 
-class _GemmaBase(ChatModelIntegrationTests):
-    @property
-    def chat_model_class(self) -> type[ChatPatinox]:
-        return ChatPatinox
-
-    @property
-    def enable_vcr_tests(self) -> bool:
-        return True
-
-    @property
-    def supports_json_mode(self) -> bool:
-        return True
-
-    @pytest.mark.xfail(reason=NO_STREAM_USAGE, strict=True)
-    def test_usage_metadata_streaming(self, model: BaseChatModel) -> None:
-        super().test_usage_metadata_streaming(model)
-
-    @pytest.mark.xfail(reason=WRONG_ARGUMENT, strict=True)
-    @BOTH_OUTPUTS
-    def test_tool_calling(self, model: BaseChatModel) -> None:
-        super().test_tool_calling(model)
-
-    @pytest.mark.xfail(reason=WRONG_ARGUMENT, strict=True)
-    async def test_tool_calling_async(self, model: BaseChatModel) -> None:
-        await super().test_tool_calling_async(model)
-
-    @pytest.mark.xfail(reason=JSON_MODE_KEYS, strict=True)
-    def test_json_mode(self, model: BaseChatModel) -> None:
-        super().test_json_mode(model)
-
-    @pytest.mark.xfail(reason=NEVER_CALLS_TOOLS, strict=True)
-    @BOTH_OUTPUTS
-    def test_agent_loop(self, model: BaseChatModel) -> None:
-        super().test_agent_loop(model)
+_GemmaBase = limited_suite(wrong_argument=WRONG_ARGUMENT, json_mode_keys=JSON_MODE_KEYS,
+                           never_calls_tools=NEVER_CALLS_TOOLS, vcr=True)
 
 
 class TestChatPatinoxGemma(_GemmaBase):

@@ -10,9 +10,11 @@ from typing import Any
 
 import pytest
 from langchain_core.language_models import BaseChatModel
-from langchain_tests.integration_tests import ChatModelIntegrationTests, EmbeddingsIntegrationTests
+from langchain_tests.integration_tests import EmbeddingsIntegrationTests
+from lc_adapter.standard_limits import limited_suite  # tests/ is on sys.path (rootdir conftest)
+from lc_adapter.standard_limits import params as standard_params
 
-from patinox_langchain import ChatPatinox, PatinoxEmbeddings
+from patinox_langchain import PatinoxEmbeddings
 
 pytestmark = pytest.mark.live
 SERVER: dict[str, str] = {}
@@ -24,48 +26,17 @@ def _server(live_server: Any) -> None:
 
 
 def params(model: str) -> dict[str, Any]:
-    return {"model": model, "base_url": SERVER["url"], "provider": "openai_compatible", "temperature": 0,
-            "max_tokens": 64, "timeout": 120, "max_retries": 0}
+    return standard_params(SERVER["url"], model)
 
 
-NO_STREAM_USAGE = ("server limit: llama-cpp-python 0.3.36 sends no usage while streaming "
-                   "(stream_options.include_usage is ignored), so no client can report it")
 WRONG_ARGUMENT = "model weakness: SmolLM2-135M fills the forced magic_function call with input=10 instead of 3"
 NEVER_CALLS_TOOLS = "model weakness: the 135M model does not call a tool on its own (tool_choice='auto')"
 JSON_MODE_KEYS = ("model weakness: JSON mode constrains the reply to JSON but not to keys; the model writes other "
                   "keys than setup/punchline")
 
 
-class _SmolBase(ChatModelIntegrationTests):
-    @property
-    def chat_model_class(self) -> type[ChatPatinox]:
-        return ChatPatinox
-
-    @property
-    def supports_json_mode(self) -> bool:
-        return True
-
-    @pytest.mark.xfail(reason=NO_STREAM_USAGE, strict=True)
-    def test_usage_metadata_streaming(self, model: BaseChatModel) -> None:
-        super().test_usage_metadata_streaming(model)
-
-    @pytest.mark.xfail(reason=WRONG_ARGUMENT, strict=True)
-    @pytest.mark.parametrize("model", [{}, {"output_version": "v1"}], indirect=True)
-    def test_tool_calling(self, model: BaseChatModel) -> None:
-        super().test_tool_calling(model)
-
-    @pytest.mark.xfail(reason=WRONG_ARGUMENT, strict=True)
-    async def test_tool_calling_async(self, model: BaseChatModel) -> None:
-        await super().test_tool_calling_async(model)
-
-    @pytest.mark.xfail(reason=JSON_MODE_KEYS, strict=True)
-    def test_json_mode(self, model: BaseChatModel) -> None:
-        super().test_json_mode(model)
-
-    @pytest.mark.xfail(reason=NEVER_CALLS_TOOLS, strict=True)
-    @pytest.mark.parametrize("model", [{}, {"output_version": "v1"}], indirect=True)
-    def test_agent_loop(self, model: BaseChatModel) -> None:
-        super().test_agent_loop(model)
+_SmolBase = limited_suite(wrong_argument=WRONG_ARGUMENT, json_mode_keys=JSON_MODE_KEYS,
+                          never_calls_tools=NEVER_CALLS_TOOLS)
 
 
 class TestChatPatinoxSmolLM2(_SmolBase):

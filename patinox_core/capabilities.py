@@ -1,6 +1,6 @@
 """What each model can do, as data: ``ModelInfo``, ``Capabilities``, tiers, and how facts are merged.
 
-Facts come in layers, later layers win per key (style.md §2): ``Source.DEFAULT`` < name heuristics
+Facts come in layers, later layers win per key: ``Source.DEFAULT`` < name heuristics
 (``Source.HEURISTIC``, the module-level tables below) < what the server said (``Source.SERVER``:
 Ollama ``/api/show``/``/api/ps``, LM Studio model metadata) < the user's ``LocalSettings.overrides``
 (``Source.OVERRIDE``). ``ModelInfo.source`` records where every fact came from. Nothing here does
@@ -15,9 +15,9 @@ from dataclasses import dataclass, field, fields, replace
 from enum import IntEnum
 from typing import Any
 
-from .backends.base import ServerFacts
 from .config import ProviderKind
 from .errors import ConfigurationError
+from .facts import ServerFacts
 
 
 class Source(IntEnum):

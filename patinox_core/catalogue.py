@@ -19,10 +19,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import fields, replace
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .backends.base import ServerFacts
 from .capabilities import ModelInfo, Source, fold_speed, model_info, record_speed, speed_tier_for
 from .config import LocalSettings, ProviderKind
 from .errors import CapabilityError, ConfigurationError, ModelNotFoundError
+from .facts import ServerFacts
 from .types import ChatRequest
 
 if TYPE_CHECKING:

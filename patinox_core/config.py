@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
@@ -321,9 +321,6 @@ def _parse_endpoints(value: Any) -> Any:
         else:
             out.append(item)
     return out
-
-
-CONTEXT_GUARDS = ("warn", "raise", "off")
 
 
 class LocalSettings(BaseSettings):
@@ -630,11 +627,6 @@ def _settings_error(exc: SettingsError) -> ConfigurationError:
     name = _FIELD_KEYS.get(field, (f"PATINOX_{field.upper()}",))[0]
     return ConfigurationError(f"invalid setting {field} (from environment variable {name}): not valid JSON",
                               hint=f"fix or unset {name}: it must be a JSON object")
-
-
-def quote_userinfo(user: str, password: str) -> str:
-    """``user:pass`` safe for a URL (used by tests and docs)."""
-    return f"{quote(user, safe='')}:{quote(password, safe='')}"
 
 
 __all__ = [

@@ -4,7 +4,7 @@
 ``settings.discover_defaults``, Ollama's and LM Studio's loopback defaults, all at once (threads
 for ``discover``, ``asyncio.gather`` for ``adiscover``), each probe bounded by
 ``settings.probe_timeout``. It never probes a host that is not loopback unless the user named it.
-Each server is fingerprinted (wire-apis.md §3) by one pure generator, ``fingerprint``, that yields
+Each server is fingerprinted by one pure generator, ``fingerprint``, that yields
 the paths it wants and receives the replies: the sync and async drivers only do the I/O.
 """
 

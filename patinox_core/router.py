@@ -2,7 +2,7 @@
 
 It asks ``ServiceDiscovery`` which servers exist, builds one catalogue from their backends
 (``catalogue.py``), resolves a model name across them, checks capabilities and the context
-window before sending, and falls back (style.md §8): on an error whose recovery is RETRY or
+window before sending, and falls back: on an error whose recovery is RETRY or
 FALLBACK before any output, the next server with the same model is tried and the failed one
 cools down for ``settings.cooldown`` seconds. A stream commits to a server after its first
 chunk. Sync and async paths share every decision; only the I/O differs.
@@ -23,7 +23,7 @@ from dataclasses import replace
 from importlib import import_module
 from typing import Any, TypeVar
 
-from .backends.base import Backend, ServerFacts
+from .backends.base import Backend
 from .capabilities import ModelInfo
 from .catalogue import (
     Catalogue,
@@ -57,6 +57,7 @@ from .errors import (
     should_cool_down,
     should_fall_back,
 )
+from .facts import ServerFacts
 from .kind_mismatch import mismatch_error
 from .transport import CONNECT_RETRIES, Transport
 from .types import ChatChunk, ChatRequest, ChatResult, EmbeddingResult, Metrics, Usage

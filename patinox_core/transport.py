@@ -598,9 +598,4 @@ def _no_cookies() -> http.cookiejar.CookieJar:
     return http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
 
 
-def unreachable(service: str, ctx_hint: str) -> ServiceUnavailableError:
-    """A ServiceUnavailableError for callers that know a service is down without trying it."""
-    return ServiceUnavailableError(f"{service} is not reachable", hint=ctx_hint, service=service)
-
-
 __all__ = ["CallContext", "ProbeReply", "Transport", "backoff_s", "dumps", "loads", "ServerError"]

@@ -1,4 +1,4 @@
-"""``LlamaCppPython``: a scriptable loopback fake of llama-cpp-python 0.3's server (real-server.md §3, §7).
+"""``LlamaCppPython``: a scriptable loopback fake of llama-cpp-python 0.3's server.
 
 What it reproduces: ``/v1/models`` with ``owned_by: "me"``; chat replies scripted per test
 (``self.message`` / ``self.finish``), streamed as llama-cpp-python streams them (role delta, one

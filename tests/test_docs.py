@@ -403,7 +403,7 @@ def test_every_error_class_has_an_entry() -> None:
 
 # --------------------------------------------------------------------------- API reference
 
-#: DESIGN.md §2: the public API.
+#: The public API (docs/api.md).
 PUBLIC_API = {
     "patinox_core": [
         "LocalProvider", "create_default_provider", "LocalSettings", "ProviderKind",

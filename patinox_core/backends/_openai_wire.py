@@ -1,7 +1,7 @@
 """Pure OpenAI-compatible wire conversion: messages, replies, SSE streams, errors, embeddings.
 
 No I/O here; ``openai_compat.py`` re-exports these names and adds the request side (quirks,
-``to_wire``) and the backend. Lenient in what it reads (``wire-apis.md`` §6): ``reasoning`` or
+``to_wire``) and the backend. Lenient in what it reads: ``reasoning`` or
 ``reasoning_content``, ``<think>`` tags, tool calls with or without ``index``, ``error`` as string or
 object, HTTP 200 bodies carrying an ``error`` key.
 """

@@ -1,45 +1,21 @@
-"""The ``ModelProvider`` protocol every backend (and the router) implements, plus the small pure
-helpers the backends share."""
+"""The ``Backend`` protocol (one server) plus the small pure helpers the backends share."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, TypedDict, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import LocalProviderError, ServiceUnavailableError
+from ..facts import ServerFacts
 from ..types import ChatChunk, ChatRequest, ChatResult, EmbeddingResult
 
 if TYPE_CHECKING:
-    from ..capabilities import ModelInfo
     from ..config import ProviderKind
 
 #: classify_error(status, body) -> the typed error. ``status`` is None for in-stream error lines;
 #: ``body`` is the parsed JSON (dict) or the raw text of the reply.
 ErrorClassifier = Callable[[int | None, Any], LocalProviderError]
-
-
-class ServerFacts(TypedDict, total=False):
-    """What one server says about one model; every key optional (absent = the server did not say).
-
-    ``capabilities`` holds only the flags the server reported, e.g. ``{"tools": True}``.
-    Context figures are token counts: ``context_length`` is the trained maximum,
-    ``loaded_context_length`` what is allocated now, ``default_context_length`` what a load
-    would allocate (Ollama Modelfile ``num_ctx``).
-    """
-
-    name: str
-    model_type: str  # "llm" | "vlm" | "embeddings"
-    family: str
-    parameter_size: str  # display string, e.g. "7.6B"
-    parameter_count: int
-    quantization: str  # e.g. "Q4_K_M"
-    size_bytes: int
-    context_length: int
-    loaded: bool
-    loaded_context_length: int
-    default_context_length: int
-    capabilities: dict[str, bool]  # keys among Capabilities' fields
 
 
 class ErrorPayload(Exception):
@@ -68,29 +44,8 @@ class StreamParser(Protocol):
         ...
 
 
-@runtime_checkable
-class ModelProvider(Protocol):
-    """What a backend (one server) and ``LocalProvider`` (all of them) offer."""
-
-    def chat(self, request: ChatRequest) -> ChatResult: ...
-
-    async def achat(self, request: ChatRequest) -> ChatResult: ...
-
-    def stream_chat(self, request: ChatRequest) -> Iterator[ChatChunk]: ...
-
-    def astream_chat(self, request: ChatRequest) -> AsyncIterator[ChatChunk]: ...
-
-    def embed(self, texts: Sequence[str], model: str | None = None, **opts: Any) -> EmbeddingResult: ...
-
-    async def aembed(self, texts: Sequence[str], model: str | None = None, **opts: Any) -> EmbeddingResult: ...
-
-    def list_models(self) -> list[ModelInfo]: ...
-
-    async def alist_models(self) -> list[ModelInfo]: ...
-
-
 class Backend(Protocol):
-    """One server. Same calls as ``ModelProvider`` except the catalogue: a backend reports raw
+    """One server. Same calls as ``LocalProvider`` except the catalogue: a backend reports raw
     ``ServerFacts`` and ``capabilities.py`` turns them into ``ModelInfo``.
 
     ``loaded_models`` is the backend's last knowledge of what is resident (``None``: unknown);

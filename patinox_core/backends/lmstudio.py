@@ -1,6 +1,6 @@
 """LM Studio: the OpenAI-compatible backend plus LM Studio's native model metadata, ``ttl`` and errors.
 
-What differs from ``openai_compat.py`` (``wire-apis.md`` §2):
+What differs from ``openai_compat.py``:
 
 * Model metadata comes from ``/api/v1/models`` (LM Studio ≥ 0.4), else ``/api/v0/models``
   (≥ 0.3.6), else plain ``/v1/models``; the first two say type, loaded state, context lengths,
@@ -34,9 +34,9 @@ from ..errors import (
     ModelNotFoundError,
     ModelNotLoadedError,
 )
+from ..facts import ServerFacts
 from ..types import ChatRequest, EmbeddingResult, Usage
 from ._openai_wire import classify_error, error_fields, summarize_server_message
-from .base import ServerFacts
 from .openai_compat import OpenAICompatBackend, models_from_wire
 
 _DURATION = re.compile(r"(-?\d+(?:\.\d+)?)(ns|us|ms|s|m|h)?")

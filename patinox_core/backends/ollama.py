@@ -18,10 +18,10 @@ from urllib.parse import urlsplit
 
 from ..config import LocalSettings, ProviderKind, redact
 from ..errors import ConfigurationError, LocalProviderError, ModelNotFoundError
+from ..facts import ServerFacts
 from ..timeouts import read_timeout
 from ..transport import CallContext, TimeoutKind, Transport
 from ..types import ChatChunk, ChatRequest, ChatResult, EmbeddingResult, Usage
-from .base import ServerFacts
 from .ollama_wire import (
     UNREACHABLE_HINT,
     EndpointNotFoundError,

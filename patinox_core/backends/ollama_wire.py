@@ -349,7 +349,7 @@ def error_text(body: Any) -> str:
 
 
 def classify_error(status: int | None, body: Any, model: str | None = None) -> LocalProviderError:
-    """Ollama's error replies (exact strings of wire-apis.md §1.11) to the error tree.
+    """Ollama's error replies (their exact strings) to the error tree.
 
     >>> type(classify_error(404, {"error": "model 'llama3.2:latest' not found"})).__name__
     'ModelNotFoundError'

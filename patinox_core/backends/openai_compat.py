@@ -3,7 +3,7 @@ proxy, Ollama's ``/v1`` and LM Studio (``lmstudio.py`` builds on this).
 
 Wire conversion is pure (``to_wire``, ``from_wire``, ``OpenAIChatStream``, ``classify_error``,
 ``fingerprint_openai``; shapes and helpers in ``_openai_wire.py``); ``OpenAICompatBackend`` adds a
-few lines of I/O per endpoint. Server quirks (``real-server.md`` §7) live in one table,
+few lines of I/O per endpoint. Server quirks live in one table,
 ``quirks_for(flavor)``, keyed by the flavor discovery fingerprints.
 
 Where ``tool_choice="required"`` fails (llama-cpp-python, several tools), the call is forced the
@@ -21,6 +21,7 @@ from typing import Any
 
 from ..config import LocalSettings, ProviderKind, redact
 from ..errors import CapabilityError, ConfigurationError, LocalProviderError
+from ..facts import ServerFacts
 from ..timeouts import read_timeout
 from ..transport import TimeoutKind, Transport
 from ..types import ChatChunk, ChatRequest, ChatResult, EmbeddingResult
@@ -37,7 +38,6 @@ from ._openai_wire import (
     tools_to_wire,
     usage_from_wire,
 )
-from .base import ServerFacts
 from .completions_wire import COMPLETIONS_PATH, completion_to_wire
 from .empty_stream import aexplain_empty_stream, diagnosis_request, explain_empty_stream
 from .forced_tools import ForcedTool, add_instruction, forced_tool
@@ -48,7 +48,7 @@ PERMISSIVE_SCHEMA: dict[str, Any] = {"type": "object"}
 
 @dataclass(frozen=True, slots=True)
 class Quirks:
-    """What one server flavor needs beyond plain OpenAI (``real-server.md`` §7, ``wire-apis.md`` §2-3)."""
+    """What one server flavor needs beyond plain OpenAI."""
 
     flavor: str | None = None
     schema_as_json_object: bool = False  # json_schema rejected: {"type":"json_object","schema":…}
@@ -276,7 +276,7 @@ def with_props(facts: list[ServerFacts], props: ServerFacts) -> list[ServerFacts
 
 
 def fingerprint_openai(models_json: Any, headers: Mapping[str, str] | None = None) -> str | None:
-    """Which OpenAI-compatible server answered ``GET /v1/models`` (``wire-apis.md`` §3).
+    """Which OpenAI-compatible server answered ``GET /v1/models``.
 
     >>> fingerprint_openai({"data": [{"id": "g", "owned_by": "me", "permissions": []}]}, {"server": "uvicorn"})
     'llama_cpp_python'

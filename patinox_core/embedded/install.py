@@ -4,8 +4,8 @@
 --setup-only`` (what ``.ci/run`` calls before the live tier) and the pytest plugin. It is bounded by
 its own deadline (``SETUP_TIMEOUT_S``), prints progress, and is all-or-nothing: work happens under
 ``<cache>/tmp`` and is moved into place only when it succeeded, and ``tmp`` is wiped at the start of
-every run, so Ctrl-C, a timeout or a failed compile leave nothing half-built. Lessons kept
-(real-server.md): ``CMAKE_ARGS=-DGGML_NATIVE=OFF`` (the native build segfaults in ggml's AMX kernel),
+every run, so Ctrl-C, a timeout or a failed compile leave nothing half-built. Lessons kept:
+``CMAKE_ARGS=-DGGML_NATIVE=OFF`` (the native build segfaults in ggml's AMX kernel),
 ``pip wheel --no-cache-dir`` into our own directory (pip's wheel cache ignores ``CMAKE_ARGS``), and
 one generated token as a smoke test before the venv is marked ready.
 """

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..backends.base import ServerFacts
 from ..errors import ConfigurationError
+from ..facts import ServerFacts
 from .gguf import GGUFInfo
 
 

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-from ..backends.base import ServerFacts
+from ..facts import ServerFacts
 from .paths import servers_dir
 
 _SERVER_MODULE = "llama_cpp.server"

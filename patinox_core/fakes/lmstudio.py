@@ -10,7 +10,7 @@ and inspect ``server.requests`` afterwards::
         srv.no_models_loaded()          # the next request fails the way LM Studio does
         srv.kill(); srv.restart()       # plus every fault of FakeHTTPServer (delay, cut, drop, …)
 
-LM Studio's quirks are reproduced (``wire-apis.md`` §2): pretty-printed JSON success bodies and
+LM Studio's quirks are reproduced: pretty-printed JSON success bodies and
 compact error bodies, ``X-Powered-By: Express`` on every reply, HTTP 200
 ``{"error":"Unexpected endpoint or method. (GET /)"}`` for unknown routes,
 ``owned_by:"organization_owner"``, ``system_fingerprint`` = model id and ``stats:{}`` on ``/v1``

@@ -1,4 +1,4 @@
-"""In-process ``Backend``s for router and adapter tests (style.md §7): no HTTP, no sleeps.
+"""In-process ``Backend``s for router and adapter tests: no HTTP, no sleeps.
 
 ``ScriptedBackend(*replies)`` answers chat calls from a script consumed in order; each reply is a
 ``ChatResult``, a ``str`` (the assistant's text), a ``LocalProviderError`` (raised before any
@@ -18,9 +18,9 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequenc
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..backends.base import ServerFacts
 from ..config import ProviderKind
 from ..errors import LocalProviderError, ServiceUnavailableError
+from ..facts import ServerFacts
 from ..types import ChatChunk, ChatRequest, ChatResult, EmbeddingResult, Message, Metrics, Usage
 
 _COUNTER = itertools.count(1)

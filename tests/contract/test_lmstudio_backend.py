@@ -1,6 +1,6 @@
 """LM Studio and generic OpenAI-compatible backends against real loopback fake servers.
 
-Every LM Studio quirk and error of wire-apis.md §2 has a test here that shows the typed error or the
+Every LM Studio quirk and error has a test here that shows the typed error or the
 right behaviour; sync and async paths run against the same server and must agree.
 """
 
@@ -367,7 +367,7 @@ def test_server_tracebacks_are_summarised(server: FakeLMStudioServer) -> None:
 
 
 class LlamaCppLike(FakeHTTPServer):
-    """llama-cpp-python's quirks (real-server.md §7): name/id repeated in every tool delta, no usage
+    """llama-cpp-python's quirks: name/id repeated in every tool delta, no usage
     chunk while streaming, FastAPI error bodies, ``owned_by: "me"``."""
 
     server_header = "uvicorn"

@@ -1,4 +1,4 @@
-"""VCR set-up for LangChain's standard integration suites (anchors.md §3.4).
+"""VCR set-up for LangChain's standard integration suites.
 
 The suites run against the live tier's real model server when recording
 (``pytest tests/lc_adapter/test_standard_integration.py --record-mode=once`` for missing cassettes,

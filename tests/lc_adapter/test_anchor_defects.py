@@ -1,4 +1,4 @@
-"""One test per defect that anchors.md §1 records for ChatOllama / ChatOpenAI, showing ChatPatinox
+"""One test per defect recorded for ChatOllama / ChatOpenAI, showing ChatPatinox
 gets it right against the same fake server.
 
 Where the anchor package is installed at the version studied (langchain-ollama 1.1.0,
@@ -28,7 +28,7 @@ PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4
 
 
 def anchor(module: str, distribution: str, version: str) -> Any:
-    """The anchor module when installed at the version anchors.md studied, else None."""
+    """The anchor module when installed at the version the defects were recorded on, else None."""
     try:
         if metadata.version(distribution) != version:
             return None

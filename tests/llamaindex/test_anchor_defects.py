@@ -1,4 +1,4 @@
-"""One test per defect anchors.md names for llama-index-llms-ollama / -lmstudio (§2.2, §2.3):
+"""One test per defect the anchor packages show in llama-index-llms-ollama / -lmstudio:
 each shows ``Patinox`` doing the right thing."""
 
 from __future__ import annotations

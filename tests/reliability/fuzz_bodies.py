@@ -2,7 +2,7 @@
 of both server families, NDJSON / SSE stream bodies, and a mock server that serves them.
 
 "Near-valid" matters: random JSON rarely gets past a parser's first key lookup, so each shape is
-the real reply (wire-apis.md) with every key optional and every value either well-typed or junk.
+the real reply with every key optional and every value either well-typed or junk.
 """
 
 from __future__ import annotations

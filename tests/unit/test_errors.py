@@ -34,7 +34,7 @@ DEFAULTS = {
     ConfigurationError: RecoveryStrategy.FIX_CONFIG,
 }
 
-# DESIGN.md §2: the names of config, errors and types importable from patinox_core.
+# The public API: the names of config, errors and types importable from patinox_core.
 PUBLIC = ["LocalSettings", "ProviderKind", "Message", "ToolCall", "ChatRequest", "ChatResult", "ChatChunk", "Usage",
           "Metrics", "EmbeddingResult", "LocalProviderError", "ServiceUnavailableError", "ModelNotFoundError",
           "ModelNotLoadedError", "CapabilityError", "ContextOverflowError", "RequestTimeoutError", "ServerError",

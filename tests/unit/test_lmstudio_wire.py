@@ -1,4 +1,4 @@
-"""LM Studio's pure converters on literal payloads (wire-apis.md §2.1-2.4)."""
+"""LM Studio's pure converters on literal payloads."""
 
 from __future__ import annotations
 

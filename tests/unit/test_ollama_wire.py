@@ -1,4 +1,4 @@
-"""Pure Ollama converters on literal payloads from wire-apis.md §1 (no sockets)."""
+"""Pure Ollama converters on literal payloads as the servers send them (no sockets)."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ from patinox_core.backends.ollama_wire import (
 from patinox_core.embedding import merge_embeddings
 from patinox_core.types import EmbeddingResult, Usage, merge_chunks
 
-# --- literal payloads (wire-apis.md §1.3, §1.5-1.8) ---------------------------------------
+# --- literal payloads ---------------------------------------
 NON_STREAM = {  # openllmetry recording, gemma3:1b
     "model": "gemma3:1b", "created_at": "2025-08-20T09:45:30.391699Z",
     "message": {"role": "assistant", "content": "Okay, I understand. ..."},

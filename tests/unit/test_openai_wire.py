@@ -1,4 +1,4 @@
-"""Pure OpenAI-compatible converters on literal payloads (wire-apis.md §2-3, real-server.md §3/§7)."""
+"""Pure OpenAI-compatible converters on literal payloads."""
 
 from __future__ import annotations
 

@@ -1,0 +1,28 @@
+"""``ServerFacts``: what one server says about one model, before ``capabilities`` turns it into ``ModelInfo``."""
+
+from __future__ import annotations
+
+from typing import TypedDict
+
+
+class ServerFacts(TypedDict, total=False):
+    """What one server says about one model; every key optional (absent = the server did not say).
+
+    ``capabilities`` holds only the flags the server reported, e.g. ``{"tools": True}``.
+    Context figures are token counts: ``context_length`` is the trained maximum,
+    ``loaded_context_length`` what is allocated now, ``default_context_length`` what a load
+    would allocate (Ollama Modelfile ``num_ctx``).
+    """
+
+    name: str
+    model_type: str  # "llm" | "vlm" | "embeddings"
+    family: str
+    parameter_size: str  # display string, e.g. "7.6B"
+    parameter_count: int
+    quantization: str  # e.g. "Q4_K_M"
+    size_bytes: int
+    context_length: int
+    loaded: bool
+    loaded_context_length: int
+    default_context_length: int
+    capabilities: dict[str, bool]  # keys among Capabilities' fields

@@ -15,8 +15,9 @@ import signal
 from collections.abc import Callable
 from typing import Any, TextIO
 
+from ..cli_output import TerminalText
 from ..errors import EmbeddedServerError
-from ..safe_text import server_text
+from ..safe_text import cap, server_text
 from .install import SETUP_TIMEOUT_S, ensure_installed
 from .progress import Progress
 from .recipes import DEFAULT_MODEL, RECIPES
@@ -124,8 +125,8 @@ def cmd_quickstart(args: argparse.Namespace, out: TextIO, status: Callable[[Any,
         request = ChatRequest(model=None, messages=[Message(role="user", content=args.question)], temperature=0,
                               max_tokens=48)
         reply = provider.chat(request)
-        answer = server_text(reply.message.content.strip(), 4000)  # model output: never terminal controls
-        print(f"\nQ: {args.question}\nA ({server_text(reply.model, 200)} on {reply.service}): {answer}\n", file=out)
+        print(f"\nQ: {args.question}\nA ({server_text(reply.model, 200)} on {reply.service}): ", end="", file=out)
+        TerminalText(out, force=True).write(cap(reply.message.content.strip(), 4000) + "\n\n")  # keeps newlines
         status(provider, out)
     if started is not None:
         print(f"\nThe embedded server keeps running at {started.base_url} (pid {started.state.pid}); "

@@ -164,3 +164,17 @@ def test_ctrl_c_during_a_step_stops_its_process_group(tmp_path: Path) -> None:
             break
         time.sleep(0.1)
     assert not _alive(grandchild)
+
+
+def test_quickstart_with_a_found_server_prints_the_answer_as_lines(monkeypatch: pytest.MonkeyPatch,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """A found server answers; the answer keeps its newlines and a model cannot drive the terminal."""
+    from patinox_core.testing import FakeOllamaServer, OllamaModel
+
+    model = OllamaModel("llama3.2", reply="Paris.\nIt is the capital.\x1b[2J")
+    with FakeOllamaServer([model]) as server:
+        monkeypatch.setenv("OLLAMA_HOST", server.url)
+        code, out, _ = run(capsys, "quickstart", "What is the capital of France?")
+    assert code == 0
+    assert "A (llama3.2:latest on " in out and "Paris.\nIt is the capital.\\x1b[2J\n" in out
+    assert "\x1b" not in out and "No model server found" not in out

@@ -72,7 +72,7 @@ class LocalProviderError(Exception):
             f"service={self.service!r}, model={self.model!r}, status_code={self.status_code!r})"
         )
 
-    def __reduce__(self):  # picklable across processes (multiprocessing, pytest-xdist)
+    def __reduce__(self) -> tuple[Any, ...]:  # picklable across processes (multiprocessing, pytest-xdist)
         # the state goes third, so pickle memoizes the error before it: the router's final error sits
         # in its own ``.attempts``, a cycle only this form can carry
         return (_rebuild, (type(self), str(self)), self.__dict__.copy())

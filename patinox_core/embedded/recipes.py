@@ -118,7 +118,7 @@ def served_recipe(recipe: Recipe, path: Path, n_ctx: int | None = None) -> Serve
     facts: ServerFacts = {"family": recipe.family or recipe.architecture, "size_bytes": path.stat().st_size}
     for key in ("parameter_count", "parameter_size", "quantization", "context_length"):
         if (value := getattr(recipe, key)) is not None:
-            facts[key] = value  # type: ignore[literal-required]
+            facts[key] = value
     ctx = n_ctx or recipe.n_ctx
     if recipe.context_length:
         ctx = min(ctx, recipe.context_length)

@@ -110,7 +110,7 @@ def check_port(host: str, port: int, cache: Path) -> None:
                               hint=f"pick a free one with `patinox serve --port N` (the default is {DEFAULT_PORT})")
 
 
-def _http_json(url: str, body: dict | None = None, timeout: float = 5.0) -> object:
+def _http_json(url: str, body: dict[str, object] | None = None, timeout: float = 5.0) -> object:
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never a proxy

@@ -125,7 +125,7 @@ def overlay(reported: list[ServerFacts], declared: list[ServerFacts]) -> list[Se
     [{'name': 'a', 'context_length': 8192}, {'name': 'b'}]
     """
     by_name = {d["name"]: d for d in declared if d.get("name")}
-    return [{**f, **by_name.get(f.get("name", ""), {})} for f in reported]  # type: ignore[typeddict-item]
+    return [{**f, **by_name.get(f.get("name", ""), {})} for f in reported]
 
 
 __all__ = ["ServerState", "declared_facts", "overlay", "process_alive", "remove_state", "running_servers", "state_path",

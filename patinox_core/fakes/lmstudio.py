@@ -84,7 +84,8 @@ def _instance(schema: Any) -> Any:
     kind = kind[0] if isinstance(kind, list) else kind
     if kind == "object":
         props = schema.get("properties") or {}
-        return {k: _instance(v) for k, v in props.items() if k in schema.get("required", props)}
+        required = schema.get("required", props) or ()
+        return {k: _instance(v) for k, v in props.items() if k in required}
     return {"string": "text", "integer": 1, "number": 1.5, "boolean": True, "array": [], "null": None}.get(kind, {})
 
 

@@ -174,7 +174,8 @@ class FakeOllamaServer(FakeHTTPServer):
         for model in default_models() if models is None else models:
             self.add_model(model)
         self.files: dict[str, tuple[bytes, str]] = {}
-        self._words, self._chars, self._delay = 1, None, 0.0
+        self._chars: int | None = None
+        self._words, self._delay = 1, 0.0
         self._load_replies = 0
         self._omit_prompt: list[int | None] = []  # one entry per upcoming chat: cached count or None
 
@@ -287,7 +288,7 @@ class FakeOllamaServer(FakeHTTPServer):
 
     # -- metadata ------------------------------------------------------------------------
     def _tag_entry(self, m: OllamaModel) -> dict[str, Any]:
-        entry = {"name": m.name, "model": m.name, "modified_at": "2025-06-23T17:01:52.264371207-04:00",
+        entry: dict[str, Any] = {"name": m.name, "model": m.name, "modified_at": "2025-06-23T17:01:52.264371207-04:00",
                  "size": m.size, "digest": m.digest, "details": m.details()}
         if self.has("0.30.0"):
             entry["capabilities"] = list(m.capabilities)

@@ -171,7 +171,7 @@ class _InProcessBackend:
         return self.chat(request)
 
     def _chunks(self, request: ChatRequest, result: ChatResult) -> list[ChatChunk]:
-        ident = {"model": result.model, "service": result.service}
+        ident: dict[str, Any] = {"model": result.model, "service": result.service}
         thinking = result.message.thinking or ""
         out = [ChatChunk(thinking=t, **ident) for t in split_text(thinking, self.chunk_words) if t]
         out += [ChatChunk(content=c, **ident) for c in split_text(result.message.content, self.chunk_words) if c]

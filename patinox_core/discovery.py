@@ -21,30 +21,26 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 
-from .backends.openai_compat import fingerprint_openai
 from .config import LocalSettings, ProviderKind
 from .embedded.state import running_servers
 from .errors import LocalProviderError, RequestTimeoutError, ServerError, TotalDeadlineError
 from .kind_mismatch import kind_mismatch
+from .kinds import KINDS, KindSpec, default_targets, fingerprint_openai, port_kind, root_match, served_flavor, spec_for
 from .transport import ProbeReply, Transport
 
 log = logging.getLogger("patinox.discovery")
 
-#: Loopback defaults probed when ``settings.discover_defaults`` (never any other host).
-DEFAULT_TARGETS: tuple[tuple[str, ProviderKind], ...] = (
-    ("http://127.0.0.1:11434", ProviderKind.OLLAMA),
-    ("http://127.0.0.1:1234", ProviderKind.LMSTUDIO),
-)
-_PORT_KINDS = {11434: ProviderKind.OLLAMA, 1234: ProviderKind.LMSTUDIO}
+#: Loopback defaults probed when ``settings.discover_defaults`` (never any other host): each kind's
+#: ``default_url`` (Ollama 127.0.0.1:11434, LM Studio 127.0.0.1:1234).
+DEFAULT_TARGETS: tuple[tuple[str, ProviderKind], ...] = default_targets()
 _LOOPBACK = {"localhost", "127.0.0.1", "::1", "[::1]"}
-_FLAVOR_KINDS = {"ollama_v1": ProviderKind.OLLAMA, "lmstudio": ProviderKind.LMSTUDIO}
 
 
 @dataclass(slots=True)
 class Service:
-    """One model server as last seen. ``flavor`` names the exact server: ``"ollama"`` (native API),
-    ``"lmstudio"``, or an OpenAI-compatible flavor of ``fingerprint_openai`` (``"llama_server"``,
-    ``"llama_cpp_python"``, ``"vllm"``, ``"litellm"``, ``"ollama_v1"``); ``None`` for a plain one."""
+    """One model server as last seen. ``flavor`` names the exact server: the flavor of its
+    ``KindSpec`` in ``patinox_core.kinds`` (``"ollama"``, ``"lmstudio"``, ``"llama_server"``,
+    ``"vllm"``, ...); ``None`` for a plain OpenAI-compatible one."""
 
     kind: ProviderKind
     base_url: str
@@ -130,16 +126,30 @@ def _busy(service: Service, timeout: Any, flavor: str | None) -> Service:
                    error=f"busy: accepted the connection but did not answer in time ({timeout.message})")
 
 
+def _identified(found: Service, spec: KindSpec, kind: ProviderKind, flavor: str | None,
+                replies: dict[str, ProbeReply | LocalProviderError]) -> Fingerprint:
+    """``found`` as ``spec``'s kind, with the version its ``version_probe`` reads (a reply already
+    received for that path is reused)."""
+    found = replace(found, kind=kind, flavor=flavor)
+    if spec.version_probe is None:
+        return found
+    path, read = spec.version_probe
+    reply = replies[path] if path in replies else (yield path)
+    return replace(found, version=read(_ok_json(reply)))
+
+
 def fingerprint(base_url: str, hint: ProviderKind | None = None, configured: bool = False,
                 known_flavor: str | None = None) -> Fingerprint:
     """Pure probe plan: yields paths to ``GET``, receives each ``ProbeReply`` (or the mapped error),
     returns the ``Service`` (unhealthy when unreachable) or ``None`` when it is not a model server.
+    What each kind answers is its ``KindSpec``'s (``patinox_core.kinds``): ``GET /`` rules first,
+    then ``/v1/models`` rules, then native model lists or an identifying probe.
 
     A server that accepted the connection but did not answer in time (a read timeout) is *busy*, not
     down: llama-cpp-python, for one, answers nothing while it generates for another client. It is
     kept as healthy and ``busy``, with ``known_flavor`` (what was known of it) as its flavor."""
     now = time.time()
-    guess = hint or _PORT_KINDS.get(urlsplit(base_url).port or 0, ProviderKind.OPENAI_COMPATIBLE)
+    guess = hint or port_kind(urlsplit(base_url).port)
     down = Service(kind=guess, base_url=base_url, healthy=False, last_checked=now, configured=configured)
     root = yield "/"
     if _silent(root):
@@ -147,39 +157,37 @@ def fingerprint(base_url: str, hint: ProviderKind | None = None, configured: boo
     if isinstance(root, LocalProviderError):
         return replace(down, error=root.message)
     found = replace(down, healthy=True, latency_ms=round(root.elapsed_ms, 2))
-    body = root.text
-    if root.status == 200 and body.strip().startswith("Ollama is running"):
-        version = _ok_json((yield "/api/version"))
-        number = version.get("version") if isinstance(version, dict) else None  # any JSON may come back
-        return replace(found, kind=hint or ProviderKind.OLLAMA, flavor="ollama",
-                       version=None if number is None else str(number))
-    if "Unexpected endpoint or method" in body or root.headers.get("x-powered-by", "").lower() == "express":
-        return replace(found, kind=hint or ProviderKind.LMSTUDIO, flavor="lmstudio")
-    models = yield "/v1/models"
+    replies: dict[str, ProbeReply | LocalProviderError] = {"/": root}
+    native = root_match(root.status, root.text, root.headers)
+    if native is not None:
+        return (yield from _identified(found, native, hint or native.family, native.flavor, replies))
+    models = replies["/v1/models"] = yield "/v1/models"
     if _silent(models):
         return _busy(found, models, known_flavor)
     data = _ok_json(models)
     if not isinstance(data, dict) or not isinstance(data.get("data"), list):
-        for path in ("/api/v0/models", "/api/v1/models"):  # LM Studio's native lists
-            native = _ok_json((yield path))
-            if isinstance(native, dict) and isinstance(native.get("data", native.get("models")), list):
-                return replace(found, kind=hint or ProviderKind.LMSTUDIO, flavor="lmstudio")
+        for spec in KINDS:
+            for path in spec.native_lists:
+                listed = _ok_json((yield path))
+                if isinstance(listed, dict) and isinstance(listed.get("data", listed.get("models")), list):
+                    return replace(found, kind=hint or spec.family, flavor=spec.flavor)
         if not configured:
             return None
         why = models.message if isinstance(models, LocalProviderError) else f"GET /v1/models gave {models.status}"
         return replace(down, error=f"not a model server that patinox knows ({why})")
     flavor = fingerprint_openai(data, models.headers if isinstance(models, ProbeReply) else {})
+    for spec in KINDS if flavor is None else ():
+        if spec.identify is not None:
+            path, says_so = spec.identify
+            replies[path] = yield path
+            if says_so(_ok_json(replies[path])):
+                flavor = spec.flavor
+                break
     if (mismatch := kind_mismatch(base_url, hint, flavor)) is not None:
         return replace(down, flavor=flavor, error=mismatch)
-    kind = hint or _FLAVOR_KINDS.get(flavor or "", ProviderKind.OPENAI_COMPATIBLE)
-    found = replace(found, kind=kind, flavor="ollama" if kind is ProviderKind.OLLAMA else flavor)
-    if flavor == "llama_server":
-        props = _ok_json((yield "/props")) or {}
-        return replace(found, version=props.get("build_info") if isinstance(props, dict) else None)
-    if flavor == "vllm":
-        info = _ok_json((yield "/version")) or {}
-        return replace(found, version=info.get("version") if isinstance(info, dict) else None)
-    return found
+    spec = spec_for(flavor)
+    kind = hint or spec.family
+    return (yield from _identified(found, spec, kind, served_flavor(kind, flavor), replies))
 
 
 def _classify_probe(status: int | None, body: Any) -> LocalProviderError:

@@ -7,26 +7,19 @@ with what the probes found and marks the service down with this text.
 
 from __future__ import annotations
 
-from .config import ProviderKind
 from .errors import ConfigurationError
+from .kinds import ProviderKind, names_by_flavor, spec_for_kind
 
-#: How each fingerprinted OpenAI-compatible flavor is named to a user.
-FLAVOR_NAMES = {
-    "llama_cpp_python": "llama-cpp-python",
-    "llama_server": "llama.cpp's llama-server",
-    "vllm": "vLLM",
-    "litellm": "a LiteLLM proxy",
-    "ollama_v1": "Ollama",
-    "lmstudio": "LM Studio",
-}
+#: How each fingerprinted flavor is named to a user (each ``KindSpec.title``).
+FLAVOR_NAMES = names_by_flavor()
 _MARK = "the server at "
-_FLAVOR_OF_KIND = {ProviderKind.OLLAMA: "ollama_v1", ProviderKind.LMSTUDIO: "lmstudio"}
 
 
 def kind_mismatch(base_url: str, hint: ProviderKind | None, flavor: str | None) -> str | None:
     """Why the server at ``base_url``, expected to be ``hint``, is not; ``None`` when nothing contradicts.
-    Only Ollama and LM Studio are checked (any server may be used as plain OpenAI-compatible); Ollama's
-    own ``/v1/models`` always fingerprints as ``ollama_v1``.
+    Only families whose own ``/v1`` has a flavor (``KindSpec.openai_flavor``: Ollama, LM Studio) are
+    checked (any server may be used as plain OpenAI-compatible); Ollama's own ``/v1/models`` always
+    fingerprints as ``ollama_v1``.
 
     >>> print(kind_mismatch("http://127.0.0.1:8080", ProviderKind.OLLAMA, "llama_cpp_python"))
     the server at http://127.0.0.1:8080 is not Ollama: it answers like llama-cpp-python, an OpenAI-compatible \
@@ -35,15 +28,15 @@ provider='openai_compatible'
     >>> kind_mismatch("http://h:11434", ProviderKind.OLLAMA, "ollama_v1"), kind_mismatch("http://h", None, "vllm")
     (None, None)
     """
-    expected = _FLAVOR_OF_KIND.get(hint) if hint is not None else None
-    if expected is None or flavor == expected or (flavor is None and hint is ProviderKind.LMSTUDIO):
-        return None  # LM Studio behind a proxy may fingerprint as nothing in particular
+    own = spec_for_kind(hint) if hint is not None else None
+    if own is None or own.openai_flavor is None or flavor == own.openai_flavor or (
+            flavor is None and own.unrecognised_ok):
+        return None
     what = f"{FLAVOR_NAMES.get(flavor or '', flavor)}, an OpenAI-compatible server" if flavor else \
         "an OpenAI-compatible server of unknown make"
-    variable = "OLLAMA_HOST" if hint is ProviderKind.OLLAMA else "LM_STUDIO_API_BASE"
-    name = "Ollama" if hint is ProviderKind.OLLAMA else "LM Studio"
-    return (f"{_MARK}{base_url} is not {name}: it answers like {what}; use it as one: "
-            f"PATINOX_ENDPOINTS={base_url} (and unset {variable}), or base_url=... with provider='openai_compatible'")
+    return (f"{_MARK}{base_url} is not {own.title}: it answers like {what}; use it as one: "
+            f"PATINOX_ENDPOINTS={base_url} (and unset {own.env_var}), or base_url=... with "
+            "provider='openai_compatible'")
 
 
 def mismatch_error(errors: list[str | None]) -> ConfigurationError | None:

@@ -12,19 +12,9 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from .config import (
-    LocalSettings,
-    ProviderKind,
-    _parse_keeping_credentials,
-    check_base_url,
-    parse_endpoint_url,
-    parse_kind,
-    parse_lmstudio_url,
-    parse_ollama_host,
-)
-
-#: A pinned URL without a port gets its kind's usual one (Ollama 11434, LM Studio 1234, else 8080).
-_PARSERS = {ProviderKind.OLLAMA: parse_ollama_host, ProviderKind.LMSTUDIO: parse_lmstudio_url}
+from .config import LocalSettings
+from .kinds import ProviderKind, parse_kind, spec_for_kind
+from .urls import check_base_url, parse_keeping_credentials, parse_url_for
 
 
 def pinned_settings(
@@ -52,8 +42,8 @@ def pinned_settings(
     if base_url:
         check_base_url(base_url)
         endpoint_kind = kind if kind not in (None, ProviderKind.LOCAL) else None
-        parser = _PARSERS.get(endpoint_kind, parse_endpoint_url)  # type: ignore[arg-type]
-        url = _parse_keeping_credentials(base_url, parser, "base_url")
+        spec = spec_for_kind(endpoint_kind or ProviderKind.OPENAI_COMPATIBLE)  # its port when none is given
+        url = parse_keeping_credentials(base_url, lambda u, source: parse_url_for(spec, u, source=source), "base_url")
         values.update(endpoints=[{"url": url, "kind": endpoint_kind}], discover_defaults=False,
                       ollama_url=None, lmstudio_url=None)
     if kind is not None:

@@ -20,7 +20,6 @@ import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from importlib import import_module
 from typing import Any, TypeVar
 
 from .backends.base import Backend
@@ -59,20 +58,14 @@ from .errors import (
 )
 from .facts import ServerFacts
 from .kind_mismatch import mismatch_error
+from .kinds import backend_for, no_server_hint
 from .transport import CONNECT_RETRIES, Transport
 from .types import ChatChunk, ChatRequest, ChatResult, EmbeddingResult, Metrics, Usage
 
 log = logging.getLogger("patinox.router")
 T = TypeVar("T")
 
-_BACKENDS = {
-    ProviderKind.OLLAMA: ("patinox_core.backends.ollama", "OllamaBackend"),
-    ProviderKind.LMSTUDIO: ("patinox_core.backends.lmstudio", "LMStudioBackend"),
-    ProviderKind.OPENAI_COMPATIBLE: ("patinox_core.backends.openai_compat", "OpenAICompatBackend"),
-}
-_NO_SERVER_HINT = ("start Ollama with `ollama serve` or LM Studio with `lms server start`, or point patinox at "
-                   "a running server (OLLAMA_HOST=host:11434, PATINOX_ENDPOINTS=http://host:8080); with nothing "
-                   "installed, `patinox serve` runs a small real model here")
+_NO_SERVER_HINT = no_server_hint()
 
 
 class ContextWindowWarning(UserWarning):
@@ -80,14 +73,10 @@ class ContextWindowWarning(UserWarning):
 
 
 def make_backend(service: Service, transport: Transport, settings: LocalSettings) -> Backend:
-    """The backend for a discovered service (imported lazily by kind)."""
-    module_name, name = _BACKENDS[service.kind]
-    module = import_module(module_name)
-    factory = getattr(module, name)
-    if service.kind is ProviderKind.OPENAI_COMPATIBLE:  # flavors as openai_compat.fingerprint_openai names them
-        flavor = {"ollama": "ollama_v1"}.get(service.flavor or "", (service.flavor or "").replace("-", "_"))
-        return factory(service.base_url, transport, settings, flavor=flavor if flavor in module.FLAVORS else None)
-    return factory(service.base_url, transport, settings)
+    """The backend for a discovered service: its kind's, as the registry names it (imported lazily)."""
+    factory, extra = backend_for(service.kind, service.flavor)
+    backend: Backend = factory(service.base_url, transport, settings, **extra)
+    return backend
 
 
 def _map_threads(fn: Callable[[Any], T], items: Sequence[Any], workers: int) -> list[T]:

@@ -2,6 +2,8 @@
 
 * ``FakeOllamaServer`` / ``FakeLMStudioServer``: real HTTP servers on 127.0.0.1 that speak each
   server's wire format, scriptable per model, with fault injection (see docs/testing.md).
+* ``FakeOpenAIServer`` (models: ``OpenAIModel``): a plain OpenAI-compatible one, the base of the
+  fakes of other engines.
 * ``ScriptedBackend`` / ``FunctionBackend``: in-process backends for router and adapter tests.
 """
 
@@ -17,6 +19,8 @@ _LAZY = {
     "OllamaModel": "patinox_core.fakes.ollama",
     "FakeLMStudioServer": "patinox_core.fakes.lmstudio",
     "LMStudioModel": "patinox_core.fakes.lmstudio",
+    "FakeOpenAIServer": "patinox_core.fakes.openai_compat",
+    "OpenAIModel": "patinox_core.fakes.openai_compat",
     "ScriptedBackend": "patinox_core.fakes.scripted",
     "FunctionBackend": "patinox_core.fakes.scripted",
     "MidStreamError": "patinox_core.fakes.scripted",

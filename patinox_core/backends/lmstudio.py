@@ -168,7 +168,6 @@ class LMStudioBackend(OpenAICompatBackend):
 
     kind: ProviderKind = ProviderKind.LMSTUDIO
     default_flavor = "lmstudio"
-    unreachable_hint = "start LM Studio's server: `lms server start`"
     stats_chat_path = "/api/v0/chat/completions"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

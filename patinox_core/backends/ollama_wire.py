@@ -33,6 +33,7 @@ from ..errors import (
     RecoveryStrategy,
     ServerError,
 )
+from ..kinds import ProviderKind, spec_for_kind
 from ..transport import loads
 from ..types import ChatChunk, ChatRequest, ChatResult, FinishReason, InvalidToolCall, Message, Metrics, ToolCall, Usage
 from .base import ErrorPayload, stream_stopped_error
@@ -41,7 +42,7 @@ from .forced_tools import forced_tool as plan_forced_tool
 from .think import ThinkSplitter, split_think
 from .tool_args import split_calls, tool_calls_from_wire
 
-UNREACHABLE_HINT = "start Ollama with `ollama serve`"
+UNREACHABLE_HINT = spec_for_kind(ProviderKind.OLLAMA).unreachable_hint
 CONTEXT_HINT = "reduce the input or raise num_ctx"
 
 #: done_reason -> finish_reason; "load" (empty reply after a load) is handled before this table.

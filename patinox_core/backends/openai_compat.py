@@ -2,9 +2,10 @@
 proxy, Ollama's ``/v1`` and LM Studio (``lmstudio.py`` builds on this).
 
 Wire conversion is pure (``to_wire``, ``from_wire``, ``OpenAIChatStream``, ``classify_error``,
-``fingerprint_openai``; shapes and helpers in ``_openai_wire.py``); ``OpenAICompatBackend`` adds a
-few lines of I/O per endpoint. Server quirks live in one table,
-``quirks_for(flavor)``, keyed by the flavor discovery fingerprints.
+shapes and helpers in ``_openai_wire.py``); ``OpenAICompatBackend`` adds a few lines of I/O per
+endpoint. What each server kind needs beyond plain OpenAI (``Quirks``, extra facts endpoints, its
+unreachable hint) is its ``KindSpec`` in ``patinox_core.kinds``, keyed by the flavor discovery
+fingerprints.
 
 Where ``tool_choice="required"`` fails (llama-cpp-python, several tools), the call is forced the
 way the Ollama backend forces one (``forced_tools.py``): no ``tools``, an instruction describing
@@ -16,12 +17,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from ..config import LocalSettings, ProviderKind, redact
 from ..errors import CapabilityError, ConfigurationError, LocalProviderError
 from ..facts import ServerFacts
+from ..kinds import Quirks, find_spec, fingerprint_openai, openai_flavors, quirks_for, spec_for, with_props
+from ..kinds.llama_server import props_facts
 from ..timeouts import read_timeout
 from ..transport import TimeoutKind, Transport
 from ..types import ChatChunk, ChatRequest, ChatResult, EmbeddingResult
@@ -42,51 +44,8 @@ from .completions_wire import COMPLETIONS_PATH, completion_to_wire
 from .empty_stream import aexplain_empty_stream, diagnosis_request, explain_empty_stream
 from .forced_tools import ForcedTool, add_instruction, forced_tool
 
-FLAVORS = ("llama_cpp_python", "llama_server", "vllm", "litellm", "ollama_v1", "lmstudio")
+FLAVORS = openai_flavors()
 PERMISSIVE_SCHEMA: dict[str, Any] = {"type": "object"}
-
-
-@dataclass(frozen=True, slots=True)
-class Quirks:
-    """What one server flavor needs beyond plain OpenAI."""
-
-    flavor: str | None = None
-    schema_as_json_object: bool = False  # json_schema rejected: {"type":"json_object","schema":…}
-    json_mode_as_schema: bool = False  # json_object rejected: a permissive json_schema instead
-    required_unsupported: bool = False  # tool_choice="required" answers 500
-    think_via_template_kwargs: bool = False  # chat_template_kwargs.enable_thinking
-    think_off_effort: str | None = None  # reasoning_effort value that turns thinking off
-    listing_is_loaded: bool = False  # /v1/models lists only what is resident
-
-
-_QUIRKS: dict[str | None, Quirks] = {
-    None: Quirks(),
-    "llama_cpp_python": Quirks("llama_cpp_python", schema_as_json_object=True, required_unsupported=True,
-                               listing_is_loaded=True),
-    "llama_server": Quirks("llama_server", think_via_template_kwargs=True, listing_is_loaded=True),
-    "vllm": Quirks("vllm", think_via_template_kwargs=True, listing_is_loaded=True),
-    "litellm": Quirks("litellm"),
-    "ollama_v1": Quirks("ollama_v1", think_off_effort="none"),
-    "lmstudio": Quirks("lmstudio", json_mode_as_schema=True),
-}
-
-
-def quirks_for(flavor: str | None) -> Quirks:
-    """The quirks of a fingerprinted flavor (``None``: a plain OpenAI-compatible server).
-
-    >>> quirks_for("llama_cpp_python").schema_as_json_object, quirks_for("lmstudio").json_mode_as_schema
-    (True, True)
-    >>> quirks_for(None) == Quirks()
-    True
-    >>> quirks_for("tgi")  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    patinox_core.errors.ConfigurationError: unknown OpenAI-compatible flavor 'tgi'. use one of llama_cpp_python, ...
-    """
-    try:
-        return _QUIRKS[flavor]
-    except KeyError:
-        raise ConfigurationError(f"unknown OpenAI-compatible flavor {flavor!r}",
-                                 hint=f"use one of {', '.join(FLAVORS)} or None") from None
 
 
 # --------------------------------------------------------------------------- request body
@@ -216,7 +175,7 @@ def to_wire(request: ChatRequest, *, stream: bool = False, quirks: Quirks = Quir
         body["response_format"] = fmt
     _think_to_wire(body, request.think, quirks)
     body.update(request.options)
-    return body
+    return body if quirks.rewrite_body is None else quirks.rewrite_body(body)
 
 
 # --------------------------------------------------------------------------- /v1/models
@@ -224,6 +183,8 @@ def to_wire(request: ChatRequest, *, stream: bool = False, quirks: Quirks = Quir
 
 def models_from_wire(data: Mapping[str, Any], flavor: str | None = None) -> list[ServerFacts]:
     """``/v1/models`` entries to ``ServerFacts`` (llama-server ``meta``, vLLM ``max_model_len``)."""
+    spec = find_spec(flavor)
+    listing_is_loaded = spec is not None and spec.quirks.listing_is_loaded
     facts: list[ServerFacts] = []
     for entry in data.get("data") or []:
         fact: ServerFacts = {"name": str(entry["id"])}
@@ -234,85 +195,10 @@ def models_from_wire(data: Mapping[str, Any], flavor: str | None = None) -> list
             fact["parameter_count"] = int(meta["n_params"])
         if entry.get("max_model_len"):
             fact["loaded_context_length"] = int(entry["max_model_len"])
-        if flavor in ("llama_server", "vllm", "llama_cpp_python"):
+        if listing_is_loaded:
             fact["loaded"] = True
         facts.append(fact)
     return facts
-
-
-def props_facts(props: Any) -> ServerFacts:
-    """llama-server ``GET /props`` to facts shared by its model(s): allocated context
-    (``default_generation_settings.n_ctx``), tool support of the chat template, vision.
-
-    >>> props_facts({"default_generation_settings": {"n_ctx": 4096}, "total_slots": 2,
-    ...              "chat_template_caps": {"supports_tools": True}, "modalities": {"vision": False}})
-    {'loaded_context_length': 4096, 'capabilities': {'tools': True, 'vision': False}}
-    >>> props_facts("not json")
-    {}
-    """
-    if not isinstance(props, Mapping):
-        return {}
-    out: ServerFacts = {}
-    settings = props.get("default_generation_settings")
-    n_ctx = settings.get("n_ctx") if isinstance(settings, Mapping) else None
-    if isinstance(n_ctx, int) and not isinstance(n_ctx, bool) and n_ctx > 0:
-        out["loaded_context_length"] = n_ctx
-    caps: dict[str, bool] = {}
-    template = props.get("chat_template_caps")
-    if isinstance(template, Mapping) and isinstance(template.get("supports_tools"), bool):
-        caps["tools"] = template["supports_tools"]
-    modalities = props.get("modalities")
-    if isinstance(modalities, Mapping) and isinstance(modalities.get("vision"), bool):
-        caps["vision"] = modalities["vision"]
-    if caps:
-        out["capabilities"] = caps
-    return out
-
-
-def with_props(facts: list[ServerFacts], props: ServerFacts) -> list[ServerFacts]:
-    """Lay ``props_facts`` over every model (a model's own capability flags are kept beside them)."""
-    return [{**f, **props, "capabilities": {**(f.get("capabilities") or {}), **(props.get("capabilities") or {})}}
-            if props else f for f in facts]  # type: ignore[typeddict-item]
-
-
-def fingerprint_openai(models_json: Any, headers: Mapping[str, str] | None = None) -> str | None:
-    """Which OpenAI-compatible server answered ``GET /v1/models``.
-
-    >>> fingerprint_openai({"data": [{"id": "g", "owned_by": "me", "permissions": []}]}, {"server": "uvicorn"})
-    'llama_cpp_python'
-    >>> fingerprint_openai({"data": [{"id": "q", "owned_by": "organization_owner"}]}, {"X-Powered-By": "Express"})
-    'lmstudio'
-    >>> fingerprint_openai({"models": [], "data": [{"id": "g", "owned_by": "llamacpp"}]}, {})
-    'llama_server'
-    >>> fingerprint_openai({"data": [{"id": "m", "owned_by": "vllm", "max_model_len": 4096}]}, {})
-    'vllm'
-    >>> fingerprint_openai({"data": [{"id": "llama3.2:latest", "owned_by": "library", "created": 1}]}, {})
-    'ollama_v1'
-    >>> fingerprint_openai({"data": []}, {"x-litellm-version": "1.93.0"}), fingerprint_openai({"data": []}, {})
-    ('litellm', None)
-    """
-    h = {k.lower(): str(v) for k, v in (headers or {}).items()}
-    entries = [e for e in (models_json.get("data") or []) if isinstance(e, Mapping)] if isinstance(
-        models_json, Mapping) else []
-    owners = {str(e.get("owned_by", "")) for e in entries}
-    if "express" in h.get("x-powered-by", "").lower() or owners & {"organization_owner", "organization-owner"}:
-        return "lmstudio"
-    if any(k.startswith("x-litellm") for k in h) or "litellm" in h.get("server", "").lower():
-        return "litellm"
-    if "llama.cpp" in h.get("server", "").lower() or "llamacpp" in owners or (
-            isinstance(models_json, Mapping) and "models" in models_json and entries and "meta" in entries[0]):
-        return "llama_server"
-    if "vllm" in owners or any("max_model_len" in e for e in entries):
-        return "vllm"
-    if "me" in owners or any("permissions" in e for e in entries):
-        return "llama_cpp_python"
-    if "library" in owners or any(":" in str(e.get("id", "")) and "created" in e for e in entries):
-        return "ollama_v1"
-    if owners == {"openai"} and "uvicorn" in h.get("server", ""):
-        return "litellm"
-    if isinstance(models_json, Mapping) and "models" in models_json and "data" in models_json:
-        return "llama_server"
-    return None
 
 
 # --------------------------------------------------------------------------- backend
@@ -331,7 +217,6 @@ class OpenAICompatBackend:
     """
 
     kind: ProviderKind = ProviderKind.OPENAI_COMPATIBLE
-    unreachable_hint = "start the server (llama-server / vllm serve / LM Studio) or fix the URL"
     default_flavor: str | None = None
     chat_path = "/v1/chat/completions"
     embed_path = "/v1/embeddings"
@@ -343,7 +228,9 @@ class OpenAICompatBackend:
         self.transport = transport or Transport(self.settings)
         self.base_url = _strip_v1(base_url)
         self.flavor = flavor if flavor is not None else self.default_flavor
-        self.quirks = quirks_for(self.flavor)
+        self.spec = spec_for(self.flavor)
+        self.quirks = self.spec.quirks
+        self.unreachable_hint = self.spec.unreachable_hint
         self.loaded_models: set[str] | None = None
 
     def __repr__(self) -> str:
@@ -451,26 +338,25 @@ class OpenAICompatBackend:
     def list_model_facts(self) -> list[ServerFacts]:
         facts = self.transport.request(self._ctx(None), "GET", self.base_url + self.models_path,
                                        parse=self.facts_from_models)
-        if self.flavor != "llama_server":
-            return facts
-        try:  # llama-server's /props: allocated context and template capabilities (absent on old builds)
-            props = self.transport.request(self._ctx(None, retries=0), "GET", self.base_url + "/props",
-                                           parse=props_facts)
-        except LocalProviderError:
-            return facts
-        return with_props(facts, props)
+        for path, parse in self.spec.facts_probes:  # the kind's extra endpoints (llama-server /props, ...)
+            try:  # absent on old builds: the listing's facts stand
+                extra = self.transport.request(self._ctx(None, retries=0), "GET", self.base_url + path, parse=parse)
+            except LocalProviderError:
+                continue
+            facts = with_props(facts, extra)
+        return facts
 
     async def alist_model_facts(self) -> list[ServerFacts]:
         facts = await self.transport.arequest(self._ctx(None), "GET", self.base_url + self.models_path,
                                               parse=self.facts_from_models)
-        if self.flavor != "llama_server":
-            return facts
-        try:
-            props = await self.transport.arequest(self._ctx(None, retries=0), "GET", self.base_url + "/props",
-                                                  parse=props_facts)
-        except LocalProviderError:
-            return facts
-        return with_props(facts, props)
+        for path, parse in self.spec.facts_probes:
+            try:
+                extra = await self.transport.arequest(self._ctx(None, retries=0), "GET", self.base_url + path,
+                                                      parse=parse)
+            except LocalProviderError:
+                continue
+            facts = with_props(facts, extra)
+        return facts
 
 
 __all__ = [

@@ -3,7 +3,7 @@
 * ``FakeOllamaServer`` / ``FakeLMStudioServer``: real HTTP servers on 127.0.0.1 that speak each
   server's wire format, scriptable per model, with fault injection (see docs/testing.md).
 * ``FakeOpenAIServer`` (models: ``OpenAIModel``): a plain OpenAI-compatible one, the base of the
-  fakes of other engines.
+  fakes of other engines: ``FakeSGLangServer``.
 * ``ScriptedBackend`` / ``FunctionBackend``: in-process backends for router and adapter tests.
 """
 
@@ -21,6 +21,7 @@ _LAZY = {
     "LMStudioModel": "patinox_core.fakes.lmstudio",
     "FakeOpenAIServer": "patinox_core.fakes.openai_compat",
     "OpenAIModel": "patinox_core.fakes.openai_compat",
+    "FakeSGLangServer": "patinox_core.fakes.sglang",
     "ScriptedBackend": "patinox_core.fakes.scripted",
     "FunctionBackend": "patinox_core.fakes.scripted",
     "MidStreamError": "patinox_core.fakes.scripted",

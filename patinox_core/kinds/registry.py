@@ -20,6 +20,7 @@ from . import (
     ollama,
     ollama_v1,
     openai_compatible,
+    sglang,
     vllm,
 )
 from .spec import KindSpec, Listing, ProviderKind, Quirks
@@ -29,6 +30,7 @@ KINDS: tuple[KindSpec, ...] = (
     lmstudio.SPEC,
     litellm.SPEC,
     llama_server.SPEC,
+    sglang.SPEC,  # before vLLM: its entries carry max_model_len too
     vllm.SPEC,
     llama_cpp_python.SPEC,
     ollama_v1.SPEC,

@@ -1,0 +1,58 @@
+"""SGLang (``python -m sglang.launch_server --model-path MODEL``, port 30000): ``/v1/models``
+entries are ``owned_by: "sglang"`` with ``max_model_len`` (the context it serves);
+``GET /get_model_info`` says whether the model generates or embeds (``is_generation``) and sees
+images (``has_image_understanding``, newer servers); ``GET /get_server_info`` holds the server's
+arguments (``context_length`` when one was given) and ``version``. Only those fields are read:
+that reply also carries the server's own arguments, keys included, and is never logged."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ..facts import ServerFacts
+from .spec import KindSpec, Listing, ProviderKind, Quirks, positive_int, text_field
+
+
+def model_info_facts(info: Any) -> ServerFacts:
+    """``GET /get_model_info`` to the served model's type.
+
+    >>> model_info_facts({"model_path": "Qwen/Qwen2.5-VL-7B", "is_generation": True, "has_image_understanding": True})
+    {'model_type': 'vlm'}
+    >>> model_info_facts({"model_path": "BAAI/bge-m3", "is_generation": False}), model_info_facts([])
+    ({'model_type': 'embeddings'}, {})
+    """
+    generates = info.get("is_generation") if isinstance(info, Mapping) else None
+    if not isinstance(generates, bool):
+        return {}
+    sees = info.get("has_image_understanding") is True
+    return {"model_type": "vlm" if generates and sees else "llm" if generates else "embeddings"}
+
+
+def server_info_facts(info: Any) -> ServerFacts:
+    """``GET /get_server_info`` to the context the server was started with (``--context-length``;
+    null when it serves the model's own).
+
+    >>> server_info_facts({"context_length": 8192, "api_key": "sk-x", "version": "0.5.4"}), server_info_facts({})
+    ({'loaded_context_length': 8192}, {})
+    """
+    context = positive_int(info.get("context_length")) if isinstance(info, Mapping) else None
+    return {} if context is None else {"loaded_context_length": context}
+
+
+def _listing(listing: Listing) -> bool:
+    return "sglang" in listing.owners
+
+
+SPEC = KindSpec(
+    flavor="sglang",
+    title="SGLang",
+    family=ProviderKind.OPENAI_COMPATIBLE,
+    aliases=("sglang",),
+    default_port=30000,
+    listing_rule=_listing,
+    version_probe=("/get_server_info", lambda data: text_field(data, "version")),
+    quirks=Quirks("sglang", think_via_template_kwargs=True, listing_is_loaded=True),
+    facts_probes=(("/get_model_info", model_info_facts), ("/get_server_info", server_info_facts)),
+    unreachable_hint="start SGLang (`python -m sglang.launch_server --model-path MODEL`) or fix the URL",
+)

@@ -3,7 +3,7 @@
 * ``FakeOllamaServer`` / ``FakeLMStudioServer``: real HTTP servers on 127.0.0.1 that speak each
   server's wire format, scriptable per model, with fault injection (see docs/testing.md).
 * ``FakeOpenAIServer`` (models: ``OpenAIModel``): a plain OpenAI-compatible one, the base of the
-  fakes of other engines: ``FakeSGLangServer``.
+  fakes of other engines: ``FakeSGLangServer``, ``FakeTGIServer``.
 * ``ScriptedBackend`` / ``FunctionBackend``: in-process backends for router and adapter tests.
 """
 
@@ -22,6 +22,7 @@ _LAZY = {
     "FakeOpenAIServer": "patinox_core.fakes.openai_compat",
     "OpenAIModel": "patinox_core.fakes.openai_compat",
     "FakeSGLangServer": "patinox_core.fakes.sglang",
+    "FakeTGIServer": "patinox_core.fakes.tgi",
     "ScriptedBackend": "patinox_core.fakes.scripted",
     "FunctionBackend": "patinox_core.fakes.scripted",
     "MidStreamError": "patinox_core.fakes.scripted",

@@ -21,6 +21,7 @@ from . import (
     ollama_v1,
     openai_compatible,
     sglang,
+    tgi,
     vllm,
 )
 from .spec import KindSpec, Listing, ProviderKind, Quirks
@@ -34,6 +35,7 @@ KINDS: tuple[KindSpec, ...] = (
     vllm.SPEC,
     llama_cpp_python.SPEC,
     ollama_v1.SPEC,
+    tgi.SPEC,  # known by GET /info when no listing rule matched
     openai_compatible.SPEC,
 )
 

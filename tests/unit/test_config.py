@@ -112,7 +112,7 @@ def test_endpoints_and_provider(monkeypatch: pytest.MonkeyPatch) -> None:
     assert LocalSettings().endpoints[0].kind is ProviderKind.OPENAI_COMPATIBLE
     assert parse_kind("auto") is ProviderKind.LOCAL
     with pytest.raises(ConfigurationError, match="unknown provider kind"):
-        parse_kind("tgi")
+        parse_kind("mlx")
 
 
 # --- precedence: explicit > environment > config file > default ------------------------------

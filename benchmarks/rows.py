@@ -74,11 +74,12 @@ def patinox_backend(base: str) -> Any:
     """patinox's Ollama backend alone (wire mapping + transport), without discovery or routing."""
     from patinox_core import LocalSettings
     from patinox_core.backends.ollama import OllamaBackend
+    from patinox_core.catalogue import known_loaded
     from patinox_core.transport import Transport
 
     settings = LocalSettings(ollama_url=base, discover_defaults=False)
     backend = OllamaBackend(base, Transport(settings), settings)
-    backend.loaded_models = {CHAT_MODEL, CHAT_MODEL + ":latest"}
+    backend.load_state = known_loaded(base, backend.kind, [CHAT_MODEL])
     return backend
 
 

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import ConfigurationError
 from .request_checks import check_number, check_tools
+
+if TYPE_CHECKING:
+    from .capabilities import ModelInfo
 
 Role = Literal["system", "user", "assistant", "tool"]
 FinishReason = Literal["stop", "length", "tool_calls"]
@@ -148,6 +151,8 @@ class ChatResult:
     model: str | None = None
     service: str | None = None
     raw: dict[str, Any] | None = None  # the server's final JSON object, for debugging
+    info: ModelInfo | None = None  # the catalogue entry that answered (kind, context window, capabilities)
+    flavor: str | None = None  # the answering server's flavor (an OpenAI-compatible server's family)
 
 
 @dataclass(slots=True)
@@ -164,6 +169,8 @@ class ChatChunk:
     metrics: Metrics | None = None
     model: str | None = None
     service: str | None = None
+    info: ModelInfo | None = None  # on the last chunk: the catalogue entry that answered
+    flavor: str | None = None  # on the last chunk: the answering server's flavor
 
     @property
     def is_final(self) -> bool:
@@ -204,6 +211,8 @@ def merge_chunks(chunks: list[ChatChunk]) -> ChatResult:
         metrics=last.metrics or Metrics(),
         model=last.model,
         service=last.service,
+        info=last.info,
+        flavor=last.flavor,
     )
 
 

@@ -44,17 +44,28 @@ class StreamParser(Protocol):
         ...
 
 
+class LoadState(Protocol):
+    """Load state on one server, owned by the catalogue (``catalogue.ServiceLoadState``): a backend
+    asks it to choose the cold-load read timeout and tells it what it loaded or unloaded itself."""
+
+    def is_loaded(self, model: str | None) -> bool | None:
+        """True / False as last known; None when the server does not report load state."""
+
+    def mark(self, model: str, loaded: bool) -> None: ...
+
+
 class Backend(Protocol):
     """One server. Same calls as ``LocalProvider`` except the catalogue: a backend reports raw
     ``ServerFacts`` and ``capabilities.py`` turns them into ``ModelInfo``.
 
-    ``loaded_models`` is the backend's last knowledge of what is resident (``None``: unknown);
-    a request for a model not known to be loaded gets the cold-load read timeout.
+    ``load_state`` (set by the provider; ``None`` for a backend used alone: load state unknown)
+    says what is resident; a request for a model not known to be loaded gets the cold-load read
+    timeout.
     """
 
     kind: ProviderKind
     base_url: str
-    loaded_models: set[str] | None
+    load_state: LoadState | None
 
     def chat(self, request: ChatRequest) -> ChatResult: ...
 

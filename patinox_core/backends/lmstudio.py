@@ -201,8 +201,6 @@ class LMStudioBackend(OpenAICompatBackend):
 
     def _remember(self, api: str | None, facts: list[ServerFacts]) -> list[ServerFacts]:
         self.rest_api = api
-        if api is not None:
-            self.loaded_models = {f["name"] for f in facts if f.get("loaded")}
         return facts
 
     def _openai_facts(self, data: Any) -> list[ServerFacts]:

@@ -2,7 +2,7 @@
 pure converters for embeddings and model facts. Chat conversion lives in ``ollama_wire.py``.
 
 Every call goes through ``Transport`` with a ``CallContext`` naming this server, the model and the
-timeout: a model known to be loaded (``loaded_models``, refreshed by ``list_model_facts``) gets the
+timeout: a model the catalogue knows to be loaded (``load_state``, from /api/ps and replies) gets the
 normal read timeout, any other the cold-load one. Sync and async twins share every parse.
 """
 
@@ -22,6 +22,7 @@ from ..facts import ServerFacts
 from ..timeouts import read_timeout
 from ..transport import CallContext, TimeoutKind, Transport
 from ..types import ChatChunk, ChatRequest, ChatResult, EmbeddingResult, Usage
+from .base import LoadState
 from .ollama_wire import (
     UNREACHABLE_HINT,
     EndpointNotFoundError,
@@ -208,10 +209,6 @@ def _done_reason(data: Mapping[str, Any]) -> str | None:
     return data.get("done_reason")
 
 
-def _aliases(model: str) -> set[str]:
-    return {model, model.removesuffix(":latest") if model.endswith(":latest") else f"{model}:latest"}
-
-
 def _image_error(url: str, err: LocalProviderError) -> ConfigurationError:
     return ConfigurationError(f"cannot fetch image {redact(url)[:120]}: {err.message}",
                               hint="check the image URL or pass base64 image data", model=err.model)
@@ -234,7 +231,7 @@ class OllamaBackend:
         self.base_url = base_url.rstrip("/")
         self.transport = transport
         self.settings = settings or transport.settings
-        self.loaded_models: set[str] | None = None
+        self.load_state: LoadState | None = None  # the catalogue's, set by the provider
         self.legacy_embeddings = False  # set once /api/embed answered 404 page not found
         self._shows: dict[str, ServerFacts] = {}  # /api/show facts by digest
         self._contexts: dict[tuple[Any, ...], CallContext] = {}  # see _ctx
@@ -244,11 +241,8 @@ class OllamaBackend:
 
     # -- contexts ------------------------------------------------------------------------
     def is_loaded(self, model: str | None) -> bool:
-        """Whether the last facts listing (or load/unload) saw ``model`` resident."""
-        loaded = self.loaded_models
-        if not model or not loaded:
-            return False
-        return model in loaded or not _aliases(model).isdisjoint(loaded)
+        """Whether the catalogue knows ``model`` to be resident (unknown: no)."""
+        return self.load_state is not None and self.load_state.is_loaded(model) is True
 
     def _ctx(self, model: str | None, kind: TimeoutKind = "normal", read: float | None = None,
              retries: int | None = None) -> CallContext:
@@ -274,12 +268,8 @@ class OllamaBackend:
         return self.base_url + path
 
     def _mark(self, model: str, loaded: bool) -> None:
-        names = self.loaded_models if self.loaded_models is not None else set()
-        if loaded:
-            names.add(model)
-        else:
-            names.difference_update(_aliases(model))
-        self.loaded_models = names
+        if self.load_state is not None:
+            self.load_state.mark(model, loaded)
 
     # -- images (http(s) URLs fetched client-side through the transport) -------------------
     def _image_ctx(self, url: str, request: ChatRequest) -> CallContext:
@@ -414,7 +404,6 @@ class OllamaBackend:
 
     # -- model facts ---------------------------------------------------------------------
     def _facts(self, tags: list[TagEntry], ps: dict[str, ServerFacts]) -> list[ServerFacts]:
-        self.loaded_models = set(ps)
         self._shows = {k: v for k, v in self._shows.items() if k in {t.digest or t.name for t in tags}}
         facts = [merge_facts(t, self._shows.get(t.digest or t.name), ps.get(t.name)) for t in tags]
         listed = {t.name for t in tags}
@@ -425,7 +414,7 @@ class OllamaBackend:
 
     def list_model_facts(self) -> list[ServerFacts]:
         """/api/tags, /api/ps, then /api/show per model not seen before (cached by digest), in that
-        order; refreshes ``loaded_models``."""
+        order (load state from /api/ps goes to the catalogue with the facts)."""
         ctx = self._ctx(None)
         tags = self.transport.request(ctx, "GET", self._url("/api/tags"), parse=facts_from_tags)
         ps = self.transport.request(ctx, "GET", self._url("/api/ps"), parse=facts_from_ps)

@@ -40,6 +40,7 @@ from ._openai_wire import (
     tools_to_wire,
     usage_from_wire,
 )
+from .base import LoadState
 from .completions_wire import COMPLETIONS_PATH, completion_to_wire
 from .empty_stream import aexplain_empty_stream, diagnosis_request, explain_empty_stream
 from .forced_tools import ForcedTool, add_instruction, forced_tool
@@ -231,7 +232,7 @@ class OpenAICompatBackend:
         self.spec = spec_for(self.flavor)
         self.quirks = self.spec.quirks
         self.unreachable_hint = self.spec.unreachable_hint
-        self.loaded_models: set[str] | None = None
+        self.load_state: LoadState | None = None  # the catalogue's, set by the provider
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({redact(self.base_url)!r}, flavor={self.flavor!r})"
@@ -255,15 +256,12 @@ class OpenAICompatBackend:
         return embed_from_wire(data)
 
     def facts_from_models(self, data: Any) -> list[ServerFacts]:
-        facts = models_from_wire(data, self.flavor)
-        if self.quirks.listing_is_loaded:
-            self.loaded_models = {f["name"] for f in facts}
-        return facts
+        return models_from_wire(data, self.flavor)  # a listing of resident models only says so
 
     # -- shared plumbing -------------------------------------------------------------------
     def _kind_for(self, model: str | None) -> TimeoutKind:
-        known = self.loaded_models
-        return "cold" if known is not None and model is not None and model not in known else "normal"
+        known = self.load_state.is_loaded(model) if self.load_state is not None and model else None
+        return "cold" if known is False else "normal"
 
     def _ctx(self, model: str | None, *, read: float | None = None, retries: int | None = None,
              kind: TimeoutKind | None = None) -> Any:
@@ -280,8 +278,6 @@ class OpenAICompatBackend:
         result.service = self.base_url
         if result.metrics.total_duration_s is None:
             result.metrics.total_duration_s = time.perf_counter() - t0
-        if self.loaded_models is not None and model:
-            self.loaded_models.add(model)  # it answered, so it is resident now (JIT-loaded)
         return result
 
     def _stream_parser(self, request: ChatRequest) -> OpenAIChatStream:

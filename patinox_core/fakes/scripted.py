@@ -94,7 +94,7 @@ class _InProcessBackend:
         self.kind = ProviderKind(kind)
         self.base_url = base_url or f"scripted://backend-{next(_COUNTER)}"
         self.models: list[ServerFacts] = [dict(m) for m in (DEFAULT_MODELS if models is None else models)]  # type: ignore[misc]
-        self.loaded_models: set[str] | None = None
+        self.load_state: Any = None  # the catalogue's, set by the provider
         self.dimensions = dimensions
         self.chunk_words = chunk_words
         self.requests: list[ChatRequest] = []

@@ -29,6 +29,7 @@ from patinox_core.errors import (
 )
 from patinox_core.fakes._http import FakeHTTPServer, FakeRequest, Fault, Reply, StreamReply
 from patinox_core.fakes.lmstudio import sse_error_line
+from patinox_core.router import LocalProvider
 from patinox_core.testing import FakeLMStudioServer, LMStudioModel
 from patinox_core.types import ChatRequest, Message, ToolCall, merge_chunks
 
@@ -186,15 +187,16 @@ async def test_native_model_metadata(rest_api: tuple[str, ...], path: str) -> No
     assert chat["capabilities"]["tools"] is True
     assert vlm["model_type"] == "vlm" and vlm["capabilities"]["vision"] and not vlm["loaded"]
     assert emb["model_type"] == "embeddings" and emb["capabilities"]["embeddings"]
-    assert b.loaded_models == {CHAT} and b.rest_api == rest_api[0]
+    assert [n for n, f in facts.items() if f["loaded"]] == [CHAT] and b.rest_api == rest_api[0]
 
 
 def test_old_server_falls_back_to_v1_models() -> None:
     with FakeLMStudioServer(models(), rest_api=()) as srv:
         b = backend(srv)
-        assert [f["name"] for f in b.list_model_facts()] == [CHAT, "google/gemma-3-4b", EMBED]
+        facts = b.list_model_facts()
+        assert [f["name"] for f in facts] == [CHAT, "google/gemma-3-4b", EMBED]
         assert [r.path for r in srv.requests] == ["/api/v1/models", "/api/v0/models", "/v1/models"]
-        assert b.rest_api is None and b.loaded_models is None  # /v1/models says nothing about loading
+        assert b.rest_api is None and not any("loaded" in f for f in facts)  # /v1/models says nothing about it
 
 
 def test_v0_chat_after_a_native_listing_reports_server_stats(server: FakeLMStudioServer) -> None:
@@ -211,14 +213,15 @@ def test_v0_chat_after_a_native_listing_reports_server_stats(server: FakeLMStudi
 
 def test_jit_loads_a_not_loaded_model_with_the_cold_timeout(server: FakeLMStudioServer) -> None:
     b = backend(server, read_timeout=0.3, cold_load_timeout=5.0)
-    b.list_model_facts()
-    assert "google/gemma-3-4b" not in (b.loaded_models or set())
+    p = LocalProvider(b.settings, backends=[b])  # the catalogue owns load state; the backend asks it
+    p.list_models()
+    assert p.catalogue.is_loaded(b.base_url, "google/gemma-3-4b") is False
     server.delay_first_byte(0.8, path="/api/v0/chat")
-    r = b.chat(ask(model="google/gemma-3-4b"))  # cold: waits past read_timeout
-    assert r.model == "google/gemma-3-4b" and "google/gemma-3-4b" in (b.loaded_models or set())
+    r = p.chat(ask(model="google/gemma-3-4b"))  # cold: waits past read_timeout
+    assert r.model == "google/gemma-3-4b" and p.catalogue.is_loaded(b.base_url, "google/gemma-3-4b") is True
     server.delay_first_byte(0.8, path="/api/v0/chat")
     with pytest.raises(RequestTimeoutError):
-        b.chat(ask())  # loaded: the normal read timeout applies
+        p.chat(ask())  # loaded: the normal read timeout applies
 
 
 def test_request_timeout_and_retries_are_honoured(server: FakeLMStudioServer) -> None:
@@ -280,7 +283,7 @@ def test_no_models_loaded_with_jit_off() -> None:
     loaded_none = [LMStudioModel(CHAT, loaded=False), LMStudioModel(EMBED, type="embeddings", loaded=False)]
     with FakeLMStudioServer(loaded_none, jit=False) as srv:
         b = backend(srv)
-        assert not any(f["loaded"] for f in b.list_model_facts()) and b.loaded_models == set()
+        assert not any(f["loaded"] for f in b.list_model_facts())
         with pytest.raises(ModelNotLoadedError) as info:
             b.chat(ask())
     err = info.value
@@ -405,7 +408,7 @@ def test_generic_server_path_with_fingerprinted_quirks() -> None:
         sent = srv.requests[-1].json
         assert sent["tool_choice"] == {"type": "function", "function": {"name": "Joke"}}
         assert sent["max_tokens"] == 16 and "max_completion_tokens" not in sent
-        assert b.list_model_facts() == [{"name": "gemma", "loaded": True}] and b.loaded_models == {"gemma"}
+        assert b.list_model_facts() == [{"name": "gemma", "loaded": True}]
         with pytest.raises(CapabilityError, match="does not offer"):
             b.embed(["x"], "gemma")
         plain = OpenAICompatBackend(srv.url, settings=LocalSettings(**FAST))  # unknown flavor: OpenAI's json_schema

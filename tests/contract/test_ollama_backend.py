@@ -28,6 +28,7 @@ from patinox_core import (
 from patinox_core.backends.base import tool_call_id
 from patinox_core.backends.ollama import OllamaBackend
 from patinox_core.backends.ollama_wire import ModelLoadedReply, canonical_json
+from patinox_core.catalogue import Catalogue, known_loaded
 from patinox_core.config import ProviderKind
 from patinox_core.testing import FakeOllamaServer, OllamaModel
 from patinox_core.transport import Transport
@@ -279,13 +280,20 @@ def test_legacy_embeddings_fallback_is_remembered(settings: LocalSettings, serve
 
 
 # --- facts, version, load/unload ---------------------------------------------------------------
+def _catalogued(backend: OllamaBackend) -> Catalogue:
+    """A catalogue holding the backend's listing, answering the backend's load-state questions."""
+    catalogue = Catalogue(LocalSettings(discover_defaults=False))
+    catalogue.store(backend.base_url, backend.kind, None, backend.list_model_facts())
+    backend.load_state = catalogue.load_state(backend.base_url)
+    return catalogue
+
+
 def test_list_model_facts(backend: OllamaBackend, server: FakeOllamaServer) -> None:
-    assert backend.loaded_models is None
+    assert not backend.is_loaded("qwen3")  # no catalogue: load state unknown
     server.find("qwen3").loaded = True
     facts = {f["name"]: f for f in backend.list_model_facts()}
     assert [r.path for r in server.requests[:2]] == ["/api/tags", "/api/ps"]
     assert [r.json["model"] for r in server.requests[2:]] == list(server.models)  # fixed order
-    assert backend.loaded_models == {"qwen3:latest"}
     assert facts["qwen3:latest"]["loaded"] and facts["qwen3:latest"]["loaded_context_length"] == 4096
     assert facts["llama3.2:latest"]["default_context_length"] == 8192
     assert facts["llama3.2:latest"]["capabilities"]["tools"] and not facts["gemma3:latest"]["capabilities"]["tools"]
@@ -300,6 +308,7 @@ def test_version(backend: OllamaBackend) -> None:
 
 
 def test_load_and_unload(backend: OllamaBackend, server: FakeOllamaServer) -> None:
+    catalogue = _catalogued(backend)
     backend.load("gemma3", keep_alive="1h")
     assert chat_body(server) == {"model": "gemma3", "messages": [], "stream": False, "keep_alive": "1h"}
     assert server.find("gemma3").loaded and backend.is_loaded("gemma3") and backend.is_loaded("gemma3:latest")
@@ -308,14 +317,14 @@ def test_load_and_unload(backend: OllamaBackend, server: FakeOllamaServer) -> No
     assert not backend.is_loaded("gemma3")
     backend.unload("gemma3")
     asyncio.run(backend.aload("gemma3"))
-    assert backend.is_loaded("gemma3")
+    assert backend.is_loaded("gemma3") and catalogue.loaded_names(backend.base_url) == {"gemma3:latest"}
 
 
 # --- timeouts --------------------------------------------------------------------------------
 def test_loaded_models_get_the_normal_read_timeout(backend: OllamaBackend, server: FakeOllamaServer) -> None:
     server.delay_first_byte(1.4, path="/api/chat")  # > read_timeout 1, < cold_load_timeout 2
     assert backend.chat(chat()).message.content == REPLY  # not known loaded: cold-load timeout
-    backend.list_model_facts()
+    _catalogued(backend)  # /api/ps now lists it: the catalogue knows it is resident
     server.delay_first_byte(1.4, path="/api/chat")
     t0 = time.monotonic()
     with pytest.raises(RequestTimeoutError) as info:
@@ -324,7 +333,7 @@ def test_loaded_models_get_the_normal_read_timeout(backend: OllamaBackend, serve
 
 
 def test_request_timeout_overrides_read(backend: OllamaBackend, server: FakeOllamaServer) -> None:
-    backend.loaded_models = {"llama3.2:latest"}  # known resident: the request's timeout bounds the read
+    backend.load_state = known_loaded(backend.base_url, backend.kind, ["llama3.2:latest"])  # known resident
     server.delay_first_byte(0.6, path="/api/chat")
     with pytest.raises(RequestTimeoutError):
         backend.chat(chat(timeout=0.2))

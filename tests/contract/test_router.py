@@ -69,7 +69,7 @@ def pair(*replies_a, replies_b=("from b",) * 4, loaded_b: bool = False, loaded_a
 
 # -- catalogue and names -------------------------------------------------------------------
 
-def test_catalogue_lists_every_copy_and_tells_backends_what_is_loaded():
+def test_catalogue_lists_every_copy_and_answers_backends_what_is_loaded():
     a, b, p = pair(loaded_b=True)
     models = p.list_models()
     assert [(m.name, m.service) for m in models][:2] == [("llama3.2:latest", "http://a.test"),
@@ -79,7 +79,8 @@ def test_catalogue_lists_every_copy_and_tells_backends_what_is_loaded():
     assert a.list_calls == 1  # cached for discovery_ttl
     p.list_models(refresh=True)
     assert a.list_calls == 2
-    assert a.loaded_models == set() and b.loaded_models == {"llama3.2:latest"}
+    # the catalogue alone owns load state; each backend asks it through its LoadState
+    assert a.load_state.is_loaded("llama3.2:latest") is False and b.load_state.is_loaded("llama3.2") is True
     assert p.get_model("llama3.2").service == "http://b.test"  # loaded copy first
     assert p.get_model("nomic").name == "nomic-embed-text:latest"  # unique prefix
 

@@ -42,6 +42,7 @@ def _call(spec: dict[str, Any]) -> Any:
     from patinox_core import ChatRequest, LocalSettings, Message
     from patinox_core.backends.ollama import OllamaBackend
     from patinox_core.backends.openai_compat import OpenAICompatBackend
+    from patinox_core.catalogue import known_loaded
     from patinox_core.discovery import ServiceDiscovery
     from patinox_core.transport import Transport
 
@@ -54,7 +55,7 @@ def _call(spec: dict[str, Any]) -> Any:
     transport = Transport(settings)
     backend = (OllamaBackend(url, transport, settings) if spec.get("kind", "ollama") == "ollama"
                else OpenAICompatBackend(url, transport, settings))
-    backend.loaded_models = {"m"}
+    backend.load_state = known_loaded(backend.base_url, backend.kind, ["m"])
     prompt = "x" * spec["prompt_size"] if spec.get("prompt_size") else spec.get("prompt", "hi")
     request = ChatRequest(model="m", messages=[Message("user", prompt)])
     if op == "chat":

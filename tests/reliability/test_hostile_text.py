@@ -14,6 +14,7 @@ import pytest
 
 from patinox_core import ChatRequest, LocalProvider, LocalProviderError, LocalSettings, Message
 from patinox_core.backends.ollama import OllamaBackend
+from patinox_core.catalogue import known_loaded
 from patinox_core.errors import InvalidResponseError, ModelNotFoundError, ServerError
 from patinox_core.testing import FakeOllamaServer, Fault, OllamaModel, Reply
 from patinox_core.transport import Transport
@@ -109,7 +110,7 @@ def test_a_redirect_says_it_was_one_and_where_to(op: str) -> None:
     redirect = complete(b"", "307 Temporary Redirect", headers={"Location": "http://10.9.9.9:8080/api/chat"})
     with HostileServer({"/api/chat": redirect}) as server:
         backend = OllamaBackend(server.url, Transport(_settings(server.url)))
-        backend.loaded_models = {"m"}
+        backend.load_state = known_loaded(backend.base_url, backend.kind, ["m"])
         with pytest.raises(InvalidResponseError) as caught:
             _calls(backend, "m")[op]()
     text = str(caught.value)

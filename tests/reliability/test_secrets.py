@@ -77,7 +77,7 @@ def test_core_calls_use_secrets_but_never_show_them(ollama, lmstudio, caplog) ->
         asyncio.run(provider.achat(_ask("qwen/qwen3-8b")))
         reprs = [repr(settings), str(settings), settings.model_dump_json(), repr(settings.model_dump()),
                  repr(provider), repr(provider.discovery), *map(repr, provider.discovery.services),
-                 *map(repr, models), *(repr(b) for b in provider._backends.values())]
+                 *map(repr, models), *(repr(b) for b in provider.fleet.backends.values())]
     assert {r.headers.get("authorization") for r in ollama.requests} == {f"Basic {BASIC}"}
     assert {r.headers.get("authorization") for r in lmstudio.requests} == {f"Bearer {API_KEY}"}
     assert_clean("\n".join(reprs), "a repr")

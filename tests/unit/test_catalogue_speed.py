@@ -9,8 +9,9 @@ from dataclasses import replace
 import pytest
 
 from patinox_core.capabilities import SpeedTier, fold_speed, record_speed
-from patinox_core.catalogue import Catalogue, with_model
+from patinox_core.catalogue import Catalogue
 from patinox_core.config import LocalSettings, ProviderKind
+from patinox_core.routing.fallback import with_model
 from patinox_core.types import ChatRequest, Message
 
 A = "http://127.0.0.1:11434"

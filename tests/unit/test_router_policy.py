@@ -1,4 +1,4 @@
-"""The routing policy as pure functions (catalogue.py): names, defaults, order, capabilities, context."""
+"""The routing policy as pure functions (routing/policy.py, routing/context.py)."""
 
 from __future__ import annotations
 
@@ -15,24 +15,22 @@ from patinox_core import (
     ToolCall,
 )
 from patinox_core.capabilities import ModelInfo, model_info
-from patinox_core.catalogue import (
-    Catalogue,
-    check_capabilities,
-    context_limit,
-    estimate_prompt_tokens,
-    match_names,
-    order_candidates,
-    pick_default,
-    request_needs,
-    resolve_name,
-    truncation_suspected,
-)
+from patinox_core.catalogue import Catalogue
 from patinox_core.config import LocalSettings
 from patinox_core.errors import (
     ServerError,
     ServiceUnavailableError,
     most_actionable,
     should_fall_back,
+)
+from patinox_core.routing.context import context_limit, estimate_prompt_tokens, truncation_suspected
+from patinox_core.routing.policy import (
+    check_capabilities,
+    match_names,
+    order_candidates,
+    pick_default,
+    request_needs,
+    resolve_name,
 )
 
 A, B, C = "http://127.0.0.1:1", "http://127.0.0.1:2", "http://127.0.0.1:3"

@@ -45,6 +45,7 @@ class Fleet:
         self._injected_services = [Service(kind=b.kind, base_url=url, healthy=True, configured=True,
                                            flavor=getattr(b, "flavor", None)) for url, b in self.injected.items()]
         self.backends: dict[str, Backend] = {}
+        self._known: dict[str, Service] = {}  # every service combined so far, by URL
         for backend in injected:
             self._adopt(backend)
         self._lock = threading.Lock()
@@ -62,6 +63,7 @@ class Fleet:
         services = self._injected_services + [s for s in found if s.base_url not in self.injected]
         if self.settings.provider is not ProviderKind.LOCAL:
             services = [s for s in services if s.kind is self.settings.provider]
+        self._known.update((s.base_url, s) for s in services)
         return services
 
     def services(self, refresh: bool = False) -> list[Service]:
@@ -71,13 +73,16 @@ class Fleet:
         return self.combine(await self.discovery.adiscover(refresh) if self.discovery else [])
 
     def backend(self, service: Service | ModelInfo) -> Backend:
-        """The backend of a service (built at first use) or of a catalogue entry's service."""
+        """The backend of a service or of a catalogue entry's service (built at first use: the
+        entries of a busy embedded server come from its state file, not from its backend)."""
         url = service.base_url if isinstance(service, Service) else service.service
         backend = self.backends.get(url)
         if backend is not None:
             return backend
         if not isinstance(service, Service):
-            raise ServiceUnavailableError(f"no backend for {url}", service=url)
+            if url not in self._known:
+                raise ServiceUnavailableError(f"no backend for {url}", service=url)
+            service = self._known[url]
         with self._lock:
             backend = self.backends.get(url)
             return backend if backend is not None else self._adopt(self._factory(service))

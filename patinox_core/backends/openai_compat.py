@@ -256,7 +256,7 @@ class OpenAICompatBackend:
         return embed_from_wire(data)
 
     def facts_from_models(self, data: Any) -> list[ServerFacts]:
-        return models_from_wire(data, self.flavor)  # a listing of resident models only says so
+        return models_from_wire(data, self.flavor)  # marks every model loaded where the listing names only those
 
     # -- shared plumbing -------------------------------------------------------------------
     def _kind_for(self, model: str | None) -> TimeoutKind:

@@ -5,7 +5,8 @@
 for ``discover``, ``asyncio.gather`` for ``adiscover``), each probe bounded by
 ``settings.probe_timeout``. It never probes a host that is not loopback unless the user named it.
 Each server is fingerprinted by one pure generator, ``fingerprint``, that yields
-the paths it wants and receives the replies: the sync and async drivers only do the I/O.
+the paths it wants and receives the replies; ``probe_plan`` turns it into a plan (``exchange.py``)
+that the transport's sync or async driver runs: the drivers only do the I/O.
 """
 
 from __future__ import annotations
@@ -21,12 +22,14 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 
+from .call_context import CallContext
 from .config import LocalSettings, ProviderKind
 from .embedded.state import running_servers
 from .errors import LocalProviderError, RequestTimeoutError, ServerError, TotalDeadlineError
+from .exchange import Operation, ProbeReply, probe
 from .kind_mismatch import kind_mismatch
 from .kinds import KINDS, KindSpec, default_targets, fingerprint_openai, port_kind, root_match, served_flavor, spec_for
-from .transport import ProbeReply, Transport
+from .transport import Transport
 
 log = logging.getLogger("patinox.discovery")
 
@@ -194,6 +197,21 @@ def _classify_probe(status: int | None, body: Any) -> LocalProviderError:
     return ServerError(f"probe failed with status {status}: {str(body)[:200]}")
 
 
+def probe_plan(ctx: CallContext, base_url: str, plan: Fingerprint) -> Operation[Service | None]:
+    """``plan``'s probes as one plan: each path ``GET`` once, its reply (or mapped error) sent back."""
+    try:
+        path = next(plan)
+        while True:
+            try:
+                reply: ProbeReply | LocalProviderError = yield from probe(ctx, base_url + path)
+            except LocalProviderError as err:
+                reply = err
+            path = plan.send(reply)
+    except StopIteration as stop:
+        found: Service | None = stop.value
+        return found
+
+
 class ServiceDiscovery:
     """Probe, fingerprint and cache the model servers (TTL ``settings.discovery_ttl``).
 
@@ -275,19 +293,12 @@ class ServiceDiscovery:
             return known.flavor
         return "llama_cpp_python" if url in self._embedded_urls else None
 
-    def _drive(self, url: str, hint: ProviderKind | None, configured: bool) -> Service | None:
-        plan = fingerprint(url, hint, configured, self._flavor_hint(url))
+    def _plan(self, url: str, hint: ProviderKind | None, configured: bool) -> Operation[Service | None]:
         ctx = self._transport.context(url, _classify_probe, kind="probe", retries=0)
-        try:
-            path = next(plan)
-            while True:
-                try:
-                    reply: ProbeReply | LocalProviderError = self._transport.probe(ctx, url + path)
-                except LocalProviderError as err:
-                    reply = err
-                path = plan.send(reply)
-        except StopIteration as stop:
-            return stop.value
+        return probe_plan(ctx, url, fingerprint(url, hint, configured, self._flavor_hint(url)))
+
+    def _drive(self, url: str, hint: ProviderKind | None, configured: bool) -> Service | None:
+        return self._transport.run(self._plan(url, hint, configured))
 
     def discover(self, refresh: bool = False) -> list[Service]:
         """All services (cached for ``discovery_ttl`` unless ``refresh``); safe from many threads
@@ -307,18 +318,7 @@ class ServiceDiscovery:
 
     # -- async ---------------------------------------------------------------------------
     async def _adrive(self, url: str, hint: ProviderKind | None, configured: bool) -> Service | None:
-        plan = fingerprint(url, hint, configured, self._flavor_hint(url))
-        ctx = self._transport.context(url, _classify_probe, kind="probe", retries=0)
-        try:
-            path = next(plan)
-            while True:
-                try:
-                    reply: ProbeReply | LocalProviderError = await self._transport.aprobe(ctx, url + path)
-                except LocalProviderError as err:
-                    reply = err
-                path = plan.send(reply)
-        except StopIteration as stop:
-            return stop.value
+        return await self._transport.arun(self._plan(url, hint, configured))
 
     def _alock(self) -> asyncio.Lock:
         loop = asyncio.get_running_loop()

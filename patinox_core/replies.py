@@ -62,6 +62,11 @@ class _FetchCollector(BodyCollector):
 
     __slots__ = ("ctx", "url")
 
+    def __init__(self, limit: int, ctx: _Context, url: str) -> None:
+        super().__init__(limit, url)
+        self.ctx = ctx
+        self.url = url
+
     def add(self, chunk: bytes) -> None:
         try:
             super().add(chunk)
@@ -71,9 +76,7 @@ class _FetchCollector(BodyCollector):
 
 
 def fetch_collector(ctx: _Context, url: str, limit: int) -> BodyCollector:
-    body = _FetchCollector(limit, url)
-    body.ctx, body.url = ctx, url
-    return body
+    return _FetchCollector(limit, ctx, url)
 
 
 __all__ = ["aread", "body_collector", "fetch_collector", "line_splitter", "probe_collector", "read"]

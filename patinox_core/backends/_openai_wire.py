@@ -9,25 +9,13 @@ object, HTTP 200 bodies carrying an ``error`` key.
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..errors import (
-    CapabilityError,
-    ConfigurationError,
-    ContextOverflowError,
-    InvalidResponseError,
-    LocalProviderError,
-    ModelNotFoundError,
-    RecoveryStrategy,
-    RequestTimeoutError,
-    ServerError,
-    ServiceUnavailableError,
-)
+from ..errors import ConfigurationError, InvalidResponseError
+from ..json_codec import loads
 from ..limits import SSE_JUNK_LIMIT
-from ..transport import loads
 from ..types import (
     ChatChunk,
     ChatResult,
@@ -41,6 +29,18 @@ from ..types import (
 )
 from .base import ErrorPayload, stream_stopped_error, token_count
 from .forced_tools import ForcedTool, forced_call
+from .malformed import (
+    MalformedReply,
+    as_list,
+    as_mapping,
+    field,
+    number_or_none,
+    optional_list,
+    optional_mapping,
+    optional_text,
+    text_or_none,
+)
+from .openai_errors import classify_error, error_fields, summarize_server_message
 from .think import ThinkSplitter, split_think
 from .tool_args import parse_tool_call, split_calls, tool_calls_from_wire
 
@@ -99,7 +99,8 @@ def messages_to_wire(messages: Sequence[Message]) -> list[dict[str, Any]]:
             msg["tool_calls"] = [_tool_call_to_wire(c) for c in m.tool_calls] + [
                 {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
                 for c in m.invalid_tool_calls]
-            last_ids.update({c.name: c.id for c in (*m.tool_calls, *m.invalid_tool_calls)})
+            last_ids.update({c.name: c.id for c in m.tool_calls})
+            last_ids.update({c.name: c.id for c in m.invalid_tool_calls})
         if m.role == "tool":
             call_id = m.tool_call_id or last_ids.get(m.name or "")
             if call_id:
@@ -118,7 +119,7 @@ def tools_to_wire(tools: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------- replies
 
 
-def usage_from_wire(raw: Mapping[str, Any] | None) -> Usage:
+def usage_from_wire(raw: Any) -> Usage:
     """``None`` fields when the server said nothing (never invented zeros).
 
     >>> usage_from_wire({"prompt_tokens": 15, "completion_tokens": 16, "prompt_tokens_details": {"cached_tokens": 3}})
@@ -128,7 +129,8 @@ def usage_from_wire(raw: Mapping[str, Any] | None) -> Usage:
     """
     if not raw:
         return Usage()
-    details = raw.get("prompt_tokens_details") or {}
+    raw = as_mapping(raw, "usage")
+    details = optional_mapping(raw.get("prompt_tokens_details") or None, "usage.prompt_tokens_details")
     return Usage(token_count(raw.get("prompt_tokens")), token_count(raw.get("completion_tokens")),
                  token_count(raw.get("total_tokens")), token_count(details.get("cached_tokens")))
 
@@ -142,24 +144,26 @@ def metrics_from_wire(data: Mapping[str, Any]) -> Metrics:
     >>> metrics_from_wire({"stats": {"tokens_per_second": 63.7, "time_to_first_token": 0.073}}).tokens_per_second
     63.7
     """
-    timings, stats = data.get("timings") or {}, data.get("stats") or {}
+    timings = optional_mapping(data.get("timings") or None, "timings")
+    stats = optional_mapping(data.get("stats") or None, "stats")
     if timings:
-        prompt_ms, predicted_ms = timings.get("prompt_ms"), timings.get("predicted_ms")
+        prompt_ms, predicted_ms = number_or_none(timings.get("prompt_ms")), number_or_none(timings.get("predicted_ms"))
         total = (prompt_ms + predicted_ms) / 1000 if prompt_ms is not None and predicted_ms is not None else None
-        return Metrics(prompt_ms / 1000 if prompt_ms is not None else None, timings.get("predicted_per_second"),
-                       None, total)
+        return Metrics(prompt_ms / 1000 if prompt_ms is not None else None,
+                       number_or_none(timings.get("predicted_per_second")), None, total)
     if stats:
-        return Metrics(stats.get("time_to_first_token", stats.get("time_to_first_token_seconds")),
-                       stats.get("tokens_per_second"), stats.get("model_load_time_seconds"), None)
+        ttft = stats.get("time_to_first_token", stats.get("time_to_first_token_seconds"))
+        return Metrics(number_or_none(ttft), number_or_none(stats.get("tokens_per_second")),
+                       number_or_none(stats.get("model_load_time_seconds")), None)
     return Metrics()
 
 
 def _finish(reason: Any, has_calls: bool) -> FinishReason:
-    mapped = FINISH_REASONS.get(reason, "stop")
+    mapped = FINISH_REASONS.get(reason, "stop") if isinstance(reason, str) or reason is None else "stop"
     return "tool_calls" if has_calls and mapped == "stop" else mapped
 
 
-def from_wire(data: Mapping[str, Any], *, forced: ForcedTool | None = None) -> ChatResult:
+def from_wire(data: Any, *, forced: ForcedTool | None = None) -> ChatResult:
     """A ``chat.completion`` object to a ``ChatResult`` (``service`` is set by the backend).
     With ``forced`` (a call forced through JSON output) the content is read back as that call.
 
@@ -168,16 +172,17 @@ def from_wire(data: Mapping[str, Any], *, forced: ForcedTool | None = None) -> C
     >>> r.message.content, r.message.thinking, r.finish_reason, r.usage.output_tokens
     ('Paris', 'hmm', 'stop', None)
     """
+    data = as_mapping(data, "the chat reply")
     if data.get("object") == "error":
         raise ErrorPayload(dict(data))
-    choices = data.get("choices") or []
+    choices = optional_list(data.get("choices") or None, "choices")
     if not choices:
         raise InvalidResponseError("the server's reply has no choices", hint="check the server's version and logs")
-    choice = choices[0]
-    raw_msg = choice.get("message") or {}
-    text = raw_msg.get("content") or choice.get("text") or ""  # "text": a /v1/completions reply
+    choice = as_mapping(choices[0], "a choice")
+    raw_msg = optional_mapping(choice.get("message") or None, "a choice's message")
+    text = optional_text(raw_msg.get("content") or choice.get("text") or None, "message.content")  # "text": completions
     content, tagged = split_think(text) if forced is None else ("", "")
-    thinking = raw_msg.get("reasoning_content") or raw_msg.get("reasoning") or ""
+    thinking = optional_text(raw_msg.get("reasoning_content") or raw_msg.get("reasoning") or None, "message.reasoning")
     thinking = (thinking + tagged) if thinking and tagged else (thinking or tagged)
     truncated = choice.get("finish_reason") == "length"
     calls, invalid = tool_calls_from_wire(raw_msg.get("tool_calls"), truncated=truncated)
@@ -186,7 +191,7 @@ def from_wire(data: Mapping[str, Any], *, forced: ForcedTool | None = None) -> C
     message = Message("assistant", content, tool_calls=calls, invalid_tool_calls=invalid, thinking=thinking or None)
     return ChatResult(message=message, finish_reason=_finish(choice.get("finish_reason"), bool(calls)),
                       usage=usage_from_wire(data.get("usage")), metrics=metrics_from_wire(data),
-                      model=data.get("model"), raw=dict(data))
+                      model=text_or_none(data.get("model")), raw=dict(data))
 
 
 # --------------------------------------------------------------------------- SSE stream
@@ -208,7 +213,7 @@ def parse_sse_line(line: str) -> tuple[str, Any] | None:
     ('raw', '{"error":"No models loaded."}')
     >>> parse_sse_line('data: {"trunc')
     Traceback (most recent call last):
-    ValueError: unreadable SSE data: '{"trunc'
+    patinox_core.backends.malformed.MalformedReply: unreadable SSE data: '{"trunc'
     """
     line = line.rstrip("\r\n")
     if not line or line.startswith(":"):
@@ -226,7 +231,7 @@ def parse_sse_line(line: str) -> tuple[str, Any] | None:
     try:
         return ("data", loads(value))
     except ValueError:
-        raise ValueError(f"unreadable SSE data: {value[:80]!r}") from None
+        raise MalformedReply(f"unreadable SSE data: {value[:80]!r}") from None
 
 
 def _not_sse(what: str) -> InvalidResponseError:
@@ -240,23 +245,26 @@ class _ToolCallAccumulator:
     def __init__(self) -> None:
         self.calls: dict[int, dict[str, Any]] = {}
 
-    def add(self, delta: Mapping[str, Any]) -> None:
-        index, call_id = delta.get("index"), delta.get("id")
-        if index is None:  # old Ollama /v1: no index; a new id starts a call, no id continues the last
+    def add(self, delta: Any) -> None:
+        delta = as_mapping(delta, "a tool-call delta")
+        index, call_id = delta.get("index"), text_or_none(delta.get("id"))
+        if not isinstance(index, int) or isinstance(index, bool):  # old Ollama /v1: no index; a new id
+            # starts a call, no id continues the last
             known = [i for i, c in self.calls.items() if c["id"] == call_id] if call_id else []
             index = known[0] if known else (len(self.calls) if call_id or not self.calls else max(self.calls))
-        fn = delta.get("function") or {}
+        fn = optional_mapping(delta.get("function") or None, "a tool-call delta's function")
+        name = text_or_none(fn.get("name")) or ""
         entry = self.calls.get(index)
         if entry is None:
-            entry = self.calls[index] = {"id": call_id or None, "name": fn.get("name") or "", "args": []}
+            entry = self.calls[index] = {"id": call_id, "name": name, "args": []}
         else:  # repeated name/id on later deltas (llama-cpp-python) are ignored
-            entry["name"] = entry["name"] or fn.get("name") or ""
-            entry["id"] = entry["id"] or call_id or None
+            entry["name"] = entry["name"] or name
+            entry["id"] = entry["id"] or call_id
         args = fn.get("arguments")
         if isinstance(args, Mapping):
             entry["args"] = [json.dumps(args)]
         elif args:
-            entry["args"].append(args)
+            entry["args"].append(optional_text(args, "tool-call arguments"))
 
     def finish(self, *, truncated: bool) -> tuple[list[ToolCall], list[InvalidToolCall]]:
         return split_calls([parse_tool_call("".join(c["args"]), c["name"], position, call_id=c["id"],
@@ -302,7 +310,7 @@ class OpenAIChatStream:
         if isinstance(value, Mapping) and (value.get("error") or value.get("object") == "error"):
             raise ErrorPayload(dict(value))
         self.seen_data = True
-        return self._data(value)
+        return self._data(as_mapping(value, "an SSE data event"))
 
     def _raw(self, text: str) -> list[ChatChunk]:
         """A non-SSE line: an error object sent as plain JSON (maybe pretty-printed over lines). Anything
@@ -323,26 +331,29 @@ class OpenAIChatStream:
         self.stray_size = 0
         if isinstance(value, Mapping) and value.get("error"):
             raise ErrorPayload(dict(value))
-        raise ValueError(f"unexpected non-SSE line in the stream: {text[:80]!r}")
+        raise MalformedReply(f"unexpected non-SSE line in the stream: {text[:80]!r}")
 
     def _data(self, obj: Mapping[str, Any]) -> list[ChatChunk]:
         if obj.get("usage"):
             self.usage = usage_from_wire(obj["usage"])
         if obj.get("timings") or obj.get("stats"):
             self.metrics = metrics_from_wire(obj)
-        self.model = obj.get("model") or self.model
+        self.model = text_or_none(obj.get("model")) or self.model
         content, thinking = [], []
-        for choice in obj.get("choices") or ():
-            delta = choice.get("delta") or {}
-            if self.forced is not None and delta.get("content"):
-                self.forced_text.append(delta["content"])
+        for raw in optional_list(obj.get("choices") or None, "choices"):
+            choice = as_mapping(raw, "a choice")
+            delta = optional_mapping(choice.get("delta") or None, "a choice's delta")
+            piece = optional_text(delta.get("content") or choice.get("text") or None, "delta.content")
+            if self.forced is not None and piece:
+                self.forced_text.append(piece)
                 self._mark_first()
                 text, tagged = "", ""
             else:  # "text": a /v1/completions stream
-                text, tagged = self.think.feed(delta.get("content") or choice.get("text") or "")
+                text, tagged = self.think.feed(piece)
             content.append(text)
-            thinking.append((delta.get("reasoning_content") or delta.get("reasoning") or "") + tagged)
-            for call in delta.get("tool_calls") or ():
+            reasoning = delta.get("reasoning_content") or delta.get("reasoning") or None
+            thinking.append(optional_text(reasoning, "delta.reasoning") + tagged)
+            for call in optional_list(delta.get("tool_calls") or None, "delta.tool_calls"):
                 self.tools.add(call)
                 self._mark_first()
             if choice.get("finish_reason"):
@@ -387,110 +398,6 @@ class OpenAIChatStream:
         return self._final()
 
 
-# --------------------------------------------------------------------------- errors
-
-_TRACEBACK = "Traceback (most recent call last)"
-_POSIX_PATH = re.compile(r"(?<![\w:/.])(?:/[\w.@+-]+){2,}")
-_WINDOWS_PATH = re.compile(r"\b[A-Za-z]:\\[^\s\"']+")
-
-
-def summarize_server_message(text: Any, limit: int = 200) -> str:
-    """One line of a server's error message: the exception line of a traceback, else the first line;
-    file paths hidden; at most ``limit`` characters.
-
-    >>> summarize_server_message('Traceback (most recent call last):\\n  File "/srv/x.py", line 3\\nValueError: bad')
-    'ValueError: bad'
-    >>> summarize_server_message("Failed to load /home/me/models/x.gguf\\nmore")
-    'Failed to load <path>'
-    >>> len(summarize_server_message("x" * 500))
-    200
-    """
-    lines = [ln.strip() for ln in str(text).splitlines() if ln.strip()]
-    if not lines:
-        return ""
-    line = lines[-1] if any(ln.startswith(_TRACEBACK) for ln in lines) else lines[0]
-    line = _WINDOWS_PATH.sub("<path>", _POSIX_PATH.sub("<path>", line))
-    return line if len(line) <= limit else line[: limit - 1] + "…"
-
-
-def error_fields(body: Any) -> tuple[str, str, str]:
-    """(message, type, code) from every error envelope OpenAI-compatible servers use.
-
-    >>> error_fields({"error": {"message": "m", "type": "t", "code": 404}}), error_fields({"error": "s"})
-    (('m', 't', '404'), ('s', '', ''))
-    >>> error_fields({"detail": [{"loc": ["body", "messages"], "msg": "field required"}]})
-    ('body.messages: field required', '', '')
-    >>> error_fields({"object": "error", "message": "bad", "type": "BadRequestError", "code": 400})
-    ('bad', 'BadRequestError', '400')
-    """
-    if isinstance(body, Mapping):
-        err = body.get("error")
-        if isinstance(err, Mapping):
-            message = err.get("message") or err.get("msg") or ""
-            return str(message), str(err.get("type") or ""), str(err.get("code") or "")
-        if err:
-            return str(err), "", ""
-        detail = body.get("detail")
-        if isinstance(detail, list):
-            parts = [f"{'.'.join(str(p) for p in d.get('loc', ()))}: {d.get('msg', '')}" if isinstance(d, Mapping)
-                     else str(d) for d in detail[:3]]
-            return "; ".join(parts), "", ""
-        if detail:
-            return str(detail), "", ""
-        return str(body.get("message") or ""), str(body.get("type") or ""), str(body.get("code") or "")
-    return str(body or ""), "", ""
-
-
-_CONTEXT = re.compile(r"context.length|maximum context|context window|exceeds the context|too many tokens|"
-                      r"longer than the model|context size", re.I)
-_NOT_FOUND = re.compile(r"model .*(not found|does not exist)|invalid model|unknown model|no such model", re.I)
-_CAPABILITY = re.compile(r"does not support|not supported|embedding=True|not embedding|embeddings? (are|is) not", re.I)
-
-
-def classify_error(status: int | None, body: Any) -> LocalProviderError:
-    """An error reply (any status, or an in-stream error with ``status=None``) to the error tree.
-
-    >>> classify_error(400, {"error": {"message": "too long", "code": "context_length_exceeded"}}).recovery.value
-    'reduce_input'
-    >>> type(classify_error(200, {"error": "Unexpected endpoint or method. (GET /)"})).__name__
-    'CapabilityError'
-    >>> classify_error(500, {"detail": "Traceback (most recent call last):\\n  File \\"/a/b.py\\"\\nKeyError: 'x'"}
-    ...                ).message
-    "server error (HTTP 500): KeyError: 'x'"
-    """
-    message, etype, code = error_fields(body)
-    summary = summarize_server_message(message) or f"HTTP {status}"
-    where = f"HTTP {status}" if status is not None else "in stream"
-    missing = CapabilityError(f"the server does not offer this endpoint ({where}): {summary}",
-                              hint="this server lacks that API; use another server",
-                              recovery=RecoveryStrategy.FALLBACK)
-    if "Unexpected endpoint" in message:
-        return missing
-    if code == "context_length_exceeded" or _CONTEXT.search(message):
-        return ContextOverflowError(f"the input does not fit the model's context: {summary}",
-                                    hint="shorten the prompt or load the model with a larger context")
-    if _CAPABILITY.search(message) or status == 501 or etype == "not_supported_error":
-        return CapabilityError(f"the model or server cannot do this: {summary}",
-                               hint="use a model that supports it (for embeddings: an embedding model, or start "
-                                    "the server with embeddings enabled)")
-    if code == "model_not_found" or _NOT_FOUND.search(message):
-        return ModelNotFoundError(f"model not found: {summary}", hint="check the model name against /v1/models")
-    if status == 404:
-        return missing
-    if status in (401, 403):
-        return ConfigurationError(f"the server refused the credentials ({where}): {summary}",
-                                  hint="set api_key (PATINOX_API_KEY) or put user:pass@ in the URL")
-    if status in (408, 504):
-        return RequestTimeoutError(f"the server timed out ({where}): {summary}", hint="retry, or raise read_timeout")
-    if status == 503:
-        return ServiceUnavailableError(f"the server is busy or loading ({where}): {summary}",
-                                       hint="retry shortly or use another server")
-    if status in (400, 422):
-        return ConfigurationError(f"the server rejected the request ({where}): {summary}",
-                                  hint="check the request's parameters against this server's API")
-    return ServerError(f"server error ({where}): {summary}", hint="retry; if it persists, check the server's logs")
-
-
 # --------------------------------------------------------------------------- embeddings & models
 
 
@@ -511,14 +418,16 @@ def embed_to_wire(texts: Sequence[str], model: str, *, dimensions: int | None = 
     return body
 
 
-def embed_from_wire(data: Mapping[str, Any]) -> EmbeddingResult:
+def embed_from_wire(data: Any) -> EmbeddingResult:
     """Vectors in input order (sorted by ``index``); a per-token list of vectors is an error."""
-    items = sorted(data.get("data") or [], key=lambda d: d.get("index", 0))
-    vectors = [d["embedding"] for d in items]
-    if any(not isinstance(v, list) or (v and not isinstance(v[0], (int, float))) for v in vectors):
+    data = as_mapping(data, "the embeddings reply")
+    entries = [as_mapping(d, "an embedding entry") for d in as_list(data.get("data") or [], "data")]
+    items = sorted(entries, key=lambda d: d["index"] if isinstance(d.get("index"), int | float) else 0)
+    vectors = [field(d, "embedding", "an embedding entry") for d in items]
+    if any(not isinstance(v, list) or (v and number_or_none(v[0]) is None) for v in vectors):
         raise InvalidResponseError("the server did not return one list of floats per input (per-token vectors "
                                    "or base64?)", hint="enable pooling on the server (e.g. llama.cpp --pooling mean)")
-    return EmbeddingResult(vectors, model=data.get("model"), usage=usage_from_wire(data.get("usage")))
+    return EmbeddingResult(vectors, model=text_or_none(data.get("model")), usage=usage_from_wire(data.get("usage")))
 
 
 __all__ = [

@@ -6,17 +6,19 @@ ends, empty. The same request sent without ``stream`` gets the real answer (HTTP
 ``context_length_exceeded``). When a stream ended cleanly with no event at all, the backend repeats
 the request non-streamed with ``max_tokens=1`` and raises the error that gives (a
 ``ContextOverflowError`` with its hint, as ``invoke`` raises); if that succeeds or the server is
-gone, the original error stands. Streams that showed anything are never repeated.
+gone, the original error stands. Streams that showed anything are never repeated. One plan
+(``exchange.py``), run by the sync and the async driver alike.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, Protocol
 
 from ..errors import LocalProviderError, ServiceUnavailableError
-from ..types import ChatChunk, ChatRequest
+from ..exchange import Operation
+from ..types import ChatRequest
 
 
 class _Parser(Protocol):
@@ -35,45 +37,20 @@ def diagnosis_request(request: ChatRequest) -> ChatRequest:
     return replace(request, max_tokens=1, max_retries=0)
 
 
-def _empty(err: LocalProviderError, parser: _Parser) -> bool:
-    return isinstance(err, ServiceUnavailableError) and parser.ended_early and not parser.seen_data
-
-
-def _raise_cause(err: LocalProviderError, cause: LocalProviderError) -> None:
-    """Raise the diagnosis's error when it names another cause than "the server went away"."""
-    if not isinstance(cause, ServiceUnavailableError):
-        raise cause from err
-
-
-def explain_empty_stream(chunks: Iterator[ChatChunk], parser: _Parser, diagnose: Callable[[], Any]
-                         ) -> Iterator[ChatChunk]:
-    """``chunks``, with an empty stream's error replaced by the cause ``diagnose()`` raises."""
+def explain_empty_stream(stream: Operation[None], parser: _Parser,
+                         diagnose: Callable[[], Operation[Any]]) -> Operation[None]:
+    """``stream``'s plan, with an empty stream's error replaced by the cause ``diagnose()``'s plan raises."""
     try:
-        yield from chunks
+        yield from stream
     except LocalProviderError as err:
-        if not _empty(err, parser):
+        if not (isinstance(err, ServiceUnavailableError) and parser.ended_early and not parser.seen_data):
             raise
         try:
-            diagnose()
+            yield from diagnose()
         except LocalProviderError as cause:
-            _raise_cause(err, cause)
+            if not isinstance(cause, ServiceUnavailableError):  # another cause than "the server went away"
+                raise cause from err
         raise
 
 
-async def aexplain_empty_stream(chunks: AsyncIterator[ChatChunk], parser: _Parser,
-                                diagnose: Callable[[], Awaitable[Any]]) -> AsyncIterator[ChatChunk]:
-    """Async twin of ``explain_empty_stream`` (the same decisions, ``_empty`` and ``_raise_cause``)."""
-    try:
-        async for chunk in chunks:
-            yield chunk
-    except LocalProviderError as err:
-        if not _empty(err, parser):
-            raise
-        try:
-            await diagnose()
-        except LocalProviderError as cause:
-            _raise_cause(err, cause)
-        raise
-
-
-__all__ = ["aexplain_empty_stream", "diagnosis_request", "explain_empty_stream"]
+__all__ = ["diagnosis_request", "explain_empty_stream"]

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConfigurationError
-from ..transport import loads
+from ..json_codec import loads
 from ..types import ChatRequest, InvalidToolCall, ToolCall
 from .base import tool_call_id
 from .tool_args import MALFORMED_HINT, TRUNCATED_HINT, canonical_json

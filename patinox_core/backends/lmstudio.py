@@ -34,10 +34,12 @@ from ..errors import (
     ModelNotFoundError,
     ModelNotLoadedError,
 )
+from ..exchange import Operation, call
 from ..facts import ServerFacts
 from ..types import ChatRequest, EmbeddingResult, Usage
-from ._openai_wire import classify_error, error_fields, summarize_server_message
+from .malformed import as_list, as_mapping, count_or_none, field, optional_mapping
 from .openai_compat import OpenAICompatBackend, models_from_wire
+from .openai_errors import classify_error, error_fields, summarize_server_message
 
 _DURATION = re.compile(r"(-?\d+(?:\.\d+)?)(ns|us|ms|s|m|h)?")
 _UNIT_S = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
@@ -107,27 +109,34 @@ def classify_lmstudio_error(status: int | None, body: Any) -> LocalProviderError
     return classify_error(status, body)
 
 
-def _capability_flags(model_type: str, **reported: bool | None) -> dict[str, bool]:
+def _capability_flags(model_type: str, **reported: Any) -> dict[str, bool]:
     flags = {"chat": model_type != "embeddings", "completion": model_type != "embeddings",
              "embeddings": model_type == "embeddings"}
-    flags.update({k: v for k, v in reported.items() if v is not None})
+    flags.update({k: v for k, v in reported.items() if isinstance(v, bool)})
     return flags
 
 
-def facts_from_api_v1(data: Mapping[str, Any]) -> list[ServerFacts]:
+def _models(data: Any, key: str, what: str) -> list[Mapping[str, Any]]:
+    return [as_mapping(m, "a model entry") for m in as_list(field(data, key, what), f"{what}'s {key}")]
+
+
+def facts_from_api_v1(data: Any) -> list[ServerFacts]:
     """``GET /api/v1/models`` (LM Studio ≥ 0.4) to ``ServerFacts``."""
     facts: list[ServerFacts] = []
-    for m in data["models"]:
-        caps = m.get("capabilities") or {}
+    for m in _models(data, "models", "the /api/v1/models reply"):
+        caps = optional_mapping(m.get("capabilities") or None, "a model's capabilities")
         model_type = "embeddings" if m.get("type") == "embedding" else "vlm" if caps.get("vision") else "llm"
-        fact: ServerFacts = {"name": str(m["key"]), "model_type": model_type}
-        _put(fact, family=m.get("architecture"), quantization=(m.get("quantization") or {}).get("name"),
+        fact: ServerFacts = {"name": str(field(m, "key", "a model entry")), "model_type": model_type}
+        quantization = optional_mapping(m.get("quantization") or None, "a model's quantization")
+        _put(fact, family=m.get("architecture"), quantization=quantization.get("name"),
              size_bytes=m.get("size_bytes"), parameter_size=m.get("params_string"),
              context_length=m.get("max_context_length"))
-        instances = m.get("loaded_instances") or []
+        instances = as_list(m.get("loaded_instances") or [], "loaded_instances")
         fact["loaded"] = bool(instances)
-        if instances and (instances[0].get("config") or {}).get("context_length"):
-            fact["loaded_context_length"] = int(instances[0]["config"]["context_length"])
+        config = optional_mapping(as_mapping(instances[0], "a loaded instance").get("config") or None,
+                                  "a loaded instance's config") if instances else {}
+        if allocated := count_or_none(config.get("context_length")):
+            fact["loaded_context_length"] = allocated
         reasoning = caps.get("reasoning")
         fact["capabilities"] = _capability_flags(
             model_type, vision=caps.get("vision"), tools=caps.get("trained_for_tool_use"),
@@ -136,12 +145,14 @@ def facts_from_api_v1(data: Mapping[str, Any]) -> list[ServerFacts]:
     return facts
 
 
-def facts_from_api_v0(data: Mapping[str, Any]) -> list[ServerFacts]:
+def facts_from_api_v0(data: Any) -> list[ServerFacts]:
     """``GET /api/v0/models`` (LM Studio ≥ 0.3.6) to ``ServerFacts``."""
     facts: list[ServerFacts] = []
-    for m in data["data"]:
-        model_type = m.get("type") if m.get("type") in ("llm", "vlm", "embeddings") else "llm"
-        fact: ServerFacts = {"name": str(m["id"]), "model_type": model_type, "loaded": m.get("state") == "loaded"}
+    for m in _models(data, "data", "the /api/v0/models reply"):
+        kind = m.get("type")
+        model_type = kind if isinstance(kind, str) and kind in ("llm", "vlm", "embeddings") else "llm"
+        fact: ServerFacts = {"name": str(field(m, "id", "a model entry")), "model_type": model_type,
+                             "loaded": m.get("state") == "loaded"}
         _put(fact, family=m.get("arch"), quantization=m.get("quantization"),
              context_length=m.get("max_context_length"), loaded_context_length=m.get("loaded_context_length"))
         caps = m.get("capabilities")
@@ -153,10 +164,14 @@ def facts_from_api_v0(data: Mapping[str, Any]) -> list[ServerFacts]:
 
 
 def _put(fact: ServerFacts, **values: Any) -> None:
+    """Set the facts the server stated with a usable type: counts positive, texts non-empty strings."""
     for key, value in values.items():
-        if value not in (None, ""):
-            numeric = key in ("size_bytes", "context_length", "loaded_context_length")
-            fact[key] = int(value) if numeric else value  # type: ignore[literal-required]
+        if key in ("size_bytes", "context_length", "loaded_context_length"):
+            value = count_or_none(value)
+        elif not isinstance(value, str) or not value:
+            value = None
+        if value is not None:
+            fact[key] = value  # type: ignore[literal-required]
 
 
 _LISTINGS = (("v1", "/api/v1/models", facts_from_api_v1), ("v0", "/api/v0/models", facts_from_api_v0))
@@ -206,25 +221,16 @@ class LMStudioBackend(OpenAICompatBackend):
     def _openai_facts(self, data: Any) -> list[ServerFacts]:
         return models_from_wire(data, self.flavor)
 
-    def list_model_facts(self) -> list[ServerFacts]:
+    def facts_plan(self) -> Operation[list[ServerFacts]]:
+        """``/api/v1/models``, else ``/api/v0/models``, else plain ``/v1/models``; remembers which
+        answered and, from a native listing, which models are resident."""
         ctx = self._ctx(None, retries=0)
         for api, path, parse in _LISTINGS:
             try:
-                return self._remember(api, self.transport.request(ctx, "GET", self.base_url + path, parse=parse))
+                return self._remember(api, (yield from call(ctx, "GET", self.base_url + path, parse=parse)))
             except _NOT_THERE:
                 continue
-        facts = self.transport.request(ctx, "GET", self.base_url + self.models_path, parse=self._openai_facts)
-        return self._remember(None, facts)
-
-    async def alist_model_facts(self) -> list[ServerFacts]:
-        ctx = self._ctx(None, retries=0)
-        for api, path, parse in _LISTINGS:
-            try:
-                facts = await self.transport.arequest(ctx, "GET", self.base_url + path, parse=parse)
-                return self._remember(api, facts)
-            except _NOT_THERE:
-                continue
-        facts = await self.transport.arequest(ctx, "GET", self.base_url + self.models_path, parse=self._openai_facts)
+        facts = yield from call(ctx, "GET", self.base_url + self.models_path, parse=self._openai_facts)
         return self._remember(None, facts)
 
 

@@ -34,11 +34,11 @@ from ..errors import (
     ServerError,
 )
 from ..kinds import ProviderKind, spec_for_kind
-from ..transport import loads
 from ..types import ChatChunk, ChatRequest, ChatResult, FinishReason, InvalidToolCall, Message, Metrics, ToolCall, Usage
-from .base import ErrorPayload, stream_stopped_error
+from .base import ErrorPayload, stream_stopped_error, token_count
 from .forced_tools import ForcedTool, add_instruction, canonical_json, forced_call
 from .forced_tools import forced_tool as plan_forced_tool
+from .malformed import MalformedReply, as_mapping, decode, field, optional_mapping, optional_text, text_or_none
 from .think import ThinkSplitter, split_think
 from .tool_args import split_calls, tool_calls_from_wire
 
@@ -184,12 +184,8 @@ def to_wire(request: ChatRequest, stream: bool, *, keep_alive: str | int | None 
 # --------------------------------------------------------------------------- replies
 
 
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
 def _seconds(ns: Any) -> float | None:
-    return ns / 1e9 if isinstance(ns, (int, float)) and not isinstance(ns, bool) else None
+    return ns / 1e9 if isinstance(ns, int | float) and not isinstance(ns, bool) and ns >= 0 else None
 
 
 def usage_from_wire(data: Mapping[str, Any]) -> Usage:
@@ -198,8 +194,9 @@ def usage_from_wire(data: Mapping[str, Any]) -> Usage:
     >>> usage_from_wire({"eval_count": 104, "prompt_eval_cached_count": 19})
     Usage(input_tokens=None, output_tokens=104, total_tokens=None, cached_input_tokens=19)
     """
-    return Usage(input_tokens=_int(data.get("prompt_eval_count")), output_tokens=_int(data.get("eval_count")),
-                 cached_input_tokens=_int(data.get("prompt_eval_cached_count")))
+    return Usage(input_tokens=token_count(data.get("prompt_eval_count")),
+                 output_tokens=token_count(data.get("eval_count")),
+                 cached_input_tokens=token_count(data.get("prompt_eval_cached_count")))
 
 
 def metrics_from_wire(data: Mapping[str, Any], ttft: float | None = None) -> Metrics:
@@ -210,15 +207,16 @@ def metrics_from_wire(data: Mapping[str, Any], ttft: float | None = None) -> Met
     >>> round(m.tokens_per_second, 2), m.load_duration_s, m.total_duration_s
     (127.67, 0.109557375, 1.078043917)
     """
-    count, ns = _int(data.get("eval_count")), data.get("eval_duration")
-    tps = count / ns * 1e9 if count and isinstance(ns, (int, float)) and ns > 0 else None
+    count, seconds = token_count(data.get("eval_count")), _seconds(data.get("eval_duration"))
+    tps = count / seconds if count and seconds else None
     return Metrics(time_to_first_token_s=ttft, tokens_per_second=tps,
                    load_duration_s=_seconds(data.get("load_duration")),
                    total_duration_s=_seconds(data.get("total_duration")))
 
 
 def _finish(done_reason: Any, has_calls: bool) -> FinishReason:
-    return "tool_calls" if has_calls else FINISH_REASONS.get(str(done_reason), "stop")
+    return "tool_calls" if has_calls else FINISH_REASONS.get(done_reason if isinstance(done_reason, str) else "",
+                                                              "stop")
 
 
 def _load_reply(model: str | None, service: str | None) -> ModelLoadedReply:
@@ -229,9 +227,9 @@ def _load_reply(model: str | None, service: str | None) -> ModelLoadedReply:
 def from_wire(data: Mapping[str, Any], *, model: str | None = None, service: str | None = None,
               forced: ForcedTool | None = None) -> ChatResult:
     """A non-stream ``/api/chat`` reply. Time to first token is the server's load + prompt time."""
-    msg = data["message"]
-    content, thinking = split_think(msg.get("content") or "")
-    thinking = (msg.get("thinking") or "") + thinking
+    msg = as_mapping(field(data, "message", "the chat reply"), "the chat reply's message")
+    content, thinking = split_think(optional_text(msg.get("content"), "message.content"))
+    thinking = optional_text(msg.get("thinking"), "message.thinking") + thinking
     done_reason = data.get("done_reason")
     calls, invalid = tool_calls_from_wire(msg.get("tool_calls"), truncated=done_reason == "length")
     if done_reason == "load" and not (content or thinking or calls or invalid):
@@ -245,7 +243,7 @@ def from_wire(data: Mapping[str, Any], *, model: str | None = None, service: str
         finish_reason=_finish(done_reason, bool(calls)),
         usage=usage_from_wire(data),
         metrics=metrics_from_wire(data, sum(server_ttft) if server_ttft else None),
-        model=data.get("model") or model,
+        model=text_or_none(data.get("model")) or model,
         service=service,
         raw=dict(data),
     )
@@ -274,20 +272,17 @@ class OllamaChatStream:
         self._buffer: list[str] = []
 
     def feed(self, line: str) -> list[ChatChunk]:
-        try:
-            data = loads(line)
-        except ValueError:  # say what came (an HTML page from a proxy?), not only where parsing stopped
-            raise ValueError(f"stream line is not JSON: {line[:80]!r}") from None
+        data = decode(line, "a stream line")  # says what came (an HTML page from a proxy?)
         if not isinstance(data, dict):
-            raise ValueError(f"stream line is not a JSON object: {line[:80]!r}")
+            raise MalformedReply(f"stream line is not a JSON object: {line[:80]!r}")
         if data.get("error"):
             raise ErrorPayload(data)
         if self._done:
             return []
-        msg = data.get("message") or {}
-        raw_content = msg.get("content") or ""
+        msg = optional_mapping(data.get("message") or None, "a stream line's message")
+        raw_content = optional_text(msg.get("content"), "message.content")
         content, thinking = self._split.feed(raw_content)
-        thinking = (msg.get("thinking") or "") + thinking
+        thinking = optional_text(msg.get("thinking"), "message.thinking") + thinking
         calls, invalid = (tool_calls_from_wire(msg.get("tool_calls"), self._calls,
                                                truncated=data.get("done_reason") == "length")
                           if msg.get("tool_calls") else ([], []))
@@ -304,7 +299,7 @@ class OllamaChatStream:
             return []
         self._emitted = True
         return [ChatChunk(content=content, thinking=thinking, tool_calls=calls, invalid_tool_calls=invalid,
-                          model=data.get("model") or self.model, service=self.service)]
+                          model=text_or_none(data.get("model")) or self.model, service=self.service)]
 
     def _final(self, data: dict[str, Any], content: str, thinking: str, calls: list[ToolCall],
                invalid: list[InvalidToolCall]) -> ChatChunk:
@@ -321,8 +316,8 @@ class OllamaChatStream:
             self._calls, self._valid = 1, len(calls)
         return ChatChunk(content=content, thinking=thinking, tool_calls=calls, invalid_tool_calls=invalid,
                          finish_reason=_finish(done_reason, self._valid > 0), usage=usage_from_wire(data),
-                         metrics=metrics_from_wire(data, self.ttft), model=data.get("model") or self.model,
-                         service=self.service)
+                         metrics=metrics_from_wire(data, self.ttft),
+                         model=text_or_none(data.get("model")) or self.model, service=self.service)
 
     def close(self) -> list[ChatChunk]:
         if not self._done:

@@ -16,17 +16,20 @@ reply read back as a ``ToolCall`` with ``finish_reason="tool_calls"`` (streams: 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any
 
+from ..call_context import CallContext
 from ..config import LocalSettings, ProviderKind, redact
 from ..errors import CapabilityError, ConfigurationError, LocalProviderError
+from ..exchange import Operation, call, stream
 from ..facts import ServerFacts
 from ..kinds import Quirks, find_spec, fingerprint_openai, openai_flavors, quirks_for, spec_for, with_props
 from ..kinds.llama_server import props_facts
-from ..timeouts import read_timeout
-from ..transport import TimeoutKind, Transport
-from ..types import ChatChunk, ChatRequest, ChatResult, EmbeddingResult
+from ..timeouts import TimeoutKind, read_timeout
+from ..transport import Transport
+from ..types import ChatRequest, ChatResult, EmbeddingResult
 from ._openai_wire import (
     OpenAIChatStream,
     classify_error,
@@ -42,8 +45,10 @@ from ._openai_wire import (
 )
 from .base import LoadState
 from .completions_wire import COMPLETIONS_PATH, completion_to_wire
-from .empty_stream import aexplain_empty_stream, diagnosis_request, explain_empty_stream
+from .driven import DrivenBackend
+from .empty_stream import diagnosis_request, explain_empty_stream
 from .forced_tools import ForcedTool, add_instruction, forced_tool
+from .malformed import as_list, as_mapping, count_or_none, field, optional_mapping
 
 FLAVORS = openai_flavors()
 PERMISSIVE_SCHEMA: dict[str, Any] = {"type": "object"}
@@ -182,20 +187,21 @@ def to_wire(request: ChatRequest, *, stream: bool = False, quirks: Quirks = Quir
 # --------------------------------------------------------------------------- /v1/models
 
 
-def models_from_wire(data: Mapping[str, Any], flavor: str | None = None) -> list[ServerFacts]:
+def models_from_wire(data: Any, flavor: str | None = None) -> list[ServerFacts]:
     """``/v1/models`` entries to ``ServerFacts`` (llama-server ``meta``, vLLM ``max_model_len``)."""
     spec = find_spec(flavor)
     listing_is_loaded = spec is not None and spec.quirks.listing_is_loaded
     facts: list[ServerFacts] = []
-    for entry in data.get("data") or []:
-        fact: ServerFacts = {"name": str(entry["id"])}
-        meta = entry.get("meta") or {}
-        if meta.get("n_ctx_train"):
-            fact["context_length"] = int(meta["n_ctx_train"])
-        if meta.get("n_params"):
-            fact["parameter_count"] = int(meta["n_params"])
-        if entry.get("max_model_len"):
-            fact["loaded_context_length"] = int(entry["max_model_len"])
+    for raw in as_list(as_mapping(data, "the /v1/models reply").get("data") or [], "data"):
+        entry = as_mapping(raw, "a model entry")
+        fact: ServerFacts = {"name": str(field(entry, "id", "a model entry"))}
+        meta = optional_mapping(entry.get("meta") or None, "a model's meta")
+        if context := count_or_none(meta.get("n_ctx_train")):
+            fact["context_length"] = context
+        if params := count_or_none(meta.get("n_params")):
+            fact["parameter_count"] = params
+        if allocated := count_or_none(entry.get("max_model_len")):
+            fact["loaded_context_length"] = allocated
         if listing_is_loaded:
             fact["loaded"] = True
         facts.append(fact)
@@ -210,11 +216,11 @@ def _strip_v1(url: str) -> str:
     return url[: -len("/v1")] if url.endswith("/v1") else url
 
 
-class OpenAICompatBackend:
+class OpenAICompatBackend(DrivenBackend):
     """One OpenAI-compatible server. ``flavor`` (from discovery's fingerprint) selects its quirks.
 
-    Sync and async twins share every decision; only ``transport.request``/``arequest`` (and
-    ``stream``/``astream``) differ. No I/O happens in ``__init__`` or ``__repr__``.
+    Each operation is one plan (``*_plan``) handed to the transport's sync or async driver
+    (``DrivenBackend``). No I/O happens in ``__init__`` or ``__repr__``.
     """
 
     kind: ProviderKind = ProviderKind.OPENAI_COMPATIBLE
@@ -258,97 +264,62 @@ class OpenAICompatBackend:
     def facts_from_models(self, data: Any) -> list[ServerFacts]:
         return models_from_wire(data, self.flavor)  # marks every model loaded where the listing names only those
 
-    # -- shared plumbing -------------------------------------------------------------------
-    def _kind_for(self, model: str | None) -> TimeoutKind:
+    # -- load state and contexts -----------------------------------------------------------
+    def timeout_kind(self, model: str | None) -> TimeoutKind:
+        """``"cold"`` for a model the catalogue knows not to be resident (it may load first), else ``"normal"``."""
         known = self.load_state.is_loaded(model) if self.load_state is not None and model else None
         return "cold" if known is False else "normal"
 
     def _ctx(self, model: str | None, *, read: float | None = None, retries: int | None = None,
-             kind: TimeoutKind | None = None) -> Any:
-        kind = kind or self._kind_for(model)
+             kind: TimeoutKind | None = None) -> CallContext:
+        kind = kind or self.timeout_kind(model)
         return self.transport.context(self.base_url, self.classify, model=model, kind=kind,
                                       read=read_timeout(self.transport.settings, kind, read),
                                       unreachable_hint=self.unreachable_hint, retries=retries)
 
-    def _chat_ctx(self, request: ChatRequest) -> Any:
+    def _chat_ctx(self, request: ChatRequest) -> CallContext:
         return self._ctx(request.model, read=request.timeout, retries=request.max_retries)
 
-    def _result(self, data: Any, t0: float, model: str | None, forced: ForcedTool | None = None) -> ChatResult:
+    def _result(self, data: Any, t0: float, forced: ForcedTool | None) -> ChatResult:
         result = from_wire(data, forced=forced)
         result.service = self.base_url
         if result.metrics.total_duration_s is None:
             result.metrics.total_duration_s = time.perf_counter() - t0
         return result
 
-    def _stream_parser(self, request: ChatRequest) -> OpenAIChatStream:
-        return OpenAIChatStream(request.model, service=self.base_url, forced=forced_tool_for(request, self.quirks))
+    def _embedded(self, data: Any, model: str) -> EmbeddingResult:
+        result = self.embed_result(data)
+        result.model, result.service = result.model or model, self.base_url
+        return result
 
-    # -- chat ------------------------------------------------------------------------------
-    def _parse(self, request: ChatRequest, t0: float) -> Callable[[Any], ChatResult]:
-        forced = forced_tool_for(request, self.quirks)
-        return lambda data: self._result(data, t0, request.model, forced)
-
-    def chat(self, request: ChatRequest) -> ChatResult:
+    # -- plans -----------------------------------------------------------------------------
+    def chat_plan(self, request: ChatRequest) -> Operation[ChatResult]:
         body, t0 = self.chat_body(request, stream=False), time.perf_counter()
-        return self.transport.request(self._chat_ctx(request), "POST", self.chat_url(request, stream=False), body,
-                                      parse=self._parse(request, t0))
+        parse = partial(self._result, t0=t0, forced=forced_tool_for(request, self.quirks))
+        return (yield from call(self._chat_ctx(request), "POST", self.chat_url(request, stream=False), body, parse))
 
-    async def achat(self, request: ChatRequest) -> ChatResult:
-        body, t0 = self.chat_body(request, stream=False), time.perf_counter()
-        return await self.transport.arequest(self._chat_ctx(request), "POST", self.chat_url(request, stream=False),
-                                             body, parse=self._parse(request, t0))
+    def stream_plan(self, request: ChatRequest) -> Operation[None]:
+        """SSE deltas; a stream that ends before its first event is asked again without streaming
+        (``empty_stream.py``) to learn why."""
+        body = self.chat_body(request, stream=True)
+        parser = OpenAIChatStream(request.model, service=self.base_url, forced=forced_tool_for(request, self.quirks))
+        chunks = stream(self._chat_ctx(request), self.chat_url(request, stream=True), body, parser)
+        yield from explain_empty_stream(chunks, parser, lambda: self.chat_plan(diagnosis_request(request)))
 
-    def stream_chat(self, request: ChatRequest) -> Iterator[ChatChunk]:
-        body, parser = self.chat_body(request, stream=True), self._stream_parser(request)
-        chunks = self.transport.stream(self._chat_ctx(request), self.chat_url(request, stream=True), body, parser)
-        return explain_empty_stream(chunks, parser, lambda: self.chat(diagnosis_request(request)))
-
-    def astream_chat(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
-        body, parser = self.chat_body(request, stream=True), self._stream_parser(request)
-        chunks = self.transport.astream(self._chat_ctx(request), self.chat_url(request, stream=True), body, parser)
-        return aexplain_empty_stream(chunks, parser, lambda: self.achat(diagnosis_request(request)))
-
-    # -- embeddings (one request per call: batching is the caller's; strings only) ----------
-    def _embedded(self, model: str) -> Callable[[Any], EmbeddingResult]:
-        def parse(data: Any) -> EmbeddingResult:
-            result = self.embed_result(data)
-            result.model, result.service = result.model or model, self.base_url
-            return result
-        return parse
-
-    def embed(self, texts: Sequence[str], model: str, **opts: Any) -> EmbeddingResult:
+    def embed_plan(self, texts: Sequence[str], model: str, opts: Mapping[str, Any]) -> Operation[EmbeddingResult]:
+        """One request with every text (batching is the caller's); strings only."""
         if not texts:
             return EmbeddingResult([], model=model, service=self.base_url)
-        return self.transport.request(self._ctx(model, read=opts.get("timeout")), "POST",
-                                      self.base_url + self.embed_path, self.embed_body(texts, model, opts),
-                                      parse=self._embedded(model))
+        return (yield from call(self._ctx(model, read=opts.get("timeout")), "POST", self.base_url + self.embed_path,
+                                self.embed_body(texts, model, opts), partial(self._embedded, model=model)))
 
-    async def aembed(self, texts: Sequence[str], model: str, **opts: Any) -> EmbeddingResult:
-        if not texts:
-            return EmbeddingResult([], model=model, service=self.base_url)
-        return await self.transport.arequest(self._ctx(model, read=opts.get("timeout")), "POST",
-                                             self.base_url + self.embed_path, self.embed_body(texts, model, opts),
-                                             parse=self._embedded(model))
-
-    # -- models ----------------------------------------------------------------------------
-    def list_model_facts(self) -> list[ServerFacts]:
-        facts = self.transport.request(self._ctx(None), "GET", self.base_url + self.models_path,
-                                       parse=self.facts_from_models)
-        for path, parse in self.spec.facts_probes:  # the kind's extra endpoints (llama-server /props, ...)
-            try:  # absent on old builds: the listing's facts stand
-                extra = self.transport.request(self._ctx(None, retries=0), "GET", self.base_url + path, parse=parse)
-            except LocalProviderError:
-                continue
-            facts = with_props(facts, extra)
-        return facts
-
-    async def alist_model_facts(self) -> list[ServerFacts]:
-        facts = await self.transport.arequest(self._ctx(None), "GET", self.base_url + self.models_path,
-                                              parse=self.facts_from_models)
+    def facts_plan(self) -> Operation[list[ServerFacts]]:
+        """``/v1/models``, then the kind's extra endpoints (llama-server ``/props``, ...): absent on old
+        builds, so a failure leaves the listing's facts standing."""
+        facts = yield from call(self._ctx(None), "GET", self.base_url + self.models_path, parse=self.facts_from_models)
         for path, parse in self.spec.facts_probes:
             try:
-                extra = await self.transport.arequest(self._ctx(None, retries=0), "GET", self.base_url + path,
-                                                      parse=parse)
+                extra = yield from call(self._ctx(None, retries=0), "GET", self.base_url + path, parse=parse)
             except LocalProviderError:
                 continue
             facts = with_props(facts, extra)

@@ -10,12 +10,13 @@ stream conversion.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
-from ..transport import loads
+from ..json_codec import loads
 from ..types import InvalidToolCall, ToolCall
 from .base import tool_call_id
+from .malformed import as_mapping, optional_list, text_or_none
 
 TRUNCATED_HINT = "the reply was cut off by max_tokens before the arguments were complete; raise max_tokens"
 MALFORMED_HINT = "the model wrote malformed arguments; retry, or use a model trained for tool calling"
@@ -58,7 +59,7 @@ def parse_tool_call(raw_args: Any, name: str, index: int, *, call_id: str | None
         args: Any = dict(raw_args)
         text = ""
     else:
-        text = raw_args if isinstance(raw_args, str) else ("" if raw_args is None else json.dumps(raw_args))
+        text = raw_args if isinstance(raw_args, str) else ("" if raw_args is None else _text(raw_args))
         if not text.strip():
             args = {}
         else:
@@ -66,17 +67,31 @@ def parse_tool_call(raw_args: Any, name: str, index: int, *, call_id: str | None
                 args = loads(text)  # orjson: depth-limited, 100,000 nested '[' is a ValueError, not a RecursionError
             except (ValueError, RecursionError):
                 args = None
-    if not isinstance(args, dict):
-        return InvalidToolCall(call_id or tool_call_id(name, text, index), name, text,
-                               invalid_call_error(name, text, truncated=truncated))
-    return ToolCall(call_id or tool_call_id(name, canonical_json(args), index), name, args)
+    try:  # arguments nested deeper than the stdlib encoder recurses are not a usable call either
+        return ToolCall(call_id or tool_call_id(name, canonical_json(args), index), name, args) if isinstance(
+            args, dict) else _invalid(name, text, index, call_id, truncated)
+    except RecursionError:
+        return _invalid(name, text, index, call_id, truncated)
 
 
-def tool_calls_from_wire(raw: Sequence[Mapping[str, Any]] | None, start: int = 0, *, truncated: bool = False
+def _text(raw_args: Any) -> str:
+    try:
+        return json.dumps(raw_args)
+    except RecursionError:
+        return ""
+
+
+def _invalid(name: str, text: str, index: int, call_id: str | None, truncated: bool) -> InvalidToolCall:
+    return InvalidToolCall(call_id or tool_call_id(name, text, index), name, text,
+                           invalid_call_error(name, text, truncated=truncated))
+
+
+def tool_calls_from_wire(raw: Any, start: int = 0, *, truncated: bool = False
                         ) -> tuple[list[ToolCall], list[InvalidToolCall]]:
     """A reply's tool calls, Ollama's or OpenAI's shape (valid, invalid): arguments that are not a JSON
     object become an ``InvalidToolCall`` (``truncated``: the reply stopped for length). The server's id
-    when present, else one derived from position (``start`` + offset), name and arguments.
+    when present, else one derived from position (``start`` + offset), name and arguments. A list that
+    is not a list of objects is a ``MalformedReply``.
 
     >>> tool_calls_from_wire([{"function": {"name": "get_weather", "arguments": {"city": "Paris"}}}])
     ([ToolCall(id='call_d88a5dba120dfb68', name='get_weather', arguments={'city': 'Paris'})], [])
@@ -86,10 +101,11 @@ def tool_calls_from_wire(raw: Sequence[Mapping[str, Any]] | None, start: int = 0
     ([], 'c1', '{ "city":')
     """
     parsed = []
-    for offset, tc in enumerate(raw or ()):
-        fn = tc.get("function") or tc
+    for offset, item in enumerate(optional_list(raw or None, "tool_calls")):
+        tc = as_mapping(item, "a tool call")
+        fn = as_mapping(tc.get("function") or tc, "a tool call's function")
         parsed.append(parse_tool_call(fn.get("arguments"), str(fn.get("name") or ""), start + offset,
-                                      call_id=tc.get("id") or None, truncated=truncated))
+                                      call_id=text_or_none(tc.get("id")), truncated=truncated))
     return split_calls(parsed)
 
 

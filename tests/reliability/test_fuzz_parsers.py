@@ -1,8 +1,9 @@
 """Property-based fuzzing of every wire parser: nothing but a ``LocalProviderError`` (or a clean
 result) ever reaches the caller.
 
-Pure parsers may raise ``ValueError``/``KeyError``/``TypeError`` by design: ``transport.py``'s
-funnel maps those. So replies are fuzzed *through the funnel* (an ``httpx.MockTransport`` serving
+Pure parsers raise only ``MalformedReply`` (a reply of the wrong shape) or ``ErrorPayload`` on junk:
+``funnel.py`` maps those and nothing else, so any other exception is a patinox bug. Replies are fuzzed
+directly and *through the funnel* (an ``httpx.MockTransport`` serving
 fuzzed bodies to the real backends, ``LocalProvider`` and discovery), and parsers that promise to be
 total (``parse_sse_line``, the URL parsers, the error classifiers, small metadata parsers) are
 fuzzed directly. Examples are derandomized (reproducible in CI) and bounded.
@@ -28,6 +29,7 @@ from patinox_core.backends.lmstudio import (
     facts_from_api_v1,
     ttl_seconds,
 )
+from patinox_core.backends.malformed import MalformedReply
 from patinox_core.backends.ollama import OllamaBackend
 from patinox_core.backends.openai_compat import (
     FLAVORS,
@@ -186,9 +188,8 @@ def test_error_classifiers_are_total(status: int | None, body: Any) -> None:
 
 # --------------------------------------------------------------------------- pure parsers, directly
 
-#: What a pure parser may raise: the funnel (transport._mapped) maps each of these to the error tree.
-MAPPABLE = (LocalProviderError, ErrorPayload, ValueError, KeyError, TypeError, AttributeError, IndexError,
-            ArithmeticError)
+#: What a pure parser may raise: the funnel (funnel.py) maps each of these to the error tree, and only these.
+MAPPABLE = (LocalProviderError, ErrorPayload, MalformedReply)
 PURE_PARSERS = {
     "ollama.from_wire": (ollama_wire.from_wire, fb.O_CHAT),
     "ollama.embed_from_wire": (lambda d: ollama.embed_from_wire(d, expected=2), fb.O_EMBED),

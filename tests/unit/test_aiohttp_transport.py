@@ -176,7 +176,7 @@ async def test_transport_uses_aiohttp_by_default_and_maps_errors(server: EchoSer
     t = Transport(_settings())
     ctx = t.context(server.url, _classify)
     assert await t.arequest(ctx, "POST", server.url + "/echo", {"x": 1}, parse=lambda d: d["body"]) == '{"x":1}'
-    assert t._afast[asyncio.get_running_loop()] is not None  # the aiohttp fast path carries arequest
+    assert t.clients.fast() is not None  # the aiohttp fast path carries arequest
     with pytest.raises(ServerError, match="server busy"):
         await t.arequest(ctx, "GET", server.url + "/busy")
     server.delay_first_byte(1.0)
@@ -226,5 +226,5 @@ async def test_injected_httpx_transport_still_serves_async_calls() -> None:
     ctx = t.context("http://127.0.0.1:9", _classify)
     assert await t.arequest(ctx, "GET", "http://127.0.0.1:9/x") == {"mock": True}
     assert seen == ["http://127.0.0.1:9/x"]
-    assert t._afast[asyncio.get_running_loop()] is None  # no aiohttp when a transport was injected
+    assert t.clients.fast() is None  # no aiohttp when a transport was injected
     await t.aclose()

@@ -21,6 +21,7 @@ from patinox_core import (
     ToolCall,
 )
 from patinox_core.backends.base import ErrorPayload, tool_call_id
+from patinox_core.backends.malformed import MalformedReply
 from patinox_core.backends.ollama import (
     TagEntry,
     embed_from_wire,
@@ -474,5 +475,5 @@ def test_embedding_only_model_and_new_tags_fields() -> None:
 
 def test_empty_lists() -> None:
     assert facts_from_tags({"models": []}) == [] and facts_from_ps({"models": []}) == {}
-    with pytest.raises(KeyError):
+    with pytest.raises(MalformedReply, match="has no 'models'"):
         facts_from_tags({"error": "Unexpected endpoint"})

@@ -21,6 +21,7 @@ from patinox_core import (
     ServiceUnavailableError,
 )
 from patinox_core.backends.base import ErrorPayload
+from patinox_core.backends.malformed import as_list
 from patinox_core.transport import CallContext, Transport, loads
 from patinox_core.types import ChatChunk
 
@@ -132,13 +133,41 @@ def test_every_httpx_failure_is_mapped(mode: str, exc: Exception, kind: type, re
 
 
 @pytest.mark.parametrize("mode", ["request", "arequest"])
-def test_malformed_json_and_parse_errors_are_invalid_response(mode: str) -> None:
+def test_malformed_json_and_malformed_replies_are_invalid_response(mode: str) -> None:
     t = make(Recorder(httpx.Response(200, content=b'{"model": "x", "mess')))
-    with pytest.raises(InvalidResponseError):
+    with pytest.raises(InvalidResponseError, match="not JSON") as info:
         run_all(t, ctx(t), mode)
+    assert info.value.hint and "malformed" in info.value.hint and info.value.service == URL
     t = make(Recorder(httpx.Response(200, json={"models": None})))
-    with pytest.raises(InvalidResponseError, match="KeyError"):
-        t.request(ctx(t), "GET", URL + "/api/tags", parse=lambda d: d["missing"])
+    with pytest.raises(InvalidResponseError, match="models is null, not a JSON array"):
+        t.request(ctx(t), "GET", URL + "/api/tags", parse=lambda d: as_list(d["models"], "models"))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_bug_in_a_parser_surfaces_as_itself(mode: str) -> None:
+    """The funnel maps transport and decode failures only: patinox's own AttributeError is not "malformed data"."""
+    t = make(Recorder(httpx.Response(200, text='{"c":"hi"}\n')))
+
+    def buggy(data: Any) -> Any:
+        return data.no_such_attribute
+
+    class BuggyParser(LineParser):
+        def feed(self, line: str) -> list[ChatChunk]:
+            return buggy(line)
+
+    with pytest.raises(AttributeError, match="no_such_attribute"):
+        if mode == "request":
+            t.request(ctx(t), "GET", URL, parse=buggy)
+        elif mode == "arequest":
+            asyncio.run(t.arequest(ctx(t), "GET", URL, parse=buggy))
+        elif mode == "stream":
+            list(t.stream(ctx(t), URL, {}, BuggyParser()))
+        else:
+            async def consume() -> None:
+                async for _ in t.astream(ctx(t), URL, {}, BuggyParser()):
+                    pass
+
+            asyncio.run(consume())
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -1,0 +1,238 @@
+"""The two drivers that execute any plan of ``exchange.py``: ``SyncDriver`` over an ``httpx.Client``,
+``AsyncDriver`` over an ``httpx.AsyncClient`` (and aiohttp's direct path when it carries the loop's
+traffic). They do the I/O of each step and nothing else: every decision (retries, checks, parsing,
+error mapping) is the plan's. An exception a step raises is thrown into the plan, which maps what
+it knows (``funnel.py``); anything else comes back out unchanged.
+
+Each socket wait is bounded by the call's total deadline: ``deadline.bound`` (sync, per thread) and
+``deadline.abound`` (async, never around a ``yield`` to the caller).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any, Protocol, TypeVar
+
+import httpx
+
+from .deadline import abound, bound
+from .exchange import Fetch, Open, Operation, ReadRest, Receive, Reply, Request, Sleep, Step
+from .limits import BodyCollector
+from .replies import aread, read
+from .types import ChatChunk
+
+T = TypeVar("T")
+
+#: parsed URLs by string: httpx re-parses a str URL on every request (~10 µs, 4% of a loopback call)
+_url = functools.lru_cache(maxsize=512)(httpx.URL)
+
+
+class FastFetch(Protocol):
+    """``AiohttpTransport.request_bytes``: one complete request without httpx's client layer."""
+
+    def __call__(self, method: str, url: str, content: bytes | None, headers: Any, timeout: httpx.Timeout,
+                 collector: Callable[[int, Any], BodyCollector]) -> Awaitable[tuple[int, Any, bytes]]: ...
+
+
+class Stepper:
+    """Walks a plan: ``next()`` is its next step (None once it returned, its value in ``result``);
+    ``reply``/``fail`` set what the step gave, sent or thrown into the plan at the next ``next()``."""
+
+    __slots__ = ("_error", "_plan", "_reply", "result")
+
+    def __init__(self, plan: Operation[Any]) -> None:
+        self._plan = plan
+        self._reply: Any = None
+        self._error: BaseException | None = None
+        self.result: Any = None
+
+    def next(self) -> Step | ChatChunk | None:
+        error, self._error = self._error, None
+        reply, self._reply = self._reply, None
+        try:
+            return self._plan.throw(error) if error is not None else self._plan.send(reply)
+        except StopIteration as stop:
+            self.result = stop.value
+            return None
+
+    def reply(self, value: Any) -> None:
+        self._reply = value
+
+    def fail(self, error: BaseException) -> None:
+        self._error = error
+
+    def close(self) -> None:
+        self._plan.close()
+
+
+def _build(client: httpx.Client | httpx.AsyncClient, r: Request) -> httpx.Request:
+    return client.build_request(r.method, _url(r.url), content=r.content, headers=r.headers, timeout=r.timeout)
+
+
+class _SyncSteps:
+    """The I/O of one sync operation: at most one open (streamed) reply at a time."""
+
+    def __init__(self, client: httpx.Client) -> None:
+        self.client = client
+        self.open: httpx.Response | None = None
+        self.chunks: Iterator[bytes] = iter(())
+        self.deadline: Any = None
+        self.do: dict[type, Callable[[Any], Any]] = {Receive: self.receive, Fetch: self.fetch, Open: self.start,
+                                                     ReadRest: self.read_rest, Sleep: self.sleep}
+
+    def fetch(self, step: Fetch) -> Reply:
+        r = step.request
+        with bound(r.deadline):
+            resp = self.client.send(_build(self.client, r), stream=True, follow_redirects=r.follow_redirects)
+            try:
+                return Reply(resp.status_code, resp.headers, read(resp, step.collect(resp.status_code, resp.headers)))
+            finally:
+                resp.close()
+
+    def start(self, step: Open) -> Reply:
+        self.close()
+        with bound(step.request.deadline):
+            resp = self.client.send(_build(self.client, step.request), stream=True)
+        self.open, self.chunks, self.deadline = resp, resp.iter_bytes(), step.request.deadline
+        return Reply(resp.status_code, resp.headers, b"")
+
+    def receive(self, step: Receive) -> bytes | None:
+        with bound(self.deadline):
+            return next(self.chunks, None)
+
+    def read_rest(self, step: ReadRest) -> bytes:
+        assert self.open is not None, "ReadRest without an open reply"
+        with bound(self.deadline):
+            return read(self.open, step.body)
+
+    def sleep(self, step: Sleep) -> None:
+        time.sleep(step.seconds)
+
+    def close(self) -> None:
+        if self.open is not None:
+            self.open.close()
+            self.open = None
+
+
+class SyncDriver:
+    """Runs plans over the ``httpx.Client`` that ``client()`` returns."""
+
+    def __init__(self, client: Callable[[], httpx.Client]) -> None:
+        self._client = client
+
+    def run(self, plan: Operation[T]) -> T:
+        """The plan's result (a plan of a complete reply: it emits no chunk)."""
+        stepper = Stepper(plan)
+        for chunk in self._drive(stepper):
+            raise AssertionError(f"a complete-reply plan emitted {chunk!r}")
+        return stepper.result  # type: ignore[no-any-return]
+
+    def iterate(self, plan: Operation[Any]) -> Iterator[ChatChunk]:
+        """The chunks a streaming plan emits."""
+        return self._drive(Stepper(plan))
+
+    def _drive(self, stepper: Stepper) -> Iterator[ChatChunk]:
+        steps = _SyncSteps(self._client())
+        try:
+            while (step := stepper.next()) is not None:
+                if isinstance(step, ChatChunk):
+                    yield step
+                    continue
+                try:
+                    stepper.reply(steps.do[type(step)](step))
+                except Exception as exc:  # the plan maps what it knows; anything else comes back out
+                    stepper.fail(exc)
+        finally:
+            steps.close()
+            stepper.close()
+
+
+class _AsyncSteps:
+    """The I/O of one async operation: at most one open (streamed) reply at a time."""
+
+    def __init__(self, client: httpx.AsyncClient, fast: FastFetch | None) -> None:
+        self.client = client
+        self.fast = fast
+        self.open: httpx.Response | None = None
+        self.chunks: AsyncIterator[bytes] | None = None
+        self.deadline: Any = None
+        self.do: dict[type, Callable[[Any], Awaitable[Any]]] = {
+            Receive: self.receive, Fetch: self.fetch, Open: self.start, ReadRest: self.read_rest, Sleep: self.sleep}
+
+    async def fetch(self, step: Fetch) -> Reply:
+        r = step.request
+        with abound(r.deadline):
+            if self.fast is not None and not r.follow_redirects:
+                return Reply(*await self.fast(r.method, r.url, r.content, r.headers, r.timeout, step.collect))
+            resp = await self.client.send(_build(self.client, r), stream=True, follow_redirects=r.follow_redirects)
+            try:
+                return Reply(resp.status_code, resp.headers,
+                             await aread(resp, step.collect(resp.status_code, resp.headers)))
+            finally:
+                await resp.aclose()
+
+    async def start(self, step: Open) -> Reply:
+        await self.aclose()
+        with abound(step.request.deadline):
+            resp = await self.client.send(_build(self.client, step.request), stream=True)
+        self.open, self.chunks, self.deadline = resp, resp.aiter_bytes(), step.request.deadline
+        return Reply(resp.status_code, resp.headers, b"")
+
+    async def receive(self, step: Receive) -> bytes | None:
+        assert self.chunks is not None, "Receive without an open reply"
+        with abound(self.deadline):
+            return await anext(self.chunks, None)
+
+    async def read_rest(self, step: ReadRest) -> bytes:
+        assert self.open is not None, "ReadRest without an open reply"
+        with abound(self.deadline):
+            return await aread(self.open, step.body)
+
+    async def sleep(self, step: Sleep) -> None:
+        await asyncio.sleep(step.seconds)
+
+    async def aclose(self) -> None:
+        if self.open is not None:
+            await self.open.aclose()
+            self.open = self.chunks = None
+
+
+class AsyncDriver:
+    """Runs plans over the ``httpx.AsyncClient`` of the running loop (``client()``); complete requests
+    go straight through aiohttp when ``fast()`` offers its direct path for this loop."""
+
+    def __init__(self, client: Callable[[], httpx.AsyncClient], fast: Callable[[], FastFetch | None]) -> None:
+        self._client = client
+        self._fast = fast
+
+    async def run(self, plan: Operation[T]) -> T:
+        """The plan's result (a plan of a complete reply: it emits no chunk)."""
+        stepper = Stepper(plan)
+        async for chunk in self._drive(stepper):
+            raise AssertionError(f"a complete-reply plan emitted {chunk!r}")
+        return stepper.result  # type: ignore[no-any-return]
+
+    def iterate(self, plan: Operation[Any]) -> AsyncIterator[ChatChunk]:
+        """The chunks a streaming plan emits."""
+        return self._drive(Stepper(plan))
+
+    async def _drive(self, stepper: Stepper) -> AsyncIterator[ChatChunk]:
+        steps = _AsyncSteps(self._client(), self._fast())
+        try:
+            while (step := stepper.next()) is not None:
+                if isinstance(step, ChatChunk):
+                    yield step
+                    continue
+                try:
+                    stepper.reply(await steps.do[type(step)](step))
+                except Exception as exc:  # the plan maps what it knows; anything else comes back out
+                    stepper.fail(exc)
+        finally:
+            await steps.aclose()
+            stepper.close()
+
+
+__all__ = ["AsyncDriver", "FastFetch", "Stepper", "SyncDriver"]

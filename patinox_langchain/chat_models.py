@@ -7,7 +7,6 @@ socket, parses JSON or probes a capability.
 
 from __future__ import annotations
 
-import inspect
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from operator import itemgetter
@@ -110,17 +109,13 @@ class _ProviderMixin(BaseModel):
         client = getattr(self, "client", None)
         if client is not None:
             return client
-        # ``self._provider`` goes through pydantic's ``__getattr__`` after a failed lookup (~1 µs);
-        # the private-attribute dict is a slot, read directly on this per-call path
-        provider = self.__pydantic_private__["_provider"]  # type: ignore[index]
-        if provider is None:
+        if self._provider is None:
             from patinox_core.router import LocalProvider
 
             with _PROVIDER_LOCK:
-                if self.__pydantic_private__["_provider"] is None:  # type: ignore[index]
+                if self._provider is None:
                     self._provider = LocalProvider(self._settings())
-            provider = self.__pydantic_private__["_provider"]  # type: ignore[index]
-        return provider
+        return self._provider  # type: ignore[no-any-return]
 
 
 class ChatPatinox(_ProviderMixin, BaseChatModel):
@@ -164,14 +159,9 @@ class ChatPatinox(_ProviderMixin, BaseChatModel):
     client: Any = Field(default=None, exclude=True)
     """A ``LocalProvider`` to share between models (one catalogue, one connection pool)."""
 
-    _info: dict[str, Any] = PrivateAttr(default_factory=dict)
+    _resolved: str | None = PrivateAttr(default=None)  # the model the router picked for this instance
 
     # -- LangChain plumbing ----------------------------------------------------------------
-    @property
-    def _memo(self) -> dict[str, Any]:
-        """``_info`` (resolved model, server kinds) without pydantic's slow private-attribute path."""
-        return self.__pydantic_private__["_info"]  # type: ignore[index]
-
     @property
     def _llm_type(self) -> str:
         return "patinox"
@@ -189,7 +179,7 @@ class ChatPatinox(_ProviderMixin, BaseChatModel):
         return {n: v for n in _IDENTIFYING if (v := getattr(self, n)) is not None}
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
-        model = kwargs.get("model") or self.model or self._memo.get("resolved_model") or "auto"
+        model = kwargs.get("model") or self.model or self._resolved or "auto"
         params = LangSmithParams(ls_provider="patinox", ls_model_name=model, ls_model_type="chat")
         temperature = kwargs.get("temperature", self.temperature)
         if temperature is not None:
@@ -231,33 +221,17 @@ class ChatPatinox(_ProviderMixin, BaseChatModel):
             params.update((name, kwargs[name]) for name in _PARAMS if name in kwargs)
         return params
 
-    def _learn(self, model: str | None, service: str | None, own: bool) -> str | None:
+    def _learn(self, info: ModelInfo | None, own: bool) -> str | None:
         """The answering server's kind (for ``model_provider``) and, for this instance's own model, the
-        ``profile``: both read from the provider's in-memory catalogue, no I/O. A lookup that found
-        no profile is not repeated until the catalogue changes."""
-        memo = self._memo
-        kinds = memo.get("kinds")
-        if kinds is None:
-            kinds = memo["kinds"] = {}
-        if service in kinds and (self.profile is not None or not own):
-            return kinds[service]
-        catalogue = getattr(self._get_provider(), "catalogue", None)
-        snapshot = (model, service, own, getattr(catalogue, "version", None))
-        if memo.get("learned") != snapshot:
-            infos = catalogue.entries([service]) if catalogue is not None and service else []
-            if infos:
-                kinds[service] = infos[0].kind.value
-            if own and model:
-                memo.setdefault("resolved_model", model)
-                match = next((i for i in infos if i.name == model), None)
-                if match is not None and self.profile is None:
-                    self.profile = profile_from(match)
+        ``profile``: both from the catalogue entry the reply carries (``ChatResult.info``), no lookup."""
+        if info is None:  # a provider that does not say (a bare backend as client)
+            pinned = parse_kind(self.provider).value if self.provider else None
+            return pinned if pinned != "local" else None
+        if own:
+            self._resolved = self._resolved or info.name
             if self.profile is None:
-                memo["learned"] = snapshot
-        if service in kinds:
-            return kinds[service]
-        pinned = parse_kind(self.provider).value if self.provider else None
-        return pinned if pinned != "local" else None
+                self.profile = profile_from(info)
+        return info.kind.value
 
     def _finish(self, message: AIMessage, kwargs: dict[str, Any]) -> AIMessage:
         if kwargs.get("parallel_tool_calls") is False and len(message.tool_calls) > 1:
@@ -270,7 +244,7 @@ class ChatPatinox(_ProviderMixin, BaseChatModel):
         kwargs.pop("stream", None)
         req = self._request(messages, stop, kwargs)
         result = self._get_provider().chat(req)
-        kind = self._learn(result.model, result.service, own=not kwargs.get("model"))
+        kind = self._learn(result.info, own=not kwargs.get("model"))
         return ChatResult(generations=[ChatGeneration(message=self._finish(conv.to_ai_message(result, kind=kind),
                                                                            kwargs))])
 
@@ -279,7 +253,7 @@ class ChatPatinox(_ProviderMixin, BaseChatModel):
         kwargs.pop("stream", None)
         req = self._request(messages, stop, kwargs)
         result = await self._get_provider().achat(req)
-        kind = self._learn(result.model, result.service, own=not kwargs.get("model"))
+        kind = self._learn(result.info, own=not kwargs.get("model"))
         return ChatResult(generations=[ChatGeneration(message=self._finish(conv.to_ai_message(result, kind=kind),
                                                                            kwargs))])
 
@@ -318,7 +292,7 @@ class ChatPatinox(_ProviderMixin, BaseChatModel):
         raise ConfigurationError("resolve() needs a model name", hint="pass model=... to ChatPatinox")
 
     def _adopt(self, info: ModelInfo) -> None:
-        self._memo["resolved_model"] = info.name
+        self._resolved = info.name
         if self.profile is None:
             self.profile = profile_from(info)
 
@@ -387,11 +361,6 @@ class ChatPatinox(_ProviderMixin, BaseChatModel):
         return RunnableMap(raw=llm) | parse.with_fallbacks([fallback], exception_key="parsing_error")
 
 
-# LangChain reads ``inspect.signature(self._generate / self._agenerate)`` on every call (~10 µs and a
-# dozen objects): a precomputed ``__signature__`` (the same signature) makes that lookup cheap.
-for _native in (ChatPatinox._generate, ChatPatinox._agenerate):
-    _native.__signature__ = inspect.signature(_native)  # type: ignore[attr-defined]
-del _native
 
 def json_schema_of(schema: Any) -> dict[str, Any]:
     """A JSON schema from a pydantic (v1 or v2) class, a TypedDict, or a JSON schema dict."""
@@ -420,7 +389,7 @@ class _StreamState:
     def convert(self, chunk: core.ChatChunk) -> ChatGenerationChunk:
         if self.parallel is False and chunk.tool_calls:
             chunk.tool_calls = chunk.tool_calls[: max(0, 1 - self.tool_index)]
-        kind = self.model._learn(chunk.model, chunk.service, self.own) if chunk.is_final else None
+        kind = self.model._learn(chunk.info, self.own) if chunk.is_final else None
         message = conv.to_ai_chunk(chunk, kind=kind, tool_index=self.tool_index, v1=self.blocks)
         self.tool_index += len(chunk.tool_calls) + len(chunk.invalid_tool_calls)
         return ChatGenerationChunk(message=message)

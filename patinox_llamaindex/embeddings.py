@@ -17,7 +17,7 @@ from pydantic import Field, PrivateAttr, SecretStr
 from patinox_core.arguments import construct
 from patinox_core.config import LocalSettings
 
-from .llm import PinnedServer, _check_exclusive, _Runtime, build_local_provider
+from ._runtime import PinnedServer, _check_exclusive, _Runtime, build_local_provider
 
 if TYPE_CHECKING:
     from patinox_core.router import LocalProvider

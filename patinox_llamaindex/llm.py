@@ -8,8 +8,6 @@ lazily at the first request.
 
 from __future__ import annotations
 
-import inspect
-import threading
 from collections.abc import AsyncGenerator, Generator, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal
@@ -40,15 +38,15 @@ from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_ca
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import ToolSelection
 from llama_index.core.types import PydanticProgramMode
-from pydantic import AliasChoices, BaseModel, Field, PrivateAttr, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, Field, PrivateAttr, SecretStr
 
 from patinox_core import types as core
 from patinox_core.arguments import construct
-from patinox_core.config import LocalSettings, ProviderKind, hide_url_credentials, join_credentials, parse_kind
-from patinox_core.errors import ConfigurationError, LocalProviderError
-from patinox_core.pinning import pinned_settings
+from patinox_core.config import LocalSettings
+from patinox_core.errors import LocalProviderError
 
 from . import _convert as cv
+from ._runtime import PinnedServer, _check_exclusive, _Runtime, build_local_provider
 from ._structured import check_response
 
 if TYPE_CHECKING:
@@ -68,91 +66,9 @@ def _start_event(output_cls: type[BaseModel], prompt: PromptTemplate, prompt_arg
     dispatcher.event(LLMStructuredPredictStartEvent(output_cls=output_cls, template=prompt, template_args=prompt_args))
 
 
-_CREATE_LOCK = threading.Lock()  # guards the lazy creation of a LocalProvider
 #: Fields that are a request's defaults (``timeout`` lives in the settings' ``read_timeout``: same meaning).
 _DEFAULT_FIELDS = (*(n for n in cv.REQUEST_FIELDS if n != "timeout"), "model", "thinking", "format",
                    "additional_kwargs")
-
-
-class _Runtime:
-    """An adapter's runtime state: its ``LocalProvider``, explicit settings, resolved model.
-
-    A copy (``copy.deepcopy``, ``model_copy``) shares the provider; resolved entries are keyed by
-    the ``model`` field, so a copy with another model never reports this one's metadata. Pickling
-    (LlamaIndex's multiprocess ingestion) keeps only the settings: the unpickled adapter builds a
-    fresh provider in its own process.
-    """
-
-    __slots__ = ("info", "lazy_done", "local", "payload", "settings")
-
-    def __init__(self, local: LocalProvider | None = None, settings: LocalSettings | None = None) -> None:
-        self.local = local
-        self.settings = settings
-        # model field value -> its catalogue entry (a shallow copy with another model shares this)
-        self.info: dict[str | None, ModelInfo] = {}
-        self.lazy_done: set[str | None] = set()
-        # (catalogue entry, the fields metadata reads, to_payload()'s dict): LlamaIndex asks every call
-        self.payload: tuple[ModelInfo | None, tuple[Any, ...], dict[str, Any]] | None = None
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> _Runtime:
-        return _Runtime(self.local, self.settings)
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_Runtime, (None, self.settings))
-
-    def provider(self, build: Any) -> LocalProvider:
-        """The provider, built once with ``build(settings)`` (no network I/O)."""
-        if self.local is None:
-            with _CREATE_LOCK:
-                if self.local is None:
-                    self.local = build(self.settings)
-        return self.local
-
-
-class PinnedServer(BaseModel):
-    """The server-pinning fields shared by ``Patinox`` and ``PatinoxEmbedding``."""
-
-    base_url: str | None = Field(default=None, description="Pin one server (nothing else is probed).")
-    base_url_credentials: SecretStr | None = Field(default=None, exclude=True, repr=False)
-    """``user:pass`` split off ``base_url`` (never shown or serialized)."""
-
-    @model_validator(mode="before")
-    @classmethod
-    def _hide_url_credentials(cls, data: Any) -> Any:
-        return hide_url_credentials(data)
-
-    provider: ProviderKind | None = Field(default=None, description="Only use servers of this kind.")
-
-    @field_validator("provider", mode="before")
-    @classmethod
-    def _provider_kind(cls, v: Any) -> Any:
-        return None if v in (None, "") else parse_kind(v)
-
-
-def build_local_provider(adapter: Any, settings: LocalSettings | None) -> LocalProvider:
-    """The ``LocalProvider`` of an adapter (``Patinox`` or ``PatinoxEmbedding``): ``settings`` if
-    given, else settings pinned by its ``base_url``/``provider``/``timeout``/``max_retries``/``api_key``."""
-    from patinox_core.router import LocalProvider
-
-    return LocalProvider(settings or pinned_settings(
-        base_url=join_credentials(adapter.base_url, adapter.base_url_credentials),
-        provider=adapter.provider,
-        read_timeout=adapter.timeout,
-        max_retries=adapter.max_retries,
-        api_key=adapter.api_key,
-    ))
-
-
-def _check_exclusive(adapter: Any, local_provider: Any, settings: Any) -> None:
-    """``local_provider=``/``settings=`` carry their own server and timeout choices."""
-    names = ("base_url", "provider", "timeout", "max_retries", "api_key")
-    pinned = [n for n in names if getattr(adapter, n) is not None]
-    given = [n for n, v in (("local_provider", local_provider), ("settings", settings)) if v is not None]
-    if len(given) > 1 or (given and pinned):
-        raise ConfigurationError(
-            f"{given[0]}= cannot be combined with {', '.join(n + '=' for n in (given[1:] + pinned))}",
-            hint="put servers, timeouts and retries in the LocalSettings / LocalProvider itself",
-        )
 
 
 class Patinox(PinnedServer, FunctionCallingLLM):
@@ -213,15 +129,9 @@ class Patinox(PinnedServer, FunctionCallingLLM):
 
     # -- provider and catalogue ---------------------------------------------------------
     @property
-    def _runtime(self) -> _Runtime:
-        # ``self._rt`` goes through pydantic's ``__getattr__`` after a failed lookup (~1 µs, several
-        # times per call); the private-attribute dict is a slot, read directly
-        return self.__pydantic_private__["_rt"]  # type: ignore[index]
-
-    @property
     def local_provider(self) -> LocalProvider:
         """The ``LocalProvider`` (created on first use; creating it does no network I/O)."""
-        rt = self._runtime
+        rt = self._rt
         return rt.local if rt.local is not None else rt.provider(self._build)
 
     def _build(self, settings: LocalSettings | None) -> LocalProvider:
@@ -230,42 +140,24 @@ class Patinox(PinnedServer, FunctionCallingLLM):
     @property
     def model_info(self) -> ModelInfo | None:
         """The resolved catalogue entry, or None before ``resolve()`` / the first request."""
-        return self._runtime.info.get(self.model)
+        return self._rt.info.get(self.model)
 
     def resolve(self, model: str | None = None) -> ModelInfo:
         """Look the model up in the catalogue (network I/O) and keep it for ``metadata``.
         ``model=None``: this LLM's model, else the router's default chat model."""
-        info = self._runtime.info[self.model] = self.local_provider.get_model(model or self.model)
+        info = self._rt.info[self.model] = self.local_provider.get_model(model or self.model)
         return info
 
     async def aresolve(self, model: str | None = None) -> ModelInfo:
         """Async ``resolve()``."""
-        info = self._runtime.info[self.model] = await self.local_provider.aget_model(model or self.model)
+        info = self._rt.info[self.model] = await self.local_provider.aget_model(model or self.model)
         return info
 
-    def _lazy(self, request: core.ChatRequest, served: str | None) -> bool:
-        """Resolve lazily? Once per model field value, after the first reply to a request for this
-        LLM's own model (not a per-call ``model=``), naming the model actually used."""
-        rt = self._runtime
-        if not served or request.model != self.model or self.model in rt.info or self.model in rt.lazy_done:
-            return False
-        rt.lazy_done.add(self.model)
-        return True
-
-    def _after(self, request: core.ChatRequest, served: str | None) -> None:
-        """Best effort: a failed lookup leaves the defaults (``resolve()`` can still be called)."""
-        if self._lazy(request, served):
-            try:
-                self.resolve(served)
-            except LocalProviderError:
-                pass
-
-    async def _aafter(self, request: core.ChatRequest, served: str | None) -> None:
-        if self._lazy(request, served):
-            try:
-                await self.aresolve(served)
-            except LocalProviderError:
-                pass
+    def _after(self, request: core.ChatRequest, info: ModelInfo | None) -> None:
+        """Resolve lazily: the first reply to a request for this LLM's own model (not a per-call
+        ``model=``) carries the catalogue entry that answered; ``metadata`` reads it from then on."""
+        if info is not None and request.model == self.model and self.model not in self._rt.info:
+            self._rt.info[self.model] = info
 
     @property
     def metadata(self) -> LLMMetadata:
@@ -284,7 +176,7 @@ class Patinox(PinnedServer, FunctionCallingLLM):
         when the resolved entry or a field ``metadata`` reads changes."""
         if type(self).metadata is not Patinox.metadata:  # a subclass computes its own
             return super().to_payload()
-        rt = self._runtime
+        rt = self._rt
         info = rt.info.get(self.model)
         fields = (self.model, self.context_window, self.num_ctx, self.max_tokens, self.is_function_calling_model,
                   self.is_chat_model)
@@ -301,13 +193,13 @@ class Patinox(PinnedServer, FunctionCallingLLM):
     def _chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
         request = self._request(messages, kwargs)
         result = self.local_provider.chat(request)
-        self._after(request, result.model)
+        self._after(request, result.info)
         return cv.from_core_result(result)
 
     async def _achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
         request = self._request(messages, kwargs)
         result = await self.local_provider.achat(request)
-        await self._aafter(request, result.model)
+        self._after(request, result.info)
         return cv.from_core_result(result)
 
     def _stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
@@ -361,34 +253,30 @@ class Patinox(PinnedServer, FunctionCallingLLM):
     def _complete(self, prompt: str, kwargs: dict[str, Any]) -> CompletionResponse:
         request = self._completion_request(prompt, kwargs, self._raw_prompt())
         result = self.local_provider.chat(request)
-        self._after(request, result.model)
+        self._after(request, result.info)
         return chat_response_to_completion_response(cv.from_core_result(result))
 
     async def _acomplete(self, prompt: str, kwargs: dict[str, Any]) -> CompletionResponse:
         request = self._completion_request(prompt, kwargs, await self._araw_prompt())
         result = await self.local_provider.achat(request)
-        await self._aafter(request, result.model)
+        self._after(request, result.info)
         return chat_response_to_completion_response(cv.from_core_result(result))
 
     def _stream_requested(self, request: core.ChatRequest) -> ChatResponseGen:
         def gen() -> ChatResponseGen:
             acc = cv.StreamAccumulator()
-            model = None
             for chunk in self.local_provider.stream_chat(request):
-                model = chunk.model or model
+                self._after(request, chunk.info)
                 yield acc.feed(chunk)
-            self._after(request, model)
 
         return gen()
 
     def _astream_requested(self, request: core.ChatRequest) -> ChatResponseAsyncGen:
         async def gen() -> ChatResponseAsyncGen:
             acc = cv.StreamAccumulator()
-            model = None
             async for chunk in self.local_provider.astream_chat(request):
-                model = chunk.model or model
+                self._after(request, chunk.info)
                 yield acc.feed(chunk)
-            await self._aafter(request, model)
 
         return gen()
 
@@ -554,15 +442,5 @@ class Patinox(PinnedServer, FunctionCallingLLM):
             dispatcher.event(LLMStructuredPredictEndEvent(output=obj))
 
         return gen()
-
-
-# LlamaIndex's span wrapper runs ``inspect.signature(method).bind(...)`` on every call (~8 µs and a
-# dozen objects): a precomputed ``__signature__`` (the same signature) makes that lookup cheap.
-for _name in ("chat", "achat", "stream_chat", "astream_chat", "complete", "acomplete", "stream_complete",
-              "astream_complete"):
-    _fn = inspect.getattr_static(Patinox, _name)
-    _fn = getattr(_fn, "__wrapped__", _fn)  # under the dispatcher's span wrapper, when there is one
-    _fn.__signature__ = inspect.signature(_fn)
-del _name, _fn
 
 __all__ = ["Patinox"]

@@ -129,9 +129,14 @@ class LocalProvider:
 
     def _plan(self, view: View, model: str | None, need: str, extra: Sequence[str] = (), *,
               check: bool = True) -> list[ModelInfo]:
+        return policy.plan(view, model, need, extra, settings=self.settings, order=self._order,
+                           targets=self.fleet.targets, check=check)
+
+    def _order(self, copies: Sequence[ModelInfo]) -> list[ModelInfo]:
+        if len(copies) <= 1:
+            return list(copies)
         health, cooldown_until = self._health.snapshot()
-        return policy.plan(view, model, need, extra, settings=self.settings, health=health,
-                           cooldown_until=cooldown_until, targets=self.fleet.targets, check=check)
+        return policy.order_candidates(copies, health=health, cooldown_until=cooldown_until)
 
     def get_model(self, name: str | None = None, *, capability: str | None = None) -> ModelInfo:
         """The catalogue entry a request for ``name`` would use first. ``name=None``: the default

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 
-from patinox_core.config import LocalSettings, ProviderKind, hide_url_credentials, join_credentials, parse_kind
+from patinox_core.config import LocalSettings, ProviderKind, hide_url_credentials, parse_kind
 from patinox_core.errors import ConfigurationError
 from patinox_core.pinning import pinned_settings
 
@@ -80,7 +80,8 @@ def build_local_provider(adapter: Any, settings: LocalSettings | None) -> LocalP
     from patinox_core.router import LocalProvider
 
     return LocalProvider(settings or pinned_settings(
-        base_url=join_credentials(adapter.base_url, adapter.base_url_credentials),
+        base_url=adapter.base_url,
+        credentials=adapter.base_url_credentials,
         provider=adapter.provider,
         read_timeout=adapter.timeout,
         max_retries=adapter.max_retries,

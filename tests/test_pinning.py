@@ -56,6 +56,19 @@ def test_a_pinned_model_never_answers_from_the_environment_server(
     assert not [r for r in elsewhere.requests if r.path in ("/api/chat", "/api/embed")]
 
 
+@pytest.mark.parametrize("call", [_chat_lc, _chat_li])
+@pytest.mark.parametrize("provider", [None, "ollama"])
+def test_a_pinned_model_answers_from_the_pinned_server(monkeypatch: pytest.MonkeyPatch,
+                                                       call: Callable[[str, str | None], object],
+                                                       provider: str | None) -> None:
+    """Both servers hold the model; ``OLLAMA_HOST`` names B, ``base_url`` (with credentials) names A."""
+    with FakeOllamaServer([OllamaModel("llama3.2", reply="from A", loaded=True)]) as a, \
+            FakeOllamaServer([OllamaModel("llama3.2", reply="from B", loaded=True)]) as b:
+        monkeypatch.setenv("OLLAMA_HOST", b.url)
+        assert call(a.url.replace("http://", "http://alice:pw-123456@"), provider) == "from A"
+    assert not [r for r in b.requests if r.path == "/api/chat"]
+
+
 @pytest.mark.parametrize("provider", [None, "local", "ollama", "lmstudio", "openai_compatible"])
 def test_pinned_settings_name_only_the_pinned_url(monkeypatch: pytest.MonkeyPatch, provider: str | None) -> None:
     monkeypatch.setenv("OLLAMA_HOST", "10.0.0.9:11434")

@@ -14,9 +14,8 @@ from __future__ import annotations
 import copy
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextvars import Token
-from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..errors import LocalProviderError, most_actionable, should_fall_back
 from ..transport import CONNECT_RETRIES
@@ -44,8 +43,7 @@ def with_model(request: ChatRequest, name: str) -> ChatRequest:
     return clone
 
 
-@dataclass(frozen=True)
-class Candidate:
+class Candidate(NamedTuple):
     """One server to try: its URL, the model's name there, and the provider that reaches it."""
 
     service: str

@@ -134,6 +134,8 @@ def order_candidates(infos: Sequence[ModelInfo], *, health: Mapping[str, bool] |
     """Try order for one model's copies: usable services first (healthy, not cooling down), the
     ones with the model loaded first among them; cooling or unhealthy ones last, as a last resort.
     Stable: equal candidates keep the catalogue order."""
+    if len(infos) <= 1:
+        return list(infos)
     health = health or {}
     cooldown_until = cooldown_until or {}
     now = time.monotonic() if now is None else now
@@ -212,14 +214,15 @@ def model_name(view: View, model: str | None, need: str, extra: Sequence[str], s
 
 
 def plan(view: View, model: str | None, need: str, extra: Sequence[str] = (), *, settings: LocalSettings,
-         health: Mapping[str, bool], cooldown_until: Mapping[str, float],
+         order: Callable[[Sequence[ModelInfo]], list[ModelInfo]] = order_candidates,
          targets: Callable[[], list[str]] = list, check: bool = True) -> list[ModelInfo]:
-    """The copies of the model a request means, in try order, the ones known to lack ``need`` or
-    one of ``extra`` left out (``CapabilityError`` when none is left) unless ``check`` is off."""
+    """The copies of the model a request means, in try order (``order``: ``order_candidates`` with
+    the current health and cooldowns), the ones known to lack ``need`` or one of ``extra`` left out
+    (``CapabilityError`` when none is left) unless ``check`` is off."""
     if not view.infos:
         raise _no_model(view, model, targets)
     name = model_name(view, model, need, extra, settings)
-    ordered = order_candidates(view.by_name[name], health=health, cooldown_until=cooldown_until)
+    ordered = order(view.by_name[name])
     if not check:
         return ordered
     able = [i for i in ordered if not any(i.known_lacks(c) for c in (need, *extra))]

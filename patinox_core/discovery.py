@@ -15,7 +15,6 @@ import asyncio
 import logging
 import threading
 import time
-import weakref
 from collections.abc import Generator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
@@ -29,6 +28,7 @@ from .errors import LocalProviderError, RequestTimeoutError, ServerError, TotalD
 from .exchange import Operation, ProbeReply, probe
 from .kind_mismatch import kind_mismatch
 from .kinds import KINDS, KindSpec, default_targets, fingerprint_openai, port_kind, root_match, served_flavor, spec_for
+from .loop_locks import LoopLocks
 from .transport import Transport
 
 log = logging.getLogger("patinox.discovery")
@@ -233,7 +233,7 @@ class ServiceDiscovery:
         self._seen: dict[str, Service] = {}
         self._state = threading.Lock()
         self._round = threading.Lock()
-        self._alocks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+        self._alocks = LoopLocks()
         self._monitor: tuple[threading.Thread, threading.Event] | None = None
         self._task: asyncio.Task[None] | None = None
         self.rounds = 0  # probe rounds run (for tests and `patinox status`)
@@ -320,19 +320,11 @@ class ServiceDiscovery:
     async def _adrive(self, url: str, hint: ProviderKind | None, configured: bool) -> Service | None:
         return await self._transport.arun(self._plan(url, hint, configured))
 
-    def _alock(self) -> asyncio.Lock:
-        loop = asyncio.get_running_loop()
-        with self._state:
-            lock = self._alocks.get(loop)
-            if lock is None:
-                lock = self._alocks[loop] = asyncio.Lock()
-        return lock
-
     async def adiscover(self, refresh: bool = False) -> list[Service]:
         """Async twin of ``discover``: one probe round at a time per event loop."""
         if not refresh and (hit := self._cached()) is not None:
             return hit
-        async with self._alock():
+        async with self._alocks.get():
             if not refresh and (hit := self._cached()) is not None:
                 return hit
             targets = self.targets()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import weakref
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -24,6 +23,7 @@ from ..discovery import Service, ServiceDiscovery
 from ..embedded.state import declared_facts, overlay
 from ..errors import LocalProviderError, ServiceUnavailableError
 from ..facts import ServerFacts
+from ..loop_locks import LoopLocks
 from .health import Health
 from .policy import match_names
 
@@ -50,7 +50,7 @@ class Fleet:
             self._adopt(backend)
         self._lock = threading.Lock()
         self._refresh = threading.Lock()
-        self._alocks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+        self._alocks = LoopLocks()
 
     def _adopt(self, backend: Backend) -> Backend:
         backend.load_state = self.catalogue.load_state(backend.base_url)
@@ -152,20 +152,12 @@ class Fleet:
                     self.store(service, result)
         return self.catalogue.view(start, key, self.health)
 
-    def _alock(self) -> asyncio.Lock:
-        loop = asyncio.get_running_loop()
-        with self._lock:
-            lock = self._alocks.get(loop)
-            if lock is None:
-                lock = self._alocks[loop] = asyncio.Lock()
-        return lock
-
     async def amodels(self, refresh: bool = False) -> View:
         key, start = self._start(await self.discovery.adiscover(refresh) if self.discovery else [], refresh)
         if isinstance(start, View):
             return start
         if self._to_fetch(start, refresh):
-            async with self._alock():
+            async with self._alocks.get():
                 todo = self._to_fetch(start, refresh)
                 results = await asyncio.gather(*(self.afacts(s) for s in todo))
                 for service, result in zip(todo, results, strict=True):

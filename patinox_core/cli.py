@@ -28,7 +28,7 @@ from .config import LocalSettings, ProviderKind
 from .discovery import Service
 from .embedded import command as embedded_command
 from .errors import LocalProviderError
-from .kinds import found_by_default, spec_for_kind
+from .kinds import found_by_default, install_examples, spec_for_kind
 from .router import LocalProvider
 from .safe_text import server_text
 from .types import ChatRequest, Message
@@ -51,14 +51,13 @@ def _nothing_found() -> str:
 
 
 NOTHING_FOUND = _nothing_found()
-NO_MODELS = "No models installed: try {}.".format(" or ".join(
-    s.pull_hint.format(name=s.example_model) for s in found_by_default() if s.pull_hint and s.example_model))
+NO_MODELS = f"No models installed: try {install_examples()}."
 
 
 def _kind(service: Service) -> str:
     if service.kind is ProviderKind.OPENAI_COMPATIBLE:
         return f"openai ({service.flavor})" if service.flavor else "openai"
-    return service.kind.value
+    return str(service.kind.value)
 
 
 def services_table(services: Sequence[Service], out: TextIO | None = None) -> str:

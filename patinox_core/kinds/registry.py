@@ -221,6 +221,25 @@ def pull_hints(kinds: Iterable[ProviderKind], name: str) -> list[str]:
     return [s.pull_hint.format(name=name) for s in specs if s.pull_hint]
 
 
+def install_example(name: str) -> str:
+    """How to install ``name`` on the first kind of server found without configuration.
+
+    >>> install_example("qwen3")
+    '`ollama pull qwen3`'
+    """
+    return pull_hints([s.family for s in found_by_default()], name)[0]
+
+
+def install_examples() -> str:
+    """One example install per kind found without configuration.
+
+    >>> install_examples()
+    '`ollama pull llama3.2` or `lms get qwen3-8b`'
+    """
+    return " or ".join(s.pull_hint.format(name=s.example_model) for s in found_by_default()
+                       if s.pull_hint and s.example_model)
+
+
 def no_server_hint() -> str:
     """What to do when no server answers at all."""
     starts = " or ".join(f"{s.title} with `{s.start_command}`" for s in found_by_default() if s.start_command)
@@ -238,6 +257,8 @@ __all__ = [
     "fingerprint_openai",
     "flavors",
     "found_by_default",
+    "install_example",
+    "install_examples",
     "names_by_flavor",
     "no_server_hint",
     "openai_flavors",

@@ -88,9 +88,12 @@ class KindSpec:
     as (a family's own spec only), and ``unrecognised_ok`` accepts an unknown ``/v1`` as this kind.
     Serving: ``backend`` (``module:Class``, imported lazily), ``quirks``, ``facts_probes`` (extra
     ``GET`` endpoints laid over every model's facts), ``structured_output_default``,
-    ``reports_allocation`` (the server tells the allocated context) and ``context_default`` (what
-    it allocates, given its version). Hints: ``unreachable_hint``, ``start_command``,
-    ``install_note``, ``pull_hint`` (with ``{name}``) and ``example_model``.
+    ``reports_allocation`` (the server tells the allocated context), ``context_default`` (what
+    it allocates, given its version), ``context_per_request`` (a request may set its context, as
+    Ollama's ``num_ctx``) and ``truncates_prompt`` (a prompt over the context is cut silently).
+    Hints: ``unreachable_hint``, ``start_command``, ``install_note``, ``pull_hint`` (with
+    ``{name}``) and ``example_model``. ``default_port`` is the port the server listens on by
+    default; for a family's own spec it is also the port a URL without one gets.
     """
 
     flavor: str | None
@@ -118,6 +121,8 @@ class KindSpec:
     structured_output_default: bool = False
     reports_allocation: bool = False
     context_default: Callable[[str | None], int | None] | None = None
+    context_per_request: bool = False
+    truncates_prompt: bool = False
     unreachable_hint: str = "start the server or fix the URL"
     start_command: str | None = None
     install_note: str | None = None

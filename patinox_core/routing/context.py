@@ -14,8 +14,9 @@ import math
 import warnings
 
 from ..capabilities import ModelInfo
-from ..config import LocalSettings, ProviderKind
+from ..config import LocalSettings
 from ..errors import ContextOverflowError
+from ..kinds import spec_for_kind
 from ..types import ChatRequest, Usage
 
 log = logging.getLogger("patinox.router")
@@ -53,20 +54,20 @@ def estimate_prompt_tokens(request: ChatRequest) -> int:
 def context_limit(info: ModelInfo, request: ChatRequest) -> int | None:
     """Tokens the prompt may use: an explicit Ollama ``num_ctx`` (Ollama reallocates for it, up to
     the trained maximum), else the model's effective context."""
-    if request.num_ctx and info.kind is ProviderKind.OLLAMA:
+    if request.num_ctx and spec_for_kind(info.kind).context_per_request:
         return min(request.num_ctx, info.context_length) if info.context_length else request.num_ctx
     return info.effective_context_length
 
 
 def overflow_message(info: ModelInfo, estimate: int, limit: int) -> str:
-    fate = ("the server would drop the start of the prompt" if info.kind is ProviderKind.OLLAMA
+    fate = ("the server would drop the start of the prompt" if spec_for_kind(info.kind).truncates_prompt
             else "the server would reject the request (HTTP 400)")
     return (f"the prompt (about {estimate} tokens, estimated as characters/4) may not fit {info.name}'s "
             f"context of {limit} tokens on {info.service}; {fate}")
 
 
 def overflow_hint(info: ModelInfo) -> str:
-    if info.kind is ProviderKind.OLLAMA:
+    if spec_for_kind(info.kind).context_per_request:
         top = f" (the model allows up to {info.context_length})" if info.context_length else ""
         return f"shorten the input or raise num_ctx{top}"
     return "shorten the input or load the model with a larger context length"
@@ -103,8 +104,9 @@ def guard(info: ModelInfo, request: ChatRequest, settings: LocalSettings, stackl
 
 def truncation_warning(info: ModelInfo, request: ChatRequest, usage: Usage | None, estimate: int,
                        settings: LocalSettings, stacklevel: int = 2) -> None:
-    """After an Ollama reply: warn when the server probably dropped the start of the prompt."""
-    if (info.kind is not ProviderKind.OLLAMA or usage is None or settings.context_guard == "off"
+    """After a reply from a server that truncates silently (Ollama): warn when it probably dropped the
+    start of the prompt."""
+    if (not spec_for_kind(info.kind).truncates_prompt or usage is None or settings.context_guard == "off"
             or not truncation_suspected(estimate, context_limit(info, request), usage.input_tokens,
                                         usage.cached_input_tokens)):
         return

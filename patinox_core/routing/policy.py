@@ -18,7 +18,7 @@ from ..capabilities import ModelInfo
 from ..config import LocalSettings, ProviderKind
 from ..errors import CapabilityError, ConfigurationError, ModelNotFoundError, ServiceUnavailableError
 from ..kind_mismatch import mismatch_error
-from ..kinds import no_server_hint, pull_hints
+from ..kinds import install_example, install_examples, no_server_hint, pull_hints
 from ..types import ChatRequest
 
 if TYPE_CHECKING:
@@ -88,12 +88,12 @@ def no_default(need: str, infos: Sequence[ModelInfo]) -> ModelNotFoundError:
     """
     example = _EXAMPLE.get(need, "llama3.2")
     unknown = sorted({i.name for i in infos if not i.can(need) and not i.known_lacks(need)})
-    hint = f"install one (e.g. `ollama pull {example}`) or pass model=..."
+    hint = f"install one (e.g. {install_example(example)}) or pass model=..."
     if unknown:
         names = ", ".join(unknown[:4]) + (", ..." if len(unknown) > 4 else "")
         hint = (f"patinox does not know whether {names} can do {need}: pass model=..., or mark it with "
                 f"overrides={{{unknown[0]!r}: {{{need!r}: True}}}} (PATINOX_OVERRIDES or patinox.toml); "
-                f"`patinox models` shows what patinox knows; or install one (e.g. `ollama pull {example}`)")
+                f"`patinox models` shows what patinox knows; or install one (e.g. {install_example(example)})")
     return ModelNotFoundError(f"no {need} model is installed on any server", hint=hint)
 
 
@@ -173,7 +173,7 @@ def check_capabilities(info: ModelInfo, need: str, extra: Iterable[str], infos: 
         if alt is not None:
             hint = f"use a model that does, e.g. {alt.name!r} on {alt.service}"
         else:
-            hint = f"install one, e.g. `ollama pull {_EXAMPLE.get(capability, 'qwen3')}`"
+            hint = f"install one, e.g. {install_example(_EXAMPLE.get(capability, 'qwen3'))}"
         hint += f"; if {info.name} does support it, set overrides={{{info.name!r}: {{{capability!r}: True}}}}"
         raise CapabilityError(f"{info.name} does not support {what} (per {info.source[capability].name.lower()} "
                               "facts)", hint=hint, model=info.name, service=info.service)
@@ -195,7 +195,7 @@ def _no_model(view: View, model: str | None, targets: Callable[[], list[str]]) -
     if model is not None:
         return not_found(model, view.infos, [s.kind for s in services if s.healthy])
     return ModelNotFoundError("the servers patinox found have no models installed",
-                              hint="install one, e.g. `ollama pull llama3.2` or `lms get qwen3-8b`")
+                              hint=f"install one, e.g. {install_examples()}")
 
 
 def model_name(view: View, model: str | None, need: str, extra: Sequence[str], settings: LocalSettings) -> str:

@@ -31,7 +31,7 @@ from .kinds import backend_for
 from .provider import Provider, WrapperProvider
 from .routing import policy
 from .routing.context import ContextWindowWarning, guard, truncation_warning
-from .routing.fallback import Candidate, FallbackProvider
+from .routing.fallback import Candidate, FallbackProvider, aclose, close
 from .routing.fleet import Fleet
 from .routing.health import Health
 from .routing.server import ServerProvider
@@ -84,11 +84,19 @@ class _Learning(WrapperProvider):
         return self.reply(await self.wrapped.achat(request))
 
     def stream_chat(self, request: ChatRequest) -> Iterator[ChatChunk]:
-        return map(self.chunk, self.wrapped.stream_chat(request))
+        chunks = iter(self.wrapped.stream_chat(request))
+        try:
+            yield from map(self.chunk, chunks)
+        finally:  # a caller that stops early closes the server's stream now
+            close(chunks)
 
     async def astream_chat(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
-        async for chunk in self.wrapped.astream_chat(request):
-            yield self.chunk(chunk)
+        chunks = aiter(self.wrapped.astream_chat(request))
+        try:
+            async for chunk in chunks:
+                yield self.chunk(chunk)
+        finally:
+            await aclose(chunks)
 
 
 class LocalProvider:
@@ -177,9 +185,12 @@ class LocalProvider:
         return self._chat_plan(self.fleet.view(request.model), request).stream_chat(request)
 
     async def astream_chat(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
-        plan = self._chat_plan(await self.fleet.aview(request.model), request)
-        async for chunk in plan.astream_chat(request):
-            yield chunk
+        chunks = aiter(self._chat_plan(await self.fleet.aview(request.model), request).astream_chat(request))
+        try:
+            async for chunk in chunks:
+                yield chunk
+        finally:  # an async generator is not closed by its consumer's aclose(): close it now
+            await aclose(chunks)
 
     def embed(self, texts: Sequence[str] | str, model: str | None = None, *, batch_size: int | None = None,
               max_concurrency: int | None = None, dimensions: int | None = None, truncate: bool | None = None,

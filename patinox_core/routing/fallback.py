@@ -137,9 +137,12 @@ class FallbackProvider:
                 first = next(chunks, None)  # a failed generator is finished: nothing to close
             if attempt.failed:
                 continue
-            if first is not None:
-                yield first
-            yield from chunks  # closing this stream closes the server's
+            try:
+                if first is not None:
+                    yield first
+                yield from chunks
+            finally:  # a caller that stops early closes the server's stream now
+                close(chunks)
             return
         raise run.exhausted()
 
@@ -157,7 +160,7 @@ class FallbackProvider:
                 async for chunk in chunks:
                     yield chunk
             finally:
-                await _aclose(chunks)
+                await aclose(chunks)
             return
         raise run.exhausted()
 
@@ -185,10 +188,16 @@ class FallbackProvider:
         return [i for c in self.candidates for i in await c.provider.alist_models(refresh)]
 
 
-async def _aclose(chunks: AsyncIterator[ChatChunk]) -> None:
-    close = getattr(chunks, "aclose", None)
-    if close is not None:
-        await close()
+def close(chunks: Iterator[ChatChunk]) -> None:
+    """Close a stream that is a generator (a plain iterator has nothing to close)."""
+    getattr(chunks, "close", lambda: None)()
 
 
-__all__ = ["Candidate", "FallbackProvider", "with_model"]
+async def aclose(chunks: AsyncIterator[ChatChunk]) -> None:
+    """Close an async stream that is an async generator."""
+    closer = getattr(chunks, "aclose", None)
+    if closer is not None:
+        await closer()
+
+
+__all__ = ["Candidate", "FallbackProvider", "aclose", "close", "with_model"]

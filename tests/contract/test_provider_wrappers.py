@@ -127,3 +127,35 @@ def test_the_wrapper_forwards_what_it_does_not_override() -> None:
     _, provider = _provider([])
     assert [m.name for m in provider.list_models()] == ["llama3.2:latest", "nomic-embed-text:latest"] * 2
     assert provider.get_model("llama3.2").service == "http://a.test"  # not a protocol call: reaches the provider
+
+
+class Closing(ScriptedBackend):
+    """Streams three chunks and records when its stream is closed."""
+
+    closed: list[str]
+
+    def stream_chat(self, request: ChatRequest) -> Iterator[ChatChunk]:
+        try:
+            yield from (ChatChunk(content=w) for w in ("a", "b", "c"))
+        finally:
+            self.closed.append("sync")
+
+    async def astream_chat(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
+        try:
+            for w in ("a", "b", "c"):
+                yield ChatChunk(content=w)
+        finally:
+            self.closed.append("async")
+
+
+async def test_stopping_a_stream_early_closes_the_servers_stream_at_once() -> None:
+    backend = Closing(base_url="http://a.test", models=MODELS)
+    backend.closed = []
+    provider = LocalProvider(LocalSettings(discover_defaults=False), backends=[backend])
+    chunks = provider.stream_chat(_ask())
+    assert next(chunks).content == "a"
+    chunks.close()  # type: ignore[attr-defined]
+    achunks = provider.astream_chat(_ask())
+    assert (await anext(achunks)).content == "a"
+    await achunks.aclose()  # type: ignore[attr-defined]
+    assert backend.closed == ["sync", "async"]

@@ -4,6 +4,9 @@
   server's wire format, scriptable per model, with fault injection (see docs/testing.md).
 * ``FakeOpenAIServer`` (models: ``OpenAIModel``): a plain OpenAI-compatible one, the base of the
   fakes of other engines: ``FakeSGLangServer``, ``FakeTGIServer``.
+* ``FakeLlamaServer`` / ``FakeVLLMServer`` / ``FakeLiteLLMProxy``: engines and a gateway with
+  ``slots`` parallel slots, a queue, and refusal (503 / 429 + ``Retry-After``) past ``queue_limit``;
+  they count every request (``stats()``) for load-balancing tests and benchmarks.
 * ``ScriptedBackend`` / ``FunctionBackend``: in-process backends for router and adapter tests.
 """
 
@@ -26,6 +29,12 @@ _LAZY = {
     "ScriptedBackend": "patinox_core.fakes.scripted",
     "FunctionBackend": "patinox_core.fakes.scripted",
     "MidStreamError": "patinox_core.fakes.scripted",
+    "FakeLlamaServer": "patinox_core.fakes.llama_server",
+    "FakeVLLMServer": "patinox_core.fakes.vllm",
+    "FakeLiteLLMProxy": "patinox_core.fakes.litellm_proxy",
+    "GatewayModel": "patinox_core.fakes.litellm_proxy",
+    "SlotPool": "patinox_core.fakes.slots",
+    "SlotServer": "patinox_core.fakes.slots",
 }
 
 __test__: dict[str, object] = {}  # falsy: not a test module for pytest; a dict, as doctest requires

@@ -98,7 +98,8 @@ Handler = Callable[[FakeRequest], "Reply | StreamReply"]
 
 
 class FakeHTTPServer:
-    """Base class: subclasses implement ``handle(request) -> Reply | StreamReply``."""
+    """Base class: subclasses implement ``handle(request) -> Reply | StreamReply`` (or the async
+    ``ahandle``, to wait without blocking the loop)."""
 
     server_header: str | None = None
 
@@ -198,6 +199,11 @@ class FakeHTTPServer:
     def handle(self, request: FakeRequest) -> Reply | StreamReply:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    async def ahandle(self, request: FakeRequest) -> Reply | StreamReply:
+        """The reply, on the server's event loop: ``handle(request)`` unless a subclass awaits
+        something first (simulated work, a slot); it must never block the loop."""
+        return self.handle(request)
+
     # -- internals -----------------------------------------------------------------------
     def _run(self, ready: threading.Event) -> None:
         self._loop = asyncio.new_event_loop()
@@ -248,7 +254,7 @@ class FakeHTTPServer:
                 if fault is not None and fault.drop:
                     _abort(writer)
                     return
-                reply = fault.reply if fault is not None and fault.reply is not None else self.handle(req)
+                reply = fault.reply if fault is not None and fault.reply is not None else await self.ahandle(req)
                 if isinstance(reply, StreamReply):
                     if fault is not None:
                         reply = _apply_stream_fault(reply, fault)

@@ -1,0 +1,104 @@
+"""A fleet of slot-limited llama-server fakes in a child process, for ``benchmarks.scale_out``.
+
+The servers run in their own process so a busy client (LiteLLM's Router costs milliseconds of CPU
+per call) cannot slow the servers' clocks. ``--spec`` is a JSON list of ``FakeLlamaServer`` keyword
+arguments, one per server. Once listening, the process prints ``{"urls": [...]}``; then it answers
+control lines on stdin: ``stats`` (one JSON line: each server's counters and request records),
+``reset`` and ``quit`` (each answered ``ok``).
+
+    python -m benchmarks.fleet --spec '[{"slots": 4}, {"slots": 1, "queue_limit": 4}]'
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from patinox_core.testing import FakeLlamaServer
+
+ROOT = Path(__file__).resolve().parent.parent
+MODEL = "gemma-3-4b-it"
+
+
+class Fleet:
+    """The child process seen from the benchmark: ``urls``, ``stats()``, ``reset()``, ``close()``."""
+
+    def __init__(self, spec: list[dict[str, Any]], timeout: float = 20.0) -> None:
+        self.spec = spec
+        self.proc = subprocess.Popen([sys.executable, "-m", "benchmarks.fleet", "--spec", json.dumps(spec)],
+                                     cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline() if self.proc.stdout is not None else ""
+        if not line:
+            self.close()
+            raise RuntimeError("the fleet did not start")
+        self.urls: list[str] = json.loads(line)["urls"]
+
+    def _control(self, command: str) -> str:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+        answer = self.proc.stdout.readline().strip()
+        if not answer:
+            raise RuntimeError(f"the fleet did not answer {command!r}")
+        return answer
+
+    def stats(self) -> list[dict[str, Any]]:
+        """Per server: served, refused, max_concurrency, max_queued and ``records``."""
+        result: list[dict[str, Any]] = json.loads(self._control("stats"))
+        return result
+
+    def reset(self) -> None:
+        self._control("reset")
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                self._control("quit")
+                self.proc.wait(10)
+            except (OSError, RuntimeError, subprocess.TimeoutExpired):
+                self.proc.kill()
+                self.proc.wait(10)
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            if pipe is not None:
+                pipe.close()
+
+    def __enter__(self) -> Fleet:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def serve(spec: list[dict[str, Any]]) -> None:
+    """Run the servers of ``spec`` until ``quit`` or the end of stdin."""
+    servers = [FakeLlamaServer(MODEL, **kwargs).start() for kwargs in spec]
+    try:
+        print(json.dumps({"urls": [s.url for s in servers]}), flush=True)
+        for line in sys.stdin:
+            command = line.strip()
+            if command == "stats":
+                print(json.dumps([s.stats(records=True) for s in servers]), flush=True)
+                continue
+            if command == "reset":
+                for s in servers:
+                    s.reset_stats()
+            print("ok", flush=True)
+            if command == "quit":
+                break
+    finally:
+        for s in servers:
+            s.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--spec", required=True, help="JSON list of FakeLlamaServer keyword arguments")
+    serve(json.loads(parser.parse_args(argv).spec))
+
+
+if __name__ == "__main__":
+    main()

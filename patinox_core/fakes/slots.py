@@ -2,7 +2,7 @@
 
 A ``SlotPool`` lets ``slots`` requests work at once; the rest wait in a FIFO queue and each freed
 slot goes straight to the oldest waiter. With ``queue_limit=N`` a request that finds every slot
-taken and N already waiting is refused. ``SlotServer`` puts an OpenAI-compatible server's work
+taken and N already waiting is refused. ``SlotServer`` (a ``FakeOpenAIServer``) puts its work
 routes (chat, embeddings) behind a pool: each served request holds a slot for ``service_s``
 seconds of simulated work (an ``asyncio.sleep``: the loop never blocks; longer while ``hold`` is
 set, so a test can fill the server at a known moment), a refused one gets
@@ -16,10 +16,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ._http import FakeHTTPServer, FakeRequest, Reply, StreamReply
+from ._http import FakeRequest, Reply, StreamReply
+from .openai_compat import FakeOpenAIServer, OpenAIModel
 
 __test__: dict[str, object] = {}  # falsy: not a test module for pytest; a dict, as doctest requires
 
@@ -147,19 +149,18 @@ class SlotPool:
         return out
 
 
-class SlotServer(FakeHTTPServer):
-    """A fake whose POSTs to ``work_paths`` go through a ``SlotPool`` (see the module docstring).
-
-    Subclasses answer every route in ``handle`` (work routes included: it runs once the slot's
-    work is done) and shape the refusal in ``busy_body``.
+class SlotServer(FakeOpenAIServer):
+    """A ``FakeOpenAIServer`` whose POSTs to ``work_paths`` go through a ``SlotPool`` (see the
+    module docstring). Every such request holds a slot, even one the handler then rejects; the
+    reply is made by ``handle`` once the work is done. Engines shape the refusal in ``busy_reply``.
     """
 
     busy_status = 503
     work_paths: tuple[str, ...] = ("/v1/chat/completions", "/v1/embeddings")
 
-    def __init__(self, *, slots: int = 1, service_s: float = 0.05, queue_limit: int | None = None,
-                 retry_after: float | None = None, port: int = 0) -> None:
-        super().__init__(port=port)
+    def __init__(self, models: Iterable[OpenAIModel], *, slots: int = 1, service_s: float = 0.05,
+                 queue_limit: int | None = None, retry_after: float | None = None, port: int = 0) -> None:
+        super().__init__(models, port=port)
         self.pool = SlotPool(slots, queue_limit)
         self.service_s = service_s
         self.retry_after = retry_after
@@ -171,8 +172,10 @@ class SlotServer(FakeHTTPServer):
         record = RequestRecord(request.path, conversation_key(request_json(request)), time.perf_counter())
         slot = await self.pool.acquire(record)
         if slot is None:
-            headers = {} if self.retry_after is None else {"Retry-After": _seconds(self.retry_after)}
-            return Reply(status=self.busy_status, body=self.busy_body(), headers=headers)
+            busy = self.busy_reply()
+            if self.retry_after is not None:
+                busy.headers["Retry-After"] = _seconds(self.retry_after)
+            return busy
         try:
             await asyncio.sleep(self.service_s)
             while self.hold:
@@ -181,10 +184,10 @@ class SlotServer(FakeHTTPServer):
         finally:
             self.pool.release(slot, record)
 
-    def busy_body(self) -> Any:
-        """The JSON error body of a refused request."""
-        return {"error": {"code": self.busy_status, "message": "server busy: every slot and queue place is taken",
-                          "type": "unavailable_error"}}
+    def busy_reply(self) -> Reply:
+        """The reply to a refused request (``busy_status``, the engine's error envelope)."""
+        return self.error(self.busy_status, f"server busy: {self.pool.slots} slots working and "
+                          f"{self.pool.queue_limit} requests waiting", "ServiceUnavailableError")
 
     def stats(self, *, records: bool = False) -> dict[str, Any]:
         """The pool's counters (see ``SlotPool.stats``)."""

@@ -29,6 +29,7 @@ import datetime as dt
 import importlib.metadata
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -225,7 +226,10 @@ def _split(run: Run) -> str:
     return " / ".join(str(n) for n in run.served)
 
 
-def _eff(ideal: float, run: Run) -> str:
+def _eff(ideal: float, run: Run, calls: int) -> str:
+    """ideal / makespan, only for a run that lost no call (dropping work is not efficiency)."""
+    if len(run.latencies) < calls:
+        return "n/a (calls lost)"
     return f"{ideal / run.makespan:.2f}" if run.makespan > 0 else "n/a"
 
 
@@ -235,10 +239,20 @@ def _failed(run: Run, columns: int) -> str | None:
     return f"| {run.client} | n/a ({run.failed}) |" + " |" * (columns - 2)
 
 
+def _settings(results: dict[str, list[Run]]) -> list[str]:
+    """Each client's configuration, once (from the first variant where it ran)."""
+    seen: dict[str, str] = {}
+    for runs in results.values():
+        for run in runs:
+            if run.about and run.client not in seen:
+                seen[run.client] = run.about
+    return [f"- {client}: {about}" for client, about in seen.items()]
+
+
 def _notes(runs: list[Run]) -> list[str]:
     out = []
     for run in runs:
-        bits = [run.about] if run.about else []
+        bits: list[str] = []
         if run.errors:
             bits.append("errors: " + ", ".join(f"{k} x{v}" for k, v in run.errors.most_common()))
         if run.timed_out:
@@ -283,7 +297,8 @@ def table_load(runs: list[Run], scale: Scale, slots: list[int], shed: bool) -> l
         lost = scale.requests - len(run.latencies)
         counts = f" {run.refused} | {sum(run.served) + run.refused - scale.requests} | {lost} |" if shed else \
             f" {lost} |"
-        lines.append(f"| {run.client} | {run.makespan:.2f} | {_eff(ideal, run)} | {_split(run)} |{counts} "
+        efficiency = _eff(ideal, run, scale.requests)
+        lines.append(f"| {run.client} | {run.makespan:.2f} | {efficiency} | {_split(run)} |{counts} "
                      f"{_ms(percentile(run.latencies, 50))} | {_ms(percentile(run.latencies, 95))} |")
     return lines
 
@@ -336,7 +351,7 @@ def report(mode: str, scale: Scale, results: dict[str, list[Run]]) -> str:
            f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
            f"load average {_load()}; litellm {_version('litellm')}, httpx {_version('httpx')}; "
            f"patinox at {_revision()}. "
-           f"{scale.service_s * 1000:.0f} ms per request, {rounds}.", ""]
+           f"{scale.service_s * 1000:.0f} ms per request, {rounds}.", "", "Clients:", "", *_settings(results), ""]
     if "0" in results:
         out += ["### 0. Each client alone: one server with 256 slots and no service time", "",
                 f"What a client costs by itself ({scale.requests} calls, {scale.in_flight} in flight): a client "
@@ -354,7 +369,7 @@ def report(mode: str, scale: Scale, results: dict[str, list[Run]]) -> str:
     if "3" in results:
         out += [f"### 3. {scale.conversations} conversations of {scale.turns} turns over two servers (2 slots each)",
                 "", *table_affinity(results["3"], scale), "", *_notes(results["3"]), ""]
-    return "\n".join(out).rstrip() + "\n"
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(out)).rstrip() + "\n"
 
 
 def write_section(path: Path, section: str) -> None:

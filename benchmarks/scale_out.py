@@ -13,7 +13,8 @@
 Clients (``benchmarks/scale_clients.py``): raw httpx round-robin, LiteLLM's ``Router`` with
 ``simple-shuffle``, ``least-busy`` and ``latency-based-routing``, and patinox's
 ``LocalProvider.achat``. The servers (``benchmarks/fleet.py``) run in a child process; each
-client is warmed up (16 calls), the counters are reset, then the workload runs once per round
+client is warmed up (16 calls), the counters are reset and the heap so far is frozen out of the
+garbage collector's scans (``gc.freeze``: clients share one process), then the workload runs once per round
 (``--quick``: one round; default: three, the round with the median makespan is reported).
 Every call is bounded by a timeout and every run by a time budget. The markdown section goes to
 stdout and between the markers of ``--out`` (default ``benchmarks/SCALE_OUT.md``).
@@ -26,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import gc
 import importlib.metadata
 import os
 import platform
@@ -167,7 +169,12 @@ async def measure(make: Callable[[], Client], fleet: Fleet, workload: Workload, 
 
         await _bounded([asyncio.create_task(warm_worker()) for _ in range(8)], scale.run_budget)
         fleet.reset()
-        await workload(client, run, scale)
+        gc.collect()
+        gc.freeze()  # the heap left by earlier clients (LiteLLM's is large) is not rescanned on this one's time
+        try:
+            await workload(client, run, scale)
+        finally:
+            gc.unfreeze()
         run.stats = fleet.stats()
         run.about = client.describe()
     except Exception as exc:  # a client that cannot run is reported as n/a, the others still run

@@ -27,14 +27,21 @@ LI_OLLAMA = "llama-index Ollama"
 CHAT_OPENAI = "langchain-openai ChatOpenAI (/v1)"
 LI_LMSTUDIO = "llama-index LMStudio (/v1)"
 OLLAMA_PY = "ollama-python Client"
+BACKEND_HTTPX = "patinox OllamaBackend over httpx's async pool (no aiohttp)"
+PROVIDER_HTTPX = "patinox LocalProvider over httpx's async pool (no aiohttp)"
 
 
 # -- constructors (shared by the three sections) --------------------------------------------
-def patinox_provider(base: str) -> Any:
+def patinox_provider(base: str, *, aiohttp: bool = True) -> Any:
+    """``aiohttp=False``: async calls through httpx's own pool (what patinox does without aiohttp)."""
     from patinox_core import LocalSettings
     from patinox_core.router import LocalProvider
+    from patinox_core.transport import Transport
 
-    return LocalProvider(LocalSettings(ollama_url=base, discover_defaults=False))
+    settings = LocalSettings(ollama_url=base, discover_defaults=False)
+    if aiohttp:
+        return LocalProvider(settings)
+    return LocalProvider(settings, transport=Transport(settings, async_transport_factory=lambda: None))
 
 
 def patinox_request(prompt: str = PROMPT) -> Any:
@@ -70,15 +77,17 @@ class _LinesParser:
         return []
 
 
-def patinox_backend(base: str) -> Any:
-    """patinox's Ollama backend alone (wire mapping + transport), without discovery or routing."""
+def patinox_backend(base: str, *, aiohttp: bool = True) -> Any:
+    """patinox's Ollama backend alone (wire mapping + transport), without discovery or routing;
+    ``aiohttp=False``: async calls through httpx's own pool."""
     from patinox_core import LocalSettings
     from patinox_core.backends.ollama import OllamaBackend
     from patinox_core.catalogue import known_loaded
     from patinox_core.transport import Transport
 
     settings = LocalSettings(ollama_url=base, discover_defaults=False)
-    backend = OllamaBackend(base, Transport(settings), settings)
+    transport = Transport(settings) if aiohttp else Transport(settings, async_transport_factory=lambda: None)
+    backend = OllamaBackend(base, transport, settings)
     backend.load_state = known_loaded(base, backend.kind, [CHAT_MODEL])
     return backend
 
@@ -234,8 +243,8 @@ def async_cases(base: str, n: int = CONCURRENCY) -> tuple[Case, list[Case]]:
         llm, msgs = make(base), li_messages()
         return burst(lambda: llm.achat(msgs), n)
 
-    def provider() -> Callable[[], Awaitable[Any]]:
-        p, req = patinox_provider(base), patinox_request()
+    def provider(aiohttp: bool = True) -> Callable[[], Awaitable[Any]]:
+        p, req = patinox_provider(base, aiohttp=aiohttp), patinox_request()
         return burst(lambda: p.achat(req), n)
 
     def ollama_py() -> Callable[[], Awaitable[Any]]:
@@ -249,18 +258,20 @@ def async_cases(base: str, n: int = CONCURRENCY) -> tuple[Case, list[Case]]:
         url, body = base + "/api/chat", floors.chat_body(False)
         return burst(lambda: t.arequest(ctx, "POST", url, body), n)
 
-    def backend() -> Callable[[], Awaitable[Any]]:
-        b, req = patinox_backend(base), patinox_request()
+    def backend(aiohttp: bool = True) -> Callable[[], Awaitable[Any]]:
+        b, req = patinox_backend(base, aiohttp=aiohttp), patinox_request()
         return burst(lambda: b.achat(req), n)
 
     floor = Case("raw httpx.AsyncClient", lambda: floors.raw_async_httpx(base, n))
     return floor, [
         Case(TRANSPORT, transport, note="`arequest` only"),
         Case(BACKEND, backend, note="`achat`: wire mapping, no routing"),
+        Case(BACKEND_HTTPX, lambda: backend(aiohttp=False), note="`achat` without aiohttp"),
         Case("raw aiohttp ClientSession", lambda: floors.raw_async_aiohttp(base, n)),
         Case(LC_FLOOR, lambda: lc(floors.langchain_floor)),
         Case(LI_FLOOR, lambda: li(floors.llamaindex_floor)),
         Case(PROVIDER, provider, note="`achat`"),
+        Case(PROVIDER_HTTPX, lambda: provider(aiohttp=False), note="`achat` without aiohttp"),
         Case(CHAT_PATINOX, lambda: lc(chat_patinox), note="`ainvoke`"),
         Case(LI_PATINOX, lambda: li(li_patinox), note="`achat`"),
         Case(OLLAMA_PY, ollama_py, note="`AsyncClient.chat`"),

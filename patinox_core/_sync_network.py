@@ -54,7 +54,8 @@ def resolve(host: str, port: int, timeout: float | None) -> list[tuple[Any, ...]
         raise httpcore.ConnectTimeout(f"resolving {host!r} took longer than {timeout}s")
     if "error" in box:
         raise httpcore.ConnectError(f"cannot resolve {host!r}: {box['error']}")
-    return box["infos"]
+    infos: list[tuple[Any, ...]] = box["infos"]
+    return infos
 
 
 class DeadlineStream(httpcore.NetworkStream):

@@ -19,7 +19,7 @@ from typing import Any, Protocol, TypeVar
 import httpx
 
 from .deadline import abound, bound
-from .exchange import Fetch, Open, Operation, ReadRest, Receive, Reply, Request, Sleep, Step
+from .exchange import RECEIVE, Fetch, Open, Operation, ReadRest, Receive, Reply, Request, Sleep
 from .limits import BodyCollector
 from .replies import aread, read
 from .types import ChatChunk
@@ -37,37 +37,6 @@ class FastFetch(Protocol):
                  collector: Callable[[int, Any], BodyCollector]) -> Awaitable[tuple[int, Any, bytes]]: ...
 
 
-class Stepper:
-    """Walks a plan: ``next()`` is its next step (None once it returned, its value in ``result``);
-    ``reply``/``fail`` set what the step gave, sent or thrown into the plan at the next ``next()``."""
-
-    __slots__ = ("_error", "_plan", "_reply", "result")
-
-    def __init__(self, plan: Operation[Any]) -> None:
-        self._plan = plan
-        self._reply: Any = None
-        self._error: BaseException | None = None
-        self.result: Any = None
-
-    def next(self) -> Step | ChatChunk | None:
-        error, self._error = self._error, None
-        reply, self._reply = self._reply, None
-        try:
-            return self._plan.throw(error) if error is not None else self._plan.send(reply)
-        except StopIteration as stop:
-            self.result = stop.value
-            return None
-
-    def reply(self, value: Any) -> None:
-        self._reply = value
-
-    def fail(self, error: BaseException) -> None:
-        self._error = error
-
-    def close(self) -> None:
-        self._plan.close()
-
-
 def _build(client: httpx.Client | httpx.AsyncClient, r: Request) -> httpx.Request:
     return client.build_request(r.method, _url(r.url), content=r.content, headers=r.headers, timeout=r.timeout)
 
@@ -80,8 +49,6 @@ class _SyncSteps:
         self.open: httpx.Response | None = None
         self.chunks: Iterator[bytes] = iter(())
         self.deadline: Any = None
-        self.do: dict[type, Callable[[Any], Any]] = {Receive: self.receive, Fetch: self.fetch, Open: self.start,
-                                                     ReadRest: self.read_rest, Sleep: self.sleep}
 
     def fetch(self, step: Fetch) -> Reply:
         r = step.request
@@ -117,37 +84,49 @@ class _SyncSteps:
             self.open = None
 
 
+_SYNC_STEPS: dict[type, Callable[[_SyncSteps, Any], Any]] = {
+    Receive: _SyncSteps.receive, Fetch: _SyncSteps.fetch, Open: _SyncSteps.start, ReadRest: _SyncSteps.read_rest,
+    Sleep: _SyncSteps.sleep}
+
+
 class SyncDriver:
-    """Runs plans over the ``httpx.Client`` that ``client()`` returns."""
+    """Runs plans over the ``httpx.Client`` that ``client()`` returns. A step's result is sent into
+    the plan; an exception it raises is thrown into the plan (which maps what it knows)."""
 
     def __init__(self, client: Callable[[], httpx.Client]) -> None:
         self._client = client
 
     def run(self, plan: Operation[T]) -> T:
         """The plan's result (a plan of a complete reply: it emits no chunk)."""
-        stepper = Stepper(plan)
-        for chunk in self._drive(stepper):
+        result: list[T] = []
+        for chunk in self._drive(plan, result):
             raise AssertionError(f"a complete-reply plan emitted {chunk!r}")
-        return stepper.result  # type: ignore[no-any-return]
+        return result[0]
 
     def iterate(self, plan: Operation[Any]) -> Iterator[ChatChunk]:
         """The chunks a streaming plan emits."""
-        return self._drive(Stepper(plan))
+        return self._drive(plan, [])
 
-    def _drive(self, stepper: Stepper) -> Iterator[ChatChunk]:
+    def _drive(self, plan: Operation[Any], result: list[Any]) -> Iterator[ChatChunk]:
         steps = _SyncSteps(self._client())
         try:
-            while (step := stepper.next()) is not None:
-                if isinstance(step, ChatChunk):
+            step = plan.send(None)
+            while True:
+                if type(step) is ChatChunk:
                     yield step
+                    step = plan.send(None)
                     continue
                 try:
-                    stepper.reply(steps.do[type(step)](step))
+                    reply = steps.receive(step) if step is RECEIVE else _SYNC_STEPS[type(step)](steps, step)
                 except Exception as exc:  # the plan maps what it knows; anything else comes back out
-                    stepper.fail(exc)
+                    step = plan.throw(exc)
+                else:
+                    step = plan.send(reply)
+        except StopIteration as stop:
+            result.append(stop.value)
         finally:
             steps.close()
-            stepper.close()
+            plan.close()
 
 
 class _AsyncSteps:
@@ -159,8 +138,6 @@ class _AsyncSteps:
         self.open: httpx.Response | None = None
         self.chunks: AsyncIterator[bytes] | None = None
         self.deadline: Any = None
-        self.do: dict[type, Callable[[Any], Awaitable[Any]]] = {
-            Receive: self.receive, Fetch: self.fetch, Open: self.start, ReadRest: self.read_rest, Sleep: self.sleep}
 
     async def fetch(self, step: Fetch) -> Reply:
         r = step.request
@@ -200,6 +177,11 @@ class _AsyncSteps:
             self.open = self.chunks = None
 
 
+_ASYNC_STEPS: dict[type, Callable[[_AsyncSteps, Any], Awaitable[Any]]] = {
+    Receive: _AsyncSteps.receive, Fetch: _AsyncSteps.fetch, Open: _AsyncSteps.start, ReadRest: _AsyncSteps.read_rest,
+    Sleep: _AsyncSteps.sleep}
+
+
 class AsyncDriver:
     """Runs plans over the ``httpx.AsyncClient`` of the running loop (``client()``); complete requests
     go straight through aiohttp when ``fast()`` offers its direct path for this loop."""
@@ -209,30 +191,65 @@ class AsyncDriver:
         self._fast = fast
 
     async def run(self, plan: Operation[T]) -> T:
-        """The plan's result (a plan of a complete reply: it emits no chunk)."""
-        stepper = Stepper(plan)
-        async for chunk in self._drive(stepper):
-            raise AssertionError(f"a complete-reply plan emitted {chunk!r}")
-        return stepper.result  # type: ignore[no-any-return]
-
-    def iterate(self, plan: Operation[Any]) -> AsyncIterator[ChatChunk]:
-        """The chunks a streaming plan emits."""
-        return self._drive(Stepper(plan))
-
-    async def _drive(self, stepper: Stepper) -> AsyncIterator[ChatChunk]:
+        """The plan's result (a plan of a complete reply: it emits no chunk). A plain coroutine, not
+        ``iterate``: an async generator per call costs the loop's async-generator bookkeeping."""
         steps = _AsyncSteps(self._client(), self._fast())
         try:
-            while (step := stepper.next()) is not None:
-                if isinstance(step, ChatChunk):
-                    yield step
-                    continue
-                try:
-                    stepper.reply(await steps.do[type(step)](step))
-                except Exception as exc:  # the plan maps what it knows; anything else comes back out
-                    stepper.fail(exc)
+            step = _first(plan)
+            while type(step) is not _Done:
+                if type(step) is ChatChunk:
+                    raise AssertionError(f"a complete-reply plan emitted {step!r}")
+                step = await _advance(plan, steps, step)
+            return step.value  # type: ignore[no-any-return]
         finally:
             await steps.aclose()
-            stepper.close()
+            plan.close()
+
+    async def iterate(self, plan: Operation[Any]) -> AsyncIterator[ChatChunk]:
+        """The chunks a streaming plan emits."""
+        steps = _AsyncSteps(self._client(), self._fast())
+        try:
+            step = _first(plan)
+            while type(step) is not _Done:
+                if type(step) is ChatChunk:
+                    yield step
+                    step = _resume(plan, None)
+                else:
+                    step = await _advance(plan, steps, step)
+        finally:
+            await steps.aclose()
+            plan.close()
 
 
-__all__ = ["AsyncDriver", "FastFetch", "Stepper", "SyncDriver"]
+class _Done:
+    """The plan returned ``value`` (a coroutine cannot let ``StopIteration`` through)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+def _first(plan: Operation[Any]) -> Any:
+    return _resume(plan, None)
+
+
+def _resume(plan: Operation[Any], reply: Any, error: Exception | None = None) -> Any:
+    """The plan's next step after ``reply`` (or ``error`` thrown in), or ``_Done`` with its result."""
+    try:
+        return plan.throw(error) if error is not None else plan.send(reply)
+    except StopIteration as stop:
+        return _Done(stop.value)
+
+
+async def _advance(plan: Operation[Any], steps: _AsyncSteps, step: Any) -> Any:
+    """Do ``step``'s I/O; the plan's next step, given the result or thrown the exception (it maps
+    what it knows; anything else comes back out)."""
+    try:
+        reply = await (steps.receive(step) if step is RECEIVE else _ASYNC_STEPS[type(step)](steps, step))
+    except Exception as exc:
+        return _resume(plan, None, exc)
+    return _resume(plan, reply)
+
+
+__all__ = ["AsyncDriver", "FastFetch", "SyncDriver"]

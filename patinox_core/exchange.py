@@ -40,7 +40,7 @@ MAX_FETCH_BYTES = 50_000_000  # image URLs fetched client-side
 Collect = Callable[[int, Any], BodyCollector]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Request:
     """What to send: the request itself plus its timeouts and the deadline of the whole call."""
 
@@ -53,7 +53,7 @@ class Request:
     follow_redirects: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Fetch:
     """Send ``request`` and read its whole reply through ``collect``; result: a ``Reply``."""
 
@@ -61,7 +61,7 @@ class Fetch:
     collect: Collect
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Open:
     """Send ``request`` and keep the reply open for ``Receive``/``ReadRest``; result: a ``Reply``
     without body. The driver closes it at the next ``Open`` or at the end of the operation."""
@@ -69,26 +69,26 @@ class Open:
     request: Request
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Receive:
     """The next bytes of the open reply, or None at its end."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ReadRest:
     """The rest of the open reply's body into ``body``; result: the bytes collected."""
 
     body: BodyCollector
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Sleep:
     """Wait before a retry."""
 
     seconds: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Reply:
     """A reply: status, headers (case-insensitive ``get``) and body (empty for ``Open``)."""
 

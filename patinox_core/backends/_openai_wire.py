@@ -422,7 +422,7 @@ def embed_from_wire(data: Any) -> EmbeddingResult:
     """Vectors in input order (sorted by ``index``); a per-token list of vectors is an error."""
     data = as_mapping(data, "the embeddings reply")
     entries = [as_mapping(d, "an embedding entry") for d in as_list(data.get("data") or [], "data")]
-    items = sorted(entries, key=lambda d: d["index"] if isinstance(d.get("index"), int | float) else 0)
+    items = sorted(entries, key=lambda d: d["index"] if isinstance(d.get("index"), (int, float)) else 0)
     vectors = [field(d, "embedding", "an embedding entry") for d in items]
     if any(not isinstance(v, list) or (v and number_or_none(v[0]) is None) for v in vectors):
         raise InvalidResponseError("the server did not return one list of floats per input (per-token vectors "

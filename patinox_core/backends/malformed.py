@@ -115,7 +115,7 @@ def number_or_none(value: Any) -> float | None:
     >>> number_or_none(3), number_or_none(0.5), number_or_none(True), number_or_none("3")
     (3, 0.5, None, None)
     """
-    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def count_or_none(value: Any) -> int | None:

@@ -185,7 +185,7 @@ def to_wire(request: ChatRequest, stream: bool, *, keep_alive: str | int | None 
 
 
 def _seconds(ns: Any) -> float | None:
-    return ns / 1e9 if isinstance(ns, int | float) and not isinstance(ns, bool) and ns >= 0 else None
+    return ns / 1e9 if isinstance(ns, (int, float)) and not isinstance(ns, bool) and ns >= 0 else None
 
 
 def usage_from_wire(data: Mapping[str, Any]) -> Usage:

@@ -21,8 +21,10 @@ from .timeouts import split_timeout
 
 
 def default_async_transport() -> httpx.AsyncBaseTransport | None:
-    """An aiohttp-backed httpx transport (about 10x faster at 200 concurrent calls than httpx's
-    own pool), or None (httpx's default) when aiohttp is not installed. Imported lazily."""
+    """An aiohttp-backed httpx transport, or None (httpx's default) when aiohttp is not installed.
+    Imported lazily. It stays the default (measured in one benchmark run, rows "... over httpx's
+    async pool (no aiohttp)"): 200 concurrent ``OllamaBackend.achat`` took 0.14x the raw
+    ``httpx.AsyncClient`` floor with aiohttp and 2.67x without; ``LocalProvider.achat`` 0.23x vs 2.30x."""
     try:
         from ._aiohttp_transport import AiohttpTransport
     except ImportError:

@@ -13,64 +13,28 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 from patinox_core.testing import FakeLlamaServer
 
-ROOT = Path(__file__).resolve().parent.parent
+from .child import ChildProcess
+
 MODEL = "gemma-3-4b-it"
 
 
-class Fleet:
+class Fleet(ChildProcess):
     """The child process seen from the benchmark: ``urls``, ``stats()``, ``reset()``, ``close()``."""
 
-    def __init__(self, spec: list[dict[str, Any]], timeout: float = 20.0) -> None:
+    def __init__(self, spec: list[dict[str, Any]]) -> None:
         self.spec = spec
-        self.proc = subprocess.Popen([sys.executable, "-m", "benchmarks.fleet", "--spec", json.dumps(spec)],
-                                     cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        line = self.proc.stdout.readline() if self.proc.stdout is not None else ""
-        if not line:
-            self.close()
-            raise RuntimeError("the fleet did not start")
-        self.urls: list[str] = json.loads(line)["urls"]
-
-    def _control(self, command: str) -> str:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write(command + "\n")
-        self.proc.stdin.flush()
-        answer = self.proc.stdout.readline().strip()
-        if not answer:
-            raise RuntimeError(f"the fleet did not answer {command!r}")
-        return answer
+        super().__init__("benchmarks.fleet", ["--spec", json.dumps(spec)], "fleet")
+        self.urls: list[str] = self.ready["urls"]
 
     def stats(self) -> list[dict[str, Any]]:
         """Per server: served, refused, max_concurrency, max_queued and ``records``."""
         result: list[dict[str, Any]] = json.loads(self._control("stats"))
         return result
-
-    def reset(self) -> None:
-        self._control("reset")
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                self._control("quit")
-                self.proc.wait(10)
-            except (OSError, RuntimeError, subprocess.TimeoutExpired):
-                self.proc.kill()
-                self.proc.wait(10)
-        for pipe in (self.proc.stdin, self.proc.stdout):
-            if pipe is not None:
-                pipe.close()
-
-    def __enter__(self) -> Fleet:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def serve(spec: list[dict[str, Any]]) -> None:

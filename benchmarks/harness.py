@@ -11,40 +11,25 @@ import asyncio
 import gc
 import json
 import statistics
-import subprocess
-import sys
 import time
 import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from .child import ChildProcess
 
 
-class ServerProcess:
+class ServerProcess(ChildProcess):
     """``benchmarks.server`` in a child process; ``urls[i]`` is port i's base URL."""
 
     def __init__(self, ports: int = 1, **options: float) -> None:
-        args = [sys.executable, "-m", "benchmarks.server", "--ports", str(ports)]
+        args = ["--ports", str(ports)]
         for key, value in options.items():
             args += [f"--{key.replace('_', '-')}", str(value)]
-        self.proc = subprocess.Popen(args, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        line = self.proc.stdout.readline()  # type: ignore[union-attr]
-        if not line:
-            raise RuntimeError("benchmark server did not start")
-        self.ports: list[int] = json.loads(line)["ports"]
+        super().__init__("benchmarks.server", args, "benchmark server")
+        self.ports: list[int] = self.ready["ports"]
         self.urls = [f"http://127.0.0.1:{p}" for p in self.ports]
-
-    def _control(self, line: str) -> str:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write(line + "\n")
-        self.proc.stdin.flush()
-        answer = self.proc.stdout.readline().strip()
-        if not answer:
-            raise RuntimeError(f"benchmark server did not answer {line!r}")
-        return answer
 
     def kill_port(self, index: int) -> None:
         """Stop listening on port ``index`` and reset its connections (a crashed server)."""
@@ -56,27 +41,6 @@ class ServerProcess:
     def stats(self) -> dict[str, Any]:
         """Requests per path and per port, embedding batch sizes, since the last ``reset()``."""
         return json.loads(self._control("stats"))
-
-    def reset(self) -> None:
-        self._control("reset")
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                self._control("quit")
-                self.proc.wait(5)
-            except (OSError, RuntimeError, subprocess.TimeoutExpired):
-                self.proc.kill()
-                self.proc.wait(5)
-        for pipe in (self.proc.stdin, self.proc.stdout):
-            if pipe is not None:
-                pipe.close()
-
-    def __enter__(self) -> ServerProcess:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 @dataclass

@@ -42,7 +42,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.fleet import ROOT, Fleet
+from benchmarks.child import ROOT
+from benchmarks.fleet import Fleet
 from benchmarks.scale_clients import Client, Messages, client_makers
 
 START, END = "<!-- scale_out:start -->", "<!-- scale_out:end -->"

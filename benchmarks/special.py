@@ -12,8 +12,9 @@ from collections.abc import Callable
 from typing import Any
 
 from . import floors
+from .child import ROOT
 from .floors import EMBED_MODEL
-from .harness import ROOT, Case, Result, ServerProcess, _describe, timed_reps
+from .harness import Case, Result, ServerProcess, _describe, timed_reps
 from .rows import patinox_provider, patinox_request
 
 RAW_EMBED = "raw httpx, one request with all texts"

@@ -92,6 +92,8 @@ class ModelInfo:
     (``server_context_length``), never above ``context_length``. Where the server cannot tell the
     allocated window (llama.cpp's servers, vLLM without ``max_model_len``), ``context_length`` is the
     effective one, so ``overrides={"m": {"context_length": 2048}}`` turns the context guard on.
+    ``parallel_slots`` is how many requests its server runs at once, where the server says
+    (``ServerFacts.parallel_slots``; an override may set it); None when unknown.
     """
 
     name: str
@@ -107,6 +109,7 @@ class ModelInfo:
     loaded_context_length: int | None = None
     default_context_length: int | None = None
     server_context_length: int | None = None
+    parallel_slots: int | None = None
     capabilities: Capabilities = field(default_factory=Capabilities)
     quality_tier: QualityTier = QualityTier.UNKNOWN
     speed_tier: SpeedTier = SpeedTier.UNKNOWN
@@ -220,7 +223,7 @@ def server_context_default(kind: ProviderKind, version: str | None = None) -> in
 # --------------------------------------------------------------------------- building ModelInfo
 
 _FACT_KEYS = ("family", "parameter_size", "parameter_count", "quantization", "size_bytes", "context_length",
-              "loaded", "loaded_context_length", "default_context_length", *CAPABILITY_KEYS,
+              "loaded", "loaded_context_length", "default_context_length", "parallel_slots", *CAPABILITY_KEYS,
               "quality_tier", "speed_tier")
 _ALIASES = {"embedding": "embeddings", "tool_use": "tools", "reasoning": "thinking",
             "num_ctx": "default_context_length", "context_window": "default_context_length",
@@ -256,7 +259,7 @@ def _coerce(model: str, key: str, value: Any) -> Any:
             if not isinstance(value, bool):
                 raise ValueError("expected true or false")
             return value
-        if key.endswith(("_length", "_count", "_bytes")):
+        if key.endswith(("_length", "_count", "_bytes", "_slots")):
             return int(value)
         return str(value)
     except (KeyError, ValueError, TypeError) as exc:

@@ -11,7 +11,9 @@ class ServerFacts(TypedDict, total=False):
     ``capabilities`` holds only the flags the server reported, e.g. ``{"tools": True}``.
     Context figures are token counts: ``context_length`` is the trained maximum,
     ``loaded_context_length`` what is allocated now, ``default_context_length`` what a load
-    would allocate (Ollama Modelfile ``num_ctx``).
+    would allocate (Ollama Modelfile ``num_ctx``). ``parallel_slots`` is how many requests the
+    server runs at once (llama-server ``total_slots``, SGLang's running-request cap, TGI's
+    ``max_concurrent_requests``): a server-wide figure, laid over each of its models.
     """
 
     name: str
@@ -25,4 +27,5 @@ class ServerFacts(TypedDict, total=False):
     loaded: bool
     loaded_context_length: int
     default_context_length: int
+    parallel_slots: int
     capabilities: dict[str, bool]  # keys among Capabilities' fields

@@ -8,11 +8,13 @@ One model per server, as ``python -m sglang.launch_server --model-path MODEL`` s
 Shaped from SGLang's OpenAI protocol and HTTP server: ``/v1/models`` entries ``owned_by: "sglang"``
 with ``root`` and ``max_model_len``; ``GET /get_model_info`` (and ``/model_info``) with
 ``model_path``, ``tokenizer_path``, ``is_generation``, ``has_image_understanding``, ``model_type``;
-``GET /get_server_info`` (and ``/server_info``) with the server arguments (``context_length``:
-null unless given), scheduler figures (``max_total_num_tokens``, ``max_req_input_len``) and
-``version``; ``/health`` answering an empty 200; errors as ``{"object": "error", "message", "type",
-"param", "code"}``; FastAPI's ``{"detail": "Not Found"}`` elsewhere. ``is_embedding=True`` serves an
-embedding model (``--is-embedding``): embeddings, no chat.
+``GET /get_server_info`` (and ``/server_info``) with the server arguments (``context_length``,
+``max_running_requests``: null unless given), scheduler figures (``max_total_num_tokens``,
+``max_req_input_len``), one ``internal_states`` entry per data-parallel rank (with
+``effective_max_running_requests_per_dp``) and ``version``; ``/health`` answering an empty 200;
+errors as ``{"object": "error", "message", "type", "param", "code"}``; FastAPI's ``{"detail":
+"Not Found"}`` elsewhere. ``is_embedding=True`` serves an embedding model (``--is-embedding``):
+embeddings, no chat.
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ class FakeSGLangServer(FakeOpenAIServer):
     """SGLang on 127.0.0.1 serving ``model_path`` (see the module docstring).
 
     ``context_length``: the model's own context; ``configured_context``: ``--context-length``
-    (narrower, reported by ``/get_server_info``); ``vision``: ``has_image_understanding``.
+    (narrower, reported by ``/get_server_info``); ``vision``: ``has_image_understanding``;
+    ``running_cap``: the scheduler's running-request cap per data-parallel rank (``None``: an
+    older server that does not report it), ``max_running_requests`` the argument, ``dp_size`` the ranks.
     """
 
     owned_by = "sglang"
@@ -37,7 +41,8 @@ class FakeSGLangServer(FakeOpenAIServer):
     def __init__(self, model_path: str = "Qwen/Qwen2.5-0.5B-Instruct", *, reply: str = "Hello from SGLang.",
                  is_embedding: bool = False, context_length: int = 32768, configured_context: int | None = None,
                  vision: bool = False, embedding_dim: int = 8, tool_calls: list[dict[str, Any]] | None = None,
-                 json_reply: Any = None, version: str = "0.5.4", port: int = 0) -> None:
+                 json_reply: Any = None, version: str = "0.5.4", running_cap: int | None = 128,
+                 max_running_requests: int | None = None, dp_size: int = 1, port: int = 0) -> None:
         served = configured_context or context_length
         model = OpenAIModel(model_path, reply=reply, tool_calls=list(tool_calls or []), json_reply=json_reply,
                             embedding_dim=embedding_dim if is_embedding else None, context_length=served)
@@ -47,6 +52,9 @@ class FakeSGLangServer(FakeOpenAIServer):
         self.configured_context = configured_context
         self.vision = vision
         self.version = version
+        self.running_cap = running_cap
+        self.max_running_requests = max_running_requests
+        self.dp_size = dp_size
 
     def routes(self) -> dict[tuple[str, str], Route]:
         return {**super().routes(),
@@ -68,8 +76,17 @@ class FakeSGLangServer(FakeOpenAIServer):
         return Reply(body={"model_path": self.model_path, "tokenizer_path": self.model_path,
                            "served_model_name": self.model_path, "context_length": self.configured_context,
                            "host": self.host, "port": self.port, "api_key": None, "is_embedding": self.is_embedding,
-                           "max_total_num_tokens": 441_000, "max_req_input_len": 32_762, "internal_states": [{}],
+                           "max_running_requests": self.max_running_requests, "dp_size": self.dp_size,
+                           "max_total_num_tokens": 441_000, "max_req_input_len": 32_762,
+                           "internal_states": [self._internal_state() for _ in range(self.dp_size)],
                            "version": self.version})
+
+    def _internal_state(self) -> dict[str, Any]:
+        state: dict[str, Any] = {"last_gen_throughput": 0.0,
+                                 "memory_usage": {"weight": 0.98, "kvcache": 0.23, "token_capacity": 20480, "graph": 0}}
+        if self.running_cap is not None:
+            state["effective_max_running_requests_per_dp"] = self.running_cap
+        return state
 
 
 __all__ = ["FakeSGLangServer"]

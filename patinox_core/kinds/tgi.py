@@ -1,8 +1,9 @@
 """Hugging Face text-generation-inference (TGI, ``text-generation-launcher --model-id MODEL``): one
 model per server, OpenAI-style ``/v1/chat/completions`` and ``/v1/models`` (whose entry is
 ``owned_by`` the model id itself, so nothing to recognise), known by ``GET /info``: ``model_id``,
-``max_input_tokens``, ``max_total_tokens`` (the context), ``model_pipeline_tag``, ``router``,
-``version``. Its ``response_format`` is ``{"type": "json", "value": <schema>}``; no embeddings."""
+``max_input_tokens``, ``max_total_tokens`` (the context), ``max_concurrent_requests``,
+``model_pipeline_tag``, ``router``, ``version``. Its ``response_format`` is ``{"type": "json",
+"value": <schema>}``; no embeddings."""
 
 from __future__ import annotations
 
@@ -26,11 +27,12 @@ def is_tgi(info: Any) -> bool:
 
 def info_facts(info: Any) -> ServerFacts:
     """``GET /info`` to the served model's facts: ``max_total_tokens`` (prompt plus reply) is its
-    context, the pipeline tag its type; it embeds nothing.
+    context, the pipeline tag its type, ``max_concurrent_requests`` (past which the router answers
+    429) its parallel slots; it embeds nothing.
 
     >>> info_facts({"model_id": "m", "max_input_tokens": 4095, "max_total_tokens": 4096,
-    ...             "model_pipeline_tag": "image-text-to-text"})
-    {'loaded_context_length': 4096, 'model_type': 'vlm'}
+    ...             "model_pipeline_tag": "image-text-to-text", "max_concurrent_requests": 128})
+    {'loaded_context_length': 4096, 'model_type': 'vlm', 'parallel_slots': 128}
     >>> info_facts({"model_id": "m", "max_total_tokens": None, "model_pipeline_tag": None})
     {'model_type': 'llm'}
     """
@@ -41,6 +43,8 @@ def info_facts(info: Any) -> ServerFacts:
     if total is not None:
         out["loaded_context_length"] = total
     out["model_type"] = _PIPELINE_TYPES.get(str(info.get("model_pipeline_tag")), "llm")
+    if (slots := positive_int(info.get("max_concurrent_requests"))) is not None:
+        out["parallel_slots"] = slots
     return out
 
 

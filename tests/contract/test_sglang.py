@@ -46,6 +46,22 @@ def test_context_without_a_configured_length_is_the_listings() -> None:
     assert info.effective_context_length == 16384 and not info.capabilities.vision
 
 
+def test_parallel_slots_are_the_schedulers_running_cap_over_every_data_parallel_rank() -> None:
+    with FakeSGLangServer(running_cap=48, dp_size=2) as srv, LocalProvider(settings(srv.url)) as provider:
+        [info] = provider.list_models()
+    assert info.parallel_slots == 96 and info.source["parallel_slots"] is Source.SERVER
+
+
+def test_an_older_server_gives_its_max_running_requests_argument_or_nothing() -> None:
+    with FakeSGLangServer(running_cap=None, max_running_requests=16) as srv, \
+            LocalProvider(settings(srv.url)) as provider:
+        [info] = provider.list_models()
+    with FakeSGLangServer(running_cap=None) as bare, LocalProvider(settings(bare.url)) as provider:
+        [unknown] = provider.list_models()
+    assert (info.parallel_slots, unknown.parallel_slots) == (16, None)
+    assert "parallel_slots" not in unknown.source
+
+
 def test_chat_stream_and_async_chat_through_local_provider() -> None:
     with FakeSGLangServer(reply="Paris is the capital.") as srv, LocalProvider(settings(srv.url)) as provider:
         result = provider.chat(ask())  # no model: the one chat model SGLang serves

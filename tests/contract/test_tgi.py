@@ -46,6 +46,12 @@ def test_catalogue_reads_context_and_model_type_from_info() -> None:
     assert info.source["embeddings"] is Source.SERVER and info.source["loaded_context_length"] is Source.SERVER
 
 
+def test_max_concurrent_requests_is_the_servers_parallel_slots() -> None:
+    with FakeTGIServer(max_concurrent_requests=12) as srv, LocalProvider(settings(srv.url)) as provider:
+        [info] = provider.list_models()
+    assert info.parallel_slots == 12 and info.source["parallel_slots"] is Source.SERVER
+
+
 def test_chat_stream_and_async_chat_through_local_provider() -> None:
     with FakeTGIServer(reply="Bonjour from TGI.") as srv, LocalProvider(settings(srv.url)) as provider:
         result = provider.chat(ask())

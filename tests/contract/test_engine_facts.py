@@ -1,0 +1,69 @@
+"""Each engine's own metadata read as server facts, through discovery and ``LocalProvider.list_models()``:
+context lengths, load state and parallel slots land in the catalogue; junk in a metadata endpoint
+leaves the fact absent and discovery standing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from patinox_core.capabilities import Source
+from patinox_core.config import LocalSettings
+from patinox_core.fakes.openai_compat import CREATED, FakeOpenAIServer, OpenAIModel, Route
+from patinox_core.router import LocalProvider
+from patinox_core.testing import FakeRequest, Reply
+
+
+def settings(url: str) -> LocalSettings:
+    return LocalSettings(endpoints=[url], discover_defaults=False, max_retries=0)
+
+
+class PropsServer(FakeOpenAIServer):
+    """llama-server's listing (``owned_by: "llamacpp"``, ``meta``) and a scripted ``/props``."""
+
+    owned_by = "llamacpp"
+
+    def __init__(self, props: Any) -> None:
+        super().__init__([OpenAIModel("gemma-3-4b-it")])
+        self.props = props
+
+    def routes(self) -> dict[tuple[str, str], Route]:
+        return {**super().routes(), ("GET", "/props"): self._props}
+
+    def _props(self, request: FakeRequest) -> Reply:
+        return Reply(body=self.props)
+
+    def model_entry(self, model: OpenAIModel) -> dict[str, Any]:
+        return {"id": model.id, "object": "model", "created": CREATED, "owned_by": "llamacpp",
+                "meta": {"n_ctx_train": 131072, "n_params": 3_880_263_168}}
+
+
+PROPS = {"default_generation_settings": {"n_ctx": 8192, "params": {}}, "total_slots": 4,
+         "model_path": "/models/gemma-3-4b-it-Q4_K_M.gguf", "build_info": "b6400-8f1a2b3c", "is_sleeping": False}
+
+
+def test_llama_server_props_give_slots_allocated_context_and_quantization() -> None:
+    with PropsServer(PROPS) as srv, LocalProvider(settings(srv.url)) as provider:
+        [service] = provider.discovery.discover() if provider.discovery else []
+        [info] = provider.list_models()
+    assert (service.flavor, service.version) == ("llama_server", "b6400-8f1a2b3c")
+    assert (info.loaded, info.context_length, info.effective_context_length) == (True, 131072, 8192)
+    assert (info.parallel_slots, info.quantization) == (4, "Q4_K_M")
+    assert info.source["parallel_slots"] is Source.SERVER and info.source["quantization"] is Source.SERVER
+
+
+def test_a_sleeping_llama_server_is_not_resident() -> None:
+    with PropsServer({**PROPS, "is_sleeping": True}) as srv, LocalProvider(settings(srv.url)) as provider:
+        [info] = provider.list_models()
+    assert not info.loaded and info.source["loaded"] is Source.SERVER
+
+
+@pytest.mark.parametrize("junk", [
+    "not json at all", [1, 2], {"total_slots": "four", "default_generation_settings": [], "model_path": 7},
+    {"total_slots": -1, "default_generation_settings": {"n_ctx": None}, "chat_template_caps": "yes"},
+])
+def test_junk_props_leave_the_listing_standing(junk: Any) -> None:
+    with PropsServer(junk) as srv, LocalProvider(settings(srv.url)) as provider:
+        [info] = provider.list_models()
+    assert (info.name, info.loaded, info.context_length, info.parallel_slots) == ("gemma-3-4b-it", True, 131072, None)

@@ -1,6 +1,17 @@
 """One spec per server kind (``spec.py``: ``KindSpec``), one module per kind, one ordered registry
-(``registry.py``) that config, discovery, capabilities, the catalogue's hints, the backends, the
-router's backend factory and the CLI ask instead of knowing each server themselves."""
+(``registry.py``) that config, discovery, capabilities, routing's hints and context guard, the
+backends, the router's backend factory and the CLI ask instead of knowing each server themselves.
+
+Adding a kind:
+
+* OpenAI-compatible (served by ``OpenAICompatBackend``): a module here with its ``SPEC`` (flavor,
+  title, aliases, the ``/v1/models`` rule or an ``identify`` probe, ``version_probe``, ``quirks``,
+  ``facts_probes``, hints) and its line in ``registry.KINDS``, where the order is the fingerprint
+  precedence. ``sglang.py`` and ``tgi.py`` are the examples; a fake for tests subclasses
+  ``fakes.openai_compat.FakeOpenAIServer``.
+* Native: the same, with ``backend="package.module:Class"`` naming its backend module (imported
+  only when a service of that kind is used).
+"""
 
 from __future__ import annotations
 

@@ -73,7 +73,8 @@ def error_fields(body: Any) -> tuple[str, str, str]:
 
 
 _CONTEXT = re.compile(r"context.length|maximum context|context window|exceeds the context|too many tokens|"
-                      r"longer than the model|context size", re.I)
+                      r"longer than the model|context size|"
+                      r"tokens \+ `?max_new_tokens`? must be <=|`?inputs`? must have less than \d+ tokens", re.I)  # TGI
 _NOT_FOUND = re.compile(r"model .*(not found|does not exist)|invalid model|unknown model|no such model", re.I)
 _CAPABILITY = re.compile(r"does not support|not supported|embedding=True|not embedding|embeddings? (are|is) not", re.I)
 
@@ -85,6 +86,10 @@ def classify_error(status: int | None, body: Any) -> LocalProviderError:
     'reduce_input'
     >>> type(classify_error(200, {"error": "Unexpected endpoint or method. (GET /)"})).__name__
     'CapabilityError'
+    >>> type(classify_error(422, {"error": "Input validation error: `inputs` tokens + `max_new_tokens` must be <= "
+    ...                                    "4096. Given: 4000 `inputs` tokens and 200 `max_new_tokens`",
+    ...                           "error_type": "validation"})).__name__
+    'ContextOverflowError'
     >>> classify_error(500, {"detail": "Traceback (most recent call last):\\n  File \\"/a/b.py\\"\\nKeyError: 'x'"}
     ...                ).message
     "server error (HTTP 500): KeyError: 'x'"

@@ -55,9 +55,11 @@ NO_MODELS = f"No models installed: try {install_examples()}."
 
 
 def _kind(service: Service) -> str:
+    """The KIND column: the family, the flavor, and ``gateway`` for one server in front of several."""
+    kind = str(service.kind.value)
     if service.kind is ProviderKind.OPENAI_COMPATIBLE:
-        return f"openai ({service.flavor})" if service.flavor else "openai"
-    return str(service.kind.value)
+        kind = f"openai ({service.flavor})" if service.flavor else "openai"
+    return f"{kind} gateway" if service.gateway else kind
 
 
 def services_table(services: Sequence[Service], out: TextIO | None = None) -> str:

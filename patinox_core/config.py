@@ -59,10 +59,13 @@ _FIELD_KEYS = {field: (f"PATINOX_{field.upper()}", *s.env_vars) for field, s in 
 
 
 class Endpoint(BaseModel):
-    """An extra server: its URL and, optionally, which kind it is (else discovery fingerprints it)."""
+    """An extra server: its URL and, optionally, which kind it is (else discovery fingerprints it).
+    ``gateway``: a URL in front of several engines (a LiteLLM proxy, llm-d, Ray Serve, KServe, a load
+    balancer): patinox treats it as one server and never asks it for an engine's admin endpoints."""
 
     url: str
     kind: ProviderKind | None = None
+    gateway: bool = False
 
     @field_validator("kind", mode="before")
     @classmethod
@@ -226,6 +229,14 @@ class LocalSettings(BaseSettings):
             (url, spec.family) for field, spec in _URL_SPECS.items() if (url := getattr(self, field))]
         out.extend((ep.url, ep.kind) for ep in self.endpoints)
         return out
+
+    def is_gateway(self, base_url: str) -> bool:
+        """Whether the user marked ``base_url`` as a gateway (``endpoints`` entry ``gateway: true``).
+
+        >>> LocalSettings(endpoints=[{"url": "http://gw:4000", "gateway": True}]).is_gateway("http://gw:4000/")
+        True
+        """
+        return base_url.rstrip("/") in {ep.url.rstrip("/") for ep in self.endpoints if ep.gateway}
 
     def auth_headers(self, base_url: str) -> dict[str, str]:
         """Headers for a server: Basic auth from URL credentials, else Bearer ``api_key``, which goes

@@ -43,7 +43,10 @@ _LOOPBACK = {"localhost", "127.0.0.1", "::1", "[::1]"}
 class Service:
     """One model server as last seen. ``flavor`` names the exact server: the flavor of its
     ``KindSpec`` in ``patinox_core.kinds`` (``"ollama"``, ``"lmstudio"``, ``"llama_server"``,
-    ``"vllm"``, ...); ``None`` for a plain OpenAI-compatible one."""
+    ``"vllm"``, ...); ``None`` for a plain OpenAI-compatible one. A ``gateway`` (an endpoint
+    configured with ``gateway: true``, or a LiteLLM proxy) is one server however many engines it
+    balances: patinox never asks it for an engine's admin endpoints (``/props``, ``/slots``,
+    ``/get_server_info``, ``/version``, ``/info``) and reads only its own model metadata."""
 
     kind: ProviderKind
     base_url: str
@@ -55,6 +58,7 @@ class Service:
     configured: bool = False  # named by the user (vs a loopback default)
     error: str | None = None  # why it is unhealthy
     busy: bool = False  # accepted the connection but did not answer the probe in time: kept, requests wait
+    gateway: bool = False  # fronts several engines (configured so, or a LiteLLM proxy): one server to patinox
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "kind": self.kind.value}
@@ -132,9 +136,11 @@ def _busy(service: Service, timeout: Any, flavor: str | None) -> Service:
 def _identified(found: Service, spec: KindSpec, kind: ProviderKind, flavor: str | None,
                 replies: dict[str, ProbeReply | LocalProviderError]) -> Fingerprint:
     """``found`` as ``spec``'s kind, with the version its ``version_probe`` reads (a reply already
-    received for that path is reused)."""
-    found = replace(found, kind=kind, flavor=flavor)
-    if spec.version_probe is None:
+    received for that path is reused). A gateway is asked only when the kind is a gateway itself
+    (its own endpoint, not an engine's behind it)."""
+    gateway = found.gateway or spec.gateway
+    found = replace(found, kind=kind, flavor=flavor, gateway=gateway)
+    if spec.version_probe is None or (gateway and not spec.gateway):
         return found
     path, read = spec.version_probe
     reply = replies[path] if path in replies else (yield path)
@@ -142,7 +148,7 @@ def _identified(found: Service, spec: KindSpec, kind: ProviderKind, flavor: str 
 
 
 def fingerprint(base_url: str, hint: ProviderKind | None = None, configured: bool = False,
-                known_flavor: str | None = None) -> Fingerprint:
+                known_flavor: str | None = None, gateway: bool = False) -> Fingerprint:
     """Pure probe plan: yields paths to ``GET``, receives each ``ProbeReply`` (or the mapped error),
     returns the ``Service`` (unhealthy when unreachable) or ``None`` when it is not a model server.
     What each kind answers is its ``KindSpec``'s (``patinox_core.kinds``): ``GET /`` rules first,
@@ -150,10 +156,14 @@ def fingerprint(base_url: str, hint: ProviderKind | None = None, configured: boo
 
     A server that accepted the connection but did not answer in time (a read timeout) is *busy*, not
     down: llama-cpp-python, for one, answers nothing while it generates for another client. It is
-    kept as healthy and ``busy``, with ``known_flavor`` (what was known of it) as its flavor."""
+    kept as healthy and ``busy``, with ``known_flavor`` (what was known of it) as its flavor.
+
+    A ``gateway`` (the user said so) is fingerprinted by ``GET /`` and ``/v1/models`` only: no
+    identifying probe and no engine's version probe reach it."""
     now = time.time()
     guess = hint or port_kind(urlsplit(base_url).port)
-    down = Service(kind=guess, base_url=base_url, healthy=False, last_checked=now, configured=configured)
+    down = Service(kind=guess, base_url=base_url, healthy=False, last_checked=now, configured=configured,
+                   gateway=gateway)
     root = yield "/"
     if _silent(root):
         return _busy(down, root, known_flavor)
@@ -179,7 +189,7 @@ def fingerprint(base_url: str, hint: ProviderKind | None = None, configured: boo
         why = models.message if isinstance(models, LocalProviderError) else f"GET /v1/models gave {models.status}"
         return replace(down, error=f"not a model server that patinox knows ({why})")
     flavor = fingerprint_openai(data, models.headers if isinstance(models, ProbeReply) else {})
-    for spec in KINDS if flavor is None else ():
+    for spec in KINDS if flavor is None and not gateway else ():
         if spec.identify is not None:
             path, says_so = spec.identify
             replies[path] = yield path
@@ -295,7 +305,8 @@ class ServiceDiscovery:
 
     def _plan(self, url: str, hint: ProviderKind | None, configured: bool) -> Operation[Service | None]:
         ctx = self._transport.context(url, _classify_probe, kind="probe", retries=0)
-        return probe_plan(ctx, url, fingerprint(url, hint, configured, self._flavor_hint(url)))
+        plan = fingerprint(url, hint, configured, self._flavor_hint(url), configured and self.settings.is_gateway(url))
+        return probe_plan(ctx, url, plan)
 
     def _drive(self, url: str, hint: ProviderKind | None, configured: bool) -> Service | None:
         return self._transport.run(self._plan(url, hint, configured))

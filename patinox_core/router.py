@@ -42,8 +42,11 @@ ServerWrapper = Callable[[Provider], Provider]
 
 
 def make_backend(service: Service, transport: Transport, settings: LocalSettings) -> Backend:
-    """The backend for a discovered service: its kind's, as the registry names it (imported lazily)."""
+    """The backend for a discovered service: its kind's, as the registry names it (imported lazily);
+    an OpenAI-compatible one told when the service is a gateway."""
     factory, extra = backend_for(service.kind, service.flavor)
+    if service.gateway and "flavor" in extra:
+        extra["gateway"] = True
     backend: Backend = factory(service.base_url, transport, settings, **extra)
     return backend
 

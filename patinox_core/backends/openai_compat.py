@@ -25,7 +25,16 @@ from ..config import LocalSettings, ProviderKind, redact
 from ..errors import CapabilityError, ConfigurationError, LocalProviderError
 from ..exchange import Operation, call, stream
 from ..facts import ServerFacts
-from ..kinds import Quirks, find_spec, fingerprint_openai, openai_flavors, quirks_for, spec_for, with_props
+from ..kinds import (
+    Quirks,
+    find_spec,
+    fingerprint_openai,
+    openai_flavors,
+    quirks_for,
+    spec_for,
+    with_models,
+    with_props,
+)
 from ..kinds.llama_server import props_facts
 from ..timeouts import TimeoutKind, read_timeout
 from ..transport import Transport
@@ -188,7 +197,10 @@ def to_wire(request: ChatRequest, *, stream: bool = False, quirks: Quirks = Quir
 
 
 def models_from_wire(data: Any, flavor: str | None = None) -> list[ServerFacts]:
-    """``/v1/models`` entries to ``ServerFacts`` (llama-server ``meta``, vLLM ``max_model_len``)."""
+    """``/v1/models`` entries to ``ServerFacts``: llama-server's ``meta`` (trained context,
+    parameters) and, in router mode, each model's ``status.value`` (``loaded`` or not); vLLM's and
+    SGLang's ``max_model_len``, the longest context the server accepts (also the maximum when no
+    trained figure is given). A listing of resident models only marks each one loaded."""
     spec = find_spec(flavor)
     listing_is_loaded = spec is not None and spec.quirks.listing_is_loaded
     facts: list[ServerFacts] = []
@@ -202,7 +214,12 @@ def models_from_wire(data: Any, flavor: str | None = None) -> list[ServerFacts]:
             fact["parameter_count"] = params
         if allocated := count_or_none(entry.get("max_model_len")):
             fact["loaded_context_length"] = allocated
-        if listing_is_loaded:
+            fact.setdefault("context_length", allocated)
+        status = entry.get("status")
+        state = status.get("value") if isinstance(status, Mapping) else None
+        if isinstance(state, str):  # llama-server's router lists every model it can load, with its state
+            fact["loaded"] = state == "loaded"
+        elif listing_is_loaded:
             fact["loaded"] = True
         facts.append(fact)
     return facts
@@ -230,13 +247,14 @@ class OpenAICompatBackend(DrivenBackend):
     models_path = "/v1/models"
 
     def __init__(self, base_url: str, transport: Transport | None = None, settings: LocalSettings | None = None,
-                 *, flavor: str | None = None) -> None:
+                 *, flavor: str | None = None, gateway: bool = False) -> None:
         self.settings = settings or (transport.settings if transport is not None else LocalSettings())
         self.transport = transport or Transport(self.settings)
         self.base_url = _strip_v1(base_url)
         self.flavor = flavor if flavor is not None else self.default_flavor
         self.spec = spec_for(self.flavor)
         self.quirks = self.spec.quirks
+        self.gateway = gateway or self.spec.gateway  # one server: only its own metadata is read
         self.unreachable_hint = self.spec.unreachable_hint
         self.load_state: LoadState | None = None  # the catalogue's, set by the provider
 
@@ -314,15 +332,18 @@ class OpenAICompatBackend(DrivenBackend):
                                 self.embed_body(texts, model, opts), partial(self._embedded, model=model)))
 
     def facts_plan(self) -> Operation[list[ServerFacts]]:
-        """``/v1/models``, then the kind's extra endpoints (llama-server ``/props``, ...): absent on old
-        builds, so a failure leaves the listing's facts standing."""
+        """``/v1/models``, then the kind's extra endpoints: server-wide ones (llama-server ``/props``,
+        ...; never at a gateway in front of that engine) and per-model ones (LiteLLM ``/model/info``).
+        Absent on old builds, so a failure leaves the listing's facts standing."""
         facts = yield from call(self._ctx(None), "GET", self.base_url + self.models_path, parse=self.facts_from_models)
-        for path, parse in self.spec.facts_probes:
-            try:
-                extra = yield from call(self._ctx(None, retries=0), "GET", self.base_url + path, parse=parse)
-            except LocalProviderError:
-                continue
-            facts = with_props(facts, extra)
+        server_wide = () if self.gateway and not self.spec.gateway else self.spec.facts_probes
+        for probes, merge in ((server_wide, with_props), (self.spec.models_probes, with_models)):
+            for path, parse in probes:
+                try:
+                    extra = yield from call(self._ctx(None, retries=0), "GET", self.base_url + path, parse=parse)
+                except LocalProviderError:
+                    continue
+                facts = merge(facts, extra)
         return facts
 
 

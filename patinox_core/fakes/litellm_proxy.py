@@ -4,7 +4,7 @@ Shaped from LiteLLM's proxy server: ``GET /v1/models`` (``owned_by: "openai"``, 
 1677610602``), ``GET /model/info`` (``data: [{model_name, litellm_params: {model}, model_info:
 {id, db_model, key, max_tokens, max_input_tokens, max_output_tokens, input_cost_per_token,
 output_cost_per_token, litellm_provider, mode, supports_function_calling, supports_vision, …}}]``;
-API base and keys are never listed), ``GET /health/liveliness`` (and ``/health/liveness``:
+``api_base`` is listed, keys never), ``GET /health/liveliness`` (and ``/health/liveness``:
 ``"I'm alive!"``), ``GET /health/readiness``, chat completions (plain and SSE) and embeddings
 with LiteLLM's ``x-litellm-*`` reply headers; ``Server: uvicorn``. Errors are LiteLLM's
 ``ProxyException`` body ``{"error": {"message", "type", "param", "code"}}`` with ``code`` a string.
@@ -44,6 +44,7 @@ class GatewayModel:
     supports_vision: bool = False
     supports_reasoning: bool = False
     embedding_dim: int = 8
+    api_base: str = "http://127.0.0.1:8000/v1"  # listed by /model/info (only keys are removed)
 
     def served(self, reply: str) -> OpenAIModel:
         """How the fake answers for this deployment."""
@@ -51,9 +52,9 @@ class GatewayModel:
                            embedding_dim=self.embedding_dim if self.mode == "embedding" else None)
 
     def info(self, index: int) -> dict[str, Any]:
-        """The ``/model/info`` entry (no API base, no key)."""
+        """The ``/model/info`` entry (its ``api_base`` listed, its key not)."""
         provider = self.model.split("/", 1)[0] if "/" in self.model else "openai"
-        return {"model_name": self.model_name, "litellm_params": {"model": self.model},
+        return {"model_name": self.model_name, "litellm_params": {"model": self.model, "api_base": self.api_base},
                 "model_info": {"id": f"{index:064x}", "db_model": False, "key": self.model.split("/", 1)[-1],
                                "max_tokens": self.max_output_tokens, "max_input_tokens": self.max_input_tokens,
                                "max_output_tokens": self.max_output_tokens, "input_cost_per_token": 0.0,

@@ -37,7 +37,7 @@ from .registry import (
     spec_for,
     spec_for_kind,
 )
-from .spec import KindSpec, Listing, ProviderKind, Quirks, with_props
+from .spec import KindSpec, Listing, ProviderKind, Quirks, with_models, with_props
 
 __all__ = [
     "KINDS",
@@ -64,5 +64,6 @@ __all__ = [
     "served_flavor",
     "spec_for",
     "spec_for_kind",
+    "with_models",
     "with_props",
 ]

@@ -87,7 +87,9 @@ class KindSpec:
     ``version_probe`` reads the version; ``openai_flavor`` is the flavor its own ``/v1`` fingerprints
     as (a family's own spec only), and ``unrecognised_ok`` accepts an unknown ``/v1`` as this kind.
     Serving: ``backend`` (``module:Class``, imported lazily), ``quirks``, ``facts_probes`` (extra
-    ``GET`` endpoints laid over every model's facts), ``structured_output_default``,
+    ``GET`` endpoints laid over every model's facts), ``models_probes`` (``GET`` endpoints whose
+    reply gives facts per model, merged into the listing's by name), ``gateway`` (the kind fronts
+    other engines: one server to patinox, whose facts come only from its own metadata), ``structured_output_default``,
     ``reports_allocation`` (the server tells the allocated context), ``context_default`` (what
     it allocates, given its version), ``context_per_request`` (a request may set its context, as
     Ollama's ``num_ctx``) and ``truncates_prompt`` (a prompt over the context is cut silently).
@@ -118,6 +120,8 @@ class KindSpec:
     backend: str = "patinox_core.backends.openai_compat:OpenAICompatBackend"
     quirks: Quirks = Quirks()
     facts_probes: tuple[Probe, ...] = ()
+    models_probes: tuple[Probe, ...] = ()
+    gateway: bool = False
     structured_output_default: bool = False
     reports_allocation: bool = False
     context_default: Callable[[str | None], int | None] | None = None
@@ -140,6 +144,27 @@ def with_props(facts: list[ServerFacts], props: ServerFacts) -> list[ServerFacts
             if props else f for f in facts]
 
 
+def with_models(facts: list[ServerFacts], per_model: list[ServerFacts]) -> list[ServerFacts]:
+    """Lay per-model facts over the listing's entries of the same name (names the listing lacks are
+    ignored: it says what this server serves to this caller).
+
+    >>> with_models([{"name": "a", "loaded": True}, {"name": "b"}], [{"name": "a", "context_length": 8}, {"name": "z"}])
+    [{'name': 'a', 'loaded': True, 'context_length': 8}, {'name': 'b'}]
+    """
+    by_name = {f["name"]: f for f in per_model if f.get("name")}
+    out: list[ServerFacts] = []
+    for fact in facts:
+        extra = by_name.get(fact.get("name", ""))
+        if extra is None:
+            out.append(fact)
+            continue
+        merged: ServerFacts = {**fact, **extra}
+        if fact.get("capabilities") or extra.get("capabilities"):
+            merged["capabilities"] = {**(fact.get("capabilities") or {}), **(extra.get("capabilities") or {})}
+        out.append(merged)
+    return out
+
+
 def positive_int(value: Any) -> int | None:
     """``value`` when it is a positive int (not a bool), else None.
 
@@ -159,4 +184,5 @@ def text_field(data: Any, key: str) -> str | None:
     return None if value is None else str(value)
 
 
-__all__ = ["KindSpec", "Listing", "Probe", "ProviderKind", "Quirks", "positive_int", "text_field", "with_props"]
+__all__ = ["KindSpec", "Listing", "Probe", "ProviderKind", "Quirks", "positive_int", "text_field", "with_models",
+           "with_props"]

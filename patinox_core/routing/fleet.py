@@ -43,7 +43,8 @@ class Fleet:
         self._factory = factory
         self.injected: dict[str, Backend] = {b.base_url: b for b in injected}
         self._injected_services = [Service(kind=b.kind, base_url=url, healthy=True, configured=True,
-                                           flavor=getattr(b, "flavor", None)) for url, b in self.injected.items()]
+                                           flavor=getattr(b, "flavor", None), gateway=getattr(b, "gateway", False))
+                                   for url, b in self.injected.items()]
         self.backends: dict[str, Backend] = {}
         self._known: dict[str, Service] = {}  # every service combined so far, by URL
         for backend in injected:

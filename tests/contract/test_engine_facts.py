@@ -12,7 +12,7 @@ from patinox_core.capabilities import Source
 from patinox_core.config import LocalSettings
 from patinox_core.fakes.openai_compat import CREATED, FakeOpenAIServer, OpenAIModel, Route
 from patinox_core.router import LocalProvider
-from patinox_core.testing import FakeRequest, Reply
+from patinox_core.testing import FakeLlamaServer, FakeRequest, FakeVLLMServer, Reply
 
 
 def settings(url: str) -> LocalSettings:
@@ -67,3 +67,21 @@ def test_junk_props_leave_the_listing_standing(junk: Any) -> None:
     with PropsServer(junk) as srv, LocalProvider(settings(srv.url)) as provider:
         [info] = provider.list_models()
     assert (info.name, info.loaded, info.context_length, info.parallel_slots) == ("gemma-3-4b-it", True, 131072, None)
+
+
+def test_vllm_max_model_len_is_the_context_and_every_listed_model_is_loaded() -> None:
+    with FakeVLLMServer("Qwen/Qwen3-8B", max_model_len=16384, version="0.11.2") as srv, \
+            LocalProvider(settings(srv.url)) as provider:
+        [service] = provider.discovery.discover() if provider.discovery else []
+        [info] = provider.list_models()
+    assert (service.flavor, service.version, service.gateway) == ("vllm", "0.11.2", False)
+    assert (info.loaded, info.context_length, info.effective_context_length) == (True, 16384, 16384)
+    assert info.source["context_length"] is Source.SERVER and info.parallel_slots is None
+
+
+def test_fake_llama_server_reports_its_slots_through_the_catalogue() -> None:
+    with FakeLlamaServer("qwen3-4b", slots=3, n_ctx=2048, n_ctx_train=40960) as srv, \
+            LocalProvider(settings(srv.url)) as provider:
+        [info] = provider.list_models()
+    assert (info.parallel_slots, info.loaded, info.effective_context_length, info.context_length) == (
+        3, True, 2048, 40960)

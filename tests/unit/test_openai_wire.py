@@ -564,8 +564,20 @@ def test_fingerprint_openai(models: object, headers: dict, flavor: str | None) -
     assert fingerprint_openai(models, headers) == flavor
 
 
+def test_models_from_wire_reads_llama_server_router_states() -> None:
+    router = {"object": "list", "data": [
+        {"id": "qwen3-4b", "owned_by": "llamacpp", "status": {"value": "loaded", "args": ["llama-server"]},
+         "meta": {"n_ctx_train": 40960}},
+        {"id": "gemma-3-4b", "owned_by": "llamacpp", "status": {"value": "unloaded"}},
+        {"id": "nomic", "owned_by": "llamacpp", "status": {"value": "sleeping", "args": []}},
+        {"id": "odd", "owned_by": "llamacpp", "status": "junk"}]}
+    assert [(f["name"], f.get("loaded")) for f in models_from_wire(router, "llama_server")] == [
+        ("qwen3-4b", True), ("gemma-3-4b", False), ("nomic", False), ("odd", True)]
+
+
 def test_models_from_wire_reads_server_extras() -> None:
     assert models_from_wire(LLAMA_SERVER_MODELS, "llama_server") == [
         {"name": "gemma3-270m", "context_length": 32768, "parameter_count": 268098176, "loaded": True}]
-    assert models_from_wire(VLLM_MODELS, "vllm")[0]["loaded_context_length"] == 8192
+    assert models_from_wire(VLLM_MODELS, "vllm") == [
+        {"name": "Qwen/Qwen3-8B", "loaded_context_length": 8192, "context_length": 8192, "loaded": True}]
     assert models_from_wire(LMSTUDIO_MODELS, "lmstudio") == [{"name": "qwen/qwen3-8b"}]

@@ -169,7 +169,8 @@ async def test_litellm_proxy_fields_headers_and_429() -> None:
             listed = (await client.get("/v1/models")).json()["data"]
             assert [(m["id"], m["owned_by"], m["created"]) for m in listed] == [("qwen3", "openai", 1677610602)]
             info = (await client.get("/model/info")).json()["data"][0]
-            assert info["model_name"] == "qwen3" and info["litellm_params"] == {"model": "hosted_vllm/Qwen/Qwen3-8B"}
+            assert info["model_name"] == "qwen3" and info["litellm_params"]["model"] == "hosted_vllm/Qwen/Qwen3-8B"
+            assert "api_key" not in info["litellm_params"]  # LiteLLM lists api_base, never a key
             facts = info["model_info"]
             assert (facts["max_input_tokens"], facts["mode"], facts["litellm_provider"]) == (32768, "chat",
                                                                                            "hosted_vllm")

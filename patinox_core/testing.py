@@ -6,7 +6,8 @@
   fakes of other engines: ``FakeSGLangServer``, ``FakeTGIServer``.
 * ``FakeLlamaServer`` / ``FakeVLLMServer`` / ``FakeLiteLLMProxy``: engines and a gateway with
   ``slots`` parallel slots, a queue, and refusal (503 / 429 + ``Retry-After``) past ``queue_limit``;
-  they count every request (``stats()``) for load-balancing tests and benchmarks.
+  they count every request (``stats()``) for load-balancing tests and benchmarks;
+  ``FakeLlamaRouter``: llama-server in router mode (several models, each loaded or not).
 * ``ScriptedBackend`` / ``FunctionBackend``: in-process backends for router and adapter tests.
 """
 
@@ -30,6 +31,7 @@ _LAZY = {
     "FunctionBackend": "patinox_core.fakes.scripted",
     "MidStreamError": "patinox_core.fakes.scripted",
     "FakeLlamaServer": "patinox_core.fakes.llama_server",
+    "FakeLlamaRouter": "patinox_core.fakes.llama_server",
     "FakeVLLMServer": "patinox_core.fakes.vllm",
     "FakeLiteLLMProxy": "patinox_core.fakes.litellm_proxy",
     "GatewayModel": "patinox_core.fakes.litellm_proxy",

@@ -132,4 +132,61 @@ class FakeLlamaServer(SlotServer):
         return f"FakeLlamaServer({self.model.id!r}, slots={self.pool.slots}, url={self.url!r})"
 
 
-__all__ = ["FakeLlamaServer"]
+class FakeLlamaRouter(FakeLlamaServer):
+    """llama-server in router mode (started without ``-m``: ``--models-dir``), from llama.cpp's
+    ``tools/server/README.md``: ``models`` maps each model it can load to its ``status.value``
+    (``loaded``, ``unloaded``, ``loading``, ``sleeping``); ``GET /models`` and ``/v1/models`` list
+    them all (``status``; a loaded one with its instance's ``meta``); ``GET /props`` is the router's
+    own (``role: "router"``, ``n_ctx: 0``, no slots) and ``/props?model=ID`` that instance's;
+    ``POST /models/load`` and ``/models/unload`` (``{"model": ID}``) change a status; a request
+    naming an unloaded model loads it first (``--models-autoload``). The slot pool is shared."""
+
+    def __init__(self, models: dict[str, str] | None = None, **kwargs: Any) -> None:
+        self.states = dict(models or {"gemma-3-4b-it": "loaded", "qwen3-4b": "unloaded"})
+        super().__init__(next(iter(self.states)), **kwargs)
+        self.models = {name: OpenAIModel(name, reply=self.model.reply, context_length=self.model.context_length)
+                       for name in self.states}
+
+    def routes(self) -> dict[tuple[str, str], Route]:
+        return {**super().routes(), ("GET", "/props"): self._router_props,
+                ("POST", "/models/load"): lambda r: self._switch(r, "loaded"),
+                ("POST", "/models/unload"): lambda r: self._switch(r, "unloaded")}
+
+    def resolve(self, name: Any) -> OpenAIModel | Reply:
+        model = self.models.get(str(name))
+        if model is None:
+            return self.error(400, f"model '{name}' not found")
+        self.states[model.id] = "loaded"  # autoload
+        return model
+
+    def listing(self) -> dict[str, Any]:
+        def entry(name: str) -> dict[str, Any]:
+            out: dict[str, Any] = {"id": name, "aliases": [], "tags": [], "object": "model", "owned_by": "llamacpp",
+                                   "created": CREATED, "status": {"value": self.states[name], "args": ["llama-server"]},
+                                   "architecture": {"input_modalities": ["text"], "output_modalities": ["text"]},
+                                   "source": "models_dir", "can_remove": False}
+            if self.states[name] == "loaded":
+                out["meta"] = {"n_ctx_train": self.n_ctx_train, "n_vocab": 262144}
+            return out
+        return {"data": [entry(name) for name in self.states], "object": "list"}
+
+    def _router_props(self, request: FakeRequest) -> Reply:
+        name = request.query.get("model")
+        if not name:
+            return Reply(body={"role": "router", "max_instances": 4, "models_autoload": True,
+                               "model_alias": "llama-server", "model_path": "none",
+                               "default_generation_settings": {"params": {}, "n_ctx": 0},
+                               "build_info": self.build_info})
+        if self.states.get(str(name)) != "loaded":
+            return self.error(400, "model is not loaded")
+        return Reply(body={**self._props(), "model_alias": name, "model_path": f"/models/{name}-Q4_K_M.gguf"})
+
+    def _switch(self, request: FakeRequest, state: str) -> Reply:
+        name = str((request.json or {}).get("model"))
+        if name not in self.states:
+            return self.error(404, "model is not found", "not_found_error")
+        self.states[name] = state
+        return Reply(body={"success": True})
+
+
+__all__ = ["FakeLlamaRouter", "FakeLlamaServer"]

@@ -12,7 +12,8 @@ from patinox_core.capabilities import Source
 from patinox_core.config import LocalSettings
 from patinox_core.fakes.openai_compat import CREATED, FakeOpenAIServer, OpenAIModel, Route
 from patinox_core.router import LocalProvider
-from patinox_core.testing import FakeLlamaServer, FakeRequest, FakeVLLMServer, Reply
+from patinox_core.testing import FakeLlamaRouter, FakeLlamaServer, FakeRequest, FakeVLLMServer, Reply
+from patinox_core.types import ChatRequest, Message
 
 
 def settings(url: str) -> LocalSettings:
@@ -85,3 +86,15 @@ def test_fake_llama_server_reports_its_slots_through_the_catalogue() -> None:
         [info] = provider.list_models()
     assert (info.parallel_slots, info.loaded, info.effective_context_length, info.context_length) == (
         3, True, 2048, 40960)
+
+
+def test_llama_server_router_mode_lists_every_model_with_its_load_state() -> None:
+    states = {"gemma-3-4b-it": "loaded", "qwen3-4b": "unloaded", "smollm2": "sleeping"}
+    with FakeLlamaRouter(states, n_ctx_train=32768) as srv, LocalProvider(settings(srv.url)) as provider:
+        [service] = provider.discovery.discover() if provider.discovery else []
+        infos = {i.name: i for i in provider.list_models()}
+        provider.chat(ChatRequest(model="qwen3-4b", messages=[Message("user", "hi")]))
+    assert (service.flavor, service.version) == ("llama_server", "b6400-8f1a2b3c")
+    assert {n: i.loaded for n, i in infos.items()} == {"gemma-3-4b-it": True, "qwen3-4b": False, "smollm2": False}
+    assert infos["gemma-3-4b-it"].context_length == 32768 and infos["qwen3-4b"].parallel_slots is None
+    assert srv.states["qwen3-4b"] == "loaded"  # the router loaded it for the request

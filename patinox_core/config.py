@@ -61,11 +61,14 @@ _FIELD_KEYS = {field: (f"PATINOX_{field.upper()}", *s.env_vars) for field, s in 
 class Endpoint(BaseModel):
     """An extra server: its URL and, optionally, which kind it is (else discovery fingerprints it).
     ``gateway``: a URL in front of several engines (a LiteLLM proxy, llm-d, Ray Serve, KServe, a load
-    balancer): patinox treats it as one server and never asks it for an engine's admin endpoints."""
+    balancer): patinox treats it as one server and never asks it for an engine's admin endpoints.
+    ``max_concurrency``: how many requests it serves at once (else what the server reports, else
+    its kind's default)."""
 
     url: str
     kind: ProviderKind | None = None
     gateway: bool = False
+    max_concurrency: int | None = Field(default=None, ge=1, le=4096)
 
     @field_validator("kind", mode="before")
     @classmethod
@@ -237,6 +240,11 @@ class LocalSettings(BaseSettings):
         True
         """
         return base_url.rstrip("/") in {ep.url.rstrip("/") for ep in self.endpoints if ep.gateway}
+
+    def max_concurrency_for(self, base_url: str) -> int | None:
+        """The ``max_concurrency`` configured for the endpoint at ``base_url``, if any."""
+        url = base_url.rstrip("/")
+        return next((ep.max_concurrency for ep in self.endpoints if ep.url.rstrip("/") == url), None)
 
     def auth_headers(self, base_url: str) -> dict[str, str]:
         """Headers for a server: Basic auth from URL credentials, else Bearer ``api_key``, which goes

@@ -131,6 +131,19 @@ class ServerError(LocalProviderError):
     default_recovery = RecoveryStrategy.RETRY
 
 
+class ServerBusyError(ServiceUnavailableError, ServerError):
+    """Every server that has the model stayed busy (their slots full, or answering 503/429) until the
+    request's deadline (``total_timeout``) ran out. A ``ServiceUnavailableError`` and a
+    ``ServerError`` both, so ``except`` clauses written for a 503 or a 429 keep catching it.
+    ``retry_after`` is the delay the last busy server asked for, in seconds, when it said."""
+
+    default_recovery = RecoveryStrategy.RETRY
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
 class InvalidResponseError(LocalProviderError):
     """The server answered something patinox cannot read (malformed JSON, truncated stream)."""
 
@@ -165,6 +178,7 @@ _ACTIONABILITY = {  # higher = more useful to show when every attempt failed
     ConfigurationError: 5,
     InvalidResponseError: 4,
     ServerError: 3,
+    ServerBusyError: 2,
     RequestTimeoutError: 2,
     ServiceUnavailableError: 1,
 }
@@ -176,8 +190,11 @@ def should_fall_back(err: LocalProviderError) -> bool:
 
 
 def should_cool_down(err: LocalProviderError) -> bool:
-    """True when the *server* failed (unreachable, timed out, 5xx/429), so the router should rest it.
-    A model's bad output (an unreadable reply, ``InvalidResponseError``) is not the server's fault."""
+    """True when the *server* failed (unreachable, timed out, 5xx), so the router should rest it.
+    A model's bad output (an unreadable reply, ``InvalidResponseError``) is not the server's fault,
+    and a busy server (``ServerBusyError``: 503/429) is working, not dead: it gets back-pressure."""
+    if isinstance(err, ServerBusyError):
+        return False
     return isinstance(err, (ServiceUnavailableError, RequestTimeoutError, ServerError))
 
 
@@ -205,6 +222,7 @@ __all__ = [
     "ModelNotLoadedError",
     "RecoveryStrategy",
     "RequestTimeoutError",
+    "ServerBusyError",
     "ServerError",
     "ServiceUnavailableError",
     "SetupImpossibleError",

@@ -24,12 +24,19 @@ from .backends.base import StreamParser
 from .backends.malformed import decode
 from .call_context import CallContext
 from .deadline import Deadline
-from .errors import ConfigurationError, InvalidResponseError
+from .errors import (
+    ConfigurationError,
+    InvalidResponseError,
+    LocalProviderError,
+    ServerBusyError,
+    ServerError,
+    ServiceUnavailableError,
+)
 from .funnel import funnel
 from .json_codec import dumps, loads
 from .limits import ERROR_BODY_LIMIT, BodyCollector
 from .replies import body_collector, fetch_collector, line_splitter, probe_collector
-from .retry import error_delay, status_delay
+from .retry import BUSY_STATUSES, error_delay, retry_after_s, status_delay
 from .safe_text import server_text
 from .types import ChatChunk
 
@@ -161,10 +168,24 @@ def _redirect(ctx: CallContext, reply: Reply) -> InvalidResponseError:
     )
 
 
+def busy(err: LocalProviderError, status: int, headers: Mapping[str, str]) -> LocalProviderError:
+    """A 503/429 that the server's classifier read as unavailable or failing, as ``ServerBusyError``
+    (with its ``Retry-After``); any other error unchanged (a 503 that names a missing model stays
+    ``ModelNotFoundError``)."""
+    if status not in BUSY_STATUSES or type(err) not in (ServiceUnavailableError, ServerError):
+        return err
+    lowered = {str(k).lower(): str(v) for k, v in headers.items()}
+    out = ServerBusyError(err.message, hint=err.hint or "retry shortly or use another server", service=err.service,
+                          model=err.model, status_code=status, retry_after=retry_after_s(lowered.get("retry-after")))
+    out.body = err.body
+    return out
+
+
 def checked(ctx: CallContext, reply: Reply) -> Any:
     """The decoded JSON of a complete reply, or the classified error of an error status or body."""
     if reply.status >= 400:
-        raise ctx.error_from(reply.status, error_body(reply.body[:ERROR_BODY_LIMIT]))
+        raise busy(ctx.error_from(reply.status, error_body(reply.body[:ERROR_BODY_LIMIT])), reply.status,
+                   reply.headers)
     if reply.status >= 300:
         raise _redirect(ctx, reply)
     data = decode(reply.body, "the reply")
@@ -263,5 +284,5 @@ def download(ctx: CallContext, url: str, limit: int = MAX_FETCH_BYTES) -> Operat
 
 
 __all__ = ["MAX_FETCH_BYTES", "RECEIVE", "Fetch", "Open", "Operation", "ProbeReply", "ReadRest", "Receive", "Reply",
-           "Request", "Sleep", "Step", "call", "checked", "download", "encode", "error_body", "probe", "resend",
+           "Request", "Sleep", "Step", "busy", "call", "checked", "download", "encode", "error_body", "probe", "resend",
            "stream"]

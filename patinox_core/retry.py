@@ -10,11 +10,15 @@ option or schema), a stream that already delivered a byte (the caller decides no
 from __future__ import annotations
 
 import contextvars
+import email.utils
+import time
 from collections.abc import Mapping
 
 import httpx
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
+#: A server saying it is busy (full queue, rate limit, model loading): back-pressure, not failure.
+BUSY_STATUSES = frozenset({429, 503})
 BACKOFF_BASE_S = 0.02
 BACKOFF_MAX_S = 2.0
 
@@ -23,6 +27,31 @@ BACKOFF_MAX_S = 2.0
 #: left at once instead of after ``max_retries`` backoffs. Other retries are unaffected.
 CONNECT_RETRIES: contextvars.ContextVar[int | None] = contextvars.ContextVar("patinox_connect_retries",
                                                                             default=None)
+
+
+#: When set to 0, a busy reply (``BUSY_STATUSES``) is not resent to the same server: the router's
+#: scheduler (``routing/load.py``) takes it and waits for another slot or for the ``Retry-After``.
+BUSY_RETRIES: contextvars.ContextVar[int | None] = contextvars.ContextVar("patinox_busy_retries", default=None)
+
+
+def retry_after_s(value: str | None, now: float | None = None) -> float | None:
+    """``Retry-After`` in seconds: a number of seconds or an HTTP date; None when absent or unreadable.
+
+    >>> retry_after_s("2"), retry_after_s("0.5"), retry_after_s(None), retry_after_s("soon")
+    (2.0, 0.5, None, None)
+    >>> retry_after_s("Wed, 21 Oct 2015 07:28:05 GMT", now=1445412480.0)
+    5.0
+    """
+    if not value:
+        return None
+    text = value.strip()
+    if text.replace(".", "", 1).isdigit():
+        return float(text)
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
 def backoff_s(attempt: int, retry_after: str | None = None) -> float:
@@ -59,8 +88,10 @@ def status_delay(retries: int, attempt: int, status: int, headers: Mapping[str, 
     """
     if status not in RETRY_STATUSES or attempt >= retries:
         return None
+    if status in BUSY_STATUSES and BUSY_RETRIES.get() == 0:
+        return None
     return backoff_s(attempt, headers.get("retry-after"))
 
 
-__all__ = ["BACKOFF_BASE_S", "BACKOFF_MAX_S", "CONNECT_RETRIES", "RETRY_STATUSES", "backoff_s", "error_delay",
-           "status_delay"]
+__all__ = ["BACKOFF_BASE_S", "BACKOFF_MAX_S", "BUSY_RETRIES", "BUSY_STATUSES", "CONNECT_RETRIES", "RETRY_STATUSES",
+           "backoff_s", "error_delay", "retry_after_s", "status_delay"]

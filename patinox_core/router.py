@@ -34,6 +34,7 @@ from .routing.context import ContextWindowWarning, guard, truncation_warning
 from .routing.fallback import Candidate, FallbackProvider, aclose, close
 from .routing.fleet import Fleet
 from .routing.health import Health
+from .routing.load import Scheduler
 from .routing.server import ServerProvider
 from .transport import Transport
 from .types import ChatChunk, ChatRequest, ChatResult, EmbeddingResult, Metrics, Usage
@@ -123,6 +124,7 @@ class LocalProvider:
         self.discovery = discovery
         self.catalogue = Catalogue(self.settings)
         self._health = Health(self.settings)
+        self.scheduler = Scheduler()
         self.fleet = Fleet(self.settings, discovery, self.catalogue, self._health,
                            lambda s: make_backend(s, self._transport, self.settings), backends or ())
         self.wrap_server = wrap_server
@@ -167,11 +169,12 @@ class LocalProvider:
         candidates = []
         for info in copies:
             backend = self.fleet.backend(info)
-            server: Provider = _Learning(ServerProvider(backend, self.catalogue), self, info, request, estimate,
-                                         getattr(backend, "flavor", None))
+            flavor = getattr(backend, "flavor", None)
+            server: Provider = _Learning(ServerProvider(backend, self.catalogue), self, info, request, estimate, flavor)
+            slots = policy.capacity(info, flavor, self.settings.max_concurrency_for(info.service))
             candidates.append(Candidate(info.service, info.name, self.wrap_server(server) if self.wrap_server
-                                        else server))
-        return FallbackProvider(candidates, self._health)
+                                        else server, slots, info.loaded))
+        return FallbackProvider(candidates, self._health, self.scheduler)
 
     def _chat_plan(self, view: View, request: ChatRequest) -> FallbackProvider:
         need = "completion" if request.completion else "chat"

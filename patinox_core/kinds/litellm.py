@@ -95,6 +95,7 @@ def _listing(listing: Listing) -> bool:
 
 SPEC = KindSpec(
     flavor="litellm",
+    default_slots=64,
     title="a LiteLLM proxy",
     family=ProviderKind.OPENAI_COMPATIBLE,
     aliases=("litellm",),

@@ -13,6 +13,7 @@ def _listing(listing: Listing) -> bool:
 
 SPEC = KindSpec(
     flavor="llama_cpp_python",
+    default_slots=1,
     title="llama-cpp-python",
     family=ProviderKind.OPENAI_COMPATIBLE,
     default_port=8000,

@@ -75,6 +75,7 @@ def _listing(listing: Listing) -> bool:
 
 SPEC = KindSpec(
     flavor="sglang",
+    default_slots=256,
     title="SGLang",
     family=ProviderKind.OPENAI_COMPATIBLE,
     aliases=("sglang",),

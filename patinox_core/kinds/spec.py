@@ -95,7 +95,9 @@ class KindSpec:
     Ollama's ``num_ctx``) and ``truncates_prompt`` (a prompt over the context is cut silently).
     Hints: ``unreachable_hint``, ``start_command``, ``install_note``, ``pull_hint`` (with
     ``{name}``) and ``example_model``. ``default_port`` is the port the server listens on by
-    default; for a family's own spec it is also the port a URL without one gets.
+    default; for a family's own spec it is also the port a URL without one gets. ``default_slots``
+    is the requests it serves at once when neither the server nor the endpoint's
+    ``max_concurrency`` says (routing's capacity).
     """
 
     flavor: str | None
@@ -124,6 +126,7 @@ class KindSpec:
     gateway: bool = False
     structured_output_default: bool = False
     reports_allocation: bool = False
+    default_slots: int = 4
     context_default: Callable[[str | None], int | None] | None = None
     context_per_request: bool = False
     truncates_prompt: bool = False

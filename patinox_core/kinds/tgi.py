@@ -73,6 +73,7 @@ def json_value_format(body: dict[str, Any]) -> dict[str, Any]:
 
 SPEC = KindSpec(
     flavor="tgi",
+    default_slots=128,
     title="text-generation-inference (TGI)",
     family=ProviderKind.OPENAI_COMPATIBLE,
     aliases=("tgi",),

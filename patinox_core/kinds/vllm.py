@@ -12,6 +12,7 @@ def _listing(listing: Listing) -> bool:
 
 SPEC = KindSpec(
     flavor="vllm",
+    default_slots=256,
     title="vLLM",
     family=ProviderKind.OPENAI_COMPATIBLE,
     aliases=("vllm",),

@@ -12,15 +12,22 @@ I/O: every decision is ``_Attempt``'s.
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import contextmanager
 from contextvars import Token
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ..errors import LocalProviderError, most_actionable, should_fall_back
+from ..errors import LocalProviderError, ServerBusyError, most_actionable, should_fall_back
+from ..retry import BUSY_RETRIES
 from ..transport import CONNECT_RETRIES
 from ..types import ChatChunk, ChatRequest, ChatResult, EmbeddingResult
 from .health import Health
+from .load import Choice, Expired, Lane, Scheduler
+
+#: Slots assumed for a candidate nobody said anything about (``kinds``' ``default_slots``).
+DEFAULT_CAPACITY = 4
 
 if TYPE_CHECKING:
     from ..capabilities import ModelInfo
@@ -44,24 +51,31 @@ def with_model(request: ChatRequest, name: str) -> ChatRequest:
 
 
 class Candidate(NamedTuple):
-    """One server to try: its URL, the model's name there, and the provider that reaches it."""
+    """One server to try: its URL, the model's name there, the provider that reaches it, how many
+    requests it serves at once (``capacity``) and whether the model is loaded there."""
 
     service: str
     model: str
     provider: Provider
+    capacity: int = DEFAULT_CAPACITY
+    loaded: bool = True
 
 
 class _Attempt:
-    """One try of one candidate, as a context manager: while a later candidate is usable, a refused
-    connection is not retried (``Health.fail_fast``); on leaving, an error that calls for fallback
-    is recorded, the server cooled down and the error swallowed (the loop goes on to the next)."""
+    """One try on the server the scheduler grants, as a (sync or async) context manager: entering
+    waits for a slot (``ServerBusyError`` when the deadline passes first); while another candidate
+    is usable a refused connection is not retried (``Health.fail_fast``), and a busy reply is never
+    resent by the transport (the scheduler decides). On leaving, the slot is given back (unless a
+    stream keeps it, ``keep``); a busy reply (503/429) holds that server off and lets the loop try
+    again, any other error that calls for fallback excludes the server from this request and cools
+    it down; such errors are swallowed (the loop goes on)."""
 
-    def __init__(self, run: _Run, n: int) -> None:
+    def __init__(self, run: _Run) -> None:
         self.run = run
-        self.candidate = run.candidates[n]
-        self.later = [c.service for c in run.candidates[n + 1:]]
+        self.candidate = run.candidates[0]
         self.failed = False
-        self._token: Token[int | None] | None = None
+        self.kept = False
+        self._tokens: tuple[Token[int | None] | None, Token[int | None]] | None = None
 
     @property
     def provider(self) -> Provider:
@@ -70,49 +84,134 @@ class _Attempt:
     def request(self, request: ChatRequest) -> ChatRequest:
         return with_model(request, self.candidate.model)
 
-    def __enter__(self) -> _Attempt:
-        self._token = self.run.health.fail_fast(self.later)
+    def _granted(self, lane: Lane) -> _Attempt:
+        run = self.run
+        self.candidate = run.by_key[(lane.service, lane.model)]
+        later = [c.service for c in run.candidates
+                 if c is not self.candidate and (c.service, c.model) not in run.ticket.excluded]
+        self._tokens = (run.health.fail_fast(later), BUSY_RETRIES.set(0))
         return self
+
+    def __enter__(self) -> _Attempt:
+        with self.run.waiting():
+            return self._granted(self.run.scheduler.acquire(self.run.ticket))
+
+    async def __aenter__(self) -> _Attempt:
+        with self.run.waiting():
+            return self._granted(await self.run.scheduler.aacquire(self.run.ticket))
+
+    def keep(self) -> _Lease:
+        """The slot stays taken after the block (a stream holds it until it ends)."""
+        self.kept = True
+        return _Lease(self.run)
 
     def __exit__(self, kind: type[BaseException] | None, err: BaseException | None,
                  tb: TracebackType | None) -> bool:
-        if self._token is not None:
-            CONNECT_RETRIES.reset(self._token)
+        if self._tokens is not None:
+            connect, busy = self._tokens
+            if connect is not None:
+                CONNECT_RETRIES.reset(connect)
+            BUSY_RETRIES.reset(busy)
+        run, ticket = self.run, self.run.ticket
+        if err is None:
+            if not self.kept:
+                run.scheduler.release(ticket)
+            return False
         if not isinstance(err, LocalProviderError) or not should_fall_back(err):
+            run.scheduler.release(ticket, ok=False)
             return False
         self.failed = True
-        self.run.errors.append(err)
-        self.run.health.cool(self.candidate.service, err)
+        run.errors.append(err)
+        if isinstance(err, ServerBusyError):
+            run.scheduler.busy(ticket, err.retry_after)
+        else:
+            run.scheduler.exclude(ticket)
+            run.health.cool(self.candidate.service, err)
         return True
+
+    async def __aexit__(self, kind: type[BaseException] | None, err: BaseException | None,
+                        tb: TracebackType | None) -> bool:
+        return self.__exit__(kind, err, tb)
+
+
+class _Lease:
+    """A stream's slot, given back when the stream ends (``ok`` only when it ran to its end)."""
+
+    def __init__(self, run: _Run) -> None:
+        self.run = run
+
+    def __enter__(self) -> _Lease:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, err: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.run.scheduler.release(self.run.ticket, ok=err is None)
 
 
 class _Run:
-    """One call's pass over the candidates: the attempts in order, then the error when all failed."""
+    """One call's attempts: a ticket with the scheduler, tried until a candidate answers, every
+    candidate failed (``exhausted``) or the deadline passed while the servers were busy."""
 
-    def __init__(self, candidates: Sequence[Candidate], health: Health) -> None:
-        self.candidates = candidates
-        self.health = health
+    def __init__(self, provider: FallbackProvider) -> None:
+        self.candidates = provider.candidates
+        self.health = provider.health
+        self.scheduler = provider.scheduler
+        self.by_key = {(c.service, c.model): c for c in self.candidates}
+        now = time.monotonic()
+        choices = [Choice(c.service, c.model, max(1, c.capacity), self.health.usable(c.service, now), c.loaded)
+                   for c in self.candidates]
+        self.ticket = self.scheduler.ticket(choices, provider.timeout_s, provider.prefer)
+        self.timeout_s = provider.timeout_s
         self.errors: list[LocalProviderError] = []
 
     def __iter__(self) -> Iterator[_Attempt]:
-        return (_Attempt(self, n) for n in range(len(self.candidates)))
+        while self.scheduler.has_choices(self.ticket):
+            yield _Attempt(self)
+
+    @contextmanager
+    def waiting(self) -> Iterator[None]:
+        """Turn the end of the wait for a slot into ``ServerBusyError``."""
+        try:
+            yield
+        except Expired:
+            raise self.busy_error() from None
+
+    def busy_error(self) -> ServerBusyError:
+        last = next((e for e in reversed(self.errors) if isinstance(e, ServerBusyError)), None)
+        first = self.candidates[0]
+        what = ("answered busy (503/429)" if last is not None
+                else "had every slot taken")
+        err = ServerBusyError(
+            f"every server with {first.model} {what} until the request's deadline ({self.timeout_s:g}s) ran out",
+            hint="retry later, raise total_timeout (PATINOX_TOTAL_TIMEOUT), send fewer requests at once, "
+                 "or add servers (or max_concurrency) for this model",
+            service=last.service if last is not None else first.service, model=first.model,
+            status_code=last.status_code if last is not None else None,
+            retry_after=last.retry_after if last is not None else None, attempts=self.errors)
+        return err
 
     def exhausted(self) -> LocalProviderError:
         return most_actionable(self.errors)
 
 
 class FallbackProvider:
-    """The ``Provider`` calls over ``candidates`` (in try order), falling back as the module says."""
+    """The ``Provider`` calls over ``candidates`` (plan order), load-aware and falling back as the
+    module says. ``scheduler`` is the provider's (``routing.load``; a private one when None);
+    ``timeout_s`` bounds the wait for a slot and for busy servers; ``prefer`` is an affinity."""
 
-    def __init__(self, candidates: Sequence[Candidate], health: Health) -> None:
+    def __init__(self, candidates: Sequence[Candidate], health: Health, scheduler: Scheduler | None = None,
+                 timeout_s: float | None = None, prefer: tuple[str, str] | None = None) -> None:
         self.candidates = list(candidates)
         self.health = health
+        self.scheduler = scheduler if scheduler is not None else Scheduler()
+        self.timeout_s = health.settings.total_timeout if timeout_s is None else timeout_s
+        self.prefer = prefer
 
     def __repr__(self) -> str:
         return f"FallbackProvider({[c.service for c in self.candidates]})"
 
     def _run(self) -> _Run:
-        return _Run(self.candidates, self.health)
+        return _Run(self)
 
     def chat(self, request: ChatRequest) -> ChatResult:
         run = self._run()
@@ -124,7 +223,7 @@ class FallbackProvider:
     async def achat(self, request: ChatRequest) -> ChatResult:
         run = self._run()
         for attempt in run:
-            with attempt:
+            async with attempt:
                 return await attempt.provider.achat(attempt.request(request))
         raise run.exhausted()
 
@@ -135,32 +234,36 @@ class FallbackProvider:
             with attempt:
                 chunks = iter(attempt.provider.stream_chat(attempt.request(request)))
                 first = next(chunks, None)  # a failed generator is finished: nothing to close
+                lease = attempt.keep()
             if attempt.failed:
                 continue
-            try:
-                if first is not None:
-                    yield first
-                yield from chunks
-            finally:  # a caller that stops early closes the server's stream now
-                close(chunks)
+            with lease:  # the slot is held until the stream ends
+                try:
+                    if first is not None:
+                        yield first
+                    yield from chunks
+                finally:  # a caller that stops early closes the server's stream now
+                    close(chunks)
             return
         raise run.exhausted()
 
     async def astream_chat(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
         run = self._run()
         for attempt in run:
-            with attempt:
+            async with attempt:
                 chunks = aiter(attempt.provider.astream_chat(attempt.request(request)))
                 first = await anext(chunks, None)
+                lease = attempt.keep()
             if attempt.failed:
                 continue
-            try:
-                if first is not None:
-                    yield first
-                async for chunk in chunks:
-                    yield chunk
-            finally:
-                await aclose(chunks)
+            with lease:  # the slot is held until the stream ends
+                try:
+                    if first is not None:
+                        yield first
+                    async for chunk in chunks:
+                        yield chunk
+                finally:
+                    await aclose(chunks)
             return
         raise run.exhausted()
 
@@ -176,7 +279,7 @@ class FallbackProvider:
     async def aembed(self, texts: Sequence[str] | str, model: str | None = None, **opts: Any) -> EmbeddingResult:
         run = self._run()
         for attempt in run:
-            with attempt:
+            async with attempt:
                 return await attempt.provider.aembed(texts, attempt.candidate.model, **opts)
         raise run.exhausted()
 

@@ -18,7 +18,7 @@ from ..capabilities import ModelInfo
 from ..config import LocalSettings, ProviderKind
 from ..errors import CapabilityError, ConfigurationError, ModelNotFoundError, ServiceUnavailableError
 from ..kind_mismatch import mismatch_error
-from ..kinds import install_example, install_examples, no_server_hint, pull_hints
+from ..kinds import find_spec, install_example, install_examples, no_server_hint, pull_hints, spec_for_kind
 from ..types import ChatRequest
 
 if TYPE_CHECKING:
@@ -148,6 +148,25 @@ def order_candidates(infos: Sequence[ModelInfo], *, health: Mapping[str, bool] |
     return [info for _, info in sorted(enumerate(infos), key=key)]
 
 
+def capacity(info: ModelInfo, flavor: str | None, configured: int | None = None) -> int:
+    """Requests ``info``'s server runs at once for it: the endpoint's ``max_concurrency``, else what
+    the server reported (``parallel_slots``), else the kind's ``default_slots``.
+
+    >>> from patinox_core.capabilities import model_info
+    >>> info = model_info({"name": "m", "parallel_slots": 2}, service="s", kind=ProviderKind.OPENAI_COMPATIBLE)
+    >>> capacity(info, "llama_server"), capacity(info, "llama_server", configured=8)
+    (2, 8)
+    >>> capacity(model_info({"name": "m"}, service="s", kind=ProviderKind.OPENAI_COMPATIBLE), "vllm")
+    256
+    """
+    if configured:
+        return configured
+    if info.parallel_slots:
+        return info.parallel_slots
+    spec = find_spec(flavor) if flavor else None
+    return (spec or spec_for_kind(info.kind)).default_slots
+
+
 def request_needs(request: ChatRequest) -> list[str]:
     """Capabilities a chat request uses besides chat itself."""
     needs = []
@@ -233,6 +252,7 @@ def plan(view: View, model: str | None, need: str, extra: Sequence[str] = (), *,
 
 __all__ = [
     "NO_SERVER_HINT",
+    "capacity",
     "check_capabilities",
     "match_names",
     "model_name",

@@ -26,6 +26,7 @@ from patinox_core.errors import (
     ModelNotFoundError,
     RecoveryStrategy,
     RequestTimeoutError,
+    ServerBusyError,
     ServerError,
     ServiceUnavailableError,
 )
@@ -90,13 +91,15 @@ class FaultRow:
     max_s: float = 4.0  # ... and at most this long
     note: str = ""
     says: str = ""  # the error message must contain this
+    busy: bool = False  # back-pressure (503/429): never a cooldown
 
     @property
     def second_server(self) -> str:
         if self.error is None:
             return "-"
         if self.fallback:
-            return "succeeds there; this server cools down"
+            return ("succeeds there; no cooldown (a busy server is not a dead one)" if self.busy
+                    else "succeeds there; this server cools down")
         if self.mid_stream:
             return "same error: a stream is never restarted once chunks were shown"
         return "same error: no other server is tried"
@@ -211,8 +214,9 @@ ROWS: tuple[FaultRow, ...] = (
              error=ContextOverflowError, recovery=RecoveryStrategy.REDUCE_INPUT),
     FaultRow("rate_limited", "429 too many requests",
              _reply({"error": "too many requests"}, _lms_error("Too many requests", etype="rate_limit_error"), 429),
-             error=ServerError, recovery=RecoveryStrategy.RETRY, fallback=True,
-             note="retried `max_retries` times with backoff first"),
+             error=ServerBusyError, recovery=RecoveryStrategy.RETRY, fallback=True, busy=True,
+             min_s=TOTAL_S - 1.0, max_s=TOTAL_S + 2.0,
+             note="back-pressure: retried after `Retry-After` or a short back-off until `total_timeout`"),
     FaultRow("server_error", "500 runner crash",
              _reply({"error": "llama runner process has terminated: signal: killed"},
                     _lms_error("Model crashed during generation", etype="server_error"), 500),

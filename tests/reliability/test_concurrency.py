@@ -105,7 +105,7 @@ def test_1000_async_requests_one_server_killed_half_way(twins) -> None:
 
     results, pending, left = asyncio.run(main())
     counts = _check_tagged(results, (a, b))
-    assert counts["A"] >= N_ASYNC // 2 and counts["B"] >= 1, counts
+    assert counts["A"] >= 1 and counts["B"] >= N_ASYNC // 4, counts  # balanced, then B alone
     assert pending == [] and left == [], f"tasks left: {pending or left}"
     _wait_closed(a, b)
 
@@ -160,7 +160,7 @@ def test_sync_api_from_16_threads_one_server_killed_half_way(twins) -> None:
     with ThreadPoolExecutor(N_THREADS) as pool:
         results = list(pool.map(guarded, range(N_SYNC)))
     counts = _check_tagged(results, (a, b))
-    assert counts["A"] >= N_SYNC // 2 and counts["B"] >= 1, counts
+    assert counts["A"] >= 1 and counts["B"] >= N_SYNC // 4, counts  # balanced, then B alone
     provider.close()
     _wait_closed(a, b)
     assert _patinox_threads() == []

@@ -1,0 +1,348 @@
+"""Load-aware dispatch: slots per server and model, one fair FIFO queue, least expected completion time.
+
+A ``Lane`` is one model on one server: ``capacity`` slots (what the server reports, such as
+llama-server's ``/props`` ``total_slots``; else the endpoint's ``max_concurrency``; else its kind's
+``default_slots``), the requests in flight there, a moving average of how long one takes, and
+``busy_until`` after a 503/429 (back-pressure: no new request there until then; never a cooldown).
+
+A request is a ``Ticket`` over the lanes of its candidates. It gets the free lane (a slot left, not
+busy) with the least expected completion time, ``(in flight + 1) / capacity * latency``; usable
+servers (healthy, not cooling down) come first, the others only once no usable one is left to try,
+and copies with the model loaded before cold ones. With an affinity (``prefer``) the ticket waits
+for that lane unless it is saturated. When no lane is free the ticket waits in one FIFO queue; each
+freed slot goes to the oldest ticket that can use it (work-conserving: a free slot never idles while
+a ticket that may use it waits). Every decision is made under one lock by the code below; the sync
+and async waits (``acquire``/``aacquire``) differ only in how the waiter sleeps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+log = logging.getLogger("patinox_core.routing")
+
+#: Weight of a new measurement in a lane's latency average.
+LATENCY_WEIGHT = 0.3
+#: Back-off after a busy reply without ``Retry-After`` (doubling per busy reply in a row, capped).
+BUSY_BACKOFF_S = 0.05
+BUSY_BACKOFF_MAX_S = 2.0
+#: An affinity is kept while its lane's queue is at most this many times its capacity longer than
+#: the shortest queue among the other lanes; past that the lane is saturated and the turn moves.
+SATURATION = 2.0
+
+Key = tuple[str, str]  # (server URL, model name)
+
+
+class Choice(NamedTuple):
+    """One candidate of a request as the scheduler sees it."""
+
+    service: str
+    model: str
+    capacity: int
+    usable: bool = True  # healthy and not cooling down
+    loaded: bool = True
+
+    @property
+    def key(self) -> Key:
+        return (self.service, self.model)
+
+
+@dataclass(slots=True)
+class Lane:
+    """One model on one server: slots, load and recent latency."""
+
+    service: str
+    model: str
+    capacity: int
+    in_flight: int = 0
+    waiting: int = 0  # queued tickets that may use this lane
+    latency_s: float | None = None
+    busy_until: float = 0.0
+    busy_streak: int = 0
+    served: int = 0
+    busy_replies: int = 0
+
+    def free(self, now: float) -> bool:
+        return self.in_flight < self.capacity and self.busy_until <= now
+
+    def expected(self, prior: float) -> float:
+        """Expected completion time of one more request here."""
+        return (self.in_flight + 1) / self.capacity * (self.latency_s or prior)
+
+
+class Expired(Exception):
+    """A ticket's deadline passed while it waited (``routing.fallback`` raises ``ServerBusyError``)."""
+
+
+@dataclass(eq=False)
+class Ticket:
+    """One request's claim on a slot: its choices, which of them failed, the lane it holds."""
+
+    seq: int
+    choices: list[Choice]
+    deadline: float
+    prefer: Key | None = None
+    excluded: set[Key] = field(default_factory=set)
+    lane: Lane | None = None
+    queued: bool = False
+    since: float = 0.0  # when the slot was granted
+    reason: str = ""
+    event: threading.Event = field(default_factory=threading.Event)
+    loop: asyncio.AbstractEventLoop | None = None
+    future: asyncio.Future[None] | None = None
+
+    def open(self) -> list[Choice]:
+        """Choices not excluded; the usable ones when any usable is left, else the rest."""
+        left = [c for c in self.choices if c.key not in self.excluded]
+        usable = [c for c in left if c.usable]
+        return usable or left
+
+    def wake(self) -> None:
+        if self.loop is None:
+            self.event.set()
+        elif self.future is not None:
+            self.loop.call_soon_threadsafe(_resolve, self.future)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+class Scheduler:
+    """Lanes and the queue of one provider; thread-safe, shared by sync and async callers."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.lanes: dict[Key, Lane] = {}
+        self.queue: list[Ticket] = []  # in arrival (seq) order
+        self._lock = threading.Lock()
+        self._seq = itertools.count()
+
+    # -- pure decisions (called under the lock) --------------------------------------------
+    def _lane(self, choice: Choice) -> Lane:
+        lane = self.lanes.get(choice.key)
+        if lane is None:
+            lane = self.lanes[choice.key] = Lane(choice.service, choice.model, choice.capacity)
+        elif lane.capacity != choice.capacity:
+            lane.capacity = choice.capacity
+        return lane
+
+    def _saturated(self, lane: Lane, others: Sequence[Lane]) -> bool:
+        if not others:
+            return False
+        backlog = (lane.in_flight + lane.waiting) / lane.capacity
+        least = min((o.in_flight + o.waiting) / o.capacity for o in others)
+        return backlog - least > SATURATION
+
+    def _pick(self, ticket: Ticket, now: float) -> tuple[Lane, str] | None:
+        """The lane ``ticket`` gets now, and why; None: it waits."""
+        open_ = ticket.open()
+        lanes = [self._lane(c) for c in open_]
+        if ticket.prefer is not None:
+            mine = next((lane for lane in lanes if (lane.service, lane.model) == ticket.prefer), None)
+            if mine is not None and not self._saturated(mine, [x for x in lanes if x is not mine]):
+                return (mine, "affinity") if mine.free(now) else None
+        known = [x.latency_s for x in lanes if x.latency_s]
+        prior = sum(known) / len(known) if known else 1.0
+        best: tuple[tuple[bool, float, int], Lane] | None = None
+        for index, (choice, lane) in enumerate(zip(open_, lanes, strict=True)):
+            if lane.free(now):
+                rank = (not choice.loaded, lane.expected(prior), index)
+                if best is None or rank < best[0]:
+                    best = (rank, lane)
+        if best is None:
+            return None
+        lane = best[1]
+        why = "only candidate" if len(lanes) == 1 else f"least expected completion ({best[0][1]:.3g}s)"
+        return lane, why
+
+    def _take(self, ticket: Ticket, lane: Lane, reason: str, now: float) -> None:
+        lane.in_flight += 1
+        ticket.lane, ticket.since, ticket.reason = lane, now, reason
+        self._dequeue(ticket)
+
+    def _enqueue(self, ticket: Ticket) -> None:
+        if ticket.queued:
+            return
+        ticket.queued = True
+        index = len(self.queue)
+        while index and self.queue[index - 1].seq > ticket.seq:  # a requeued ticket keeps its place
+            index -= 1
+        self.queue.insert(index, ticket)
+        for choice in ticket.open():
+            self._lane(choice).waiting += 1
+
+    def _dequeue(self, ticket: Ticket) -> None:
+        if not ticket.queued:
+            return
+        ticket.queued = False
+        self.queue.remove(ticket)
+        for choice in ticket.open():
+            lane = self.lanes.get(choice.key)
+            if lane is not None and lane.waiting:
+                lane.waiting -= 1
+
+    def _grant(self, now: float) -> list[Ticket]:
+        """Hand free slots to queued tickets, oldest first; the tickets to wake."""
+        woken: list[Ticket] = []
+        for ticket in list(self.queue):
+            if not any(lane.free(now) for lane in self.lanes.values()):
+                break
+            picked = self._pick(ticket, now)
+            if picked is not None:
+                self._take(ticket, *picked, now)
+                woken.append(ticket)
+        return woken
+
+    def _next_wake(self, ticket: Ticket, now: float) -> float:
+        """Seconds until ``ticket`` should look again: its deadline, or a busy lane's end."""
+        wake = ticket.deadline
+        for choice in ticket.open():
+            lane = self.lanes.get(choice.key)
+            if lane is not None and lane.busy_until > now:
+                wake = min(wake, lane.busy_until)
+        return max(0.0, wake - now)
+
+    # -- the calls -------------------------------------------------------------------------
+    def ticket(self, choices: Sequence[Choice], timeout_s: float, prefer: Key | None = None) -> Ticket:
+        """A request's ticket over ``choices`` (in plan order), ending ``timeout_s`` from now."""
+        return Ticket(next(self._seq), list(choices), self.clock() + timeout_s, prefer)
+
+    def has_choices(self, ticket: Ticket) -> bool:
+        """Is any choice of ``ticket`` not excluded yet?"""
+        return bool(ticket.open())
+
+    def _poll(self, ticket: Ticket, loop: asyncio.AbstractEventLoop | None = None) -> float | None:
+        """None once ``ticket`` holds a slot, else how long to wait; ``Expired`` at its deadline."""
+        with self._lock:
+            if ticket.lane is not None:
+                return None
+            now = self.clock()
+            if now >= ticket.deadline:
+                self._dequeue(ticket)
+                raise Expired
+            self._enqueue(ticket)
+            woken = self._grant(now)
+            if ticket.lane is None:
+                ticket.event.clear()
+                if loop is not None:
+                    ticket.loop, ticket.future = loop, loop.create_future()
+        for other in woken:
+            if other is not ticket:
+                other.wake()
+        if ticket.lane is not None:
+            self._log_grant(ticket)
+            return None
+        return self._next_wake(ticket, self.clock())
+
+    def acquire(self, ticket: Ticket) -> Lane:
+        """Wait (this thread) until ``ticket`` holds a slot; ``Expired`` at its deadline."""
+        try:
+            while (wait := self._poll(ticket)) is not None:
+                ticket.event.wait(wait)
+        except BaseException:
+            self.cancel(ticket)
+            raise
+        assert ticket.lane is not None
+        return ticket.lane
+
+    async def aacquire(self, ticket: Ticket) -> Lane:
+        """Wait (this task) until ``ticket`` holds a slot; ``Expired`` at its deadline."""
+        loop = asyncio.get_running_loop()
+        try:
+            while (wait := self._poll(ticket, loop)) is not None:
+                assert ticket.future is not None
+                await asyncio.wait([ticket.future], timeout=wait)
+        except BaseException:
+            self.cancel(ticket)
+            raise
+        assert ticket.lane is not None
+        return ticket.lane
+
+    def _free(self, ticket: Ticket, update: Callable[[Lane, float], None] | None = None) -> list[Ticket]:
+        lane, now = ticket.lane, self.clock()
+        if lane is None:
+            return []
+        lane.in_flight -= 1
+        ticket.lane = None
+        if update is not None:
+            update(lane, now - ticket.since)
+        return self._grant(now)
+
+    def _release(self, ticket: Ticket, update: Callable[[Lane, float], None] | None) -> None:
+        with self._lock:
+            woken = self._free(ticket, update)
+        for other in woken:
+            other.wake()
+
+    def release(self, ticket: Ticket, ok: bool = True) -> None:
+        """Give the slot back; ``ok``: the request succeeded, its time feeds the lane's latency."""
+        self._release(ticket, _served if ok else None)
+
+    def busy(self, ticket: Ticket, retry_after: float | None) -> None:
+        """The server answered busy (503/429): no request goes there before ``retry_after`` (or a
+        short back-off), the slot is given back and the ticket may try again (any lane)."""
+        lane = ticket.lane
+
+        def hold_off(lane: Lane, elapsed: float) -> None:
+            lane.busy_replies += 1
+            lane.busy_streak += 1
+            delay = retry_after if retry_after is not None else min(
+                BUSY_BACKOFF_S * 2 ** (lane.busy_streak - 1), BUSY_BACKOFF_MAX_S)
+            lane.busy_until = max(lane.busy_until, self.clock() + delay)
+
+        if lane is not None:
+            log.debug("%s on %s is busy: no new request there for %s", lane.model, lane.service,
+                      f"{retry_after:g}s (Retry-After)" if retry_after is not None else "a short back-off")
+        self._release(ticket, hold_off)
+
+    def exclude(self, ticket: Ticket) -> None:
+        """The server failed this request: give the slot back, never offer it to this ticket again."""
+        with self._lock:
+            if ticket.lane is not None:
+                ticket.excluded.add((ticket.lane.service, ticket.lane.model))
+            woken = self._free(ticket)
+        for other in woken:
+            other.wake()
+
+    def cancel(self, ticket: Ticket) -> None:
+        """The request is gone (deadline, cancellation): leave the queue, give back any slot."""
+        with self._lock:
+            self._dequeue(ticket)
+            woken = self._free(ticket)
+        for other in woken:
+            other.wake()
+
+    def snapshot(self) -> list[dict[str, object]]:
+        """Per lane: capacity, in flight, queued, recent latency (ms), served and busy replies."""
+        with self._lock:
+            now = self.clock()
+            return [{"service": x.service, "model": x.model, "capacity": x.capacity, "in_flight": x.in_flight,
+                     "queued": x.waiting, "latency_ms": None if x.latency_s is None else round(x.latency_s * 1000, 1),
+                     "served": x.served, "busy_replies": x.busy_replies, "busy": x.busy_until > now}
+                    for x in self.lanes.values()]
+
+    @staticmethod
+    def _log_grant(ticket: Ticket) -> None:
+        lane = ticket.lane
+        if lane is not None and log.isEnabledFor(logging.DEBUG):
+            log.debug("%s -> %s (%s; %d/%d in flight, %d queued)", lane.model, lane.service, ticket.reason,
+                      lane.in_flight, lane.capacity, lane.waiting)
+
+
+def _served(lane: Lane, elapsed: float) -> None:
+    lane.served += 1
+    lane.busy_streak = 0
+    lane.latency_s = elapsed if lane.latency_s is None else (
+        (1 - LATENCY_WEIGHT) * lane.latency_s + LATENCY_WEIGHT * elapsed)
+
+
+__all__ = ["BUSY_BACKOFF_S", "LATENCY_WEIGHT", "SATURATION", "Choice", "Expired", "Lane", "Scheduler", "Ticket"]

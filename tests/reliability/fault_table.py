@@ -215,7 +215,7 @@ ROWS: tuple[FaultRow, ...] = (
     FaultRow("rate_limited", "429 too many requests",
              _reply({"error": "too many requests"}, _lms_error("Too many requests", etype="rate_limit_error"), 429),
              error=ServerBusyError, recovery=RecoveryStrategy.RETRY, fallback=True, busy=True,
-             min_s=TOTAL_S - 1.0, max_s=TOTAL_S + 2.0,
+             max_s=TOTAL_S + 2.0,
              note="back-pressure: retried after `Retry-After` or a short back-off until `total_timeout`"),
     FaultRow("server_error", "500 runner crash",
              _reply({"error": "llama runner process has terminated: signal: killed"},

@@ -1,9 +1,10 @@
-"""An embedding job: one ``LocalProvider.embed`` call, cut into batches once and run on ONE server.
+"""An embedding job: one ``LocalProvider.embed`` call, cut into batches once.
 
 The caller's ``batch_size`` is what each request carries: backends send the texts they are given
-in one request and never re-batch. Every batch of a job goes to the same server, so vectors of one
-call always come from one model build (one vector space, one size); when that server fails
-mid-job, the router runs the whole job again on the next server with the same model.
+in one request and never re-batch. The router (``routing.fallback``) spreads a job's batches over
+the servers holding the same build of the model (one vector space, one size), one slot per batch;
+when that build fails, the whole job runs again on the next one, so one call never mixes vectors
+of two models.
 """
 
 from __future__ import annotations
@@ -42,8 +43,9 @@ def plan_batches(texts: Sequence[str] | str, batch_size: int, max_concurrency: i
 
 
 def merge_embeddings(parts: Sequence[EmbeddingResult], model: str | None, service: str | None) -> EmbeddingResult:
-    """The batches of one job (one server) as one result, vectors in batch order; tokens summed
-    only when every batch reported them (an embedding's total is its input).
+    """The batches of one job as one result (``service``: the given one, else the first batch's),
+    vectors in batch order; tokens summed only when every batch reported them (an embedding's
+    total is its input).
 
     >>> a = EmbeddingResult([[1.0]], model="m:latest", usage=Usage(input_tokens=3))
     >>> b = EmbeddingResult([[2.0]], usage=Usage(input_tokens=4))
@@ -56,6 +58,7 @@ def merge_embeddings(parts: Sequence[EmbeddingResult], model: str | None, servic
     counts = [p.usage.input_tokens for p in parts]
     tokens = sum(c for c in counts if c is not None) if counts and None not in counts else None
     name = next((p.model for p in parts if p.model), model)
+    service = service or next((p.service for p in parts if p.service), None)
     return EmbeddingResult([v for p in parts for v in p.vectors], model=name,
                            usage=Usage(input_tokens=tokens, total_tokens=tokens), service=service)
 

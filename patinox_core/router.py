@@ -103,6 +103,11 @@ class _Learning(WrapperProvider):
             await aclose(chunks)
 
 
+def _build(info: ModelInfo) -> tuple[object, ...]:
+    """What makes two copies of a model the same build (an embedding job may span them)."""
+    return (info.name, info.kind, info.family, info.parameter_size, info.quantization, info.size_bytes)
+
+
 class LocalProvider:
     """One provider over every local server: catalogue, routing, fallback and cooldown.
 
@@ -173,7 +178,7 @@ class LocalProvider:
             server: Provider = _Learning(ServerProvider(backend, self.catalogue), self, info, request, estimate, flavor)
             slots = policy.capacity(info, flavor, self.settings.max_concurrency_for(info.service))
             candidates.append(Candidate(info.service, info.name, self.wrap_server(server) if self.wrap_server
-                                        else server, slots, info.loaded))
+                                        else server, slots, info.loaded, _build(info)))
         return FallbackProvider(candidates, self._health, self.scheduler)
 
     def _chat_plan(self, view: View, request: ChatRequest) -> FallbackProvider:

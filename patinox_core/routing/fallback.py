@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import Token
+from functools import partial
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from ..embedding import Batch, Progress, arun_job, plan_batches, run_job
 from ..errors import LocalProviderError, ServerBusyError, most_actionable, should_fall_back
 from ..retry import BUSY_RETRIES
 from ..transport import CONNECT_RETRIES
@@ -59,6 +61,7 @@ class Candidate(NamedTuple):
     provider: Provider
     capacity: int = DEFAULT_CAPACITY
     loaded: bool = True
+    build: Hashable = None  # equal on servers holding the same model build (embedding jobs split there)
 
 
 class _Attempt:
@@ -152,8 +155,8 @@ class _Run:
     """One call's attempts: a ticket with the scheduler, tried until a candidate answers, every
     candidate failed (``exhausted``) or the deadline passed while the servers were busy."""
 
-    def __init__(self, provider: FallbackProvider) -> None:
-        self.candidates = provider.candidates
+    def __init__(self, provider: FallbackProvider, candidates: Sequence[Candidate] | None = None) -> None:
+        self.candidates = list(provider.candidates if candidates is None else candidates)
         self.health = provider.health
         self.scheduler = provider.scheduler
         self.by_key = {(c.service, c.model): c for c in self.candidates}
@@ -210,8 +213,8 @@ class FallbackProvider:
     def __repr__(self) -> str:
         return f"FallbackProvider({[c.service for c in self.candidates]})"
 
-    def _run(self) -> _Run:
-        return _Run(self)
+    def _run(self, candidates: Sequence[Candidate] | None = None) -> _Run:
+        return _Run(self, candidates)
 
     def chat(self, request: ChatRequest) -> ChatResult:
         run = self._run()
@@ -267,21 +270,83 @@ class FallbackProvider:
             return
         raise run.exhausted()
 
-    def embed(self, texts: Sequence[str] | str, model: str | None = None, **opts: Any) -> EmbeddingResult:
-        """The whole job on the first candidate that completes it (a failure mid-job reruns it on
-        the next one, so vectors of two servers are never mixed)."""
-        run = self._run()
+    def _builds(self) -> list[list[Candidate]]:
+        """The candidates by model build: equal ``build`` facts and the same vector size seen there
+        (a server whose size is not known yet is a build of its own). Usable builds first, then the
+        least loaded, then plan order."""
+        groups: dict[Hashable, list[Candidate]] = {}
+        for c in self.candidates:
+            dims = self.scheduler.dimensions((c.service, c.model))
+            key = (c.build, dims) if c.build is not None and dims else (c.service, c.model)
+            groups.setdefault(key, []).append(c)
+        now = time.monotonic()
+        return sorted(groups.values(), key=lambda g: (not any(self.health.usable(c.service, now) for c in g),
+                                                      min(self.scheduler.load((c.service, c.model)) for c in g)))
+
+    def _job(self, texts: Sequence[str] | str, opts: dict[str, Any]) -> tuple[list[Batch], int, dict[str, Any]]:
+        size = opts.pop("batch_size", None) or self.health.settings.embed_batch_size
+        batches, workers = plan_batches(texts, size, opts.pop("max_concurrency", None))
+        return batches, workers, {k: v for k, v in opts.items() if v is not None}
+
+    def _batch(self, group: Sequence[Candidate], sent: dict[str, Any], batch: Batch) -> EmbeddingResult:
+        run = self._run(group)
         for attempt in run:
             with attempt:
-                return attempt.provider.embed(texts, attempt.candidate.model, **opts)
+                return self._seen(attempt, attempt.provider.embed(batch, attempt.candidate.model, batch_size=len(batch),
+                                                                  max_concurrency=1, **sent))
         raise run.exhausted()
 
-    async def aembed(self, texts: Sequence[str] | str, model: str | None = None, **opts: Any) -> EmbeddingResult:
-        run = self._run()
+    async def _abatch(self, group: Sequence[Candidate], sent: dict[str, Any], batch: Batch) -> EmbeddingResult:
+        run = self._run(group)
         for attempt in run:
             async with attempt:
-                return await attempt.provider.aembed(texts, attempt.candidate.model, **opts)
+                return self._seen(attempt, await attempt.provider.aembed(
+                    batch, attempt.candidate.model, batch_size=len(batch), max_concurrency=1, **sent))
         raise run.exhausted()
+
+    def _seen(self, attempt: _Attempt, result: EmbeddingResult) -> EmbeddingResult:
+        self.scheduler.learn_dimensions((attempt.candidate.service, attempt.candidate.model), result.dimensions)
+        return result
+
+    def embed(self, texts: Sequence[str] | str, model: str | None = None, *, progress: Progress | None = None,
+              **opts: Any) -> EmbeddingResult:
+        """Vectors in input order. The batches are spread over the servers holding the same build of
+        the model (each batch one slot, so in proportion to their capacity); a failed batch moves to
+        another server of that build; when the whole build fails, the job runs again on the next
+        build, so vectors of two different models are never mixed."""
+        batches, workers, sent = self._job(texts, dict(opts))
+        errors: list[LocalProviderError] = []
+        for group in self._builds():
+            for members in _split_or_pinned(group):
+                try:
+                    result = run_job(partial(self._batch, members, sent), batches, workers,
+                                     group[0].model, None, progress)
+                except LocalProviderError as err:
+                    if not should_fall_back(err):
+                        raise
+                    errors.append(err)
+                    break
+                if _one_size(result):
+                    return result
+        raise most_actionable(errors)
+
+    async def aembed(self, texts: Sequence[str] | str, model: str | None = None, *, progress: Progress | None = None,
+                     **opts: Any) -> EmbeddingResult:
+        batches, workers, sent = self._job(texts, dict(opts))
+        errors: list[LocalProviderError] = []
+        for group in self._builds():
+            for members in _split_or_pinned(group):
+                try:
+                    result = await arun_job(partial(self._abatch, members, sent), batches, workers,
+                                            group[0].model, None, progress)
+                except LocalProviderError as err:
+                    if not should_fall_back(err):
+                        raise
+                    errors.append(err)
+                    break
+                if _one_size(result):
+                    return result
+        raise most_actionable(errors)
 
     def list_models(self, refresh: bool = False) -> list[ModelInfo]:
         """Every candidate's models (a candidate's provider answers for its server)."""
@@ -289,6 +354,16 @@ class FallbackProvider:
 
     async def alist_models(self, refresh: bool = False) -> list[ModelInfo]:
         return [i for c in self.candidates for i in await c.provider.alist_models(refresh)]
+
+
+def _split_or_pinned(group: list[Candidate]) -> list[list[Candidate]]:
+    """How a build runs a job: over all its servers, then (vectors of two sizes came back: not one
+    model after all) on its first server alone."""
+    return [group, group[:1]] if len(group) > 1 else [group]
+
+
+def _one_size(result: EmbeddingResult) -> bool:
+    return len({len(v) for v in result.vectors}) <= 1
 
 
 def close(chunks: Iterator[ChatChunk]) -> None:

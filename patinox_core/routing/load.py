@@ -33,8 +33,8 @@ LATENCY_WEIGHT = 0.3
 #: Back-off after a busy reply without ``Retry-After`` (doubling per busy reply in a row, capped).
 BUSY_BACKOFF_S = 0.05
 BUSY_BACKOFF_MAX_S = 2.0
-#: An affinity is kept while its lane's queue is at most this many times its capacity longer than
-#: the shortest queue among the other lanes; past that the lane is saturated and the turn moves.
+#: An affinity is kept while its lane's load (in flight + tickets waiting for it, per slot) exceeds
+#: the least loaded other lane's by at most this much; past that it is saturated and the turn moves.
 SATURATION = 2.0
 
 Key = tuple[str, str]  # (server URL, model name)
@@ -63,11 +63,13 @@ class Lane:
     capacity: int
     in_flight: int = 0
     waiting: int = 0  # queued tickets that may use this lane
+    sticky: int = 0  # queued tickets whose affinity is this lane
     latency_s: float | None = None
     busy_until: float = 0.0
     busy_streak: int = 0
     served: int = 0
     busy_replies: int = 0
+    dimensions: int | None = None  # an embedding model's vector size, once seen
 
     def free(self, now: float) -> bool:
         return self.in_flight < self.capacity and self.busy_until <= now
@@ -138,8 +140,8 @@ class Scheduler:
     def _saturated(self, lane: Lane, others: Sequence[Lane]) -> bool:
         if not others:
             return False
-        backlog = (lane.in_flight + lane.waiting) / lane.capacity
-        least = min((o.in_flight + o.waiting) / o.capacity for o in others)
+        backlog = (lane.in_flight + lane.sticky) / lane.capacity
+        least = min((o.in_flight + o.sticky) / o.capacity for o in others)
         return backlog - least > SATURATION
 
     def _pick(self, ticket: Ticket, now: float) -> tuple[Lane, str] | None:
@@ -178,7 +180,9 @@ class Scheduler:
             index -= 1
         self.queue.insert(index, ticket)
         for choice in ticket.open():
-            self._lane(choice).waiting += 1
+            lane = self._lane(choice)
+            lane.waiting += 1
+            lane.sticky += choice.key == ticket.prefer
 
     def _dequeue(self, ticket: Ticket) -> None:
         if not ticket.queued:
@@ -189,6 +193,7 @@ class Scheduler:
             lane = self.lanes.get(choice.key)
             if lane is not None and lane.waiting:
                 lane.waiting -= 1
+                lane.sticky -= choice.key == ticket.prefer and lane.sticky > 0
 
     def _grant(self, now: float) -> list[Ticket]:
         """Hand free slots to queued tickets, oldest first; the tickets to wake."""
@@ -320,6 +325,21 @@ class Scheduler:
             woken = self._free(ticket)
         for other in woken:
             other.wake()
+
+    def learn_dimensions(self, key: Key, dimensions: int | None) -> None:
+        """An embedding model's vector size on one server (jobs split only where sizes agree)."""
+        lane = self.lanes.get(key)
+        if lane is not None and dimensions:
+            lane.dimensions = dimensions
+
+    def dimensions(self, key: Key) -> int | None:
+        lane = self.lanes.get(key)
+        return None if lane is None else lane.dimensions
+
+    def load(self, key: Key) -> float:
+        """How busy a lane is: (in flight + waiting) per slot; 0 for a lane never used."""
+        lane = self.lanes.get(key)
+        return 0.0 if lane is None else (lane.in_flight + lane.waiting) / lane.capacity
 
     def snapshot(self) -> list[dict[str, object]]:
         """Per lane: capacity, in flight, queued, recent latency (ms), served and busy replies."""

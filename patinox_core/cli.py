@@ -1,6 +1,7 @@
 """``patinox``: what servers and models are there, and a quick chat.
 
-    patinox status [--json] [--require]   servers (kind, URL, version, health, latency) and models
+    patinox status [--json] [--require]   servers (kind, URL, version, health, latency), models and
+                                          load (slots, in flight, queued, recent latency per model)
     patinox models [--json]               every model: server, loaded, context, capabilities, tiers
     patinox chat MODEL "prompt"           stream a reply (MODEL ``auto``: the best chat model)
     patinox serve [stop]                  the embedded model server (see ``embedded/command.py``)
@@ -95,6 +96,14 @@ def models_table(models: Sequence[ModelInfo], out: TextIO | None = None) -> str:
     return _table(out, ["NAME", "SERVER", "LOADED", "CONTEXT (EFF/MAX)", "CAPABILITIES", "QUALITY", "SPEED"], rows)
 
 
+def load_table(rows: Sequence[dict[str, Any]], out: TextIO | None = None) -> str:
+    """Per server and model: slots, requests in flight and queued in patinox, recent latency."""
+    cells = [[r["service"], r["model"], str(r["capacity"]), str(r["in_flight"]), str(r["queued"]),
+              "-" if r["latency_ms"] is None else f"{r['latency_ms']:.0f} ms", "busy" if r["busy"] else "-"]
+             for r in rows]
+    return _table(out, ["SERVER", "MODEL", "SLOTS", "IN FLIGHT", "QUEUED", "LATENCY", "BACK-OFF"], cells)
+
+
 def _looked_at(provider: LocalProvider) -> list[str]:
     return [url for url, _, _ in provider.discovery.targets()] if provider.discovery else []
 
@@ -108,15 +117,19 @@ def _report(provider: LocalProvider) -> tuple[list[Service], list[ModelInfo]]:
 def cmd_status(provider: LocalProvider, args: argparse.Namespace, out: TextIO) -> int:
     services, models = _report(provider)
     healthy = any(s.healthy for s in services)
+    load = provider.load_status(models)
     if args.json:
         data = {"services": [s.to_dict() for s in services], "models": [m.to_dict() for m in models],
-                "looked_at": _looked_at(provider)}
+                "load": load, "looked_at": _looked_at(provider)}
         print(json.dumps(data, indent=2), file=out)
     else:
         if services:
             print(f"Servers\n{services_table(services, out)}\n", file=out)
         if healthy:
             print(f"Models\n{models_table(models, out)}" if models else "Models\n  (none installed)", file=out)
+            if load:
+                print(f"\nLoad (requests patinox has in flight and queued per server)\n{load_table(load, out)}",
+                      file=out)
         else:
             print(NOTHING_FOUND.format(looked=", ".join(_looked_at(provider)) or "no URLs"), end="", file=out)
     return EXIT_NOTHING_FOUND if args.require and not healthy else 0

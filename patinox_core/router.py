@@ -225,6 +225,26 @@ class LocalProvider:
                                    dimensions=dimensions, truncate=truncate, keep_alive=keep_alive, progress=progress)
         return checked_dimensions(result, dimensions)
 
+    # -- load ----------------------------------------------------------------------------
+    def _slots(self, info: ModelInfo) -> int:
+        flavor = getattr(self.fleet.backend(info), "flavor", None)
+        return policy.capacity(info, flavor, self.settings.max_concurrency_for(info.service))
+
+    def load_status(self, models: Sequence[ModelInfo] | None = None) -> list[dict[str, Any]]:
+        """Per model on each server (the catalogue's entries, or ``models``): ``capacity`` (slots),
+        ``in_flight`` and ``queued`` requests now, ``latency_ms`` (recent average, None before the
+        first reply), ``served``, ``busy_replies`` (503/429) and ``busy`` (holding off now). No I/O
+        beyond a catalogue refresh when ``models`` is not given."""
+        lanes = {(row["service"], row["model"]): row for row in self.scheduler.snapshot()}
+        rows = []
+        for info in self.list_models() if models is None else models:
+            lane = lanes.get((info.service, info.name), {})
+            rows.append({"service": info.service, "model": info.name, "capacity": self._slots(info),
+                         "in_flight": lane.get("in_flight", 0), "queued": lane.get("queued", 0),
+                         "latency_ms": lane.get("latency_ms"), "served": lane.get("served", 0),
+                         "busy_replies": lane.get("busy_replies", 0), "busy": lane.get("busy", False)})
+        return rows
+
     # -- health and lifecycle ------------------------------------------------------------
     def health(self) -> list[Service]:
         """Probe every server now (discovery refresh; injected backends list their models)."""

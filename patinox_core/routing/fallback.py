@@ -284,7 +284,8 @@ class FallbackProvider:
                                                       min(self.scheduler.load((c.service, c.model)) for c in g)))
 
     def _job(self, texts: Sequence[str] | str, opts: dict[str, Any]) -> tuple[list[Batch], int, dict[str, Any]]:
-        size = opts.pop("batch_size", None) or self.health.settings.embed_batch_size
+        size = opts.pop("batch_size", None)
+        size = self.health.settings.embed_batch_size if size is None else size
         batches, workers = plan_batches(texts, size, opts.pop("max_concurrency", None))
         return batches, workers, {k: v for k, v in opts.items() if v is not None}
 

@@ -234,6 +234,7 @@ class Scheduler:
             if now >= ticket.deadline:
                 self._dequeue(ticket)
                 raise Expired
+            fresh = not ticket.queued
             self._enqueue(ticket)
             woken = self._grant(now)
             if ticket.lane is None:
@@ -246,6 +247,9 @@ class Scheduler:
         if ticket.lane is not None:
             self._log_grant(ticket)
             return None
+        if fresh and log.isEnabledFor(logging.DEBUG):
+            log.debug("%s queued: no free slot on %s (%d waiting)", ticket.choices[0].model,
+                      ", ".join(c.service for c in ticket.open()), len(self.queue))
         return self._next_wake(ticket, self.clock())
 
     def acquire(self, ticket: Ticket) -> Lane:
@@ -314,6 +318,7 @@ class Scheduler:
         with self._lock:
             if ticket.lane is not None:
                 ticket.excluded.add((ticket.lane.service, ticket.lane.model))
+                log.debug("%s on %s failed: the request moves on", ticket.lane.model, ticket.lane.service)
             woken = self._free(ticket)
         for other in woken:
             other.wake()

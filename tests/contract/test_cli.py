@@ -50,7 +50,11 @@ def test_status_lists_servers_and_models(servers, capsys):
     ollama, lms = servers
     code, out, err = run(capsys, "status")
     assert code == 0 and err == ""
-    servers_part, models_part = out.split("\nModels\n")
+    servers_part, rest = out.split("\nModels\n")
+    models_part, load_part = rest.split("\n\nLoad ")
+    load_rows = {tuple(line.split()[:2]): line.split() for line in load_part.splitlines()[2:]}
+    assert "SLOTS" in load_part.splitlines()[1] and "QUEUED" in load_part.splitlines()[1]
+    assert load_rows[(ollama.url, "llama3.2:latest")][2:5] == ["4", "0", "0"]  # Ollama's default slots
     assert servers_part.startswith("Servers\n  KIND")
     for header in ("KIND", "URL", "VERSION", "HEALTH", "LATENCY"):
         assert header in servers_part
@@ -80,6 +84,8 @@ def test_status_json(servers, capsys):
     llama = next(m for m in data["models"] if m["name"] == "llama3.2:latest")
     assert (llama["effective_context_length"], llama["context_length"], llama["loaded"]) == (8192, 131072, True)
     assert llama["source"]["tools"] == "server" and data["looked_at"] == [ollama.url, lms.url]
+    load = {(row["service"], row["model"]): row for row in data["load"]}
+    assert load[(ollama.url, "llama3.2:latest")]["capacity"] == 4 and load[(lms.url, "qwen/qwen3-8b")]["queued"] == 0
 
 
 def test_status_with_nothing_found_explains_what_to_do(nothing, capsys):
@@ -91,7 +97,7 @@ def test_status_with_nothing_found_explains_what_to_do(nothing, capsys):
         assert advice in out
     assert run(capsys, "status", "--require")[0] == 3
     code, out, _ = run(capsys, "status", "--json", "--require")
-    assert code == 3 and json.loads(out) == {"services": [], "models": [], "looked_at": []}
+    assert code == 3 and json.loads(out) == {"services": [], "models": [], "load": [], "looked_at": []}
 
 
 def test_status_names_the_urls_it_tried_and_why_they_are_down(monkeypatch, capsys):

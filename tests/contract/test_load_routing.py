@@ -222,3 +222,33 @@ def test_embedding_jobs_split_over_servers_of_one_build_by_capacity(fleet: list[
     served = _served(fleet)
     assert sum(served) == 30 and served[0] > served[1] >= 1, served  # 2 slots against 1
     _never_over_slots(fleet)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("fleet", [[{"slots": 2}, {"slots": 1}]], indirect=True)
+def test_status_shows_capacity_in_flight_queued_and_latency(fleet: list[FakeLlamaServer],
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    import argparse
+    import io
+    import json
+    import logging
+
+    from patinox_core.cli import cmd_status
+
+    with _provider(fleet) as provider:
+        with caplog.at_level(logging.DEBUG, logger="patinox_core.routing"), ThreadPoolExecutor(4) as pool:
+            list(pool.map(lambda i: provider.chat(_ask(i)), range(8)))
+        rows = {r["service"]: r for r in provider.load_status()}
+        out = io.StringIO()
+        cmd_status(provider, argparse.Namespace(json=True, require=False), out)
+        data = json.loads(out.getvalue())
+        text = io.StringIO()
+        cmd_status(provider, argparse.Namespace(json=False, require=False), text)
+    assert [rows[s.url]["capacity"] for s in fleet] == [2, 1]
+    assert sum(r["served"] for r in rows.values()) == 8
+    assert all(r["in_flight"] == 0 and r["queued"] == 0 for r in rows.values())
+    assert all(rows[s.url]["latency_ms"] is not None for s in fleet if rows[s.url]["served"])
+    assert {r["service"]: r["capacity"] for r in data["load"]} == {fleet[0].url: 2, fleet[1].url: 1}
+    assert "SLOTS" in text.getvalue() and "QUEUED" in text.getvalue()
+    decisions = [r.getMessage() for r in caplog.records if r.name == "patinox_core.routing"]
+    assert any(" -> " in m and "least expected completion" in m for m in decisions), decisions

@@ -104,7 +104,7 @@ async def test_a_wrapper_sees_every_call_and_every_fallback_attempt() -> None:
     assert "".join(c.content for c in provider.stream_chat(_ask())) == "from b"
     assert (await provider.achat(_ask())).service == "http://b.test"
     assert [c.content async for c in provider.astream_chat(_ask())]
-    assert provider.embed(["x", "y"], "nomic-embed-text", batch_size=1).service == "http://b.test"
+    assert provider.embed(["x", "y"], "nomic-embed-text", batch_size=2).service == "http://b.test"
     calls = ("chat", "stream_chat", "achat", "astream_chat", "embed")
     expected = [row for call in calls for row in (("attempt", call, "ServiceUnavailableError"),
                                                   ("attempt", call, "http://b.test"),

@@ -96,7 +96,7 @@ class Ticket:
     queued: bool = False
     since: float = 0.0  # when the slot was granted
     reason: str = ""
-    event: threading.Event = field(default_factory=threading.Event)
+    event: threading.Event | None = None  # made when a sync ticket first waits (most never do)
     loop: asyncio.AbstractEventLoop | None = None
     future: asyncio.Future[None] | None = None
 
@@ -108,7 +108,8 @@ class Ticket:
 
     def wake(self) -> None:
         if self.loop is None:
-            self.event.set()
+            if self.event is not None:
+                self.event.set()
         elif self.future is not None:
             self.loop.call_soon_threadsafe(_resolve, self.future)
 
@@ -238,8 +239,10 @@ class Scheduler:
             self._enqueue(ticket)
             woken = self._grant(now)
             if ticket.lane is None:
-                ticket.event.clear()
-                if loop is not None:
+                if loop is None:
+                    ticket.event = ticket.event or threading.Event()
+                    ticket.event.clear()
+                else:
                     ticket.loop, ticket.future = loop, loop.create_future()
         for other in woken:
             if other is not ticket:
@@ -256,6 +259,7 @@ class Scheduler:
         """Wait (this thread) until ``ticket`` holds a slot; ``Expired`` at its deadline."""
         try:
             while (wait := self._poll(ticket)) is not None:
+                assert ticket.event is not None
                 ticket.event.wait(wait)
         except BaseException:
             self.cancel(ticket)

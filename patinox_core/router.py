@@ -30,6 +30,7 @@ from .facts import ServerFacts
 from .kinds import backend_for
 from .provider import Provider, WrapperProvider
 from .routing import policy
+from .routing.affinity import Affinity, Session, affinity_key
 from .routing.context import ContextWindowWarning, guard, truncation_warning
 from .routing.fallback import Candidate, FallbackProvider, aclose, close
 from .routing.fleet import Fleet
@@ -130,6 +131,7 @@ class LocalProvider:
         self.catalogue = Catalogue(self.settings)
         self._health = Health(self.settings)
         self.scheduler = Scheduler()
+        self.affinity = Affinity()
         self.fleet = Fleet(self.settings, discovery, self.catalogue, self._health,
                            lambda s: make_backend(s, self._transport, self.settings), backends or ())
         self.wrap_server = wrap_server
@@ -168,6 +170,10 @@ class LocalProvider:
         return self._plan(await self.fleet.aview(name), name, capability or "chat", check=check)[0]
 
     # -- one request: planned once, run by a fallback over its candidates ------------------
+    def _session(self, request: ChatRequest | None) -> Session | None:
+        key = affinity_key(request) if request is not None else None
+        return Session(key, self.affinity) if key is not None else None
+
     def _fallback(self, copies: Sequence[ModelInfo], request: ChatRequest | None = None) -> FallbackProvider:
         """The candidates of one request (the context guard runs here, once, on the first)."""
         estimate = guard(copies[0], request, self.settings, stacklevel=4) if request is not None else 0
@@ -179,7 +185,7 @@ class LocalProvider:
             slots = policy.capacity(info, flavor, self.settings.max_concurrency_for(info.service))
             candidates.append(Candidate(info.service, info.name, self.wrap_server(server) if self.wrap_server
                                         else server, slots, info.loaded, _build(info)))
-        return FallbackProvider(candidates, self._health, self.scheduler)
+        return FallbackProvider(candidates, self._health, self.scheduler, session=self._session(request))
 
     def _chat_plan(self, view: View, request: ChatRequest) -> FallbackProvider:
         need = "completion" if request.completion else "chat"

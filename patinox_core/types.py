@@ -108,6 +108,7 @@ class ChatRequest:
     max_retries: int | None = None  # per-request override of settings.max_retries
     options: dict[str, Any] = field(default_factory=dict)  # server-specific extras
     completion: bool = False  # the one user message is a raw prompt: /v1/completions (base models)
+    session_id: str | None = None  # one conversation's turns go to one server (its prompt cache); never sent
 
     def __post_init__(self) -> None:
         if self.think is not None and not isinstance(self.think, bool) and self.think not in _THINK_LEVELS:

@@ -44,7 +44,8 @@ if TYPE_CHECKING:
 Reasoning = bool | Literal["low", "medium", "high"] | None
 
 #: Sampling/transport knobs that are both fields and per-call keyword arguments.
-_PARAMS = ("temperature", "max_tokens", "top_p", "top_k", "seed", "timeout", "max_retries", "keep_alive", "num_ctx")
+_PARAMS = ("temperature", "max_tokens", "top_p", "top_k", "seed", "timeout", "max_retries", "keep_alive", "num_ctx",
+           "session_id")
 #: Every keyword argument ``invoke``/``stream``/``bind`` may carry; anything else is an error.
 CALL_KWARGS = frozenset({*_PARAMS, "model", "reasoning", "format", "response_format", "tools", "tool_choice",
                          "options", "stream", "parallel_tool_calls", "stream_usage"})
@@ -145,6 +146,10 @@ class ChatPatinox(_ProviderMixin, BaseChatModel):
     """Thinking: ``True``/``False`` or an effort level. The reasoning text goes to
     ``additional_kwargs["reasoning_content"]``, never into ``content``."""
     keep_alive: str | int | None = None
+    session_id: str | None = None
+    """A conversation's id: its turns go to the server that served the earlier ones (whose prompt
+    cache holds the prefix); also a per-call argument. Without it, a hash of the conversation's
+    prefix (system messages, tools, first user message) does the same."""
     num_ctx: int | None = Field(default=None, gt=0)
     format: Literal["", "json"] | dict[str, Any] | None = None
     """``"json"`` or a JSON schema: constrain the reply."""

@@ -172,6 +172,7 @@ def response_format(value: Any) -> core.ResponseFormat:
 #: ``chat(**kwargs)`` names that map onto ``ChatRequest`` fields one to one.
 REQUEST_FIELDS = (
     "temperature", "max_tokens", "top_p", "top_k", "seed", "stop", "keep_alive", "num_ctx", "timeout", "max_retries",
+    "session_id",
 )
 #: Keyword arguments LlamaIndex itself may pass along that mean nothing to the server.
 _IGNORED = frozenset({"formatted", "verbose", "allow_parallel_tool_calls", "error_on_no_tool_call"})

@@ -98,6 +98,8 @@ class Patinox(PinnedServer, FunctionCallingLLM):
         description="Reasoning: True/False or 'low'/'medium'/'high'; a per-call think=... wins.",
     )
     keep_alive: str | int | None = Field(default=None, description="How long the server keeps the model loaded.")
+    session_id: str | None = Field(default=None, description="A conversation's id: its turns go to the server that "
+                                   "served the earlier ones (its prompt cache); by default a hash of the prefix.")
     num_ctx: int | None = Field(default=None, gt=0, description="Context to allocate; None: the server's choice.")
     format: Literal["json"] | dict[str, Any] | None = Field(default=None, description="'json' or a JSON schema.")
     context_window: int | None = Field(default=None, gt=0, description="Override metadata.context_window.")

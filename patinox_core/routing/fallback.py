@@ -25,6 +25,7 @@ from ..errors import LocalProviderError, ServerBusyError, most_actionable, shoul
 from ..retry import BUSY_RETRIES
 from ..transport import CONNECT_RETRIES
 from ..types import ChatChunk, ChatRequest, ChatResult, EmbeddingResult
+from .affinity import Session
 from .health import Health
 from .load import Choice, Expired, Lane, Scheduler
 
@@ -117,6 +118,7 @@ class _Attempt:
             BUSY_RETRIES.reset(busy)
         run, ticket = self.run, self.run.ticket
         if err is None:
+            run.remember(self.candidate)
             if not self.kept:
                 run.scheduler.release(ticket)
             return False
@@ -163,9 +165,16 @@ class _Run:
         now = time.monotonic()
         choices = [Choice(c.service, c.model, max(1, c.capacity), self.health.usable(c.service, now), c.loaded)
                    for c in self.candidates]
-        self.ticket = self.scheduler.ticket(choices, provider.timeout_s, provider.prefer)
+        self.session = provider.session
+        prefer = provider.session.prefer() if provider.session is not None else None
+        self.ticket = self.scheduler.ticket(choices, provider.timeout_s, prefer)
         self.timeout_s = provider.timeout_s
         self.errors: list[LocalProviderError] = []
+
+    def remember(self, candidate: Candidate) -> None:
+        """The conversation's next turns prefer the server that answered this one."""
+        if self.session is not None:
+            self.session.remember((candidate.service, candidate.model))
 
     def __iter__(self) -> Iterator[_Attempt]:
         while self.scheduler.has_choices(self.ticket):
@@ -200,15 +209,16 @@ class _Run:
 class FallbackProvider:
     """The ``Provider`` calls over ``candidates`` (plan order), load-aware and falling back as the
     module says. ``scheduler`` is the provider's (``routing.load``; a private one when None);
-    ``timeout_s`` bounds the wait for a slot and for busy servers; ``prefer`` is an affinity."""
+    ``timeout_s`` bounds the wait for a slot and for busy servers; ``session`` is the conversation's
+    affinity (``routing.affinity``)."""
 
     def __init__(self, candidates: Sequence[Candidate], health: Health, scheduler: Scheduler | None = None,
-                 timeout_s: float | None = None, prefer: tuple[str, str] | None = None) -> None:
+                 timeout_s: float | None = None, session: Session | None = None) -> None:
         self.candidates = list(candidates)
         self.health = health
         self.scheduler = scheduler if scheduler is not None else Scheduler()
         self.timeout_s = health.settings.total_timeout if timeout_s is None else timeout_s
-        self.prefer = prefer
+        self.session = session
 
     def __repr__(self) -> str:
         return f"FallbackProvider({[c.service for c in self.candidates]})"

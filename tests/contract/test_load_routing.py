@@ -252,3 +252,64 @@ def test_status_shows_capacity_in_flight_queued_and_latency(fleet: list[FakeLlam
     assert "SLOTS" in text.getvalue() and "QUEUED" in text.getvalue()
     decisions = [r.getMessage() for r in caplog.records if r.name == "patinox_core.routing"]
     assert any(" -> " in m and "least expected completion" in m for m in decisions), decisions
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("fleet", [[{"slots": 2}, {"slots": 2}]], indirect=True)
+def test_conversations_stay_on_the_server_of_their_first_turn(fleet: list[FakeLlamaServer]) -> None:
+    async def talk(provider: LocalProvider, c: int) -> None:
+        messages = [Message(role="system", content=f"conversation {c}: be brief")]  # the fakes key on it
+        for turn in range(1, 4):
+            messages.append(Message(role="user", content=f"turn {turn}"))
+            reply = await provider.achat(ChatRequest(model=MODEL, messages=list(messages)))
+            messages.append(reply.message)
+
+    async def main() -> None:
+        async with _provider(fleet) as provider:
+            await provider.alist_models()
+            for s in fleet:
+                s.reset_stats()
+            await asyncio.gather(*(talk(provider, c) for c in range(12)))
+
+    asyncio.run(main())
+    visits: dict[str, list[tuple[float, int]]] = {}
+    for index, server in enumerate(fleet):
+        for record in server.stats(records=True)["records"]:
+            visits.setdefault(record["key"], []).append((record["arrived"], index))
+    stay = later = 0
+    for turns in visits.values():
+        turns.sort()
+        later += len(turns) - 1
+        stay += sum(1 for _, index in turns[1:] if index == turns[0][1])
+    assert later == 24 and stay >= 22, (stay, later)
+    assert all(n >= 6 for n in _served(fleet)), _served(fleet)  # both servers used
+
+
+def test_an_explicit_session_id_keeps_different_prompts_together(fleet: list[FakeLlamaServer]) -> None:
+    with _provider(fleet) as provider:
+        first = provider.chat(ChatRequest(model=MODEL, messages=[Message(role="user", content="a")], session_id="s1"))
+        for text in ("b", "c", "d"):
+            again = provider.chat(ChatRequest(model=MODEL, messages=[Message(role="user", content=text)],
+                                              session_id="s1"))
+            assert again.service == first.service
+
+
+def test_adapters_pass_session_id_per_instance_and_per_call(fleet: list[FakeLlamaServer]) -> None:
+    from langchain_core.messages import HumanMessage
+    from llama_index.core.llms import ChatMessage
+
+    from patinox_langchain import ChatPatinox
+    from patinox_llamaindex import Patinox
+    from patinox_llamaindex._convert import to_chat_request
+
+    with _provider(fleet) as provider:
+        lc = ChatPatinox(model=MODEL, client=provider, session_id="lc")
+        first = lc.invoke([HumanMessage("x")]).response_metadata["service"]
+        assert all(lc.invoke([HumanMessage(t)]).response_metadata["service"] == first for t in "abc")
+        assert provider.affinity.get("lc") == (first, MODEL)
+        lc.invoke([HumanMessage("y")], session_id="per-call")
+        assert provider.affinity.get("per-call") is not None
+    msgs = [ChatMessage(role="user", content="x")]
+    assert to_chat_request(msgs, defaults={"session_id": "li"}, call={}).session_id == "li"
+    assert to_chat_request(msgs, defaults={"session_id": "li"}, call={"session_id": "call"}).session_id == "call"
+    assert Patinox(model=MODEL, session_id="li").session_id == "li"

@@ -93,8 +93,12 @@ def _provider(log: list[tuple[str, str, str]]) -> tuple[ScriptedBackend, Recorde
     return a, Recorder(local, log, "call")
 
 
-def _ask() -> ChatRequest:
-    return ChatRequest(model="llama3.2", messages=[Message(role="user", content="hi")])
+def _ask() -> ChatRequest:  # a new conversation each time (no affinity to the server of the last)
+    _ASKED[0] += 1
+    return ChatRequest(model="llama3.2", messages=[Message(role="user", content=f"hi {_ASKED[0]}")])
+
+
+_ASKED = [0]
 
 
 async def test_a_wrapper_sees_every_call_and_every_fallback_attempt() -> None:

@@ -148,7 +148,7 @@ def test_failover_and_cooldown_sync():
     assert p.chat(ask()).message.content == "from b"
     assert len(a.requests) == 1  # cooling down: skipped
     time.sleep(0.25)
-    assert p.chat(ask()).message.content == "a again"
+    assert p.chat(ask("a new conversation")).message.content == "a again"  # the old one stays on b
 
 
 async def test_failover_and_cooldown_async():
@@ -156,14 +156,14 @@ async def test_failover_and_cooldown_async():
     assert (await p.achat(ask())).message.content == "from b"
     assert (await p.achat(ask())).message.content == "from b" and len(a.requests) == 1
     await asyncio.sleep(0.25)
-    assert (await p.achat(ask())).message.content == "a again"
+    assert (await p.achat(ask("a new conversation"))).message.content == "a again"
 
 
 def test_bad_model_output_falls_back_without_cooling_the_server():
     bad = InvalidResponseError("tool call 'f' has arguments that are not a JSON object")
     a, b, p = pair(bad, "a again", cooldown=30, loaded_a=True, loaded_b=True)
     assert p.chat(ask()).message.content == "from b"
-    assert p.chat(ask()).message.content == "a again"  # a was not put to rest for the model's output
+    assert p.chat(ask("another")).message.content == "a again"  # a was not put to rest for the model's output
     assert len(a.requests) == 2 and len(b.requests) == 1
 
 

@@ -130,7 +130,7 @@ def test_failover_when_the_first_server_dies_sync(twins):
     assert p.chat(ask()).service == second.url and chats(first) == 1  # cooling down: skipped
     assert "".join(c.content for c in p.stream_chat(ask())) == "one two three" and chats(first) == 1
     time.sleep(0.35)
-    assert p.chat(ask()).service == first.url  # back after the cooldown
+    assert p.chat(ask("a new conversation")).service == first.url  # back after the cooldown
 
 
 async def test_failover_when_the_first_server_dies_async(twins):
@@ -143,7 +143,7 @@ async def test_failover_when_the_first_server_dies_async(twins):
     first.restart()
     assert (await p.achat(ask())).service == second.url and chats(first) == 1
     await asyncio.sleep(0.35)
-    assert (await p.achat(ask())).service == first.url
+    assert (await p.achat(ask("a new conversation"))).service == first.url  # (the old one stays on second)
 
 
 def test_failover_on_a_busy_server(twins):

@@ -185,7 +185,8 @@ class LocalProvider:
             slots = policy.capacity(info, flavor, self.settings.max_concurrency_for(info.service))
             candidates.append(Candidate(info.service, info.name, self.wrap_server(server) if self.wrap_server
                                         else server, slots, info.loaded, _build(info)))
-        return FallbackProvider(candidates, self._health, self.scheduler, session=self._session(request))
+        session = self._session(request) if len(candidates) > 1 else None  # one copy: nothing to choose
+        return FallbackProvider(candidates, self._health, self.scheduler, session=session)
 
     def _chat_plan(self, view: View, request: ChatRequest) -> FallbackProvider:
         need = "completion" if request.completion else "chat"

@@ -326,38 +326,32 @@ class FallbackProvider:
         another server of that build; when the whole build fails, the job runs again on the next
         build, so vectors of two different models are never mixed."""
         batches, workers, sent = self._job(texts, dict(opts))
-        errors: list[LocalProviderError] = []
-        for group in self._builds():
-            for members in _split_or_pinned(group):
-                try:
-                    result = run_job(partial(self._batch, members, sent), batches, workers,
-                                     group[0].model, None, progress)
-                except LocalProviderError as err:
-                    if not should_fall_back(err):
-                        raise
-                    errors.append(err)
-                    break
-                if _one_size(result):
-                    return result
-        raise most_actionable(errors)
+        tries = _BuildTries(self._builds())
+        for group, members in tries:
+            try:
+                result = run_job(partial(self._batch, members, sent), batches, workers, group[0].model, None,
+                                 progress)
+            except LocalProviderError as err:
+                tries.failed(err)
+                continue
+            if _one_size(result):
+                return result
+        raise tries.exhausted()
 
     async def aembed(self, texts: Sequence[str] | str, model: str | None = None, *, progress: Progress | None = None,
                      **opts: Any) -> EmbeddingResult:
         batches, workers, sent = self._job(texts, dict(opts))
-        errors: list[LocalProviderError] = []
-        for group in self._builds():
-            for members in _split_or_pinned(group):
-                try:
-                    result = await arun_job(partial(self._abatch, members, sent), batches, workers,
-                                            group[0].model, None, progress)
-                except LocalProviderError as err:
-                    if not should_fall_back(err):
-                        raise
-                    errors.append(err)
-                    break
-                if _one_size(result):
-                    return result
-        raise most_actionable(errors)
+        tries = _BuildTries(self._builds())
+        for group, members in tries:
+            try:
+                result = await arun_job(partial(self._abatch, members, sent), batches, workers, group[0].model,
+                                        None, progress)
+            except LocalProviderError as err:
+                tries.failed(err)
+                continue
+            if _one_size(result):
+                return result
+        raise tries.exhausted()
 
     def list_models(self, refresh: bool = False) -> list[ModelInfo]:
         """Every candidate's models (a candidate's provider answers for its server)."""
@@ -365,6 +359,34 @@ class FallbackProvider:
 
     async def alist_models(self, refresh: bool = False) -> list[ModelInfo]:
         return [i for c in self.candidates for i in await c.provider.alist_models(refresh)]
+
+
+class _BuildTries:
+    """An embedding job's tries, sync or async alike: each build of the model in turn, each split of
+    it (``_split_or_pinned``); a failure that calls for fallback moves on to the next build, any
+    other is raised; the errors are kept for the end."""
+
+    def __init__(self, builds: Sequence[list[Candidate]]) -> None:
+        self.builds = builds
+        self.errors: list[LocalProviderError] = []
+        self._failed = False
+
+    def __iter__(self) -> Iterator[tuple[list[Candidate], list[Candidate]]]:
+        for group in self.builds:
+            self._failed = False
+            for members in _split_or_pinned(group):
+                yield group, members
+                if self._failed:
+                    break
+
+    def failed(self, err: LocalProviderError) -> None:
+        if not should_fall_back(err):
+            raise err
+        self.errors.append(err)
+        self._failed = True
+
+    def exhausted(self) -> LocalProviderError:
+        return most_actionable(self.errors)
 
 
 def _split_or_pinned(group: list[Candidate]) -> list[list[Candidate]]:

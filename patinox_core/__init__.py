@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from .capabilities import Capabilities, ModelInfo, QualityTier, SpeedTier
 from .config import LocalSettings, ProviderKind
 from .errors import (
+    AuthenticationError,
     CapabilityError,
     ConfigurationError,
     ContextOverflowError,
@@ -23,6 +24,7 @@ from .errors import (
     ServiceUnavailableError,
     SetupImpossibleError,
 )
+from .requirements import Requirements
 from .types import ChatChunk, ChatRequest, ChatResult, EmbeddingResult, Message, Metrics, ToolCall, Usage
 
 if TYPE_CHECKING:
@@ -45,6 +47,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "AuthenticationError",
     "Capabilities",
     "CapabilityError",
     "ChatChunk",
@@ -67,6 +70,7 @@ __all__ = [
     "QualityTier",
     "RecoveryStrategy",
     "RequestTimeoutError",
+    "Requirements",
     "ServerBusyError",
     "ServerError",
     "Service",

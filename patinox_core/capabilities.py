@@ -93,7 +93,9 @@ class ModelInfo:
     allocated window (llama.cpp's servers, vLLM without ``max_model_len``), ``context_length`` is the
     effective one, so ``overrides={"m": {"context_length": 2048}}`` turns the context guard on.
     ``parallel_slots`` is how many requests its server runs at once, where the server says
-    (``ServerFacts.parallel_slots``; an override may set it); None when unknown.
+    (``ServerFacts.parallel_slots``; an override may set it); None when unknown. ``remote``: the
+    server forwards the model to a cloud host (Ollama ``:cloud`` / ``-cloud`` models, ``remote_host``
+    in its listing); ``requires=`` and the default pick never choose one unless allowed.
     """
 
     name: str
@@ -110,6 +112,7 @@ class ModelInfo:
     default_context_length: int | None = None
     server_context_length: int | None = None
     parallel_slots: int | None = None
+    remote: bool = False
     capabilities: Capabilities = field(default_factory=Capabilities)
     quality_tier: QualityTier = QualityTier.UNKNOWN
     speed_tier: SpeedTier = SpeedTier.UNKNOWN
@@ -223,7 +226,7 @@ def server_context_default(kind: ProviderKind, version: str | None = None) -> in
 # --------------------------------------------------------------------------- building ModelInfo
 
 _FACT_KEYS = ("family", "parameter_size", "parameter_count", "quantization", "size_bytes", "context_length",
-              "loaded", "loaded_context_length", "default_context_length", "parallel_slots", *CAPABILITY_KEYS,
+              "loaded", "loaded_context_length", "default_context_length", "parallel_slots", "remote", *CAPABILITY_KEYS,
               "quality_tier", "speed_tier")
 _ALIASES = {"embedding": "embeddings", "tool_use": "tools", "reasoning": "thinking",
             "num_ctx": "default_context_length", "context_window": "default_context_length",
@@ -255,7 +258,7 @@ def _coerce(model: str, key: str, value: Any) -> Any:
         if key in ("quality_tier", "speed_tier"):
             enum = QualityTier if key == "quality_tier" else SpeedTier
             return enum[value.upper()] if isinstance(value, str) else enum(value)
-        if key in CAPABILITY_KEYS or key == "loaded":
+        if key in CAPABILITY_KEYS or key in ("loaded", "remote"):
             if not isinstance(value, bool):
                 raise ValueError("expected true or false")
             return value

@@ -3,6 +3,9 @@
     patinox status [--json] [--require]   servers (kind, URL, version, health, latency), models and
                                           load (slots, in flight, queued, recent latency per model)
     patinox models [--json]               every model: server, loaded, context, capabilities, tiers
+    patinox models --explain "tools, ctx>=32k"
+                                          the model those requirements pick, and why not each other
+                                          (grammar: ``patinox_core/requirements.py``, docs/choosing.md)
     patinox chat MODEL "prompt"           stream a reply (MODEL ``auto``: the best chat model)
     patinox serve [stop]                  the embedded model server (see ``embedded/command.py``)
     patinox quickstart                    one real answer: a found server, else the embedded one
@@ -24,13 +27,15 @@ from importlib import metadata
 from typing import Any, TextIO
 
 from .capabilities import ModelInfo
-from .cli_output import TerminalText, table, table_for
+from .cli_output import TerminalText, cell, table, table_for
 from .config import LocalSettings, ProviderKind
 from .discovery import Service
 from .embedded import command as embedded_command
 from .errors import LocalProviderError
 from .kinds import found_by_default, install_examples, spec_for_kind
+from .requirements import parse_requirements
 from .router import LocalProvider
+from .routing.selection import Selection, evaluate, no_match
 from .safe_text import server_text
 from .types import ChatRequest, Message
 
@@ -139,8 +144,37 @@ def _print_status(provider: LocalProvider, out: TextIO) -> None:
     cmd_status(provider, argparse.Namespace(json=False, require=False), out)
 
 
+def explain_report(selection: Selection, out: TextIO | None = None) -> str:
+    """``--explain``: the requirements, the model picked and why, then each other model and why not."""
+    lines = [f"Requirements: {selection.requirements.describe()} (prefer={selection.requirements.prefer})"]
+    lines.append(f"Picked: {cell(selection.explanation)}" if selection.ranked else "Picked: nothing")
+    rows = [[info.name, info.service, why] for info, why in selection.why_not()]
+    if rows:
+        lines += ["", "Not picked", _table(out, ["NAME", "SERVER", "WHY NOT"], rows)]
+    return "\n".join(lines)
+
+
+def _explain(models: Sequence[ModelInfo], args: argparse.Namespace, out: TextIO) -> int:
+    selection = evaluate(models, parse_requirements(args.explain))
+    if args.json:
+        picked = selection.model.to_dict() if selection.ranked else None
+        why_not = [{"name": i.name, "service": i.service, "why": why} for i, why in selection.why_not()]
+        print(json.dumps({"requirements": selection.requirements.model_dump(mode="json"), "picked": picked,
+                          "explanation": selection.explanation if picked else None, "not_picked": why_not},
+                         indent=2), file=out)
+    else:
+        print(explain_report(selection, out), file=out)
+    if not selection.ranked:
+        raise no_match(selection)
+    return 0
+
+
 def cmd_models(provider: LocalProvider, args: argparse.Namespace, out: TextIO) -> int:
+    if getattr(args, "explain", None) is not None:
+        parse_requirements(args.explain)  # bad input fails before any I/O
     services, models = _report(provider)
+    if models and getattr(args, "explain", None) is not None:
+        return _explain(models, args, out)
     if args.json:
         print(json.dumps([m.to_dict() for m in models], indent=2), file=out)
     elif models:
@@ -190,6 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--require", action="store_true", help="exit 3 when no server is reachable")
     models = sub.add_parser("models", help="every model on every server")
     models.add_argument("--json", action="store_true", help="machine-readable output")
+    models.add_argument("--explain", metavar="REQUIREMENTS",
+                        help='the model these pick and why not the others, e.g. "tools, ctx>=32k, prefer=fastest"')
     chat = sub.add_parser("chat", help="stream one reply")
     chat.add_argument("model", help="model name (a unique prefix works), or 'auto'")
     chat.add_argument("prompt", help="the user message")

@@ -53,6 +53,7 @@ else:  # pragma: no cover - exercised on 3.10 only
 #: Each kind's URL field of ``LocalSettings`` and the names it is read from, in precedence order.
 _URL_SPECS = {s.settings_field: s for s in KINDS if s.settings_field}
 _FIELD_KEYS = {field: (f"PATINOX_{field.upper()}", *s.env_vars) for field, s in _URL_SPECS.items()}
+_FIELD_KEYS["ollama_api_key"] = ("PATINOX_OLLAMA_API_KEY", "OLLAMA_API_KEY")
 
 
 # --------------------------------------------------------------------------- settings
@@ -124,6 +125,8 @@ class LocalSettings(BaseSettings):
     default_embedding_model: str | None = None
     keep_alive: str | int | None = None
     api_key: SecretStr | None = None
+    ollama_api_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices(
+        "ollama_api_key", *_FIELD_KEYS["ollama_api_key"]), repr=False)
     context_guard: Literal["warn", "raise", "off"] = "warn"
     embed_batch_size: int = Field(default=256, ge=1, le=4096)
     overrides: dict[str, dict[str, Any]] = Field(default_factory=dict)
@@ -186,7 +189,7 @@ class LocalSettings(BaseSettings):
             ep.url = take(ep.url)
         return self
 
-    @field_validator("api_key", mode="before")
+    @field_validator("api_key", "ollama_api_key", mode="before")
     @classmethod
     def _api_key(cls, v: Any) -> Any:
         raw = v.get_secret_value() if isinstance(v, SecretStr) else v
@@ -197,8 +200,9 @@ class LocalSettings(BaseSettings):
     @model_validator(mode="after")
     def _register_secrets(self) -> LocalSettings:
         """Every secret these settings hold is redacted from all text patinox produces."""
-        if self.api_key is not None:
-            register_secret(self.api_key.get_secret_value())
+        for key in (self.api_key, self.ollama_api_key):
+            if key is not None:
+                register_secret(key.get_secret_value())
         for cred in self.credentials.values():
             register_secret(cred.get_secret_value())
         return self
@@ -246,17 +250,25 @@ class LocalSettings(BaseSettings):
         url = base_url.rstrip("/")
         return next((ep.max_concurrency for ep in self.endpoints if ep.url.rstrip("/") == url), None)
 
+    def _ollama_urls(self) -> set[str]:
+        """The Ollama URLs the user configured (``ollama_url``, endpoints of kind ollama)."""
+        return {u.rstrip("/") for u, kind in self.configured_urls() if kind is ProviderKind.OLLAMA}
+
     def auth_headers(self, base_url: str) -> dict[str, str]:
-        """Headers for a server: Basic auth from URL credentials, else Bearer ``api_key``, which goes
-        only to servers the user named (never to an unconfigured loopback default that discovery
-        found: any local process may listen on 11434 or 1234)."""
+        """Headers for a server: Basic auth from URL credentials, else Bearer ``ollama_api_key``
+        (``OLLAMA_API_KEY``) for a configured Ollama URL (``OLLAMA_HOST=https://ollama.com``), else
+        Bearer ``api_key``. Keys go only to servers the user named (never to an unconfigured
+        loopback default that discovery found: any local process may listen on 11434 or 1234)."""
         cred = self.credentials.get(base_url)
         if cred is not None:
             import base64
 
             token = base64.b64encode(cred.get_secret_value().encode()).decode()
             return {"Authorization": f"Basic {token}"}
-        if self.api_key is not None and base_url.rstrip("/") in {u.rstrip("/") for u, _ in self.configured_urls()}:
+        url = base_url.rstrip("/")
+        if self.ollama_api_key is not None and url in self._ollama_urls():
+            return {"Authorization": f"Bearer {self.ollama_api_key.get_secret_value()}"}
+        if self.api_key is not None and url in {u.rstrip("/") for u, _ in self.configured_urls()}:
             return {"Authorization": f"Bearer {self.api_key.get_secret_value()}"}
         return {}
 

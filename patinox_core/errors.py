@@ -156,6 +156,11 @@ class ConfigurationError(LocalProviderError):
     default_recovery = RecoveryStrategy.FIX_CONFIG
 
 
+class AuthenticationError(ConfigurationError):
+    """The server refused the request for want of credentials (HTTP 401/403): set a key, or sign in
+    where the server says (Ollama cloud models: ``ollama signin``)."""
+
+
 class EmbeddedServerError(LocalProviderError):
     """``patinox serve`` could not set up, start or stop the embedded model server (the message says why
     and what to do: install a compiler, free the port, read the build log)."""
@@ -212,6 +217,7 @@ def most_actionable(attempts: Sequence[LocalProviderError]) -> LocalProviderErro
 
 
 __all__ = [
+    "AuthenticationError",
     "CapabilityError",
     "ConfigurationError",
     "ContextOverflowError",

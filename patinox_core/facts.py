@@ -29,3 +29,4 @@ class ServerFacts(TypedDict, total=False):
     default_context_length: int
     parallel_slots: int
     capabilities: dict[str, bool]  # keys among Capabilities' fields
+    remote: bool  # served by a cloud host the server forwards to (Ollama remote_host)

@@ -152,6 +152,9 @@ EMBEDDING_FACTS = {"embeddings": True, "chat": False, "completion": False, "tool
                     "thinking": False, "structured_output": False}
 
 
+_CLOUD_RE = re.compile(r"[:-]cloud(?::latest)?$")
+
+
 def heuristic_facts(name: str, parameter_count: int | None = None) -> dict[str, Any]:
     """Facts guessed from a model name (``parameter_count``: the best known size, for size rules).
 
@@ -161,10 +164,14 @@ def heuristic_facts(name: str, parameter_count: int | None = None) -> dict[str, 
     ['vision']
     >>> heuristic_facts("gemma3:1b")["vision"], heuristic_facts("gemma3:12b")["vision"]
     (False, True)
+    >>> heuristic_facts("gpt-oss:120b-cloud")["remote"], "remote" in heuristic_facts("cloudy:7b")
+    (True, False)
     """
     norm = normalize_name(name)
     count = parameter_count or parameter_count_from_name(name)
     facts: dict[str, Any] = {"parameter_count": count, "quantization": quantization_from_name(name)}
+    if _CLOUD_RE.search(name.lower()):  # Ollama cloud models: gpt-oss:120b-cloud, kimi-k2.6:cloud
+        facts["remote"] = True
     if _EMBED_RE.search(norm):
         facts.update(EMBEDDING_FACTS)
         return facts

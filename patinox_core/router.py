@@ -15,7 +15,7 @@ FALLBACK before any output, and the failed server cools down for ``settings.cool
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -29,7 +29,8 @@ from .errors import LocalProviderError
 from .facts import ServerFacts
 from .kinds import backend_for
 from .provider import Provider, WrapperProvider
-from .routing import policy
+from .requirements import Requirements, as_requirements
+from .routing import policy, selection
 from .routing.affinity import Affinity, Session, affinity_key
 from .routing.context import ContextWindowWarning, guard, truncation_warning
 from .routing.fallback import Candidate, FallbackProvider, aclose, close
@@ -168,6 +169,24 @@ class LocalProvider:
     async def aget_model(self, name: str | None = None, *, capability: str | None = None) -> ModelInfo:
         check = capability is not None or name is None
         return self._plan(await self.fleet.aview(name), name, capability or "chat", check=check)[0]
+
+    # -- choosing by requirement ------------------------------------------------------------
+    def select(self, requirements: Requirements | Mapping[str, Any] | str | None = None) -> selection.Selection:
+        """The model ``requirements`` choose: ``.model`` (the ``ModelInfo``), ``.explanation``, and
+        ``.why_not()`` for every other model (``routing/selection.py`` documents the order). With none
+        given, the best loaded chat model. Nothing qualifies: ``ModelNotFoundError`` naming the
+        requirement that excluded the last candidates."""
+        return self._select(self.fleet.models(), requirements)
+
+    async def aselect(self, requirements: Requirements | Mapping[str, Any] | str | None = None,
+                      ) -> selection.Selection:
+        return self._select(await self.fleet.amodels(), requirements)
+
+    def _select(self, view: View, requirements: Requirements | Mapping[str, Any] | str | None) -> selection.Selection:
+        req = as_requirements(requirements) or Requirements()
+        if not view.infos:
+            raise policy.no_model(view, None, self.fleet.targets)
+        return selection.select(view.infos, req)
 
     # -- one request: planned once, run by a fallback over its candidates ------------------
     def _session(self, request: ChatRequest | None) -> Session | None:

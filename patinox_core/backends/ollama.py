@@ -27,7 +27,7 @@ from ..types import ChatRequest, ChatResult, EmbeddingResult, Usage
 from .base import LoadState, token_count
 from .driven import DrivenBackend
 from .malformed import MalformedReply, as_mapping, field, number_or_none, text_or_none
-from .ollama_facts import TagEntry, facts_from_ps, facts_from_show, facts_from_tags, merge_facts
+from .ollama_facts import TagEntry, facts_from_ps, facts_from_show, facts_from_tags, listing_complete, merge_facts
 from .ollama_wire import (
     UNREACHABLE_HINT,
     EndpointNotFoundError,
@@ -232,13 +232,14 @@ class OllamaBackend(DrivenBackend):
         return EmbeddingResult(vectors, model=model, service=self.base_url)
 
     def facts_plan(self) -> Operation[list[ServerFacts]]:
-        """/api/tags, /api/ps, then /api/show per model not seen before (cached by digest), in that
-        order (load state from /api/ps goes to the catalogue with the facts)."""
+        """/api/tags, /api/ps, then /api/show per model not seen before (cached by digest) whose
+        listing lacks capabilities or context (before Ollama 0.30), in that order (load state from
+        /api/ps goes to the catalogue with the facts)."""
         ctx = self._ctx(None)
         tags = yield from call(ctx, "GET", self._url("/api/tags"), parse=facts_from_tags)
         ps = yield from call(ctx, "GET", self._url("/api/ps"), parse=facts_from_ps)
         for t in tags:
-            if (t.digest or t.name) in self._shows:
+            if (t.digest or t.name) in self._shows or listing_complete(t):
                 continue
             try:
                 self._shows[t.digest or t.name] = yield from call(self._ctx(t.name), "POST", self._url("/api/show"),

@@ -56,6 +56,8 @@ def _entry_facts(entry: Mapping[str, Any]) -> ServerFacts:
         facts["context_length"] = context
     if isinstance(entry.get("capabilities"), list):
         facts.update(_capability_facts(entry["capabilities"]))
+    if entry.get("remote_host"):  # a cloud model: the server forwards it (>= 0.12)
+        facts["remote"] = True
     return facts
 
 
@@ -83,6 +85,20 @@ def facts_from_tags(data: Any) -> list[TagEntry]:
             facts["size_bytes"] = size
         out.append(TagEntry(_name(entry), str(entry.get("digest") or ""), facts))
     return out
+
+
+def listing_complete(tag: TagEntry) -> bool:
+    """Whether ``/api/tags`` already said what ``/api/show`` would (Ollama >= 0.30 lists each model's
+    ``capabilities`` and ``details.context_length``; a cloud model's show has no ``model_info``).
+    Only the Modelfile ``num_ctx`` is then unknown: such a model is taken at the server's default.
+
+    >>> tags = facts_from_tags({"models": [{"name": "a", "capabilities": ["completion"],
+    ...     "details": {"context_length": 8192}}, {"name": "b", "details": {}}]})
+    >>> [listing_complete(t) for t in tags]
+    [True, False]
+    """
+    facts = tag.facts
+    return "capabilities" in facts and ("context_length" in facts or facts.get("remote") is True)
 
 
 def facts_from_show(data: Any) -> ServerFacts:
@@ -126,4 +142,4 @@ def merge_facts(tag: TagEntry, show: ServerFacts | None, ps: ServerFacts | None)
 
 
 __all__ = ["CAPABILITY_FIELDS", "TagEntry", "facts_from_ps", "facts_from_show", "facts_from_tags",
-           "merge_facts"]
+           "listing_complete", "merge_facts"]

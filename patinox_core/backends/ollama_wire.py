@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from ..errors import (
+    AuthenticationError,
     CapabilityError,
     ConfigurationError,
     ContextOverflowError,
@@ -34,6 +35,7 @@ from ..errors import (
     ServerError,
 )
 from ..kinds import ProviderKind, spec_for_kind
+from ..safe_text import server_text
 from ..types import ChatChunk, ChatRequest, ChatResult, FinishReason, InvalidToolCall, Message, Metrics, ToolCall, Usage
 from .base import ErrorPayload, stream_stopped_error, token_count
 from .forced_tools import ForcedTool, add_instruction, canonical_json, forced_call
@@ -344,6 +346,24 @@ def error_text(body: Any) -> str:
     return str(body or "").strip()
 
 
+def auth_error(status: int | None, body: Any, text: str, kw: dict[str, Any]) -> AuthenticationError:
+    """401/403: with a ``signin_url`` (a cloud model, the server not signed in), say to sign in there.
+
+    >>> print(auth_error(401, {"error": "unauthorized", "signin_url": "https://ollama.com/connect?x=1"},
+    ...                  "unauthorized", {}).hint[:78])
+    sign in: run `ollama signin` on the server's machine, or open https://ollama.c
+    """
+    url = body.get("signin_url") if isinstance(body, Mapping) else None
+    if isinstance(url, str) and url.strip():
+        return AuthenticationError(f"Ollama needs to be signed in to ollama.com for this model ({status}: {text})",
+                                   hint=f"sign in: run `ollama signin` on the server's machine, or open "
+                                   f"{server_text(url.strip(), 200)} (for ollama.com itself, set OLLAMA_API_KEY)",
+                                   **kw)
+    return AuthenticationError(f"Ollama refused access ({status}): {text}",
+                               hint="set OLLAMA_API_KEY or api_key (PATINOX_API_KEY), or put user:pass@ in the "
+                               "server URL", **kw)
+
+
 def classify_error(status: int | None, body: Any, model: str | None = None) -> LocalProviderError:
     """Ollama's error replies (their exact strings) to the error tree.
 
@@ -368,9 +388,11 @@ def classify_error(status: int | None, body: Any, model: str | None = None) -> L
         name = model or (found.group(1) if found else "<model>")
         return ModelNotFoundError(f"model {name!r} is not installed on this Ollama server",
                                   hint=f"run `ollama pull {name}`", **{**kw, "model": name})
+    if "remote inference is unavailable" in low:
+        return ConfigurationError(f"Ollama has cloud models turned off: {text}", hint="use a local model, or "
+                                  "turn cloud on (unset OLLAMA_NO_CLOUD / disable_ollama_cloud)", **kw)
     if status in (401, 403):
-        return ConfigurationError(f"Ollama refused access ({status}): {text}",
-                                  hint="set api_key (PATINOX_API_KEY) or put user:pass@ in the server URL", **kw)
+        return auth_error(status, body, text, kw)
     if status in (429, 503) or "server busy" in low or "request canceled" in low:
         return ServerError(f"Ollama is busy: {text}", hint="retry in a moment or raise OLLAMA_MAX_QUEUE",
                            recovery=RecoveryStrategy.RETRY, **kw)

@@ -104,7 +104,8 @@ class OllamaModel:
     ``thinking`` capability, as servers >= 0.12.4 do); ``inline_think`` puts it in the content as
     ``<think>…</think>`` instead. ``json_reply`` is the content when ``format`` is set (default: a
     value generated from the schema). Embeddings are deterministic per text (``embed_fn`` overrides:
-    text -> vector) of ``embedding_dim`` floats.
+    text -> vector) of ``embedding_dim`` floats. ``remote_host`` makes it a cloud model (listed with
+    ``remote_model``/``remote_host``, e.g. ``OllamaModel("gpt-oss:120b-cloud", remote_host="https://ollama.com:443")``).
     """
 
     name: str
@@ -127,6 +128,7 @@ class OllamaModel:
     prompt_eval_count: int | None = None  # fixed prompt token count; None: computed from the messages
     ns_per_token: int = 20_000_000
     load_ns: int = 1_500_000_000
+    remote_host: str | None = None
 
     def __post_init__(self) -> None:
         if ":" not in self.name.rsplit("/", 1)[-1]:
@@ -178,6 +180,8 @@ class FakeOllamaServer(FakeHTTPServer):
         self._words, self._delay = 1, 0.0
         self._load_replies = 0
         self._omit_prompt: list[int | None] = []  # one entry per upcoming chat: cached count or None
+        # not signed in to ollama.com: a chat with a cloud model is 401 with this sign-in link
+        self.signin_url: str | None = None
 
     # -- scripting -----------------------------------------------------------------------
     def add_model(self, model: OllamaModel) -> OllamaModel:
@@ -293,6 +297,9 @@ class FakeOllamaServer(FakeHTTPServer):
         if self.has("0.30.0"):
             entry["capabilities"] = list(m.capabilities)
             entry["details"]["context_length"] = m.context_length
+        if m.remote_host:
+            remote = m.name.removesuffix(":latest").removesuffix("-cloud").removesuffix(":cloud")
+            entry.update(remote_model=remote, remote_host=m.remote_host)
         return entry
 
     def _tags(self, request: FakeRequest) -> Reply:
@@ -340,6 +347,8 @@ class FakeOllamaServer(FakeHTTPServer):
                 self._load_replies -= 1
             return self._send(stream, model, [], self._final(model, "unload" if unload else "load", {}))
         caps, name = model.capabilities, body["model"]
+        if model.remote_host and self.signin_url:
+            return Reply(status=401, body={"error": "unauthorized", "signin_url": self.signin_url})
         if "completion" not in caps:
             return _error(400, f'"{name}" does not support chat')
         if body.get("tools") and "tools" not in caps:

@@ -94,6 +94,8 @@ def no_default(need: str, infos: Sequence[ModelInfo]) -> ModelNotFoundError:
         hint = (f"patinox does not know whether {names} can do {need}: pass model=..., or mark it with "
                 f"overrides={{{unknown[0]!r}: {{{need!r}: True}}}} (PATINOX_OVERRIDES or patinox.toml); "
                 f"`patinox models` shows what patinox knows; or install one (e.g. {install_example(example)})")
+    if cloud := sorted({i.name for i in infos if i.remote and i.can(need)}):
+        hint += f"; cloud models ({cloud[0]}) are used only when named or with requires={{'allow_remote': True}}"
     return ModelNotFoundError(f"no {need} model is installed on any server", hint=hint)
 
 
@@ -117,8 +119,9 @@ def _rank(info: ModelInfo) -> tuple[int, bool, int]:
 
 def pick_default(infos: Sequence[ModelInfo], need: str = "chat", require: Iterable[str] = ()) -> ModelInfo | None:
     """The best model that can do ``need`` (by quality tier, then loaded, then speed; the first
-    listed wins a tie), preferring ones that can also do everything in ``require``."""
-    able = [i for i in infos if i.can(need)]
+    listed wins a tie), preferring ones that can also do everything in ``require``. Cloud models
+    (``ModelInfo.remote``) are never a default: a request names them, or ``requires=`` allows them."""
+    able = [i for i in infos if i.can(need) and not i.remote]
     wanted = list(require)
     preferred = [i for i in able if all(i.can(r) for r in wanted)] or able
     best: ModelInfo | None = None
@@ -201,7 +204,7 @@ def check_capabilities(info: ModelInfo, need: str, extra: Iterable[str], infos: 
 # --------------------------------------------------------------------------- one request
 
 
-def _no_model(view: View, model: str | None, targets: Callable[[], list[str]]) -> Exception:
+def no_model(view: View, model: str | None, targets: Callable[[], list[str]]) -> Exception:
     """Why an empty catalogue has nothing for the request: no server reachable (or one of another
     kind than configured), the model missing, or no model installed at all."""
     services = view.services
@@ -239,7 +242,7 @@ def plan(view: View, model: str | None, need: str, extra: Sequence[str] = (), *,
     the current health and cooldowns), the ones known to lack ``need`` or one of ``extra`` left out
     (``CapabilityError`` when none is left) unless ``check`` is off."""
     if not view.infos:
-        raise _no_model(view, model, targets)
+        raise no_model(view, model, targets)
     name = model_name(view, model, need, extra, settings)
     ordered = order(view.by_name[name])
     if not check:
@@ -257,6 +260,7 @@ __all__ = [
     "match_names",
     "model_name",
     "no_default",
+    "no_model",
     "not_found",
     "order_candidates",
     "pick_default",

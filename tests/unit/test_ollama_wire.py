@@ -8,6 +8,7 @@ import time
 import pytest
 
 from patinox_core import (
+    AuthenticationError,
     CapabilityError,
     ChatRequest,
     ConfigurationError,
@@ -384,7 +385,7 @@ def test_stream_forced_tool_buffers_content() -> None:
     (500, 'option "num_ctx" must be of type integer', ConfigurationError, RecoveryStrategy.FIX_CONFIG),
     (500, "an error was encountered while running the model", ServerError, RecoveryStrategy.RETRY),
     (None, "an error was encountered while running the model", ServerError, RecoveryStrategy.RETRY),
-    (401, "unauthorized", ConfigurationError, RecoveryStrategy.FIX_CONFIG),
+    (401, "unauthorized", AuthenticationError, RecoveryStrategy.FIX_CONFIG),
     (403, "remote inference is unavailable", ConfigurationError, RecoveryStrategy.FIX_CONFIG),
     (400, "missing request body", ConfigurationError, RecoveryStrategy.FIX_CONFIG),
     (400, 'invalid think value: "x" (must be "high", "medium", "low", "max", true, or false)', ConfigurationError,

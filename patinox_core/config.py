@@ -33,6 +33,7 @@ from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource
 from .errors import ConfigurationError
 from .kinds import KINDS, ProviderKind, parse_kind, spec_for_kind
 from .redaction import redact, register_secret
+from .request_checks import check_header_name
 from .urls import (
     check_base_url,
     hide_url_credentials,
@@ -64,17 +65,24 @@ class Endpoint(BaseModel):
     ``gateway``: a URL in front of several engines (a LiteLLM proxy, llm-d, Ray Serve, KServe, a load
     balancer): patinox treats it as one server and never asks it for an engine's admin endpoints.
     ``max_concurrency``: how many requests it serves at once (else what the server reports, else
-    its kind's default)."""
+    its kind's default). ``affinity_header``: the header this server gets each conversation's
+    key in (None: the global ``affinity_header`` if it is a gateway, none otherwise; ``""``: never)."""
 
     url: str
     kind: ProviderKind | None = None
     gateway: bool = False
     max_concurrency: int | None = Field(default=None, ge=1, le=4096)
+    affinity_header: str | None = None
 
     @field_validator("kind", mode="before")
     @classmethod
     def _kind(cls, v: Any) -> Any:
         return None if v in (None, "") else _as_value_error(parse_kind, v)
+
+    @field_validator("affinity_header", mode="before")
+    @classmethod
+    def _affinity_header(cls, v: Any) -> Any:
+        return None if v is None else check_header_name(v)
 
 
 def _as_value_error(fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -129,6 +137,7 @@ class LocalSettings(BaseSettings):
         "ollama_api_key", *_FIELD_KEYS["ollama_api_key"]), repr=False)
     context_guard: Literal["warn", "raise", "off"] = "warn"
     embed_batch_size: int = Field(default=256, ge=1, le=4096)
+    affinity_header: str = "x-session-id"  # a gateway gets each conversation's key in it ("" : none)
     overrides: dict[str, dict[str, Any]] = Field(default_factory=dict)
     credentials: dict[str, SecretStr] = Field(default_factory=dict, repr=False)
 
@@ -207,6 +216,11 @@ class LocalSettings(BaseSettings):
             register_secret(cred.get_secret_value())
         return self
 
+    @field_validator("affinity_header", mode="before")
+    @classmethod
+    def _affinity_header(cls, v: Any) -> Any:
+        return "" if v is None else check_header_name(v)
+
     @field_validator("provider", mode="before")
     @classmethod
     def _provider(cls, v: Any) -> Any:
@@ -253,6 +267,22 @@ class LocalSettings(BaseSettings):
     def _ollama_urls(self) -> set[str]:
         """The Ollama URLs the user configured (``ollama_url``, endpoints of kind ollama)."""
         return {u.rstrip("/") for u, kind in self.configured_urls() if kind is ProviderKind.OLLAMA}
+
+    def affinity_header_for(self, base_url: str, gateway: bool) -> str | None:
+        """The header the server at ``base_url`` gets a conversation's key in: the endpoint's own
+        ``affinity_header``, else the global one for a gateway; None for none.
+
+        >>> s = LocalSettings(endpoints=[{"url": "http://gw:4000", "gateway": True},
+        ...                              {"url": "http://smg:30000", "affinity_header": "x-smg-routing-key"}])
+        >>> s.affinity_header_for("http://gw:4000", True), s.affinity_header_for("http://smg:30000", False)
+        ('x-session-id', 'x-smg-routing-key')
+        >>> s.affinity_header_for("http://box:11434", False) is None
+        True
+        """
+        url = base_url.rstrip("/")
+        own = next((ep.affinity_header for ep in self.endpoints if ep.url.rstrip("/") == url), None)
+        name = own if own is not None else self.affinity_header if gateway else ""
+        return name or None
 
     def auth_headers(self, base_url: str) -> dict[str, str]:
         """Headers for a server: Basic auth from URL credentials, else Bearer ``ollama_api_key``
@@ -406,6 +436,7 @@ _parse_keeping_credentials = parse_keeping_credentials  # the name pinning.py us
 
 __all__ = [
     "Endpoint",
+    "check_header_name",
     "check_base_url",
     "hide_url_credentials",
     "join_credentials",

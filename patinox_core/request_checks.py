@@ -8,6 +8,7 @@ Each failure is a ``ConfigurationError`` naming the argument and the fix, never 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -41,6 +42,59 @@ def _json_problem(value: Any, path: str, depth: int = 0) -> str | None:
                 return problem
         return None
     return f"{path} is a {type(value).__name__}"
+
+
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+#: Headers patinox sets itself (or the HTTP client does): an affinity header may not replace them.
+_OWN_HEADERS = {"authorization", "content-type", "content-length", "host", "connection", "transfer-encoding",
+                "accept", "accept-encoding", "user-agent", "cookie"}
+
+
+def check_header_name(value: Any) -> str:
+    """A header name to send (an affinity header, a request's extra header): an HTTP token
+    (``""``: none), not a header patinox sets itself.
+
+    >>> check_header_name(" X-SMG-Routing-Key ")
+    'X-SMG-Routing-Key'
+    >>> check_header_name("x session")
+    Traceback (most recent call last):
+    ValueError: 'x session' is not an HTTP header name (letters, digits and !#$%&'*+.^_`|~- only)
+    """
+    if not isinstance(value, str):
+        raise ValueError(f"a header name must be a string, not {type(value).__name__}")
+    name = value.strip()
+    if name and not _TOKEN.fullmatch(name):
+        raise ValueError(f"{value!r} is not an HTTP header name (letters, digits and !#$%&'*+.^_`|~- only)")
+    if name.lower() in _OWN_HEADERS:
+        raise ValueError(f"{name!r} is a header patinox or its HTTP client sets itself: use another name")
+    return name
+
+
+_HEADER_VALUE = re.compile(r"[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?")
+
+
+def check_headers(headers: Mapping[str, str] | None) -> None:
+    """A request's extra headers: valid names (``check_header_name``), values of visible ASCII.
+
+    >>> check_headers({"x-session-id": "user-42"})
+    >>> check_headers({"x-session-id": "a\\r\\nX-Evil: 1"})
+    Traceback (most recent call last):
+    patinox_core.errors.ConfigurationError: header 'x-session-id' has a value that cannot be sent in HTTP...
+    """
+    if headers is None:
+        return
+    if not isinstance(headers, Mapping):
+        raise ConfigurationError(f"headers must be a dict of str to str, not {type(headers).__name__}",
+                                 hint='pass {"x-session-id": "..."}')
+    for name, value in headers.items():
+        try:
+            if not check_header_name(name):
+                raise ValueError("a header name is empty")
+        except ValueError as exc:
+            raise ConfigurationError(f"headers: {exc}", hint="use a plain header name such as x-session-id") from None
+        if not isinstance(value, str) or not _HEADER_VALUE.fullmatch(value):
+            raise ConfigurationError(f"header {name!r} has a value that cannot be sent in HTTP",
+                                     hint="use visible ASCII characters and spaces only (no line breaks)")
 
 
 def check_tools(tools: Sequence[Any] | None) -> None:
@@ -87,4 +141,4 @@ def check_number(name: str, value: Any) -> None:
         raise ConfigurationError(f"{name}={value!r} is not a finite number", hint="pass a number such as 0.7")
 
 
-__all__ = ["check_number", "check_tools"]
+__all__ = ["check_header_name", "check_headers", "check_number", "check_tools"]

@@ -31,7 +31,7 @@ from .kinds import backend_for
 from .provider import Provider, WrapperProvider
 from .requirements import Requirements, as_requirements
 from .routing import policy, selection
-from .routing.affinity import Affinity, Session, affinity_key
+from .routing.affinity import Affinity, Session, affinity_key, header_value
 from .routing.context import ContextWindowWarning, guard, truncation_warning
 from .routing.fallback import Candidate, FallbackProvider, aclose, close
 from .routing.fleet import Fleet
@@ -189,14 +189,17 @@ class LocalProvider:
         return selection.select(view.infos, req)
 
     # -- one request: planned once, run by a fallback over its candidates ------------------
-    def _session(self, request: ChatRequest | None) -> Session | None:
-        key = affinity_key(request) if request is not None else None
-        return Session(key, self.affinity) if key is not None else None
+    def _affinity_header(self, info: ModelInfo, backend: Backend) -> str | None:
+        """The header ``info``'s server gets a conversation's key in (a gateway's, or configured)."""
+        gateway = bool(getattr(backend, "gateway", False)) or self.settings.is_gateway(info.service)
+        return self.settings.affinity_header_for(info.service, gateway)
 
     def _fallback(self, copies: Sequence[ModelInfo], request: ChatRequest | None = None) -> FallbackProvider:
-        """The candidates of one request (the context guard runs here, once, on the first)."""
+        """The candidates of one request (the context guard runs here, once, on the first). The
+        conversation's key is computed only where it is used: to choose among several copies, or
+        for a server that gets it in a header."""
         estimate = guard(copies[0], request, self.settings, stacklevel=4) if request is not None else 0
-        candidates = []
+        candidates, headers = [], []
         for info in copies:
             backend = self.fleet.backend(info)
             flavor = getattr(backend, "flavor", None)
@@ -204,7 +207,14 @@ class LocalProvider:
             slots = policy.capacity(info, flavor, self.settings.max_concurrency_for(info.service))
             candidates.append(Candidate(info.service, info.name, self.wrap_server(server) if self.wrap_server
                                         else server, slots, info.loaded, _build(info)))
-        session = self._session(request) if len(candidates) > 1 else None  # one copy: nothing to choose
+            headers.append(self._affinity_header(info, backend) if request is not None else None)
+        key = affinity_key(request) if request is not None and (len(candidates) > 1 or any(headers)) else None
+        if key is None:
+            return FallbackProvider(candidates, self._health, self.scheduler)
+        value = header_value(key)
+        candidates = [c._replace(headers={name: value}) if name else c
+                      for c, name in zip(candidates, headers, strict=True)]
+        session = Session(key, self.affinity) if len(candidates) > 1 else None  # one copy: nothing to choose
         return FallbackProvider(candidates, self._health, self.scheduler, session=session)
 
     def _chat_plan(self, view: View, request: ChatRequest) -> FallbackProvider:

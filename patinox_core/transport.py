@@ -64,14 +64,16 @@ class Transport:
 
     def context(self, service: str, classify: ErrorClassifier, *, model: str | None = None,
                 kind: TimeoutKind = "normal", read: float | None = None, unreachable_hint: str | None = None,
-                retries: int | None = None) -> CallContext:
+                retries: int | None = None, headers: dict[str, str] | None = None) -> CallContext:
+        """What one call needs; ``headers``: extra ones (a request's), under the server's auth headers."""
+        auth = self.settings.auth_headers(service)
         return CallContext(
             service=service,
             classify=classify,
             timeout=self.timeout(kind, read),
             model=model,
             unreachable_hint=unreachable_hint or DEFAULT_UNREACHABLE_HINT,
-            headers=self.settings.auth_headers(service),
+            headers={**headers, **auth} if headers else auth,
             retries=self.settings.max_retries if retries is None else retries,
             deadline_s=self.deadline_s(kind, read),
             max_body=self.settings.max_response_bytes,

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import ConfigurationError
-from .request_checks import check_number, check_tools
+from .request_checks import check_headers, check_number, check_tools
 
 if TYPE_CHECKING:
     from .capabilities import ModelInfo
@@ -108,7 +108,8 @@ class ChatRequest:
     max_retries: int | None = None  # per-request override of settings.max_retries
     options: dict[str, Any] = field(default_factory=dict)  # server-specific extras
     completion: bool = False  # the one user message is a raw prompt: /v1/completions (base models)
-    session_id: str | None = None  # one conversation's turns go to one server (its prompt cache); never sent
+    session_id: str | None = None  # one conversation's turns go to one server (its prompt cache)
+    headers: dict[str, str] | None = None  # extra HTTP headers; the router adds a gateway's affinity header
 
     def __post_init__(self) -> None:
         if self.think is not None and not isinstance(self.think, bool) and self.think not in _THINK_LEVELS:
@@ -131,6 +132,8 @@ class ChatRequest:
         check_number("top_p", self.top_p)
         if self.tools:
             check_tools(self.tools)
+        if self.headers:
+            check_headers(self.headers)
 
     @property
     def tool_names(self) -> list[str]:

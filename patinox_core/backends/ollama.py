@@ -156,13 +156,17 @@ class OllamaBackend(DrivenBackend):
             self.load_state.mark(model, loaded)
 
     def _ctx(self, model: str | None, kind: TimeoutKind = "normal", read: float | None = None,
-             retries: int | None = None) -> CallContext:
+             retries: int | None = None, headers: dict[str, str] | None = None) -> CallContext:
         return self.transport.context(self.base_url, partial(classify_error, model=model), model=model, kind=kind,
                                       read=read_timeout(self.transport.settings, kind, read),
-                                      unreachable_hint=UNREACHABLE_HINT, retries=retries)
+                                      unreachable_hint=UNREACHABLE_HINT, retries=retries, headers=headers)
 
     def _model_ctx(self, model: str | None, read: float | None = None, retries: int | None = None) -> CallContext:
         return self._ctx(model, self.timeout_kind(model), read, retries)
+
+    def _chat_ctx(self, request: ChatRequest) -> CallContext:
+        return self._ctx(request.model, self.timeout_kind(request.model), request.timeout, request.max_retries,
+                         request.headers)
 
     def _url(self, path: str) -> str:
         return self.base_url + path
@@ -185,7 +189,7 @@ class OllamaBackend(DrivenBackend):
         """One reply; an empty ``done_reason:"load"`` reply is resent once."""
         images = yield from self._images_plan(request)
         body = to_wire(request, False, keep_alive=self.settings.keep_alive, images=images)
-        ctx = self._model_ctx(request.model, request.timeout, request.max_retries)
+        ctx = self._chat_ctx(request)
         parse = partial(from_wire, model=request.model, service=self.base_url, forced=forced_tool(request))
         try:
             return (yield from call(ctx, "POST", self._url("/api/chat"), body, parse))
@@ -197,7 +201,7 @@ class OllamaBackend(DrivenBackend):
         comes before any chunk, so it is resent once."""
         images = yield from self._images_plan(request)
         body = to_wire(request, True, keep_alive=self.settings.keep_alive, images=images)
-        ctx, forced = self._model_ctx(request.model, request.timeout, request.max_retries), forced_tool(request)
+        ctx, forced = self._chat_ctx(request), forced_tool(request)
         for attempt in range(2):
             try:
                 return (yield from stream(ctx, self._url("/api/chat"), body,

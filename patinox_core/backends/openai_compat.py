@@ -289,14 +289,14 @@ class OpenAICompatBackend(DrivenBackend):
         return "cold" if known is False else "normal"
 
     def _ctx(self, model: str | None, *, read: float | None = None, retries: int | None = None,
-             kind: TimeoutKind | None = None) -> CallContext:
+             kind: TimeoutKind | None = None, headers: dict[str, str] | None = None) -> CallContext:
         kind = kind or self.timeout_kind(model)
         return self.transport.context(self.base_url, self.classify, model=model, kind=kind,
                                       read=read_timeout(self.transport.settings, kind, read),
-                                      unreachable_hint=self.unreachable_hint, retries=retries)
+                                      unreachable_hint=self.unreachable_hint, retries=retries, headers=headers)
 
     def _chat_ctx(self, request: ChatRequest) -> CallContext:
-        return self._ctx(request.model, read=request.timeout, retries=request.max_retries)
+        return self._ctx(request.model, read=request.timeout, retries=request.max_retries, headers=request.headers)
 
     def _result(self, data: Any, t0: float, forced: ForcedTool | None) -> ChatResult:
         result = from_wire(data, forced=forced)

@@ -5,12 +5,15 @@ A conversation is named by the caller's ``session_id`` when given, else by a sta
 prefix: the system messages, the tools and the first user message, serialised deterministically
 (sorted keys, no whitespace), so every turn of it hashes alike. ``Affinity`` is a bounded LRU map
 from that key to the (server, model) that last served it; ``Session`` is one request's view of it.
+A gateway balances its own replicas: it gets the key in a header instead (``header_value``; which
+header is ``LocalSettings.affinity_header_for``'s answer).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 import threading
 from collections import OrderedDict
 from typing import Any
@@ -63,6 +66,21 @@ def affinity_key(request: ChatRequest) -> str | None:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
+_PLAIN = re.compile(r"[\x21-\x7e]{1,128}")
+
+
+def header_value(key: str) -> str:
+    """A conversation key as an affinity header's value: the key itself when it is 1-128 visible
+    ASCII characters (a prefix hash always is), else a stable hash of it.
+
+    >>> header_value("user-42"), header_value("Zoë's chat") == header_value("Zoë's chat"), len(header_value("a b"))
+    ('user-42', True, 32)
+    """
+    if _PLAIN.fullmatch(key):
+        return key
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
 class Affinity:
     """Conversation key -> the (server, model) that served it last; bounded, thread-safe."""
 
@@ -108,4 +126,4 @@ class Session:
         self.affinity.remember(self.key, lane)
 
 
-__all__ = ["AFFINITY_SIZE", "Affinity", "Session", "affinity_key", "prefix"]
+__all__ = ["AFFINITY_SIZE", "Affinity", "Session", "affinity_key", "header_value", "prefix"]

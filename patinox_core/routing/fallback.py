@@ -53,6 +53,23 @@ def with_model(request: ChatRequest, name: str) -> ChatRequest:
     return clone
 
 
+def for_candidate(request: ChatRequest, candidate: Candidate) -> ChatRequest:
+    """``request`` as sent to ``candidate``: its model name there, and its headers (a gateway's
+    affinity header) added to the request's own.
+
+    >>> req = ChatRequest(model="m", messages=[], headers={"x-team": "a"})
+    >>> sent = for_candidate(req, Candidate("http://gw:4000", "m", None, headers={"x-session-id": "k"}))
+    >>> sent.headers, req.headers
+    ({'x-team': 'a', 'x-session-id': 'k'}, {'x-team': 'a'})
+    """
+    request = with_model(request, candidate.model)
+    if not candidate.headers:
+        return request
+    clone = copy.copy(request)
+    clone.headers = {**(request.headers or {}), **candidate.headers}
+    return clone
+
+
 class Candidate(NamedTuple):
     """One server to try: its URL, the model's name there, the provider that reaches it, how many
     requests it serves at once (``capacity``) and whether the model is loaded there."""
@@ -63,6 +80,7 @@ class Candidate(NamedTuple):
     capacity: int = DEFAULT_CAPACITY
     loaded: bool = True
     build: Hashable = None  # equal on servers holding the same model build (embedding jobs split there)
+    headers: dict[str, str] | None = None  # sent with a chat request there (a gateway's affinity header)
 
 
 class _Attempt:
@@ -86,7 +104,7 @@ class _Attempt:
         return self.candidate.provider
 
     def request(self, request: ChatRequest) -> ChatRequest:
-        return with_model(request, self.candidate.model)
+        return for_candidate(request, self.candidate)
 
     def _granted(self, lane: Lane) -> _Attempt:
         run = self.run
@@ -411,4 +429,4 @@ async def aclose(chunks: AsyncIterator[ChatChunk]) -> None:
         await closer()
 
 
-__all__ = ["Candidate", "FallbackProvider", "aclose", "close", "with_model"]
+__all__ = ["Candidate", "FallbackProvider", "aclose", "close", "for_candidate", "with_model"]

@@ -1,12 +1,15 @@
 """The clients that ``benchmarks.scale_out`` compares, each spreading chat calls over several servers.
 
 Every client has ``name``, ``start(urls)`` (build and warm nothing: the benchmark warms it up),
-``send(messages) -> str`` (one chat completion; raises on failure) and ``close()``:
+``send(messages) -> str`` (one chat completion; raises on failure), ``close()`` and
+``cooldowns()`` (how many times it has put a server in cooldown so far; None: no such notion):
 
 * ``RawRoundRobin``: one ``httpx.AsyncClient``, server ``i % n`` for call ``i``; no retry.
 * ``LiteLLMRouter(strategy)``: LiteLLM's ``Router``, the servers as four deployments of one model
   name (``openai/<model>`` with each server's ``api_base``), LiteLLM's defaults otherwise.
-* ``PatinoxProvider``: ``LocalProvider.achat`` with the servers as ``endpoints``, as it is today.
+* ``PatinoxProvider``: ``LocalProvider.achat`` with the servers as ``endpoints``, default settings;
+  with ``overstate=n``, every endpoint configured ``max_concurrency=n`` (more than the servers run,
+  so the 1-slot servers of the 503 variant refuse and patinox's back-pressure handling is exercised).
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ class Client(Protocol):
 
     def describe(self) -> str: ...
 
+    def cooldowns(self) -> int | None: ...
+
 
 class RawRoundRobin:
     """httpx round-robin over the servers, 64 connections per server, no retries."""
@@ -70,6 +75,9 @@ class RawRoundRobin:
     def describe(self) -> str:
         return "no retry: a refused request is an error"
 
+    def cooldowns(self) -> int | None:
+        return None
+
 
 def quiet_litellm() -> Any:
     """Import LiteLLM offline (its bundled model-cost map, no fetch) and without its chatter."""
@@ -81,7 +89,30 @@ def quiet_litellm() -> Any:
     litellm.telemetry = False
     for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "litellm"):
         logging.getLogger(name).setLevel(logging.CRITICAL)
+    _count_cooldowns()
     return litellm
+
+
+_LITELLM_COOLDOWNS = [0]  # cooldown events LiteLLM fired in this process (one client runs at a time)
+
+
+def _count_cooldowns() -> None:
+    """Count LiteLLM's cooldown events: both of its paths (Python and Rust core) fire the module's
+    ``router_cooldown_event_callback``, looked up at call time, so wrapping it sees every one."""
+    try:
+        from litellm.router_utils import cooldown_handlers
+    except ImportError:  # another LiteLLM layout: cooldowns shown as n/a
+        return
+    original = getattr(cooldown_handlers, "router_cooldown_event_callback", None)
+    if original is None or getattr(original, "counted", False):
+        return
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        _LITELLM_COOLDOWNS[0] += 1
+        return await original(*args, **kwargs)
+
+    counted.counted = True  # type: ignore[attr-defined]
+    cooldown_handlers.router_cooldown_event_callback = counted
 
 
 class LiteLLMRouter:
@@ -121,20 +152,38 @@ class LiteLLMRouter:
         knobs = {k: getattr(r, k, "?") for k in ("num_retries", "allowed_fails", "cooldown_time", "retry_after")}
         return ", ".join(f"{k}={v}" for k, v in knobs.items())
 
+    def cooldowns(self) -> int | None:
+        return _LITELLM_COOLDOWNS[0]
+
 
 class PatinoxProvider:
     """``patinox_core.LocalProvider.achat`` with the servers configured as ``endpoints``."""
 
-    name = "patinox LocalProvider.achat"
-
-    def __init__(self) -> None:
+    def __init__(self, overstate: int | None = None) -> None:
         self.provider: Any = None
+        self.overstate = overstate
+        self._cooled = 0
+        self.name = "patinox LocalProvider.achat" + (
+            f", max_concurrency={overstate} (overstated)" if overstate else "")
 
     async def start(self, urls: list[str]) -> None:
         from patinox_core import LocalProvider, LocalSettings
 
-        self.provider = LocalProvider(LocalSettings(endpoints=urls, discover_defaults=False))
+        endpoints = [{"url": u, "max_concurrency": self.overstate} if self.overstate else u for u in urls]
+        self.provider = LocalProvider(LocalSettings(endpoints=endpoints, discover_defaults=False))
+        self._count_cooldowns(self.provider._health)  # the provider's own record of cooldowns
         await self.provider.alist_models()
+
+    def _count_cooldowns(self, health: Any) -> None:
+        from patinox_core.errors import should_cool_down
+
+        original = health.cool
+
+        def cool(service: str, err: Any) -> None:
+            self._cooled += bool(should_cool_down(err))
+            original(service, err)
+
+        health.cool = cool
 
     async def send(self, messages: Messages) -> str:
         from patinox_core import ChatRequest, Message
@@ -150,13 +199,23 @@ class PatinoxProvider:
 
     def describe(self) -> str:
         s = getattr(self.provider, "settings", None)
-        return "" if s is None else f"default settings (max_retries={s.max_retries}), endpoints in fleet order"
+        if s is None:
+            return ""
+        slots = (f"every endpoint max_concurrency={self.overstate} (the servers run 4, 2, 1, 1 or 2, 2)"
+                 if self.overstate else "slots read from /props")
+        return f"default settings (max_retries={s.max_retries}), endpoints in fleet order, {slots}"
+
+    def cooldowns(self) -> int | None:
+        return self._cooled
 
 
 def client_makers() -> list[tuple[str, Callable[[], Client]]]:
-    """(name, factory) of raw round-robin, the three LiteLLM strategies and patinox, in report order."""
+    """(name, factory) of raw round-robin, the three LiteLLM strategies and patinox (as configured by
+    default, and with its slots overstated), in report order."""
     litellm = [(f"LiteLLM Router {s}", partial(LiteLLMRouter, s)) for s in LITELLM_STRATEGIES]
-    return [(RawRoundRobin.name, RawRoundRobin), *litellm, (PatinoxProvider.name, PatinoxProvider)]
+    patinox = [("patinox LocalProvider.achat", PatinoxProvider),
+               ("patinox LocalProvider.achat, max_concurrency=8 (overstated)", partial(PatinoxProvider, 8))]
+    return [(RawRoundRobin.name, RawRoundRobin), *litellm, *patinox]
 
 
 __all__ = ["LITELLM_STRATEGIES", "Client", "LiteLLMRouter", "PatinoxProvider", "RawRoundRobin", "client_makers",

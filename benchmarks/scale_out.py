@@ -32,21 +32,22 @@ import importlib.metadata
 import os
 import platform
 import re
-import statistics
 import subprocess
 import sys
 import time
-from collections import Counter
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from benchmarks.child import ROOT
 from benchmarks.fleet import Fleet
+from benchmarks.scale_acceptance import acceptance
 from benchmarks.scale_clients import Client, Messages, client_makers
+from benchmarks.scale_runs import Run, affinity, percentile
 
 START, END = "<!-- scale_out:start -->", "<!-- scale_out:end -->"
+SLOTS = [4, 2, 1, 1]  # the four servers of variants 1 and 2
 DEFAULT_OUT = ROOT / "benchmarks" / "SCALE_OUT.md"
 
 
@@ -68,29 +69,6 @@ class Scale:
 SCALES = {"full": Scale(), "quick": Scale(rounds=1),
           "smoke": Scale(requests=24, in_flight=8, conversations=4, service_s=0.005, rounds=1, warm_up=4,
                          request_timeout=10.0, run_budget=60.0)}
-
-
-@dataclass
-class Run:
-    """One client on one variant: client-side times and errors, server-side counters."""
-
-    client: str
-    makespan: float = 0.0
-    cpu_s: float = 0.0  # the client process's CPU time during the run (the servers run elsewhere)
-    latencies: list[float] = field(default_factory=list)
-    errors: Counter[str] = field(default_factory=Counter)
-    stats: list[dict[str, Any]] = field(default_factory=list)
-    timed_out: bool = False
-    failed: str | None = None
-    about: str = ""
-
-    @property
-    def served(self) -> list[int]:
-        return [s["served"] for s in self.stats]
-
-    @property
-    def refused(self) -> int:
-        return sum(s["refused"] for s in self.stats)
 
 
 def fleet_spec(slots: list[int], scale: Scale, shed_slow: bool = False) -> list[dict[str, Any]]:
@@ -170,6 +148,7 @@ async def measure(make: Callable[[], Client], fleet: Fleet, workload: Workload, 
 
         await _bounded([asyncio.create_task(warm_worker()) for _ in range(8)], scale.run_budget)
         fleet.reset()
+        cooled = client.cooldowns()
         gc.collect()
         gc.freeze()  # the heap left by earlier clients (LiteLLM's is large) is not rescanned on this one's time
         try:
@@ -177,6 +156,8 @@ async def measure(make: Callable[[], Client], fleet: Fleet, workload: Workload, 
         finally:
             gc.unfreeze()
         run.stats = fleet.stats()
+        after = client.cooldowns()
+        run.cooldowns = None if after is None or cooled is None else after - cooled
         run.about = client.describe()
     except Exception as exc:  # a client that cannot run is reported as n/a, the others still run
         run.failed = f"{_kind(exc)}: {str(exc).splitlines()[0][:160] if str(exc) else ''}"
@@ -201,29 +182,6 @@ async def variant(spec: list[dict[str, Any]], workload: Workload, scale: Scale,
 
 
 # --------------------------------------------------------------------------- analysis and report
-
-
-def percentile(values: list[float], q: int) -> float | None:
-    """The q-th percentile (1..99) of ``values``, or None with fewer than two."""
-    if len(values) < 2:
-        return None
-    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
-
-
-def affinity(run: Run) -> tuple[int, int]:
-    """(later turns served by their conversation's turn-1 server, later turns served)."""
-    visits: dict[str, list[tuple[float, int]]] = {}
-    for index, server in enumerate(run.stats):
-        for record in server.get("records", ()):
-            if not record["refused"] and record["key"].startswith("conversation "):
-                visits.setdefault(record["key"], []).append((record["arrived"], index))
-    stay = later = 0
-    for turns in visits.values():
-        turns.sort()
-        first = turns[0][1]
-        later += len(turns) - 1
-        stay += sum(1 for _, index in turns[1:] if index == first)
-    return stay, later
 
 
 def _ms(value: float | None) -> str:
@@ -290,11 +248,11 @@ def table_load(runs: list[Run], scale: Scale, slots: list[int], shed: bool) -> l
     share = [round(scale.requests * n / sum(slots)) for n in slots]
     little = scale.in_flight / (sum(slots) / scale.service_s)  # Little's law: in flight / throughput
     head = f"| client | makespan (s) | efficiency | requests per server ({' / '.join(map(str, slots))} slots) |"
-    head += " 503s sent | retries | lost |" if shed else " lost |"
+    head += " 503s sent | retries | cooldowns | lost |" if shed else " lost |"
     head += " p50 (ms) | p95 (ms) |"
     cols = head.count("|") - 1
     lines = [head, "|" + "---|" * cols]
-    extra = " 0 | 0 | 0 |" if shed else " 0 |"
+    extra = " 0 | 0 | 0 | 0 |" if shed else " 0 |"
     lines.append(f"| ideal (work-conserving, by capacity) | {ideal:.2f} | 1.00 | {' / '.join(map(str, share))} |"
                  f"{extra} {_ms(little)} | {_ms(little)} |")
     for run in runs:
@@ -303,8 +261,9 @@ def table_load(runs: list[Run], scale: Scale, slots: list[int], shed: bool) -> l
             lines.append(failed)
             continue
         lost = scale.requests - len(run.latencies)
-        counts = f" {run.refused} | {sum(run.served) + run.refused - scale.requests} | {lost} |" if shed else \
-            f" {lost} |"
+        cooled = "n/a" if run.cooldowns is None else str(run.cooldowns)
+        counts = f" {run.refused} | {sum(run.served) + run.refused - scale.requests} | {cooled} | {lost} |" \
+            if shed else f" {lost} |"
         efficiency = _eff(ideal, run, scale.requests)
         lines.append(f"| {run.client} | {run.makespan:.2f} | {efficiency} | {_split(run)} |{counts} "
                      f"{_ms(percentile(run.latencies, 50))} | {_ms(percentile(run.latencies, 95))} |")
@@ -363,20 +322,25 @@ def report(mode: str, scale: Scale, results: dict[str, list[Run]]) -> str:
     if "0" in results:
         out += ["### 0. Each client alone: one server with 256 slots and no service time", "",
                 f"What a client costs by itself ({scale.requests} calls, {scale.in_flight} in flight): a client "
-                f"slower than {sum([4, 2, 1, 1]) / scale.service_s:.0f} calls/s cannot reach the ideal below, "
+                f"slower than {sum(SLOTS) / scale.service_s:.0f} calls/s cannot reach the ideal below, "
                 "whatever it routes.", "", *table_ceiling(results["0"], scale), "", *_notes(results["0"]), ""]
     if "1" in results:
         out += [f"### 1. Four servers (4, 2, 1, 1 slots): {scale.requests} requests, {scale.in_flight} in flight",
-                "", *table_load(results["1"], scale, [4, 2, 1, 1], shed=False), "", *_notes(results["1"]), ""]
+                "", *table_load(results["1"], scale, SLOTS, shed=False), "", *_notes(results["1"]), ""]
     if "2" in results:
         out += ["### 2. The same, the two 1-slot servers refusing past 4 waiting (503, Retry-After: 1)", "",
-                *table_load(results["2"], scale, [4, 2, 1, 1], shed=True), "",
+                *table_load(results["2"], scale, SLOTS, shed=True), "",
                 "503s sent: refusals counted by the servers; retries: attempts beyond one per request "
-                "(served + refused - requests); lost: requests that ended in an error.", "",
+                "(served + refused - requests); cooldowns: times the client put a server in cooldown "
+                "(n/a: it has none); lost: requests that ended in an error.", "",
                 *_notes(results["2"]), ""]
     if "3" in results:
         out += [f"### 3. {scale.conversations} conversations of {scale.turns} turns over two servers (2 slots each)",
                 "", *table_affinity(results["3"], scale), "", *_notes(results["3"]), ""]
+    if any(v in results for v in ("1", "2", "3")):
+        ideal = scale.requests * scale.service_s / sum(SLOTS)
+        out += ["### Acceptance", "", f"Issue 17's targets, judged on this run ({rounds}).", "",
+                *acceptance(results, ideal, scale.requests, scale.conversations * scale.turns), ""]
     return re.sub(r"\n{3,}", "\n\n", "\n".join(out)).rstrip() + "\n"
 
 
@@ -397,8 +361,8 @@ async def run_all(scale: Scale, variants: list[str], names: list[str] | None) ->
     makers = [make for name, make in client_makers() if names is None or any(n in name.lower() for n in names)]
     plans: dict[str, tuple[list[dict[str, Any]], Workload]] = {
         "0": ([{"slots": 256, "service_s": 0.0}], load),
-        "1": (fleet_spec([4, 2, 1, 1], scale), load),
-        "2": (fleet_spec([4, 2, 1, 1], scale, shed_slow=True), load),
+        "1": (fleet_spec(SLOTS, scale), load),
+        "2": (fleet_spec(SLOTS, scale, shed_slow=True), load),
         "3": (fleet_spec([2, 2], scale), conversations)}
     return {v: await variant(*plans[v], scale, makers) for v in variants if v in plans}
 

@@ -39,7 +39,10 @@ def test_smoke_run_counts_requests_per_server(tmp_path: Path) -> None:
     patinox = _row(text, "### 1.", "patinox LocalProvider.achat")
     assert sum(int(n) for n in patinox[3].split(" / ")) == 24 and patinox[4] == "0"
     shed = _row(text, "### 2.", "raw httpx round-robin")
-    assert len(shed) == 9 and shed[3] == "6 / 6 / 6 / 6"
+    assert len(shed) == 10 and shed[3] == "6 / 6 / 6 / 6" and shed[6] == "n/a"  # raw has no cooldowns
+    overstated = _row(text, "### 2.", "patinox LocalProvider.achat, max_concurrency=8 (overstated)")
+    assert overstated[7] == "0" and overstated[6] == "0"  # nothing lost, no server cooled down for a 503
+    assert "### Acceptance" in text and "| four servers: requests lost | 0 | 0 | met |" in text
     turns = _row(text, "### 3.", "patinox LocalProvider.achat")
     assert turns[1].endswith("/12)") and turns[4] == "0"  # 4 conversations x 3 later turns, none lost
     assert _row(text, "### 0.", "raw httpx round-robin")[1] != "n/a"

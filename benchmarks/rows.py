@@ -29,6 +29,8 @@ LI_LMSTUDIO = "llama-index LMStudio (/v1)"
 OLLAMA_PY = "ollama-python Client"
 BACKEND_HTTPX = "patinox OllamaBackend over httpx's async pool (no aiohttp)"
 PROVIDER_HTTPX = "patinox LocalProvider over httpx's async pool (no aiohttp)"
+PROVIDER_NO_HOOK = "patinox LocalProvider without the instrumentation hook"
+PROVIDER_OTEL = "patinox LocalProvider, OpenTelemetry on"
 
 
 # -- constructors (shared by the three sections) --------------------------------------------
@@ -42,6 +44,27 @@ def patinox_provider(base: str, *, aiohttp: bool = True) -> Any:
     if aiohttp:
         return LocalProvider(settings)
     return LocalProvider(settings, transport=Transport(settings, async_transport_factory=lambda: None))
+
+
+def otel_telemetry() -> Any:
+    """What ``patinox_core.instrument()`` sets up, over the OpenTelemetry SDK: spans through a
+    processor to an exporter that drops them, metrics aggregated in memory (the SDK's own cost
+    included, the export's not)."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+
+    from patinox_core.telemetry.recorder import Telemetry
+
+    class Drop(SpanExporter):
+        def export(self, spans: Any) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(Drop()))
+    meters = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    return Telemetry(capture_content=False, tracer_provider=tracer_provider, meter_provider=meters)
 
 
 def patinox_request(prompt: str = PROMPT) -> Any:
@@ -179,6 +202,23 @@ def invoke_cases(base: str) -> tuple[Case, list[Case]]:
         b, req = patinox_backend(base), patinox_request()
         return lambda: b.chat(req)
 
+    def no_hook() -> Callable[[], Any]:  # what the off switch costs: this row against PROVIDER
+        p, req = patinox_provider(base), patinox_request()
+        return lambda: p._unobserved.chat(req)
+
+    def otel_on() -> Callable[[], Any]:  # on only inside the op: the other rows stay uninstrumented
+        from patinox_core import instrumentation
+
+        p, req, telemetry = patinox_provider(base), patinox_request(), otel_telemetry()
+
+        def op() -> Any:
+            instrumentation.active = telemetry
+            try:
+                return p.chat(req)
+            finally:
+                instrumentation.active = None
+        return op
+
     floor = Case("raw httpx POST + json.loads", lambda: floors.raw_invoke(base))
     return floor, [
         Case(TRANSPORT, transport, note="`request` only: no routing, no wire mapping"),
@@ -186,6 +226,8 @@ def invoke_cases(base: str) -> tuple[Case, list[Case]]:
         Case(LC_FLOOR, lambda: _lc_invoke(floors.langchain_floor, base)),
         Case(LI_FLOOR, lambda: _li_chat(floors.llamaindex_floor, base)),
         Case(PROVIDER, provider, note="`chat`"),
+        Case(PROVIDER_NO_HOOK, no_hook, note="`chat` past the `instrument()` check (its cost when off)"),
+        Case(PROVIDER_OTEL, otel_on, note="`chat`: a span and three histograms, SDK, export dropped"),
         Case(CHAT_PATINOX, lambda: _lc_invoke(chat_patinox, base), note="`invoke`"),
         Case(LI_PATINOX, lambda: _li_chat(li_patinox, base), note="`chat`"),
         Case(OLLAMA_PY, ollama_py, note="`chat`"),

@@ -24,6 +24,7 @@ from .errors import (
     ServiceUnavailableError,
     SetupImpossibleError,
 )
+from .instrumentation import instrument, uninstrument
 from .requirements import Requirements
 from .types import ChatChunk, ChatRequest, ChatResult, EmbeddingResult, Message, Metrics, ToolCall, Usage
 
@@ -81,4 +82,6 @@ __all__ = [
     "ToolCall",
     "Usage",
     "create_default_provider",
+    "instrument",
+    "uninstrument",
 ]

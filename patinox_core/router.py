@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from . import instrumentation as _otel
 from .backends.base import Backend
 from .capabilities import ModelInfo
 from .catalogue import Catalogue, View
@@ -105,6 +106,30 @@ class _Learning(WrapperProvider):
             await aclose(chunks)
 
 
+class _Unobserved(WrapperProvider):
+    """A ``LocalProvider``'s calls without the instrumentation hook: what ``OperationSpans`` wraps."""
+
+    wrapped: LocalProvider
+
+    def chat(self, request: ChatRequest) -> ChatResult:
+        return self.wrapped._chat(request)
+
+    async def achat(self, request: ChatRequest) -> ChatResult:
+        return await self.wrapped._achat(request)
+
+    def stream_chat(self, request: ChatRequest) -> Iterator[ChatChunk]:
+        return self.wrapped._stream_chat(request)
+
+    def astream_chat(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
+        return self.wrapped._astream_chat(request)
+
+    def embed(self, texts: Sequence[str] | str, model: str | None = None, **opts: Any) -> EmbeddingResult:
+        return self.wrapped._embed(texts, model, **opts)
+
+    async def aembed(self, texts: Sequence[str] | str, model: str | None = None, **opts: Any) -> EmbeddingResult:
+        return await self.wrapped._aembed(texts, model, **opts)
+
+
 def _build(info: ModelInfo) -> tuple[object, ...]:
     """What makes two copies of a model the same build (an embedding job may span them)."""
     return (info.name, info.kind, info.family, info.parameter_size, info.quantization, info.size_bytes)
@@ -136,6 +161,8 @@ class LocalProvider:
         self.fleet = Fleet(self.settings, discovery, self.catalogue, self._health,
                            lambda s: make_backend(s, self._transport, self.settings), backends or ())
         self.wrap_server = wrap_server
+        self._unobserved = _Unobserved(self)
+        _otel.from_environment()
 
     def __repr__(self) -> str:
         return f"LocalProvider(provider={self.settings.provider.value}, backends={len(self.fleet.backends)})"
@@ -204,9 +231,12 @@ class LocalProvider:
             backend = self.fleet.backend(info)
             flavor = getattr(backend, "flavor", None)
             server: Provider = _Learning(ServerProvider(backend, self.catalogue), self, info, request, estimate, flavor)
+            if self.wrap_server is not None:
+                server = self.wrap_server(server)
+            if _otel.active is not None:  # each attempt an event on the operation's span
+                server = _otel.active.attempt(server, info, flavor)
             slots = policy.capacity(info, flavor, self.settings.max_concurrency_for(info.service))
-            candidates.append(Candidate(info.service, info.name, self.wrap_server(server) if self.wrap_server
-                                        else server, slots, info.loaded, _build(info)))
+            candidates.append(Candidate(info.service, info.name, server, slots, info.loaded, _build(info)))
             headers.append(self._affinity_header(info, backend) if request is not None else None)
         key = affinity_key(request) if request is not None and (len(candidates) > 1 or any(headers)) else None
         if key is None:
@@ -221,17 +251,38 @@ class LocalProvider:
         need = "completion" if request.completion else "chat"
         return self._fallback(self._plan(view, request.model, need, policy.request_needs(request)), request)
 
+    # -- the public calls: each one operation (a span and its metrics when instrumented) ---------
     def chat(self, request: ChatRequest) -> ChatResult:
+        if _otel.active is not None:
+            return _otel.active.operations(self._unobserved).chat(request)
+        return self._chat(request)
+
+    def _chat(self, request: ChatRequest) -> ChatResult:
         return self._chat_plan(self.fleet.view(request.model), request).chat(request)
 
     async def achat(self, request: ChatRequest) -> ChatResult:
+        if _otel.active is not None:
+            return await _otel.active.operations(self._unobserved).achat(request)
+        return await self._achat(request)
+
+    async def _achat(self, request: ChatRequest) -> ChatResult:
         return await self._chat_plan(await self.fleet.aview(request.model), request).achat(request)
 
     def stream_chat(self, request: ChatRequest) -> Iterator[ChatChunk]:
         """Stream from the first server that yields a chunk; later failures reach the caller."""
+        if _otel.active is not None:
+            return _otel.active.operations(self._unobserved).stream_chat(request)
+        return self._stream_chat(request)
+
+    def _stream_chat(self, request: ChatRequest) -> Iterator[ChatChunk]:
         return self._chat_plan(self.fleet.view(request.model), request).stream_chat(request)
 
-    async def astream_chat(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
+    def astream_chat(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
+        if _otel.active is not None:
+            return _otel.active.operations(self._unobserved).astream_chat(request)
+        return self._astream_chat(request)
+
+    async def _astream_chat(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
         chunks = aiter(self._chat_plan(await self.fleet.aview(request.model), request).astream_chat(request))
         try:
             async for chunk in chunks:
@@ -247,19 +298,29 @@ class LocalProvider:
         run at once. When the server fails mid-job, the whole job runs again on the next server
         with the same model (vectors of two servers are never mixed). ``progress(n)``, if given,
         hears how many texts are embedded so far (from 0 again when the job moves server)."""
+        opts: dict[str, Any] = {"batch_size": batch_size, "max_concurrency": max_concurrency, "dimensions": dimensions,
+                "truncate": truncate, "keep_alive": keep_alive, "progress": progress}
+        if _otel.active is not None:
+            return _otel.active.operations(self._unobserved).embed(texts, model, **opts)
+        return self._embed(texts, model, **opts)
+
+    def _embed(self, texts: Sequence[str] | str, model: str | None, **opts: Any) -> EmbeddingResult:
         plan = self._fallback(self._plan(self.fleet.view(model), model, "embeddings"))
-        result = plan.embed(texts, model, batch_size=batch_size, max_concurrency=max_concurrency,
-                            dimensions=dimensions, truncate=truncate, keep_alive=keep_alive, progress=progress)
-        return checked_dimensions(result, dimensions)
+        return checked_dimensions(plan.embed(texts, model, **opts), opts.get("dimensions"))
 
     async def aembed(self, texts: Sequence[str] | str, model: str | None = None, *, batch_size: int | None = None,
                      max_concurrency: int | None = None, dimensions: int | None = None,
                      truncate: bool | None = None, keep_alive: str | int | None = None,
                      progress: Callable[[int], None] | None = None) -> EmbeddingResult:
+        opts: dict[str, Any] = {"batch_size": batch_size, "max_concurrency": max_concurrency, "dimensions": dimensions,
+                "truncate": truncate, "keep_alive": keep_alive, "progress": progress}
+        if _otel.active is not None:
+            return await _otel.active.operations(self._unobserved).aembed(texts, model, **opts)
+        return await self._aembed(texts, model, **opts)
+
+    async def _aembed(self, texts: Sequence[str] | str, model: str | None, **opts: Any) -> EmbeddingResult:
         plan = self._fallback(self._plan(await self.fleet.aview(model), model, "embeddings"))
-        result = await plan.aembed(texts, model, batch_size=batch_size, max_concurrency=max_concurrency,
-                                   dimensions=dimensions, truncate=truncate, keep_alive=keep_alive, progress=progress)
-        return checked_dimensions(result, dimensions)
+        return checked_dimensions(await plan.aembed(texts, model, **opts), opts.get("dimensions"))
 
     # -- load ----------------------------------------------------------------------------
     def _slots(self, info: ModelInfo) -> int:

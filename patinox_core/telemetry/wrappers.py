@@ -1,0 +1,251 @@
+"""The two wrappers over the provider protocol that instrumentation adds.
+
+- ``OperationSpans`` wraps the provider the caller uses (``LocalProvider``): one ``Operation`` (a
+  span, then the metrics) per chat, stream or embedding call.
+- ``AttemptEvents`` wraps each server a request tries (``LocalProvider``'s per-request candidates,
+  where ``wrap_server`` applies too): a failed attempt becomes an event on the operation's span with
+  the server and the error; the attempt that answers names the server on the span.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..errors import LocalProviderError
+from ..provider import Provider, WrapperProvider
+from ..routing.fallback import aclose, close
+from ..types import ChatChunk, ChatRequest, ChatResult, EmbeddingResult, merge_chunks
+from .operation import CURRENT, Instruments, Operation, start_chat, start_embeddings
+
+if TYPE_CHECKING:
+    from ..capabilities import ModelInfo
+
+
+def _count(texts: Sequence[str] | str) -> int:
+    return 1 if isinstance(texts, str) else len(texts)
+
+
+def _final(kept: list[ChatChunk] | None, last: ChatChunk | None) -> ChatResult:
+    """The reply a stream made: every chunk joined when content is recorded, else the last chunk's totals."""
+    if kept is not None:
+        return merge_chunks(kept)
+    last = last or ChatChunk()
+    return merge_chunks([ChatChunk(finish_reason=last.finish_reason, usage=last.usage, model=last.model,
+                                   service=last.service, info=last.info, flavor=last.flavor)])
+
+
+class OperationSpans(WrapperProvider):
+    """One span and its metrics per call of the wrapped provider (the public operations)."""
+
+    def __init__(self, wrapped: Provider, telemetry: Instruments) -> None:
+        super().__init__(wrapped)
+        self.telemetry = telemetry
+
+    def chat(self, request: ChatRequest) -> ChatResult:
+        op = start_chat(self.telemetry, request, stream=False)
+        token = CURRENT.set(op)
+        try:
+            result = self.wrapped.chat(request)
+        except Exception as err:
+            op.failed(err)
+            raise
+        finally:
+            CURRENT.reset(token)
+        op.succeeded(result)
+        return result
+
+    async def achat(self, request: ChatRequest) -> ChatResult:
+        op = start_chat(self.telemetry, request, stream=False)
+        token = CURRENT.set(op)
+        try:
+            result = await self.wrapped.achat(request)
+        except Exception as err:
+            op.failed(err)
+            raise
+        finally:
+            CURRENT.reset(token)
+        op.succeeded(result)
+        return result
+
+    def stream_chat(self, request: ChatRequest) -> Iterator[ChatChunk]:
+        op = start_chat(self.telemetry, request, stream=True)
+        token = CURRENT.set(op)
+        try:  # a request that cannot be routed fails here, as without instrumentation
+            chunks = iter(self.wrapped.stream_chat(request))
+        except Exception as err:
+            op.failed(err)
+            raise
+        finally:
+            CURRENT.reset(token)
+        return self._stream(op, chunks)
+
+    def _stream(self, op: Operation, chunks: Iterator[ChatChunk]) -> Iterator[ChatChunk]:
+        kept: list[ChatChunk] | None = [] if self.telemetry.capture_content else None
+        last = None
+        try:
+            while True:
+                token = CURRENT.set(op) if last is None else None  # fallback attempts come before the first chunk
+                try:
+                    chunk = next(chunks)
+                except StopIteration:
+                    break
+                finally:
+                    if token is not None:
+                        CURRENT.reset(token)
+                op.chunk()
+                last = chunk
+                if kept is not None:
+                    kept.append(chunk)
+                yield chunk
+        except GeneratorExit:  # the caller stopped early: the span ends, not as an error
+            op.end(None)
+            raise
+        except Exception as err:
+            op.failed(err)
+            raise
+        finally:
+            close(chunks)
+        op.succeeded(_final(kept, last))
+
+    async def astream_chat(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
+        op = start_chat(self.telemetry, request, stream=True)
+        chunks = aiter(self.wrapped.astream_chat(request))
+        kept: list[ChatChunk] | None = [] if self.telemetry.capture_content else None
+        last = None
+        try:
+            while True:
+                token = CURRENT.set(op) if last is None else None
+                try:
+                    chunk = await anext(chunks)
+                except StopAsyncIteration:
+                    break
+                finally:
+                    if token is not None:
+                        CURRENT.reset(token)
+                op.chunk()
+                last = chunk
+                if kept is not None:
+                    kept.append(chunk)
+                yield chunk
+        except GeneratorExit:
+            op.end(None)
+            raise
+        except Exception as err:
+            op.failed(err)
+            raise
+        finally:
+            await aclose(chunks)
+        op.succeeded(_final(kept, last))
+
+    def embed(self, texts: Sequence[str] | str, model: str | None = None, **opts: Any) -> EmbeddingResult:
+        op = start_embeddings(self.telemetry, model, _count(texts), opts.get("dimensions"))
+        token = CURRENT.set(op)
+        try:
+            result = self.wrapped.embed(texts, model, **opts)
+        except Exception as err:
+            op.failed(err)
+            raise
+        finally:
+            CURRENT.reset(token)
+        op.embedded(result)
+        return result
+
+    async def aembed(self, texts: Sequence[str] | str, model: str | None = None, **opts: Any) -> EmbeddingResult:
+        op = start_embeddings(self.telemetry, model, _count(texts), opts.get("dimensions"))
+        token = CURRENT.set(op)
+        try:
+            result = await self.wrapped.aembed(texts, model, **opts)
+        except Exception as err:
+            op.failed(err)
+            raise
+        finally:
+            CURRENT.reset(token)
+        op.embedded(result)
+        return result
+
+
+class AttemptEvents(WrapperProvider):
+    """One server's attempt within an operation: its failure is an event, its answer names the server."""
+
+    def __init__(self, wrapped: Provider, op: Operation, info: ModelInfo | None, flavor: str | None) -> None:
+        super().__init__(wrapped)
+        self.op, self.info, self.flavor = op, info, flavor
+
+    def _failed(self, err: LocalProviderError) -> None:
+        self.op.attempt_failed(self.info, self.flavor, err)
+
+    def _answered(self) -> None:
+        self.op.answered_by(self.info, self.flavor)
+
+    def chat(self, request: ChatRequest) -> ChatResult:
+        try:
+            result = self.wrapped.chat(request)
+        except LocalProviderError as err:
+            self._failed(err)
+            raise
+        self._answered()
+        return result
+
+    async def achat(self, request: ChatRequest) -> ChatResult:
+        try:
+            result = await self.wrapped.achat(request)
+        except LocalProviderError as err:
+            self._failed(err)
+            raise
+        self._answered()
+        return result
+
+    def stream_chat(self, request: ChatRequest) -> Iterator[ChatChunk]:
+        chunks = iter(self.wrapped.stream_chat(request))
+        try:
+            try:
+                first = next(chunks)
+            except StopIteration:
+                return
+            except LocalProviderError as err:
+                self._failed(err)
+                raise
+            self._answered()
+            yield first
+            yield from chunks
+        finally:
+            close(chunks)
+
+    async def astream_chat(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
+        chunks = aiter(self.wrapped.astream_chat(request))
+        try:
+            try:
+                first = await anext(chunks)
+            except StopAsyncIteration:
+                return
+            except LocalProviderError as err:
+                self._failed(err)
+                raise
+            self._answered()
+            yield first
+            async for chunk in chunks:
+                yield chunk
+        finally:
+            await aclose(chunks)
+
+    def embed(self, texts: Sequence[str] | str, model: str | None = None, **opts: Any) -> EmbeddingResult:
+        try:
+            result = self.wrapped.embed(texts, model, **opts)
+        except LocalProviderError as err:
+            self._failed(err)
+            raise
+        self._answered()
+        return result
+
+    async def aembed(self, texts: Sequence[str] | str, model: str | None = None, **opts: Any) -> EmbeddingResult:
+        try:
+            result = await self.wrapped.aembed(texts, model, **opts)
+        except LocalProviderError as err:
+            self._failed(err)
+            raise
+        self._answered()
+        return result
+
+
+__all__ = ["AttemptEvents", "OperationSpans"]

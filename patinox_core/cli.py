@@ -2,6 +2,7 @@
 
     patinox status [--json] [--require]   servers (kind, URL, version, health, latency), models and
                                           load (slots, in flight, queued, recent latency per model)
+    patinox status --watch [--interval S] the same, redrawn every S seconds (default 2) until Ctrl-C
     patinox models [--json]               every model: server, loaded, context, capabilities, tiers
     patinox models --explain "tools, ctx>=32k"
                                           the model those requirements pick, and why not each other
@@ -28,6 +29,7 @@ from typing import Any, TextIO
 
 from .capabilities import ModelInfo
 from .cli_output import TerminalText, cell, table, table_for
+from .cli_watch import watch
 from .config import LocalSettings, ProviderKind
 from .discovery import Service
 from .embedded import command as embedded_command
@@ -119,7 +121,29 @@ def _report(provider: LocalProvider) -> tuple[list[Service], list[ModelInfo]]:
     return services, models
 
 
+def loaded_table(models: Sequence[ModelInfo], out: TextIO | None = None) -> str:
+    """The models in memory now, per server, with their allocated context."""
+    rows = [[m.name, m.service, str(m.loaded_context_length or m.effective_context_length or "?")]
+            for m in models if m.loaded]
+    return _table(out, ["MODEL", "SERVER", "CONTEXT"], rows) if rows else "  (none loaded)"
+
+
+def watch_frame(provider: LocalProvider, out: TextIO) -> str:
+    """One ``--watch`` frame: servers probed now, the models loaded, patinox's load per model."""
+    services = provider.discovery.discover(refresh=True) if provider.discovery else []
+    if not any(s.healthy for s in services):
+        parts = [f"Servers\n{services_table(services, out)}"] if services else []
+        return "\n\n".join([*parts, "No model server answers (looked at "
+                              f"{', '.join(_looked_at(provider)) or 'no URLs'})."])
+    models = provider.list_models(refresh=True)
+    return "\n\n".join([f"Servers\n{services_table(services, out)}", f"Loaded models\n{loaded_table(models, out)}",
+                         f"Load (this process's requests in flight and queued)\n"
+                         f"{load_table(provider.load_status(models), out)}"])
+
+
 def cmd_status(provider: LocalProvider, args: argparse.Namespace, out: TextIO) -> int:
+    if getattr(args, "watch", False):
+        return watch(lambda: watch_frame(provider, out), out, interval=args.interval, count=args.count)
     services, models = _report(provider)
     healthy = any(s.healthy for s in services)
     load = provider.load_status(models)
@@ -214,6 +238,13 @@ def package_version() -> str:
         return "unknown"
 
 
+def _interval(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"{text} is not between 0 and 3600 seconds")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="patinox", description="Local LLM servers: discovery, catalogue, chat.",
                                      epilog="exit codes: 0 ok, 1 error, 3 --require found no server")
@@ -222,6 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="servers and models (the default)")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.add_argument("--require", action="store_true", help="exit 3 when no server is reachable")
+    status.add_argument("--watch", action="store_true", help="redraw the status every --interval seconds")
+    status.add_argument("--interval", type=_interval, default=2.0, help="seconds between --watch frames (2)")
+    status.add_argument("--count", type=int, default=None, help=argparse.SUPPRESS)  # frames, for tests
     models = sub.add_parser("models", help="every model on every server")
     models.add_argument("--json", action="store_true", help="machine-readable output")
     models.add_argument("--explain", metavar="REQUIREMENTS",
@@ -246,7 +280,7 @@ def main(argv: Sequence[str] | None = None, *, provider: LocalProvider | None = 
     args = build_parser().parse_args(argv)
     command = args.command or "status"
     if args.command is None:
-        args.json, args.require = False, False
+        args.json, args.require, args.watch = False, False, False
     out = out or sys.stdout
     owned = provider is None
     try:

@@ -46,7 +46,8 @@ def start_embeddings(tel: Instruments, model: str | None, count: int, dimensions
 class Operation:
     """One logical call's span and measurements; fallback attempts are events on it."""
 
-    __slots__ = ("_ended", "attempts", "first_chunk_at", "pending", "span", "start", "stream", "tel", "values")
+    __slots__ = ("_ended", "answered", "failures", "first_chunk_at", "pending", "span", "start", "stream", "tel",
+                 "values")
 
     def __init__(self, tel: Instruments, values: attrs.Attributes, *, stream: bool) -> None:
         self.tel, self.stream, self.values = tel, stream, values
@@ -56,7 +57,8 @@ class Operation:
         self.start = time.perf_counter()
         self.first_chunk_at: float | None = None
         self.pending: attrs.Attributes = {}  # set on the span once, at its end (one validation pass)
-        self.attempts = 0
+        self.failures = 0  # failed attempts (events)
+        self.answered = False  # a server answered (an embedding job's batches each answer: counted once)
         self._ended = False
 
     # -- what happened -------------------------------------------------------------------
@@ -68,17 +70,17 @@ class Operation:
 
     def answered_by(self, info: ModelInfo | None, flavor: str | None, service: str | None = None) -> None:
         """The server that answered: provider name, address and port (the candidate that succeeded)."""
-        self.attempts += 1
+        self.answered = True
         self._set(self._server(info, flavor, service))
 
     def attempt_failed(self, info: ModelInfo | None, flavor: str | None, err: BaseException) -> None:
         """A fallback attempt that failed: an event with the server and the error. Until another
         answers, the span names this server (the last one tried)."""
-        self.attempts += 1
+        self.failures += 1
         server = self._server(info, flavor)
         self._set(server)
         event = dict(server)
-        event.update({"error.type": type(err).__name__, "patinox.attempt": self.attempts,
+        event.update({"error.type": type(err).__name__, "patinox.attempt": self.failures,
                       "patinox.error.message": str(err)[:500]})
         self.span.add_event("patinox.fallback.attempt", event)
 
@@ -126,8 +128,8 @@ class Operation:
             return
         self._ended = True
         now = time.perf_counter()
-        if self.attempts > 1:
-            self.pending["patinox.attempts"] = self.attempts
+        if self.failures:
+            self.pending["patinox.attempts"] = self.failures + self.answered
         if self.pending:
             self.span.set_attributes(self.pending)
         self.span.end()

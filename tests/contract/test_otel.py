@@ -155,12 +155,14 @@ async def test_embeddings_are_one_span_per_call(otel: Telemetry, ollama: FakeOll
     assert a["gen_ai.request.model"] == EMBED and a["gen_ai.response.model"] == f"{EMBED}:latest"
     assert a["gen_ai.embeddings.dimension.count"] == 16 and a["patinox.embeddings.input_count"] == 3
     assert a["server.port"] == _port(ollama.url)
+    assert "patinox.attempts" not in a and spans[0].events == ()  # two batches, one server, no failure
     [duration] = otel.points("gen_ai.client.operation.duration")
     assert duration.count == 2 and duration.attributes["gen_ai.operation.name"] == "embeddings"
 
 
 def _two_servers() -> tuple[ScriptedBackend, LocalProvider]:
-    models = [{"name": "llama3.2:latest", "loaded": True, "capabilities": {"chat": True, "completion": True}}]
+    models = [{"name": "llama3.2:latest", "loaded": True, "capabilities": {"chat": True, "completion": True}},
+              {"name": "nomic-embed-text:latest", "loaded": True, "capabilities": {"embeddings": True}}]
     a = ScriptedBackend(base_url="http://a.test:8081", models=models)
     b = ScriptedBackend("from b", "from b", base_url="http://b.test:8082", models=models)
     local = LocalProvider(LocalSettings(discover_defaults=False, cooldown=0), backends=[a, b])
@@ -173,8 +175,9 @@ async def test_a_fallback_attempt_is_an_event_with_the_server_and_the_error(otel
     _, p = _two_servers()
     assert p.chat(_ask(text="one")).message.content == "from b"
     assert [c.content async for c in p.astream_chat(_ask(text="two"))]  # a new conversation: no affinity to b
+    assert p.embed(["x", "y"], "nomic-embed-text", batch_size=1).service == "http://b.test:8082"
     spans = otel.spans()
-    assert len(spans) == 2
+    assert [s.name for s in spans] == ["chat llama3.2", "chat llama3.2", "embeddings nomic-embed-text"]
     for span in spans:
         a = dict(span.attributes or {})
         assert a["server.address"] == "b.test" and a["server.port"] == 8082 and a["patinox.attempts"] == 2
@@ -193,6 +196,7 @@ def test_a_server_error_marks_the_span_and_the_duration(otel: Telemetry, ollama:
     [span] = otel.spans()
     a = dict(span.attributes or {})
     assert span.status.status_code is StatusCode.ERROR and a["error.type"] == "ServerError"
+    assert a["patinox.attempts"] == 1
     assert a["gen_ai.provider.name"] == "ollama" and span.events[0].name == "patinox.fallback.attempt"
     assert any(e.name == "exception" for e in span.events)
     [duration] = otel.points("gen_ai.client.operation.duration")

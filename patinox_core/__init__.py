@@ -12,12 +12,16 @@ from .errors import (
     CapabilityError,
     ConfigurationError,
     ContextOverflowError,
+    DiskFullError,
     EmbeddedServerError,
+    InsufficientMemoryError,
     InvalidResponseError,
     LocalProviderError,
     ModelNotFoundError,
     ModelNotLoadedError,
+    PullError,
     RecoveryStrategy,
+    RegistryModelNotFoundError,
     RequestTimeoutError,
     ServerBusyError,
     ServerError,
@@ -25,17 +29,21 @@ from .errors import (
     SetupImpossibleError,
 )
 from .instrumentation import instrument, uninstrument
+from .provisioning.events import ProgressEvent
 from .requirements import Requirements
 from .types import ChatChunk, ChatRequest, ChatResult, EmbeddingResult, Message, Metrics, ToolCall, Usage
 
 if TYPE_CHECKING:
     from .discovery import Service, ServiceDiscovery
-    from .router import LocalProvider, create_default_provider
+    from .provisioning.bar import ProgressBar
+    from .router import LocalProvider, create_default_provider, ensure_model
 
 # Imported on first use, so `import patinox_core` stays cheap (no httpx until a provider is built).
 _LAZY = {
     "LocalProvider": "patinox_core.router",
     "create_default_provider": "patinox_core.router",
+    "ensure_model": "patinox_core.router",
+    "ProgressBar": "patinox_core.provisioning.bar",
     "Service": "patinox_core.discovery",
     "ServiceDiscovery": "patinox_core.discovery",
 }
@@ -56,8 +64,10 @@ __all__ = [
     "ChatResult",
     "ConfigurationError",
     "ContextOverflowError",
+    "DiskFullError",
     "EmbeddedServerError",
     "EmbeddingResult",
+    "InsufficientMemoryError",
     "InvalidResponseError",
     "LocalProvider",
     "LocalProviderError",
@@ -67,9 +77,13 @@ __all__ = [
     "ModelInfo",
     "ModelNotFoundError",
     "ModelNotLoadedError",
+    "ProgressBar",
+    "ProgressEvent",
     "ProviderKind",
+    "PullError",
     "QualityTier",
     "RecoveryStrategy",
+    "RegistryModelNotFoundError",
     "RequestTimeoutError",
     "Requirements",
     "ServerBusyError",
@@ -82,6 +96,7 @@ __all__ = [
     "ToolCall",
     "Usage",
     "create_default_provider",
+    "ensure_model",
     "instrument",
     "uninstrument",
 ]

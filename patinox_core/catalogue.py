@@ -55,9 +55,9 @@ class ServiceLoadState:
         """True/False as the catalogue knows it; None when the server does not report load state."""
         return self.catalogue.is_loaded(self.service, model)
 
-    def mark(self, model: str, loaded: bool) -> None:
-        """The backend loaded or unloaded ``model`` itself."""
-        self.catalogue.mark_loaded(self.service, model, loaded)
+    def mark(self, model: str, loaded: bool, context: int | None = None) -> None:
+        """The backend loaded (``context`` tokens allocated, when the server said) or unloaded ``model``."""
+        self.catalogue.mark_loaded(self.service, model, loaded, context)
 
 
 class Catalogue:
@@ -125,7 +125,8 @@ class Catalogue:
                 if info.name in names:
                     new = infos[n] = fn(info)
                     # views cache routing decisions: only what routing reads invalidates them
-                    if (new.loaded, new.speed_tier) != (info.loaded, info.speed_tier):
+                    if (new.loaded, new.speed_tier, new.loaded_context_length) != (
+                            info.loaded, info.speed_tier, info.loaded_context_length):
                         self.version += 1
 
     def record_speed(self, service: str, name: str, tokens_per_second: float) -> None:
@@ -165,9 +166,15 @@ class Catalogue:
                 if info.name == name and info.tokens_per_second:
                     self._speeds[key] = info.tokens_per_second
 
-    def mark_loaded(self, service: str, name: str, loaded: bool = True) -> None:
-        """The model just answered on ``service`` (resident now), or was loaded / unloaded there."""
-        self._update(service, _names(name), lambda i: i if i.loaded is loaded else replace(i, loaded=loaded))
+    def mark_loaded(self, service: str, name: str, loaded: bool = True, context: int | None = None) -> None:
+        """The model just answered on ``service`` (resident now), or was loaded / unloaded there; a
+        load's reply may say the context it allocated (``context``), an unload clears it."""
+        def change(info: ModelInfo) -> ModelInfo:
+            allocated = context if loaded and context else info.loaded_context_length if loaded else None
+            if info.loaded is loaded and info.loaded_context_length == allocated:
+                return info
+            return replace(info, loaded=loaded, loaded_context_length=allocated)
+        self._update(service, _names(name), change)
 
     def loaded_names(self, service: str) -> set[str] | None:
         """What is loaded on ``service`` (``None`` when the server does not report load state)."""

@@ -8,6 +8,7 @@
                                           the model those requirements pick, and why not each other
                                           (grammar: ``patinox_core/requirements.py``, docs/choosing.md)
     patinox chat MODEL "prompt"           stream a reply (MODEL ``auto``: the best chat model)
+    patinox pull|load|unload NAME         get a model, load it, unload it (see ``cli_lifecycle.py``)
     patinox serve [stop]                  the embedded model server (see ``embedded/command.py``)
     patinox quickstart                    one real answer: a found server, else the embedded one
     patinox --version                     the installed version
@@ -27,6 +28,7 @@ from collections.abc import Sequence
 from importlib import metadata
 from typing import Any, TextIO
 
+from . import cli_lifecycle
 from .capabilities import ModelInfo
 from .cli_output import TerminalText, cell, table, table_for
 from .cli_watch import watch
@@ -267,11 +269,12 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--temperature", type=float)
     chat.add_argument("--max-tokens", type=int)
     chat.add_argument("--thinking", action="store_true", help="print the model's thinking to stderr")
+    cli_lifecycle.add_parsers(sub)
     embedded_command.add_parsers(sub)
     return parser
 
 
-_COMMANDS = {"status": cmd_status, "models": cmd_models, "chat": cmd_chat}
+_COMMANDS = {"status": cmd_status, "models": cmd_models, "chat": cmd_chat, **cli_lifecycle.COMMANDS}
 
 
 def main(argv: Sequence[str] | None = None, *, provider: LocalProvider | None = None,

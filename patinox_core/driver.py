@@ -21,6 +21,7 @@ import httpx
 from .deadline import abound, bound
 from .exchange import RECEIVE, Fetch, Open, Operation, ReadRest, Receive, Reply, Request, Sleep
 from .limits import BodyCollector
+from .provisioning.events import ProgressEvent
 from .replies import aread, read
 from .types import ChatChunk
 
@@ -103,16 +104,16 @@ class SyncDriver:
             raise AssertionError(f"a complete-reply plan emitted {chunk!r}")
         return result[0]
 
-    def iterate(self, plan: Operation[Any]) -> Iterator[ChatChunk]:
-        """The chunks a streaming plan emits."""
+    def iterate(self, plan: Operation[Any]) -> Iterator[Any]:
+        """The chunks (or progress events) a streaming plan emits."""
         return self._drive(plan, [])
 
-    def _drive(self, plan: Operation[Any], result: list[Any]) -> Iterator[ChatChunk]:
+    def _drive(self, plan: Operation[Any], result: list[Any]) -> Iterator[Any]:
         steps = _SyncSteps(self._client())
         try:
             step = plan.send(None)
             while True:
-                if type(step) is ChatChunk:
+                if type(step) is ChatChunk or type(step) is ProgressEvent:
                     yield step
                     step = plan.send(None)
                     continue
@@ -205,13 +206,13 @@ class AsyncDriver:
             await steps.aclose()
             plan.close()
 
-    async def iterate(self, plan: Operation[Any]) -> AsyncIterator[ChatChunk]:
-        """The chunks a streaming plan emits."""
+    async def iterate(self, plan: Operation[Any]) -> AsyncIterator[Any]:
+        """The chunks (or progress events) a streaming plan emits."""
         steps = _AsyncSteps(self._client(), self._fast())
         try:
             step = _first(plan)
             while type(step) is not _Done:
-                if type(step) is ChatChunk:
+                if type(step) is ChatChunk or type(step) is ProgressEvent:
                     yield step
                     step = _resume(plan, None)
                 else:

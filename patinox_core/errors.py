@@ -161,6 +161,41 @@ class AuthenticationError(ConfigurationError):
     where the server says (Ollama cloud models: ``ollama signin``)."""
 
 
+class PullError(ServerError):
+    """A pull or download failed or was stopped; ``left_on_server`` says what stays on the server
+    (partial layers, a download job still running) and how to finish or clear it."""
+
+    default_recovery = RecoveryStrategy.RETRY
+
+    def __init__(self, message: str, *, left_on_server: str | None = None, **kwargs: Any) -> None:
+        self.left_on_server = left_on_server
+        super().__init__(message, **kwargs)
+
+    def _render(self) -> str:
+        text = super()._render()
+        return f"{text}. Left on the server: {self.left_on_server}" if self.left_on_server else text
+
+
+class DiskFullError(PullError):
+    """The server ran out of disk space during a pull (its own error text, escaped and capped)."""
+
+    default_recovery = RecoveryStrategy.FIX_CONFIG
+
+
+class RegistryModelNotFoundError(ModelNotFoundError):
+    """A pull asked for a name the registry does not have (a typo, a tag that does not exist)."""
+
+    default_recovery = RecoveryStrategy.FIX_CONFIG
+
+
+class InsufficientMemoryError(ServerError):
+    """The server cannot load the model: not enough (V)RAM for its weights and context. Another
+    server with the model may have the room (FALLBACK); this one is not failing (no cooldown).
+    A ``ServerError``, so ``except ServerError`` written for an out-of-memory 500 keeps catching it."""
+
+    default_recovery = RecoveryStrategy.FALLBACK
+
+
 class EmbeddedServerError(LocalProviderError):
     """``patinox serve`` could not set up, start or stop the embedded model server (the message says why
     and what to do: install a compiler, free the port, read the build log)."""
@@ -177,6 +212,10 @@ FALLBACK_RECOVERIES = frozenset({RecoveryStrategy.RETRY, RecoveryStrategy.FALLBA
 
 _ACTIONABILITY = {  # higher = more useful to show when every attempt failed
     ModelNotFoundError: 6,
+    RegistryModelNotFoundError: 6,
+    InsufficientMemoryError: 5,
+    DiskFullError: 5,
+    PullError: 4,
     ModelNotLoadedError: 6,
     CapabilityError: 5,
     ContextOverflowError: 5,
@@ -197,8 +236,9 @@ def should_fall_back(err: LocalProviderError) -> bool:
 def should_cool_down(err: LocalProviderError) -> bool:
     """True when the *server* failed (unreachable, timed out, 5xx), so the router should rest it.
     A model's bad output (an unreadable reply, ``InvalidResponseError``) is not the server's fault,
-    and a busy server (``ServerBusyError``: 503/429) is working, not dead: it gets back-pressure."""
-    if isinstance(err, ServerBusyError):
+    and a busy server (``ServerBusyError``: 503/429) is working, not dead: it gets back-pressure; nor
+    is a model too big for its memory (``InsufficientMemoryError``)."""
+    if isinstance(err, (ServerBusyError, InsufficientMemoryError)):
         return False
     return isinstance(err, (ServiceUnavailableError, RequestTimeoutError, ServerError))
 
@@ -221,12 +261,16 @@ __all__ = [
     "CapabilityError",
     "ConfigurationError",
     "ContextOverflowError",
+    "DiskFullError",
     "EmbeddedServerError",
+    "InsufficientMemoryError",
     "InvalidResponseError",
     "LocalProviderError",
     "ModelNotFoundError",
     "ModelNotLoadedError",
+    "PullError",
     "RecoveryStrategy",
+    "RegistryModelNotFoundError",
     "RequestTimeoutError",
     "ServerBusyError",
     "ServerError",

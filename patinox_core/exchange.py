@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from .backends.base import StreamParser
+from .backends.base import LineParser
 from .backends.malformed import decode
 from .call_context import CallContext
 from .deadline import Deadline
@@ -35,6 +35,7 @@ from .errors import (
 from .funnel import funnel
 from .json_codec import dumps, loads
 from .limits import ERROR_BODY_LIMIT, BodyCollector
+from .provisioning.events import ProgressEvent
 from .replies import body_collector, fetch_collector, line_splitter, probe_collector
 from .retry import BUSY_STATUSES, error_delay, retry_after_s, status_delay
 from .safe_text import server_text
@@ -106,8 +107,9 @@ class Reply:
 
 RECEIVE = Receive()
 Step = Fetch | Open | Receive | ReadRest | Sleep
-#: A plan: yields steps (and, when streaming, ``ChatChunk``s for the caller), returns its result.
-Operation = Generator[Step | ChatChunk, Any, T]
+#: A plan: yields steps (and, when streaming, ``ChatChunk``s or a pull's ``ProgressEvent``s for the
+#: caller), returns its result.
+Operation = Generator[Step | ChatChunk | ProgressEvent, Any, T]
 
 
 @dataclass(slots=True)
@@ -233,7 +235,7 @@ def call(ctx: CallContext, method: str, url: str, body: Any = None,
         return parse(checked(ctx, reply))
 
 
-def stream(ctx: CallContext, url: str, body: Any, parser: StreamParser) -> Operation[None]:
+def stream(ctx: CallContext, url: str, body: Any, parser: LineParser) -> Operation[None]:
     """POST ``body`` and yield the parser's chunks line by line. Retried only before the reply's
     headers; a failure after that propagates (never replayed). Lines are capped; the headers, and
     then each line, must arrive within ``ctx.deadline_s``."""

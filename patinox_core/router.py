@@ -30,6 +30,8 @@ from .errors import LocalProviderError
 from .facts import ServerFacts
 from .kinds import backend_for
 from .provider import Provider, WrapperProvider
+from .provisioning.events import ProgressCallback, ProgressEvent
+from .provisioning.operations import Lifecycle
 from .requirements import Requirements, as_requirements
 from .routing import policy, selection
 from .routing.affinity import Affinity, Session, affinity_key, header_value
@@ -163,6 +165,7 @@ class LocalProvider:
         self.wrap_server = wrap_server
         self._unobserved = _Unobserved(self)
         _otel.from_environment()
+        self.lifecycle = Lifecycle(self.fleet, self._transport, self.get_model, self.aget_model)
 
     def __repr__(self) -> str:
         return f"LocalProvider(provider={self.settings.provider.value}, backends={len(self.fleet.backends)})"
@@ -342,6 +345,52 @@ class LocalProvider:
                          "busy_replies": lane.get("busy_replies", 0), "busy": lane.get("busy", False)})
         return rows
 
+    # -- pull, load, unload (provisioning/operations.py) ----------------------------------
+    def pull(self, model: str, *, service: str | None = None, progress: ProgressCallback | None = None
+             ) -> ProgressEvent:
+        """Download ``model`` onto a server that can (Ollama, then LM Studio; or ``service``), calling
+        ``progress(event)`` on each step (``ProgressBar()`` draws a bar). On failure or Ctrl-C the last
+        event says what was left on the server; the error (or KeyboardInterrupt) goes on."""
+        return self.lifecycle.pull(model, service=service, progress=progress)
+
+    async def apull(self, model: str, *, service: str | None = None, progress: ProgressCallback | None = None
+                    ) -> ProgressEvent:
+        return await self.lifecycle.apull(model, service=service, progress=progress)
+
+    def load(self, model: str, *, service: str | None = None, keep_alive: str | int | None = None,
+             context: int | None = None, progress: ProgressCallback | None = None) -> ModelInfo:
+        """Load ``model`` now (where the catalogue has it first, or on ``service``), kept for
+        ``keep_alive`` (Ollama's meaning on every server: ``"5m"``, seconds, ``-1`` forever), with
+        ``context`` tokens allocated; the catalogue entry, now loaded with its allocated context."""
+        return self.lifecycle.load(model, service=service, keep_alive=keep_alive, context=context,
+                                   progress=progress)
+
+    async def aload(self, model: str, *, service: str | None = None, keep_alive: str | int | None = None,
+                    context: int | None = None, progress: ProgressCallback | None = None) -> ModelInfo:
+        return await self.lifecycle.aload(model, service=service, keep_alive=keep_alive, context=context,
+                                          progress=progress)
+
+    def unload(self, model: str, *, service: str | None = None) -> list[ModelInfo]:
+        """Unload ``model`` from every server that has it loaded (or from ``service``)."""
+        return self.lifecycle.unload(model, service=service)
+
+    async def aunload(self, model: str, *, service: str | None = None) -> list[ModelInfo]:
+        return await self.lifecycle.aunload(model, service=service)
+
+    def ensure_model(self, model: str, *, pull: bool = False, load: bool = False, service: str | None = None,
+                     keep_alive: str | int | None = None, context: int | None = None,
+                     progress: ProgressCallback | None = None) -> ModelInfo:
+        """``model``'s catalogue entry: pulled first when missing and ``pull`` (never by default), loaded
+        first when ``load``."""
+        return self.lifecycle.ensure(model, pull=pull, load=load, service=service, keep_alive=keep_alive,
+                                     context=context, progress=progress)
+
+    async def aensure_model(self, model: str, *, pull: bool = False, load: bool = False, service: str | None = None,
+                            keep_alive: str | int | None = None, context: int | None = None,
+                            progress: ProgressCallback | None = None) -> ModelInfo:
+        return await self.lifecycle.aensure(model, pull=pull, load=load, service=service, keep_alive=keep_alive,
+                                            context=context, progress=progress)
+
     # -- health and lifecycle ------------------------------------------------------------
     def health(self) -> list[Service]:
         """Probe every server now (discovery refresh; injected backends list their models)."""
@@ -390,4 +439,20 @@ def create_default_provider(**overrides: Any) -> LocalProvider:
     return LocalProvider(LocalSettings(**overrides), **extra)
 
 
-__all__ = ["ContextWindowWarning", "LocalProvider", "create_default_provider", "make_backend"]
+def ensure_model(model: str, *, pull: bool = False, load: bool = False, provider: LocalProvider | None = None,
+                 service: str | None = None, keep_alive: str | int | None = None, context: int | None = None,
+                 progress: ProgressCallback | None = None, **settings: Any) -> ModelInfo:
+    """``model``'s catalogue entry, pulled first when missing and ``pull`` (never by default), loaded
+    when ``load``; on ``provider``, else on a provider built from ``settings`` (closed afterwards).
+    ``progress=ProgressBar()`` draws the bar."""
+    own = provider is None
+    used = provider if provider is not None else create_default_provider(**settings)
+    try:
+        return used.ensure_model(model, pull=pull, load=load, service=service, keep_alive=keep_alive,
+                                 context=context, progress=progress)
+    finally:
+        if own:
+            used.close()
+
+
+__all__ = ["ContextWindowWarning", "LocalProvider", "create_default_provider", "ensure_model", "make_backend"]

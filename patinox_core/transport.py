@@ -22,6 +22,7 @@ from .config import LocalSettings
 from .driver import AsyncDriver, SyncDriver
 from .exchange import MAX_FETCH_BYTES, Operation, ProbeReply, call, download, encode, probe, stream
 from .json_codec import dumps, loads
+from .provisioning.events import ProgressEvent
 from .retry import CONNECT_RETRIES, RETRY_STATUSES, backoff_s
 from .timeouts import TimeoutKind, split_timeout, total_deadline_s
 from .types import ChatChunk
@@ -107,6 +108,14 @@ class Transport:
 
     def aiterate(self, plan: Operation[Any]) -> AsyncIterator[ChatChunk]:
         """The chunks a streaming plan emits, on the running event loop."""
+        return self.adriver.iterate(plan)
+
+    def events(self, plan: Operation[Any]) -> Iterator[ProgressEvent]:
+        """The progress events a pull or download plan emits (sync); closing the iterator ends it."""
+        return self.driver.iterate(plan)
+
+    def aevents(self, plan: Operation[Any]) -> AsyncIterator[ProgressEvent]:
+        """The progress events a pull or download plan emits, on the running event loop."""
         return self.adriver.iterate(plan)
 
     # -- one-request plans -----------------------------------------------------------------

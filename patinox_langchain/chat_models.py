@@ -32,6 +32,7 @@ from patinox_core.arguments import ArgumentError, field_names, from_validation_e
 from patinox_core.config import LocalSettings, hide_url_credentials, parse_kind
 from patinox_core.errors import ConfigurationError
 from patinox_core.pinning import pinned_settings
+from patinox_core.provisioning.once import Readiness
 from patinox_core.request_checks import check_tools
 
 from . import _convert as conv
@@ -164,8 +165,15 @@ class ChatPatinox(_ProviderMixin, BaseChatModel):
     ``usage_metadata`` when the server reports token counts (llama-cpp-python never does while streaming)."""
     client: Any = Field(default=None, exclude=True)
     """A ``LocalProvider`` to share between models (one catalogue, one connection pool)."""
+    pull_if_missing: bool = False
+    """Before the first request, download ``model`` when no server has it (Ollama, else LM Studio),
+    with a progress bar on stderr. Off by default: a pull can be gigabytes."""
+    preload: bool = False
+    """Before the first request, load the model (``num_ctx`` allocated, kept for ``keep_alive``), with
+    progress on stderr, so the first reply does not wait for a cold load."""
 
     _resolved: str | None = PrivateAttr(default=None)  # the model the router picked for this instance
+    _readiness: Readiness = PrivateAttr(default_factory=Readiness)  # pull_if_missing / preload, once
 
     # -- LangChain plumbing ----------------------------------------------------------------
     @property
@@ -249,6 +257,7 @@ class ChatPatinox(_ProviderMixin, BaseChatModel):
                   run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
         kwargs.pop("stream", None)
         req = self._request(messages, stop, kwargs)
+        self._ready()
         result = self._get_provider().chat(req)
         kind = self._learn(result.info, own=not kwargs.get("model"))
         return ChatResult(generations=[ChatGeneration(message=self._finish(conv.to_ai_message(result, kind=kind),
@@ -258,6 +267,7 @@ class ChatPatinox(_ProviderMixin, BaseChatModel):
                          run_manager: AsyncCallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
         kwargs.pop("stream", None)
         req = self._request(messages, stop, kwargs)
+        await self._aready()
         result = await self._get_provider().achat(req)
         kind = self._learn(result.info, own=not kwargs.get("model"))
         return ChatResult(generations=[ChatGeneration(message=self._finish(conv.to_ai_message(result, kind=kind),
@@ -268,6 +278,7 @@ class ChatPatinox(_ProviderMixin, BaseChatModel):
         kwargs.pop("stream", None)
         req = self._request(messages, stop, kwargs)
         state = _StreamState(self, kwargs)
+        self._ready()
         for chunk in self._get_provider().stream_chat(req):
             yield state.convert(chunk)
 
@@ -277,8 +288,20 @@ class ChatPatinox(_ProviderMixin, BaseChatModel):
         kwargs.pop("stream", None)
         req = self._request(messages, stop, kwargs)
         state = _StreamState(self, kwargs)
+        await self._aready()
         async for chunk in self._get_provider().astream_chat(req):
             yield state.convert(chunk)
+
+    # -- pull_if_missing / preload (patinox_core.provisioning.once) ---------------------------
+    def _ready(self) -> None:
+        if self.pull_if_missing or self.preload:
+            self._readiness.ready(self._get_provider(), self.model, pull=self.pull_if_missing, load=self.preload,
+                                  keep_alive=self.keep_alive, context=self.num_ctx)
+
+    async def _aready(self) -> None:
+        if self.pull_if_missing or self.preload:
+            await self._readiness.aready(self._get_provider(), self.model, pull=self.pull_if_missing,
+                                         load=self.preload, keep_alive=self.keep_alive, context=self.num_ctx)
 
     # -- catalogue --------------------------------------------------------------------------
     def resolve(self) -> ModelInfo:

@@ -45,6 +45,7 @@ from patinox_core import types as core
 from patinox_core.arguments import construct
 from patinox_core.config import LocalSettings
 from patinox_core.errors import LocalProviderError
+from patinox_core.provisioning.once import Readiness
 
 from . import _convert as cv
 from ._runtime import PinnedServer, _check_exclusive, _Runtime, build_local_provider
@@ -109,8 +110,13 @@ class Patinox(PinnedServer, FunctionCallingLLM):
     )
     additional_kwargs: dict[str, Any] = Field(default_factory=dict, description="Server-specific options.")
     api_key: SecretStr | None = Field(default=None, exclude=True, description="For servers behind auth (or env).")
+    pull_if_missing: bool = Field(default=False, description="Before the first request, download the model when "
+                                  "no server has it, with a progress bar (off by default: gigabytes).")
+    preload: bool = Field(default=False, description="Before the first request, load the model (num_ctx, "
+                          "keep_alive) with progress, so the first reply does not wait for a cold load.")
 
     _rt: _Runtime = PrivateAttr(default_factory=_Runtime)
+    _readiness: Readiness = PrivateAttr(default_factory=Readiness)
 
     def __init__(
         self,
@@ -156,6 +162,17 @@ class Patinox(PinnedServer, FunctionCallingLLM):
         info = self._rt.info[self.model] = await self.local_provider.aget_model(model or self.model)
         return info
 
+    def _ready(self) -> None:
+        """``pull_if_missing`` / ``preload``: ``ensure_model`` once, before the first request."""
+        if self.pull_if_missing or self.preload:
+            self._readiness.ready(self.local_provider, self.model, pull=self.pull_if_missing, load=self.preload,
+                                  keep_alive=self.keep_alive, context=self.num_ctx)
+
+    async def _aready(self) -> None:
+        if self.pull_if_missing or self.preload:
+            await self._readiness.aready(self.local_provider, self.model, pull=self.pull_if_missing,
+                                         load=self.preload, keep_alive=self.keep_alive, context=self.num_ctx)
+
     def _after(self, request: core.ChatRequest, info: ModelInfo | None) -> None:
         """Resolve lazily: the first reply to a request for this LLM's own model (not a per-call
         ``model=``) carries the catalogue entry that answered; ``metadata`` reads it from then on."""
@@ -195,12 +212,14 @@ class Patinox(PinnedServer, FunctionCallingLLM):
     # -- chat: one implementation, sync and async differ only in the provider call -------
     def _chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
         request = self._request(messages, kwargs)
+        self._ready()
         result = self.local_provider.chat(request)
         self._after(request, result.info)
         return cv.from_core_result(result)
 
     async def _achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
         request = self._request(messages, kwargs)
+        await self._aready()
         result = await self.local_provider.achat(request)
         self._after(request, result.info)
         return cv.from_core_result(result)
@@ -255,12 +274,14 @@ class Patinox(PinnedServer, FunctionCallingLLM):
 
     def _complete(self, prompt: str, kwargs: dict[str, Any]) -> CompletionResponse:
         request = self._completion_request(prompt, kwargs, self._raw_prompt())
+        self._ready()
         result = self.local_provider.chat(request)
         self._after(request, result.info)
         return chat_response_to_completion_response(cv.from_core_result(result))
 
     async def _acomplete(self, prompt: str, kwargs: dict[str, Any]) -> CompletionResponse:
         request = self._completion_request(prompt, kwargs, await self._araw_prompt())
+        await self._aready()
         result = await self.local_provider.achat(request)
         self._after(request, result.info)
         return chat_response_to_completion_response(cv.from_core_result(result))
@@ -268,6 +289,7 @@ class Patinox(PinnedServer, FunctionCallingLLM):
     def _stream_requested(self, request: core.ChatRequest) -> ChatResponseGen:
         def gen() -> ChatResponseGen:
             acc = cv.StreamAccumulator()
+            self._ready()
             for chunk in self.local_provider.stream_chat(request):
                 self._after(request, chunk.info)
                 yield acc.feed(chunk)
@@ -277,6 +299,7 @@ class Patinox(PinnedServer, FunctionCallingLLM):
     def _astream_requested(self, request: core.ChatRequest) -> ChatResponseAsyncGen:
         async def gen() -> ChatResponseAsyncGen:
             acc = cv.StreamAccumulator()
+            await self._aready()
             async for chunk in self.local_provider.astream_chat(request):
                 self._after(request, chunk.info)
                 yield acc.feed(chunk)

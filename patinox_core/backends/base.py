@@ -44,6 +44,17 @@ class StreamParser(Protocol):
         ...
 
 
+class LineParser(Protocol):
+    """Any line parser ``exchange.stream`` drives: a ``StreamParser`` (chat chunks) or a progress
+    parser (``ProgressEvent``s of a pull)."""
+
+    t0: float
+
+    def feed(self, line: str) -> Sequence[Any]: ...
+
+    def close(self) -> Sequence[Any]: ...
+
+
 class LoadState(Protocol):
     """Load state on one server, owned by the catalogue (``catalogue.ServiceLoadState``): a backend
     asks it to choose the cold-load read timeout and tells it what it loaded or unloaded itself."""
@@ -51,7 +62,8 @@ class LoadState(Protocol):
     def is_loaded(self, model: str | None) -> bool | None:
         """True / False as last known; None when the server does not report load state."""
 
-    def mark(self, model: str, loaded: bool) -> None: ...
+    def mark(self, model: str, loaded: bool, context: int | None = None) -> None:
+        """``model`` was loaded (with ``context`` tokens allocated, when the server said) or unloaded."""
 
 
 class Backend(Protocol):

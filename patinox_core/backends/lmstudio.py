@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from ..config import ProviderKind
@@ -36,7 +37,11 @@ from ..errors import (
 )
 from ..exchange import Operation, call
 from ..facts import ServerFacts
+from ..provisioning.events import ProgressEvent, PullTally
 from ..types import ChatRequest, EmbeddingResult, Usage
+from .lifecycle_errors import memory_error
+from .lmstudio_models import classify_download, download, left_in_lmstudio
+from .lmstudio_models import load as load_model
 from .malformed import as_list, as_mapping, count_or_none, field, optional_mapping
 from .openai_compat import OpenAICompatBackend, models_from_wire
 from .openai_errors import classify_error, error_fields, summarize_server_message
@@ -92,6 +97,8 @@ def classify_lmstudio_error(status: int | None, body: Any) -> LocalProviderError
     message, _, code = error_fields(body)
     summary = summarize_server_message(message)
     name = _quoted_model(message)
+    if memory := memory_error(summary, server="LM Studio", model=name):
+        return memory
     if "No models loaded" in message:
         return ModelNotLoadedError(f"LM Studio has no model loaded: {summary}",
                                    hint="load one: `lms load <model>` (or enable JIT loading in LM Studio)")
@@ -232,6 +239,32 @@ class LMStudioBackend(OpenAICompatBackend):
                 continue
         facts = yield from call(ctx, "GET", self.base_url + self.models_path, parse=self._openai_facts)
         return self._remember(None, facts)
+
+    # -- model management (lmstudio_models.py) ----------------------------------------------
+    download_poll_s = 0.5  # seconds between download status polls
+
+    def pull_plan(self, model: str, tally: PullTally) -> Operation[None]:
+        """Download ``model`` (a catalog id or a Hugging Face URL) and follow its job."""
+        ctx = self.transport.context(self.base_url, partial(classify_download, model=model,
+                                                            fallback=classify_lmstudio_error), model=model,
+                                     unreachable_hint=self.unreachable_hint, retries=0)
+        yield from download(ctx, self.base_url, model, tally, self.download_poll_s)
+
+    def pull_left(self, model: str, tally: PullTally) -> str:
+        return left_in_lmstudio(tally.job, tally)
+
+    def load_plan(self, model: str, keep_alive: str | int | None = None, *, loaded: bool = True,
+                  context: int | None = None) -> Operation[ProgressEvent]:
+        """Load ``model`` (``keep_alive`` as the idle ttl of an on-demand load; ``context`` through the
+        load endpoint) or unload every instance; the catalogue learns the state and allocated context."""
+        ttl = ttl_seconds(keep_alive if keep_alive is not None else self.settings.keep_alive) if loaded else None
+        ctx = self._ctx(model, kind="cold" if loaded else "normal", retries=0)
+        seconds, allocated = yield from load_model(ctx, self._ctx(None, retries=0), self.base_url, model, ttl,
+                                                   context, loaded)
+        if self.load_state is not None:
+            self.load_state.mark(model, loaded, allocated)
+        return ProgressEvent(model, self.base_url, "loaded" if loaded else "unloaded", seconds=seconds,
+                             total=allocated)
 
 
 __all__ = [

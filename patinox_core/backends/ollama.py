@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import math
+import time
 from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any
@@ -21,6 +22,7 @@ from ..config import LocalSettings, ProviderKind, redact
 from ..errors import ConfigurationError, LocalProviderError, ModelNotFoundError
 from ..exchange import Operation, call, download, stream
 from ..facts import ServerFacts
+from ..provisioning.events import ProgressEvent, PullTally
 from ..timeouts import TimeoutKind, read_timeout
 from ..transport import Transport
 from ..types import ChatRequest, ChatResult, EmbeddingResult, Usage
@@ -28,6 +30,7 @@ from .base import LoadState, token_count
 from .driven import DrivenBackend
 from .malformed import MalformedReply, as_mapping, field, number_or_none, text_or_none
 from .ollama_facts import TagEntry, facts_from_ps, facts_from_show, facts_from_tags, listing_complete, merge_facts
+from .ollama_pull import classify_pull, left_on_ollama, pull
 from .ollama_wire import (
     UNREACHABLE_HINT,
     EndpointNotFoundError,
@@ -151,9 +154,9 @@ class OllamaBackend(DrivenBackend):
         """``"normal"`` for a model known to be loaded, else ``"cold"`` (it may have to load first)."""
         return "normal" if self.is_loaded(model) else "cold"
 
-    def _mark(self, model: str, loaded: bool) -> None:
+    def _mark(self, model: str, loaded: bool, context: int | None = None) -> None:
         if self.load_state is not None:
-            self.load_state.mark(model, loaded)
+            self.load_state.mark(model, loaded, context)
 
     def _ctx(self, model: str | None, kind: TimeoutKind = "normal", read: float | None = None,
              retries: int | None = None, headers: dict[str, str] | None = None) -> CallContext:
@@ -262,15 +265,39 @@ class OllamaBackend(DrivenBackend):
         """The server's version string (``GET /api/version``)."""
         return (yield from call(self._ctx(None), "GET", self._url("/api/version"), parse=_version))
 
-    def load_plan(self, model: str, keep_alive: str | int | None, *, loaded: bool) -> Operation[None]:
-        """Load ``model`` (cold-load timeout) or unload it now (``keep_alive: 0``): an empty chat request."""
+    def load_plan(self, model: str, keep_alive: str | int | None = None, *, loaded: bool = True,
+                  context: int | None = None) -> Operation[ProgressEvent]:
+        """Load ``model`` (cold-load timeout; ``context`` tokens as ``num_ctx``) or unload it now
+        (``keep_alive: 0``): an empty chat request. After a load, ``/api/ps`` says the allocated
+        context; the catalogue learns both."""
         body: dict[str, Any] = {"model": model, "messages": [], "stream": False}
         alive = 0 if not loaded else keep_alive if keep_alive is not None else self.settings.keep_alive
         if alive is not None:
             body["keep_alive"] = alive
+        if loaded and context:
+            body["options"] = {"num_ctx": context}
+        t0 = time.perf_counter()
         yield from call(self._ctx(model, "cold" if loaded else "normal"), "POST", self._url("/api/chat"), body,
                         _done_reason)
-        self._mark(model, loaded)
+        seconds = time.perf_counter() - t0
+        allocated = None
+        if loaded:
+            ps = yield from call(self._ctx(None), "GET", self._url("/api/ps"), parse=facts_from_ps)
+            mine = ps.get(model) or ps.get(f"{model}:latest") or {}
+            allocated = mine.get("loaded_context_length")
+        self._mark(model, loaded, allocated)
+        return ProgressEvent(model, self.base_url, "loaded" if loaded else "unloaded", seconds=seconds,
+                             total=allocated)
+
+    def pull_plan(self, model: str, tally: PullTally) -> Operation[None]:
+        """``/api/pull``'s progress as events (``ollama_pull.py``); the read timeout is the cold-load one."""
+        ctx = self.transport.context(self.base_url, partial(classify_pull, model=model), model=model, kind="cold",
+                                     unreachable_hint=UNREACHABLE_HINT)
+        yield from pull(ctx, self._url("/api/pull"), model, tally)
+
+    def pull_left(self, model: str, tally: PullTally) -> str:
+        """What a pull stopped now leaves on this server."""
+        return left_on_ollama(tally)
 
     # -- the rest of the server's API: each a plan handed to a driver ----------------------
     def version(self) -> str:
@@ -279,17 +306,18 @@ class OllamaBackend(DrivenBackend):
     async def aversion(self) -> str:
         return await self.transport.arun(self.version_plan())
 
-    def load(self, model: str, keep_alive: str | int | None = None) -> None:
-        self.transport.run(self.load_plan(model, keep_alive, loaded=True))
+    def load(self, model: str, keep_alive: str | int | None = None, context: int | None = None) -> ProgressEvent:
+        return self.transport.run(self.load_plan(model, keep_alive, loaded=True, context=context))
 
-    async def aload(self, model: str, keep_alive: str | int | None = None) -> None:
-        await self.transport.arun(self.load_plan(model, keep_alive, loaded=True))
+    async def aload(self, model: str, keep_alive: str | int | None = None,
+                    context: int | None = None) -> ProgressEvent:
+        return await self.transport.arun(self.load_plan(model, keep_alive, loaded=True, context=context))
 
-    def unload(self, model: str) -> None:
-        self.transport.run(self.load_plan(model, 0, loaded=False))
+    def unload(self, model: str) -> ProgressEvent:
+        return self.transport.run(self.load_plan(model, 0, loaded=False))
 
-    async def aunload(self, model: str) -> None:
-        await self.transport.arun(self.load_plan(model, 0, loaded=False))
+    async def aunload(self, model: str) -> ProgressEvent:
+        return await self.transport.arun(self.load_plan(model, 0, loaded=False))
 
 
 __all__ = [

@@ -40,6 +40,7 @@ from ..types import ChatChunk, ChatRequest, ChatResult, FinishReason, InvalidToo
 from .base import ErrorPayload, stream_stopped_error, token_count
 from .forced_tools import ForcedTool, add_instruction, canonical_json, forced_call
 from .forced_tools import forced_tool as plan_forced_tool
+from .lifecycle_errors import memory_error
 from .malformed import MalformedReply, as_mapping, decode, field, optional_mapping, optional_text, text_or_none
 from .think import ThinkSplitter, split_think
 from .tool_args import split_calls, tool_calls_from_wire
@@ -398,6 +399,8 @@ def classify_error(status: int | None, body: Any, model: str | None = None) -> L
                            recovery=RecoveryStrategy.RETRY, **kw)
     if any(t in low for t in _CONFIG_TEXTS):
         return ConfigurationError(f"Ollama rejected the request: {text}", hint="fix the named parameter", **kw)
+    if memory := memory_error(text, server="Ollama", **kw):
+        return memory
     if status is None or status >= 500:
         return ServerError(f"Ollama failed: {text}", hint="check the server log (`ollama serve` output) and retry",
                            **kw)

@@ -36,6 +36,7 @@ from ..kinds import (
     with_props,
 )
 from ..kinds.llama_server import props_facts
+from ..provisioning.events import ProgressEvent
 from ..timeouts import TimeoutKind, read_timeout
 from ..transport import Transport
 from ..types import ChatRequest, ChatResult, EmbeddingResult
@@ -57,6 +58,7 @@ from .completions_wire import COMPLETIONS_PATH, completion_to_wire
 from .driven import DrivenBackend
 from .empty_stream import diagnosis_request, explain_empty_stream
 from .forced_tools import ForcedTool, add_instruction, forced_tool
+from .llama_router import load as router_load
 from .malformed import as_list, as_mapping, count_or_none, field, optional_mapping
 
 FLAVORS = openai_flavors()
@@ -294,6 +296,30 @@ class OpenAICompatBackend(DrivenBackend):
         return self.transport.context(self.base_url, self.classify, model=model, kind=kind,
                                       read=read_timeout(self.transport.settings, kind, read),
                                       unreachable_hint=self.unreachable_hint, retries=retries, headers=headers)
+
+    # -- load / unload: llama-server's router mode only (llama_router.py) --------------------
+    router_poll_s = 0.5  # seconds between /models polls while a model loads
+
+    def load_plan(self, model: str, keep_alive: str | int | None = None, *, loaded: bool = True,
+                  context: int | None = None) -> Operation[ProgressEvent]:
+        """Load or unload ``model`` on a llama-server router (no other OpenAI-compatible server can)."""
+        if self.flavor != "llama_server":
+            raise CapabilityError(f"{self.flavor or 'this OpenAI-compatible server'} at {self.base_url} loads its "
+                                  "models itself: patinox cannot load or unload them",
+                                  hint="restart the server with the model you want", model=model,
+                                  service=self.base_url)
+        if context:
+            raise ConfigurationError("llama-server's router takes no context per load",
+                                     hint="set -c (or a preset) for the router's models", model=model)
+        t0 = time.perf_counter()
+        max_polls = max(1, int(self.settings.cold_load_timeout / self.router_poll_s))
+        allocated = yield from router_load(self._ctx(model, kind="normal", retries=0), self._ctx(None, retries=0),
+                                           self.base_url, model, loaded=loaded, keep_alive=keep_alive,
+                                           poll_s=self.router_poll_s, max_polls=max_polls)
+        if self.load_state is not None:
+            self.load_state.mark(model, loaded, allocated)
+        return ProgressEvent(model, self.base_url, "loaded" if loaded else "unloaded",
+                             seconds=time.perf_counter() - t0, total=allocated)
 
     def _chat_ctx(self, request: ChatRequest) -> CallContext:
         return self._ctx(request.model, read=request.timeout, retries=request.max_retries, headers=request.headers)

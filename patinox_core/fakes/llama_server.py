@@ -138,14 +138,20 @@ class FakeLlamaRouter(FakeLlamaServer):
     (``loaded``, ``unloaded``, ``loading``, ``sleeping``); ``GET /models`` and ``/v1/models`` list
     them all (``status``; a loaded one with its instance's ``meta``); ``GET /props`` is the router's
     own (``role: "router"``, ``n_ctx: 0``, no slots) and ``/props?model=ID`` that instance's;
-    ``POST /models/load`` and ``/models/unload`` (``{"model": ID}``) change a status; a request
-    naming an unloaded model loads it first (``--models-autoload``). The slot pool is shared."""
+    ``POST /models/load`` and ``/models/unload`` (``{"model": ID}``) answer ``{"success": true}`` and
+    change a status: a load shows ``loading`` for ``load_polls`` listings first, and a model in
+    ``fail_loads`` ends ``unloaded`` with ``failed: true, exit_code: 1`` (its process died: out of
+    memory, say); a request naming an unloaded model loads it first (``--models-autoload``). The slot
+    pool is shared."""
 
     def __init__(self, models: dict[str, str] | None = None, **kwargs: Any) -> None:
         self.states = dict(models or {"gemma-3-4b-it": "loaded", "qwen3-4b": "unloaded"})
         super().__init__(next(iter(self.states)), **kwargs)
         self.models = {name: OpenAIModel(name, reply=self.model.reply, context_length=self.model.context_length)
                        for name in self.states}
+        self.load_polls = 0
+        self.fail_loads: set[str] = set()
+        self._pending: dict[str, int] = {}  # model -> listings left while it loads
 
     def routes(self) -> dict[tuple[str, str], Route]:
         return {**super().routes(), ("GET", "/props"): self._router_props,
@@ -160,9 +166,19 @@ class FakeLlamaRouter(FakeLlamaServer):
         return model
 
     def listing(self) -> dict[str, Any]:
+        for name, left in list(self._pending.items()):  # a load in progress moves on at each listing
+            if left <= 0:
+                del self._pending[name]
+                self.states[name] = "unloaded" if name in self.fail_loads else "loaded"
+            else:
+                self._pending[name] = left - 1
+
         def entry(name: str) -> dict[str, Any]:
+            status: dict[str, Any] = {"value": self.states[name], "args": ["llama-server"]}
+            if name in self.fail_loads and self.states[name] == "unloaded" and name not in self._pending:
+                status.update(failed=True, exit_code=1)
             out: dict[str, Any] = {"id": name, "aliases": [], "tags": [], "object": "model", "owned_by": "llamacpp",
-                                   "created": CREATED, "status": {"value": self.states[name], "args": ["llama-server"]},
+                                   "created": CREATED, "status": status,
                                    "architecture": {"input_modalities": ["text"], "output_modalities": ["text"]},
                                    "source": "models_dir", "can_remove": False}
             if self.states[name] == "loaded":
@@ -171,7 +187,7 @@ class FakeLlamaRouter(FakeLlamaServer):
         return {"data": [entry(name) for name in self.states], "object": "list"}
 
     def _router_props(self, request: FakeRequest) -> Reply:
-        name = request.query.get("model")
+        name = next(iter(request.query.get("model") or ()), None)
         if not name:
             return Reply(body={"role": "router", "max_instances": 4, "models_autoload": True,
                                "model_alias": "llama-server", "model_path": "none",
@@ -185,7 +201,10 @@ class FakeLlamaRouter(FakeLlamaServer):
         name = str((request.json or {}).get("model"))
         if name not in self.states:
             return self.error(404, "model is not found", "not_found_error")
-        self.states[name] = state
+        if state == "loaded" and self.states[name] != "loaded":
+            self.states[name], self._pending[name] = "loading", self.load_polls
+        else:
+            self.states[name] = state
         return Reply(body={"success": True})
 
 

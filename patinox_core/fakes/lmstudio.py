@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._http import FakeHTTPServer, FakeRequest, Fault, Reply, StreamReply
+from .lmstudio_admin import LMStudioAdmin
 
 __test__: dict[str, object] = {}  # falsy: not a test module for pytest; a dict, as doctest requires
 
@@ -131,6 +132,7 @@ class FakeLMStudioServer(FakeHTTPServer):
         self.usage_in_stream = usage_in_stream
         self.fragment = max(1, fragment)
         self._counter = 0
+        self.admin = LMStudioAdmin(self)  # v1 download / load / unload (fakes/lmstudio_admin.py)
 
     # -- scripting and LM Studio-specific faults ---------------------------------------------
     def add_model(self, model: LMStudioModel) -> LMStudioModel:
@@ -173,6 +175,8 @@ class FakeLMStudioServer(FakeHTTPServer):
             return self._chat(request.json or {}, native=path.startswith("/api/v0"))
         if method == "POST" and path in ("/v1/embeddings", "/api/v0/embeddings"):
             return self._embeddings(request.json or {})
+        if api == "v1" and (admin := self.admin.handle(method, path, request)) is not None:
+            return admin
         return self._unexpected(method, path)
 
     @staticmethod

@@ -33,6 +33,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ._http import FakeHTTPServer, FakeRequest, Fault, Reply, StreamReply
+from .ollama_pull import OllamaRegistry
 
 __test__: dict[str, object] = {}  # falsy: not a test module for pytest; a dict, as doctest requires
 
@@ -182,6 +183,7 @@ class FakeOllamaServer(FakeHTTPServer):
         self._omit_prompt: list[int | None] = []  # one entry per upcoming chat: cached count or None
         # not signed in to ollama.com: a chat with a cloud model is 401 with this sign-in link
         self.signin_url: str | None = None
+        self.registry = OllamaRegistry(self)  # POST /api/pull and the memory limit (fakes/ollama_pull.py)
 
     # -- scripting -----------------------------------------------------------------------
     def add_model(self, model: OllamaModel) -> OllamaModel:
@@ -257,6 +259,7 @@ class FakeOllamaServer(FakeHTTPServer):
             ("POST", "/api/chat"): self._chat,
             ("POST", "/api/embed"): self._embed,
             ("POST", "/api/embeddings"): self._legacy_embed,
+            ("POST", "/api/pull"): self.registry.pull,
         }
         if request.method == "HEAD" and ("GET", request.path) in routes:
             return Reply(body=b"")
@@ -340,9 +343,12 @@ class FakeOllamaServer(FakeHTTPServer):
             return err or _error(400, "model is required")
         stream = body.get("stream", True) is not False
         messages = body.get("messages") or []
+        unload = body.get("keep_alive") in (0, "0", "0s", "0m") and not messages
+        if not unload and (refusal := self.registry.memory_refusal(model)):
+            return refusal
         if not messages or self._load_replies:
-            unload = body.get("keep_alive") in (0, "0", "0s", "0m") and not messages
             model.loaded = not unload
+            model.loaded_context_length = (body.get("options") or {}).get("num_ctx") or model.loaded_context_length
             if messages:
                 self._load_replies -= 1
             return self._send(stream, model, [], self._final(model, "unload" if unload else "load", {}))

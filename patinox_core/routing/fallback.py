@@ -417,12 +417,12 @@ def _one_size(result: EmbeddingResult) -> bool:
     return len({len(v) for v in result.vectors}) <= 1
 
 
-def close(chunks: Iterator[ChatChunk]) -> None:
+def close(chunks: Iterator[Any]) -> None:
     """Close a stream that is a generator (a plain iterator has nothing to close)."""
     getattr(chunks, "close", lambda: None)()
 
 
-async def aclose(chunks: AsyncIterator[ChatChunk]) -> None:
+async def aclose(chunks: AsyncIterator[Any]) -> None:
     """Close an async stream that is an async generator."""
     closer = getattr(chunks, "aclose", None)
     if closer is not None:

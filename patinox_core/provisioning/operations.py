@@ -51,8 +51,8 @@ def emit(progress: ProgressCallback | None, event: ProgressEvent) -> None:
 def pick_puller(services: Sequence[Service], service: str | None) -> Service:
     """The server a pull goes to: ``service`` when given, else the first healthy Ollama, then LM Studio.
 
-    >>> s = [Service(kind=ProviderKind.LMSTUDIO, base_url="http://l"), Service(kind=ProviderKind.OLLAMA,
-    ...      base_url="http://o")]
+    >>> s = [Service(kind=ProviderKind.LMSTUDIO, base_url="http://l", healthy=True),
+    ...      Service(kind=ProviderKind.OLLAMA, base_url="http://o", healthy=True)]
     >>> pick_puller(s, None).base_url, pick_puller(s, "http://l").base_url
     ('http://o', 'http://l')
     """

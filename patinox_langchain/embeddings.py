@@ -15,9 +15,10 @@ from typing import Any
 
 from langchain_core.embeddings import Embeddings
 from langchain_core.utils import secret_from_env
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr
 
 from patinox_core.errors import InvalidResponseError
+from patinox_core.provisioning.once import Readiness
 
 from .chat_models import _ProviderMixin
 
@@ -66,6 +67,12 @@ class PatinoxEmbeddings(_ProviderMixin, BaseModel, Embeddings):
     api_key: SecretStr | None = Field(default_factory=secret_from_env("PATINOX_API_KEY", default=None))
     client: Any = Field(default=None, exclude=True)
     """A ``LocalProvider`` to share (one catalogue, one connection pool)."""
+    pull_if_missing: bool = False
+    """Before the first request, download ``model`` when no server has it (progress on stderr)."""
+    preload: bool = False
+    """Before the first request, load the model (kept for ``keep_alive``), with progress on stderr."""
+
+    _readiness: Readiness = PrivateAttr(default_factory=Readiness)  # pull_if_missing / preload, once
 
     def _options(self) -> dict[str, Any]:
         return {"batch_size": self.batch_size, "max_concurrency": self.max_concurrency,
@@ -83,12 +90,18 @@ class PatinoxEmbeddings(_ProviderMixin, BaseModel, Embeddings):
 
     def _embed(self, texts: Sequence[str], progress: bool = True) -> list[list[float]]:
         texts = list(texts)
+        if self.pull_if_missing or self.preload:
+            self._readiness.ready(self._get_provider(), self.model, pull=self.pull_if_missing, load=self.preload,
+                                  keep_alive=self.keep_alive, capability="embeddings")
         with self._progress(texts, progress) as report:
             vectors = self._get_provider().embed(texts, self.model, **self._options(), **report).vectors
         return _checked(texts, vectors)
 
     async def _aembed(self, texts: Sequence[str], progress: bool = True) -> list[list[float]]:
         texts = list(texts)
+        if self.pull_if_missing or self.preload:
+            await self._readiness.aready(self._get_provider(), self.model, pull=self.pull_if_missing,
+                                         load=self.preload, keep_alive=self.keep_alive, capability="embeddings")
         with self._progress(texts, progress) as report:
             vectors = (await self._get_provider().aembed(texts, self.model, **self._options(), **report)).vectors
         return _checked(texts, vectors)

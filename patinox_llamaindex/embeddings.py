@@ -16,6 +16,7 @@ from pydantic import Field, PrivateAttr, SecretStr
 
 from patinox_core.arguments import construct
 from patinox_core.config import LocalSettings
+from patinox_core.provisioning.once import Readiness
 
 from ._runtime import PinnedServer, _check_exclusive, _Runtime, build_local_provider
 
@@ -53,7 +54,13 @@ class PatinoxEmbedding(PinnedServer, BaseEmbedding):
     show_progress: bool = Field(default=False, description="Progress bar (tqdm.auto) for batch embedding.")
     api_key: SecretStr | None = Field(default=None, exclude=True, description="For servers behind auth (or env).")
 
+    pull_if_missing: bool = Field(default=False, description="Before the first request, download the model when "
+                                  "no server has it, with a progress bar (off by default).")
+    preload: bool = Field(default=False, description="Before the first request, load the model (keep_alive), "
+                          "with progress.")
+
     _rt: _Runtime = PrivateAttr(default_factory=_Runtime)
+    _readiness: Readiness = PrivateAttr(default_factory=Readiness)
 
     def __init__(
         self,
@@ -94,12 +101,18 @@ class PatinoxEmbedding(PinnedServer, BaseEmbedding):
         return [f"{prefix}{t}" for t in texts] if prefix else texts
 
     def _embed(self, texts: list[str], prefix: str | None) -> list[Embedding]:
+        if self.pull_if_missing or self.preload:
+            self._readiness.ready(self.local_provider, self.model_name, pull=self.pull_if_missing, load=self.preload,
+                                  keep_alive=self.keep_alive, capability="embeddings")
         result: EmbeddingResult = self.local_provider.embed(
             self._prefixed(prefix, texts), self.model_name, **self._opts()
         )
         return result.vectors
 
     async def _aembed(self, texts: list[str], prefix: str | None) -> list[Embedding]:
+        if self.pull_if_missing or self.preload:
+            await self._readiness.aready(self.local_provider, self.model_name, pull=self.pull_if_missing,
+                                         load=self.preload, keep_alive=self.keep_alive, capability="embeddings")
         result: EmbeddingResult = await self.local_provider.aembed(
             self._prefixed(prefix, texts), self.model_name, **self._opts()
         )

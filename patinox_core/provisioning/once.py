@@ -36,26 +36,29 @@ class Readiness:
         return (Readiness, ())
 
     def ready(self, provider: LocalProvider, model: str | None, *, pull: bool, load: bool,
-              keep_alive: str | int | None = None, context: int | None = None) -> ModelInfo | None:
+              keep_alive: str | int | None = None, context: int | None = None,
+              capability: str = "chat") -> ModelInfo | None:
+        """Ensure ``model`` (None: the default model for ``capability``) once; None when already done."""
         if self.done or not (pull or load):
             return None
         with self.lock:
             if self.done:
                 return None
-            name = model or provider.get_model(None).name
+            name = model or provider.get_model(None, capability=capability).name
             info = provider.ensure_model(name, pull=pull, load=load, keep_alive=keep_alive, context=context,
                                          progress=ProgressBar())
             self.done = True
             return info
 
     async def aready(self, provider: LocalProvider, model: str | None, *, pull: bool, load: bool,
-                     keep_alive: str | int | None = None, context: int | None = None) -> ModelInfo | None:
+                     keep_alive: str | int | None = None, context: int | None = None,
+                     capability: str = "chat") -> ModelInfo | None:
         if self.done or not (pull or load):
             return None
         async with self.alocks.get():
             if self.done:
                 return None
-            name = model or (await provider.aget_model(None)).name
+            name = model or (await provider.aget_model(None, capability=capability)).name
             info = await provider.aensure_model(name, pull=pull, load=load, keep_alive=keep_alive, context=context,
                                                 progress=ProgressBar())
             self.done = True

@@ -117,3 +117,32 @@ def test_llamaindex_patinox_pull_and_preload(ollama: FakeOllamaServer) -> None:
         asyncio.run(other.achat([ChatMessage(role="user", content="hi")]))
     assert sum(r.path == "/api/pull" for r in ollama.requests) == 1
     assert [m == [] for m in chats(ollama)] == [True, False, True, False]
+
+
+# --- embeddings --------------------------------------------------------------------------------------------
+def test_embeddings_pull_and_preload(ollama: FakeOllamaServer) -> None:
+    pytest.importorskip("langchain_core")
+    pytest.importorskip("llama_index.core")
+    from patinox_langchain import PatinoxEmbeddings
+    from patinox_llamaindex import PatinoxEmbedding
+
+    ollama.registry.offer(OllamaModel("all-minilm", capabilities=["embedding"], embedding_dim=384, size=46_000_000))
+    with provider(ollama.url) as p:
+        lc = PatinoxEmbeddings(model="all-minilm", client=p, pull_if_missing=True)
+        assert len(lc.embed_query("hi")) == 384
+        li = PatinoxEmbedding(local_provider=p, preload=True)  # the default embedding model
+        asyncio.run(li.aget_text_embedding("hi"))
+        default = p.get_model(None, capability="embeddings").name
+    assert sum(r.path == "/api/pull" for r in ollama.requests) == 1
+    loads = [r.json for r in ollama.requests if r.path == "/api/chat" and not r.json["messages"]]
+    assert [body["model"] for body in loads] == [default] and ollama.find(default).loaded
+
+
+# --- load state drives the read timeout ------------------------------------------------------------------
+def test_after_unload_a_request_gets_the_cold_load_timeout_again(ollama: FakeOllamaServer) -> None:
+    with provider(ollama.url) as p:
+        p.load("qwen3")
+        backend = p.fleet.backend(p.get_model("qwen3"))
+        assert backend.timeout_kind("qwen3:latest") == "normal"
+        p.unload("qwen3")
+        assert backend.timeout_kind("qwen3:latest") == "cold"

@@ -103,8 +103,9 @@ def download(ctx: CallContext, base_url: str, model: str, tally: PullTally, poll
         if event.phase == "failed":
             raise PullError(f"LM Studio's download of {model} failed", model=model, service=base_url,
                             hint="see LM Studio's Downloads panel or log (a full disk? the network?), then retry",
-                            left_on_server=f"the {human_bytes(event.completed)} fetched stay in LM Studio's "
-                                           "downloads; LM Studio resumes or cleans them from its Downloads panel")
+                            left_on_server=f"the failed job {job_id} ({human_bytes(event.completed)} fetched) stays "
+                                           "in LM Studio's download list; retry, or clear it in LM Studio's "
+                                           "Downloads panel")
         yield event
         if event.phase == "done" or not job_id:
             return

@@ -258,6 +258,7 @@ def test_lmstudio_failed_and_unknown_downloads(lmstudio: FakeLMStudioServer) -> 
         with pytest.raises(PullError) as info:
             p.pull(QWEN, progress=events.append)
         assert "failed" in info.value.message and "1.1 GB fetched" in info.value.left_on_server
+        assert info.value.left_on_server.startswith("the failed job job_")
         assert events[-1].phase == "failed"
         with pytest.raises(RegistryModelNotFoundError) as missing:
             p.pull("nobody/nothing")

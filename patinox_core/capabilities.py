@@ -95,7 +95,8 @@ class ModelInfo:
     ``parallel_slots`` is how many requests its server runs at once, where the server says
     (``ServerFacts.parallel_slots``; an override may set it); None when unknown. ``remote``: the
     server forwards the model to a cloud host (Ollama ``:cloud`` / ``-cloud`` models, ``remote_host``
-    in its listing); ``requires=`` and the default pick never choose one unless allowed.
+    in its listing); ``requires=`` and the default pick never choose one unless allowed. ``instance_count``:
+    how many copies are loaded, where the server says (LM Studio); None when unknown.
     """
 
     name: str
@@ -113,6 +114,7 @@ class ModelInfo:
     server_context_length: int | None = None
     parallel_slots: int | None = None
     remote: bool = False
+    instance_count: int | None = None
     capabilities: Capabilities = field(default_factory=Capabilities)
     quality_tier: QualityTier = QualityTier.UNKNOWN
     speed_tier: SpeedTier = SpeedTier.UNKNOWN
@@ -226,8 +228,8 @@ def server_context_default(kind: ProviderKind, version: str | None = None) -> in
 # --------------------------------------------------------------------------- building ModelInfo
 
 _FACT_KEYS = ("family", "parameter_size", "parameter_count", "quantization", "size_bytes", "context_length",
-              "loaded", "loaded_context_length", "default_context_length", "parallel_slots", "remote", *CAPABILITY_KEYS,
-              "quality_tier", "speed_tier")
+              "loaded", "loaded_context_length", "default_context_length", "parallel_slots", "remote", "instance_count",
+              *CAPABILITY_KEYS, "quality_tier", "speed_tier")
 _ALIASES = {"embedding": "embeddings", "tool_use": "tools", "reasoning": "thinking",
             "num_ctx": "default_context_length", "context_window": "default_context_length",
             "max_context_length": "context_length"}

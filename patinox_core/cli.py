@@ -113,6 +113,31 @@ def load_table(rows: Sequence[dict[str, Any]], out: TextIO | None = None) -> str
     return _table(out, ["SERVER", "MODEL", "SLOTS", "IN FLIGHT", "QUEUED", "LATENCY", "BACK-OFF"], cells)
 
 
+def notes_lines(notes: dict[str, dict[str, Any]]) -> list[str]:
+    """One line per server whose backend reports more than models (LM Studio: native API, JIT
+    loading, the idle TTL patinox sends, API token).
+
+    >>> (line,) = notes_lines({"http://127.0.0.1:1234": {"native_api": "/api/v1", "jit_loading": True,
+    ...                                                 "idle_ttl_s": None, "api_token": False}})
+    >>> for part in line.split("; "):
+    ...     print(part)
+      http://127.0.0.1:1234: native API /api/v1
+    JIT loading on
+    idle TTL: LM Studio default (60 min for JIT-loaded models)
+    API token: none
+    """
+    lines = []
+    for url, n in notes.items():
+        jit = {True: "on", False: "off (only loaded models answer)", None: "unknown"}[n.get("jit_loading")]
+        ttl = n.get("idle_ttl_s")
+        ttl_text = f"{ttl} s (patinox sends keep_alive as ttl)" if ttl else \
+            "LM Studio default (60 min for JIT-loaded models)"
+        parts = [f"native API {n.get('native_api') or 'none (/v1 only)'}", f"JIT loading {jit}",
+                 f"idle TTL: {ttl_text}", f"API token: {'sent' if n.get('api_token') else 'none'}"]
+        lines.append(f"  {server_text(url, 200)}: " + "; ".join(parts))
+    return lines
+
+
 def _looked_at(provider: LocalProvider) -> list[str]:
     return [url for url, _, _ in provider.discovery.targets()] if provider.discovery else []
 
@@ -151,11 +176,13 @@ def cmd_status(provider: LocalProvider, args: argparse.Namespace, out: TextIO) -
     load = provider.load_status(models)
     if args.json:
         data = {"services": [s.to_dict() for s in services], "models": [m.to_dict() for m in models],
-                "load": load, "looked_at": _looked_at(provider)}
+                "load": load, "notes": provider.server_notes(), "looked_at": _looked_at(provider)}
         print(json.dumps(data, indent=2), file=out)
     else:
         if services:
             print(f"Servers\n{services_table(services, out)}\n", file=out)
+        if notes := notes_lines(provider.server_notes()):
+            print("Server settings (as patinox sees them)", *notes, "", sep="\n", file=out)
         if healthy:
             print(f"Models\n{models_table(models, out)}" if models else "Models\n  (none installed)", file=out)
             if load:

@@ -55,6 +55,8 @@ else:  # pragma: no cover - exercised on 3.10 only
 _URL_SPECS = {s.settings_field: s for s in KINDS if s.settings_field}
 _FIELD_KEYS = {field: (f"PATINOX_{field.upper()}", *s.env_vars) for field, s in _URL_SPECS.items()}
 _FIELD_KEYS["ollama_api_key"] = ("PATINOX_OLLAMA_API_KEY", "OLLAMA_API_KEY")
+#: LM Studio's API token: ours, then the variable LM Studio's own SDKs read.
+_FIELD_KEYS["lmstudio_api_token"] = ("PATINOX_LMSTUDIO_API_TOKEN", "LM_API_TOKEN")
 
 
 # --------------------------------------------------------------------------- settings
@@ -135,6 +137,9 @@ class LocalSettings(BaseSettings):
     api_key: SecretStr | None = None
     ollama_api_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices(
         "ollama_api_key", *_FIELD_KEYS["ollama_api_key"]), repr=False)
+    lmstudio_api_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("lmstudio_api_token", *_FIELD_KEYS["lmstudio_api_token"]),
+        repr=False)
     context_guard: Literal["warn", "raise", "off"] = "warn"
     embed_batch_size: int = Field(default=256, ge=1, le=4096)
     affinity_header: str = "x-session-id"  # a gateway gets each conversation's key in it ("" : none)
@@ -198,7 +203,7 @@ class LocalSettings(BaseSettings):
             ep.url = take(ep.url)
         return self
 
-    @field_validator("api_key", "ollama_api_key", mode="before")
+    @field_validator("api_key", "ollama_api_key", "lmstudio_api_token", mode="before")
     @classmethod
     def _api_key(cls, v: Any) -> Any:
         raw = v.get_secret_value() if isinstance(v, SecretStr) else v
@@ -209,7 +214,7 @@ class LocalSettings(BaseSettings):
     @model_validator(mode="after")
     def _register_secrets(self) -> LocalSettings:
         """Every secret these settings hold is redacted from all text patinox produces."""
-        for key in (self.api_key, self.ollama_api_key):
+        for key in (self.api_key, self.ollama_api_key, self.lmstudio_api_token):
             if key is not None:
                 register_secret(key.get_secret_value())
         for cred in self.credentials.values():
@@ -287,8 +292,10 @@ class LocalSettings(BaseSettings):
     def auth_headers(self, base_url: str) -> dict[str, str]:
         """Headers for a server: Basic auth from URL credentials, else Bearer ``ollama_api_key``
         (``OLLAMA_API_KEY``) for a configured Ollama URL (``OLLAMA_HOST=https://ollama.com``), else
+        Bearer ``lmstudio_api_token`` (``LM_API_TOKEN``) for LM Studio (``lmstudio_urls``), else
         Bearer ``api_key``. Keys go only to servers the user named (never to an unconfigured
-        loopback default that discovery found: any local process may listen on 11434 or 1234)."""
+        loopback default that discovery found: any local process may listen on 11434 or 1234), except
+        the LM Studio token, which also goes to LM Studio's loopback default."""
         cred = self.credentials.get(base_url)
         if cred is not None:
             import base64
@@ -298,9 +305,22 @@ class LocalSettings(BaseSettings):
         url = base_url.rstrip("/")
         if self.ollama_api_key is not None and url in self._ollama_urls():
             return {"Authorization": f"Bearer {self.ollama_api_key.get_secret_value()}"}
+        if self.lmstudio_api_token is not None and url in self.lmstudio_urls():
+            return {"Authorization": f"Bearer {self.lmstudio_api_token.get_secret_value()}"}
         if self.api_key is not None and url in {u.rstrip("/") for u, _ in self.configured_urls()}:
             return {"Authorization": f"Bearer {self.api_key.get_secret_value()}"}
         return {}
+
+    def lmstudio_urls(self) -> set[str]:
+        """Where ``lmstudio_api_token`` goes: the LM Studio URL (configured, else its loopback default)
+        and every endpoint of kind ``lmstudio``.
+
+        >>> sorted(LocalSettings(endpoints=["lmstudio=http://box:1234", "http://gpu:8000"]).lmstudio_urls())
+        ['http://127.0.0.1:1234', 'http://box:1234']
+        """
+        urls = {self.effective_lmstudio_url.rstrip("/")}
+        urls.update(ep.url.rstrip("/") for ep in self.endpoints if ep.kind is ProviderKind.LMSTUDIO)
+        return urls
 
 
 # --------------------------------------------------------------------------- config file

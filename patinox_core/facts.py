@@ -13,7 +13,8 @@ class ServerFacts(TypedDict, total=False):
     ``loaded_context_length`` what is allocated now, ``default_context_length`` what a load
     would allocate (Ollama Modelfile ``num_ctx``). ``parallel_slots`` is how many requests the
     server runs at once (llama-server ``total_slots``, SGLang's running-request cap, TGI's
-    ``max_concurrent_requests``): a server-wide figure, laid over each of its models.
+    ``max_concurrent_requests``): a server-wide figure, laid over each of its models; LM Studio's
+    is per model (its loaded instance's ``parallel``). ``instance_count``: loaded copies (LM Studio).
     """
 
     name: str
@@ -28,5 +29,6 @@ class ServerFacts(TypedDict, total=False):
     loaded_context_length: int
     default_context_length: int
     parallel_slots: int
+    instance_count: int
     capabilities: dict[str, bool]  # keys among Capabilities' fields
     remote: bool  # served by a cloud host the server forwards to (Ollama remote_host)

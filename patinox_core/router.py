@@ -391,6 +391,12 @@ class LocalProvider:
         return await self.lifecycle.aensure(model, pull=pull, load=load, service=service, keep_alive=keep_alive,
                                             context=context, progress=progress)
 
+    def server_notes(self) -> dict[str, dict[str, Any]]:
+        """Per server URL, what its backend learned beyond models (LM Studio: native API, JIT loading,
+        idle TTL, API token); servers whose backend says nothing are left out. No I/O."""
+        return {url: notes() for url, backend in sorted(self.fleet.backends.items())
+                if callable(notes := getattr(backend, "server_notes", None))}
+
     # -- health and lifecycle ------------------------------------------------------------
     def health(self) -> list[Service]:
         """Probe every server now (discovery refresh; injected backends list their models)."""

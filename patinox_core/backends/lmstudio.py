@@ -4,9 +4,12 @@ What differs from ``openai_compat.py``:
 
 * Model metadata comes from ``/api/v1/models`` (LM Studio ≥ 0.4), else ``/api/v0/models``
   (≥ 0.3.6), else plain ``/v1/models``; the first two say type, loaded state, context lengths,
-  quantization, architecture and vision / tool-use capabilities. A listing also tells the backend
-  which models are resident, so a request for a not-loaded model (JIT loading) gets
-  ``cold_load_timeout`` as its read timeout.
+  quantization, architecture and vision / tool-use capabilities; v1 also loaded instances and their
+  ``parallel`` (the model's slots, which routing fills). A listing also tells the backend which
+  models are resident, so a request for a not-loaded model (JIT loading) gets ``cold_load_timeout``
+  as its read timeout, and whether JIT loading is on (``server_notes``, shown by ``patinox status``).
+* With "Require Authentication" on, requests carry ``lmstudio_api_token`` (``LM_API_TOKEN``) as a
+  Bearer token (``LocalSettings.auth_headers``); a refusal says how to set one.
 * Endpoint choice: a non-streaming chat goes to ``/api/v0/chat/completions`` once a native listing
   showed that the REST API exists, because only that route returns server-measured ``stats``
   (tokens/s, time to first token) for ``Metrics``; the reply is otherwise OpenAI-shaped. Streams,
@@ -26,6 +29,7 @@ from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any
 
+from ..call_context import CallContext
 from ..config import ProviderKind
 from ..errors import (
     CapabilityError,
@@ -80,6 +84,11 @@ def ttl_seconds(keep_alive: str | int | float | None) -> int | None:
     return max(1, math.ceil(seconds))
 
 
+#: What to do when LM Studio runs with "Require Authentication" and patinox sent no (valid) token.
+TOKEN_HINT = ("create a token in LM Studio (Developer > Server Settings > Manage Tokens) and set LM_API_TOKEN "
+              "or PATINOX_LMSTUDIO_API_TOKEN (or lmstudio_api_token in patinox.toml)")
+
+
 def _quoted_model(message: str) -> str | None:
     match = _QUOTED.search(message)
     return match.group(1) if match else None
@@ -90,12 +99,18 @@ def classify_lmstudio_error(status: int | None, body: Any) -> LocalProviderError
 
     >>> classify_lmstudio_error(404, {"error": "No models loaded. Please load a model ..."}).hint
     'load one: `lms load <model>` (or enable JIT loading in LM Studio)'
+    >>> classify_lmstudio_error(401, {"error": {"type": "invalid_request", "code": "invalid_api_key",
+    ...                                         "message": "An LM Studio API token is required ..."}}).hint[:40]
+    'create a token in LM Studio (Developer >'
     >>> classify_lmstudio_error(400, {"error": {"message": 'Invalid model identifier "o4-mini". Please ...',
     ...                                         "code": "model_not_found"}}).hint
     'download it: `lms get o4-mini`, or pick one from `lms ls`'
     """
     message, _, code = error_fields(body)
     summary = summarize_server_message(message)
+    if status in (401, 403) or code == "invalid_api_key" or "API token" in message:
+        return ConfigurationError(f"LM Studio refused the request: it requires a valid API token ({summary})",
+                                  hint=TOKEN_HINT, status_code=status)
     name = _quoted_model(message)
     if memory := memory_error(summary, server="LM Studio", model=name):
         return memory
@@ -127,8 +142,21 @@ def _models(data: Any, key: str, what: str) -> list[Mapping[str, Any]]:
     return [as_mapping(m, "a model entry") for m in as_list(field(data, key, what), f"{what}'s {key}")]
 
 
+def _served_config(instances: list[Any], key: str) -> Mapping[str, Any]:
+    """The load config of the instance a request naming ``key`` reaches: the one whose id is the key
+    (a second load of a model is ``key:2``, addressed by that id), else the first."""
+    configs: dict[str, Mapping[str, Any]] = {}
+    for item in instances:
+        instance = as_mapping(item, "a loaded instance")
+        configs.setdefault(str(instance.get("id")), optional_mapping(instance.get("config") or None,
+                                                                    "a loaded instance's config"))
+    return configs.get(key) or next(iter(configs.values()), {})
+
+
 def facts_from_api_v1(data: Any) -> list[ServerFacts]:
-    """``GET /api/v1/models`` (LM Studio ≥ 0.4) to ``ServerFacts``."""
+    """``GET /api/v1/models`` (LM Studio ≥ 0.4) to ``ServerFacts``: every downloaded model, with
+    ``loaded_instances`` giving the loaded state, how many instances (``instance_count``) and, from
+    the instance a request reaches, the allocated context and ``parallel`` (its slots)."""
     facts: list[ServerFacts] = []
     for m in _models(data, "models", "the /api/v1/models reply"):
         caps = optional_mapping(m.get("capabilities") or None, "a model's capabilities")
@@ -140,10 +168,13 @@ def facts_from_api_v1(data: Any) -> list[ServerFacts]:
              context_length=m.get("max_context_length"))
         instances = as_list(m.get("loaded_instances") or [], "loaded_instances")
         fact["loaded"] = bool(instances)
-        config = optional_mapping(as_mapping(instances[0], "a loaded instance").get("config") or None,
-                                  "a loaded instance's config") if instances else {}
+        if instances:
+            fact["instance_count"] = len(instances)
+        config = _served_config(instances, fact["name"])
         if allocated := count_or_none(config.get("context_length")):
             fact["loaded_context_length"] = allocated
+        if slots := count_or_none(config.get("parallel")):
+            fact["parallel_slots"] = slots
         reasoning = caps.get("reasoning")
         fact["capabilities"] = _capability_flags(
             model_type, vision=caps.get("vision"), tools=caps.get("trained_for_tool_use"),
@@ -195,6 +226,7 @@ class LMStudioBackend(OpenAICompatBackend):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.rest_api: str | None = None  # "v1" / "v0" once a native listing answered
+        self.jit: bool | None = None  # JIT loading on / off, as the last listing showed; None: cannot tell
 
     def classify(self, status: int | None, body: Any) -> LocalProviderError:
         return classify_lmstudio_error(status, body)
@@ -225,18 +257,43 @@ class LMStudioBackend(OpenAICompatBackend):
         self.rest_api = api
         return facts
 
+    def _jit_plan(self, ctx: CallContext, api: str, facts: list[ServerFacts]) -> Operation[bool | None]:
+        """JIT loading on or off (LM Studio has no endpoint that says): ``/api/v1/models`` lists every
+        downloaded model, ``/v1/models`` and ``/api/v0/models`` only the loaded ones when JIT is off.
+        A model not loaded yet listed by those says on; one missing says off; all loaded: unknown."""
+        cold = [f["name"] for f in facts if f.get("loaded") is False]
+        if not cold:
+            return None
+        if api == "v0":
+            return True  # v0 lists a model not loaded only when JIT may load it
+        try:
+            listed = yield from call(ctx, "GET", self.base_url + self.models_path, parse=self._openai_facts)
+        except LocalProviderError:
+            return None
+        return bool({f["name"] for f in listed} & set(cold))
+
+    def server_notes(self) -> dict[str, Any]:
+        """What the last listing taught about this server, for ``patinox status`` (no I/O): the native
+        API, JIT loading, the idle TTL patinox sends (``keep_alive`` as ``ttl``; None: LM Studio's
+        default, 60 min for JIT-loaded models) and whether an API token goes with each request."""
+        return {"native_api": f"/api/{self.rest_api}" if self.rest_api else None, "jit_loading": self.jit,
+                "idle_ttl_s": ttl_seconds(self.settings.keep_alive),
+                "api_token": "Authorization" in self.settings.auth_headers(self.base_url)}
+
     def _openai_facts(self, data: Any) -> list[ServerFacts]:
         return models_from_wire(data, self.flavor)
 
     def facts_plan(self) -> Operation[list[ServerFacts]]:
         """``/api/v1/models``, else ``/api/v0/models``, else plain ``/v1/models``; remembers which
-        answered and, from a native listing, which models are resident."""
+        answered, whether JIT loading is on and, from a native listing, which models are resident."""
         ctx = self._ctx(None, retries=0)
         for api, path, parse in _LISTINGS:
             try:
-                return self._remember(api, (yield from call(ctx, "GET", self.base_url + path, parse=parse)))
+                facts = yield from call(ctx, "GET", self.base_url + path, parse=parse)
             except _NOT_THERE:
                 continue
+            self.jit = yield from self._jit_plan(ctx, api, facts)
+            return self._remember(api, facts)
         facts = yield from call(ctx, "GET", self.base_url + self.models_path, parse=self._openai_facts)
         return self._remember(None, facts)
 

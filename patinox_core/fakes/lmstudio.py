@@ -16,7 +16,11 @@ compact error bodies, ``X-Powered-By: Express`` on every reply, HTTP 200
 ``owned_by:"organization_owner"``, ``system_fingerprint`` = model id and ``stats:{}`` on ``/v1``
 (full ``stats`` on ``/api/v0``), JIT loading on or off, SSE streams with fragmented tool-call
 arguments and ``reasoning_content`` deltas, a usage chunk only when ``include_usage`` is asked,
-and embeddings whose ``usage`` is always zero.
+and embeddings whose ``usage`` is always zero. ``/api/v1/models`` lists every downloaded model with
+its loaded instances (``instances`` copies, each with ``context_length`` and ``parallel`` slots, as in
+LM Studio's "List your models" reference); ``api_token`` turns on "Require Authentication" (a
+missing or wrong ``Authorization: Bearer`` gets 401 ``invalid_api_key``); ``/v1/responses`` and
+``/v1/messages`` answer as 0.4.1 does (``compat_api.py``).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._http import FakeHTTPServer, FakeRequest, Fault, Reply, StreamReply
+from .compat_api import MESSAGES_PATH, RESPONSES_PATH, STREAM_UNSUPPORTED, messages_reply, responses_reply
 from .lmstudio_admin import LMStudioAdmin
 
 __test__: dict[str, object] = {}  # falsy: not a test module for pytest; a dict, as doctest requires
@@ -36,6 +41,10 @@ __test__: dict[str, object] = {}  # falsy: not a test module for pytest; a dict,
 NO_MODELS_LOADED = "No models loaded. Please load a model in the developer page or use the 'lms load' command."
 JSON_OBJECT_REJECTED = "'response_format.type' must be 'json_schema'"
 BAD_INPUT = "'input' field must be a string or an array of strings"
+TOKEN_REQUIRED = ("An LM Studio API token is required to make requests to this server, but none was provided using "
+                  "the Authorization header using the 'Bearer' scheme (i.e., 'Authorization: Bearer $LM_API_TOKEN'). "
+                  "Learn more at: https://lmstudio.ai/docs/developer/core/authentication.")
+TOKEN_INVALID = "The provided LM Studio API token is invalid."  # wording not documented: the type and code are
 CREATED = 1750505643  # fixed, so replies are byte-identical across runs
 
 
@@ -48,7 +57,8 @@ class LMStudioModel:
     back as ``reasoning_content`` (or ``reasoning``, per the server's ``reasoning_field``);
     ``tool_calls`` (``[{"name": …, "arguments": {…}}]``) are made whenever the request binds tools
     and ``tool_choice`` is not ``"none"``; ``json_reply`` answers structured-output requests (else
-    a minimal instance of the requested schema).
+    a minimal instance of the requested schema). When loaded it has ``instances`` loaded copies
+    (ids ``id``, ``id:2``, …), each with ``parallel`` slots ("Max Concurrent Predictions").
     """
 
     id: str
@@ -69,6 +79,8 @@ class LMStudioModel:
     loaded_context_length: int = 4096
     params_string: str = "8B"
     size_bytes: int = 4_920_000_000
+    parallel: int = 4
+    instances: int = 1
 
 
 def _tokens(text: str) -> list[str]:
@@ -96,12 +108,11 @@ def _vector(text: str, dim: int) -> list[float]:
 
 
 def error_reply(message: str, *, status: int = 404, code: str | None = None, param: str | None = "model",
-                object_form: bool = True) -> Reply:
+                object_form: bool = True, kind: str = "invalid_request_error") -> Reply:
     """An LM Studio error body: ``{"error": {...}}`` (object form) or ``{"error": "..."}``; compact JSON."""
     if not object_form:
         return Reply(status=status, body={"error": message})
-    return Reply(status=status, body={"error": {"message": message, "type": "invalid_request_error",
-                                                "param": param, "code": code}})
+    return Reply(status=status, body={"error": {"message": message, "type": kind, "param": param, "code": code}})
 
 
 def sse_error_line(message: str) -> str:
@@ -115,13 +126,17 @@ class FakeLMStudioServer(FakeHTTPServer):
     ``jit``: load on demand (on) or answer "No models loaded" / hide unloaded models (off).
     ``rest_api``: which native APIs exist, ``("v1", "v0")`` for 0.4+, ``("v0",)`` for 0.3.x,
     ``()`` for servers older than 0.3.6. ``usage_in_stream``: honour ``include_usage`` (≥ 0.3.18).
-    ``fragment``: characters per streamed tool-call argument fragment.
+    ``fragment``: characters per streamed tool-call argument fragment. ``api_token``: every request
+    must carry it as a Bearer token. ``compat``: serve ``/v1/responses`` and ``/v1/messages``.
     """
 
     def __init__(self, models: Iterable[LMStudioModel] | None = None, *, jit: bool = True,
                  rest_api: Sequence[str] = ("v1", "v0"), reasoning_field: str = "reasoning_content",
-                 usage_in_stream: bool = True, fragment: int = 5, port: int = 0) -> None:
+                 usage_in_stream: bool = True, fragment: int = 5, api_token: str | None = None,
+                 compat: bool = True, port: int = 0) -> None:
         super().__init__(port=port)
+        self.api_token = api_token
+        self.compat = compat
         default = [LMStudioModel("qwen/qwen3-8b", tool_use=True),
                    LMStudioModel("text-embedding-nomic-embed-text-v1.5", type="embeddings", loaded=False,
                                  arch="nomic-bert", max_context_length=2048, loaded_context_length=2048)]
@@ -162,6 +177,12 @@ class FakeLMStudioServer(FakeHTTPServer):
 
     def handle(self, request: FakeRequest) -> Reply | StreamReply:
         method, path = request.method, request.path.rstrip("/") or "/"
+        if self.api_token is not None and request.headers.get("authorization") != f"Bearer {self.api_token}":
+            given = "authorization" in request.headers
+            return error_reply(TOKEN_INVALID if given else TOKEN_REQUIRED, status=401, code="invalid_api_key",
+                               param=None, kind="invalid_request")
+        if method == "POST" and path in (RESPONSES_PATH, MESSAGES_PATH) and self.compat:
+            return self._compat(request.json or {}, path)
         api = "v0" if path.startswith("/api/v0/") else "v1" if path.startswith("/api/v1/") else None
         if api is not None and api not in self.rest_api:
             return self._unexpected(method, path)
@@ -205,22 +226,28 @@ class FakeLMStudioServer(FakeHTTPServer):
     def _v0_models(self) -> dict[str, Any]:
         return {"data": [self._v0_entry(m) for m in self._visible()], "object": "list"}
 
+    @staticmethod
+    def _instances(m: LMStudioModel) -> list[dict[str, Any]]:
+        config: dict[str, Any] = {"context_length": m.loaded_context_length}
+        if m.type != "embeddings":  # the other keys are absent for embedding models
+            config.update(eval_batch_size=512, parallel=m.parallel, flash_attention=True,
+                          offload_kv_cache_to_gpu=True)
+        return [{"id": m.id if i == 0 else f"{m.id}:{i + 1}", "config": dict(config)}
+                for i in range(max(1, m.instances) if m.loaded else 0)]
+
     def _v1_models(self) -> dict[str, Any]:
         out = []
         for m in self.models.values():
             entry: dict[str, Any] = {
                 "type": "embedding" if m.type == "embeddings" else "llm", "publisher": m.publisher, "key": m.id,
-                "display_name": m.id.split("/")[-1], "architecture": m.arch,
-                "quantization": {"name": m.quantization, "bits_per_weight": 4}, "size_bytes": m.size_bytes,
-                "params_string": m.params_string, "max_context_length": m.max_context_length,
-                "format": m.compatibility_type,
-                "loaded_instances": [{"id": m.id, "config": {"context_length": m.loaded_context_length}}]
-                if m.loaded else []}
-            if m.type != "embeddings":
+                "display_name": m.id.split("/")[-1], "quantization": {"name": m.quantization, "bits_per_weight": 4},
+                "size_bytes": m.size_bytes, "params_string": m.params_string, "loaded_instances": self._instances(m),
+                "max_context_length": m.max_context_length, "format": m.compatibility_type}
+            if m.type != "embeddings":  # architecture, capabilities and description: absent for embeddings
                 caps: dict[str, Any] = {"vision": m.type == "vlm", "trained_for_tool_use": m.tool_use}
                 if m.reasoning_capable:
                     caps["reasoning"] = {"allowed_options": ["off", "on"], "default": "on"}
-                entry["capabilities"] = caps
+                entry.update(architecture=m.arch, capabilities=caps, description=None)
             out.append(entry)
         return {"models": out}
 
@@ -323,6 +350,17 @@ class FakeLMStudioServer(FakeHTTPServer):
             lines.append(event(None, usage=usage))
         lines.append("data: [DONE]\n\n")
         return StreamReply(lines=lines, content_type="text/event-stream")
+
+    def _compat(self, body: dict[str, Any], path: str) -> Reply:
+        """``/v1/responses`` and ``/v1/messages`` (non-streaming): the model's reply text."""
+        if body.get("stream"):
+            return error_reply(STREAM_UNSUPPORTED, status=400, param="stream")
+        model = self._resolve(body.get("model"))
+        if isinstance(model, Reply):
+            return model
+        if path == RESPONSES_PATH:
+            return Reply(body=responses_reply(model.id, model.reply, body, CREATED + self._next_id()), pretty=True)
+        return Reply(body=messages_reply(model.id, model.reply, body), pretty=True)
 
     # -- embeddings --------------------------------------------------------------------------
     def _embeddings(self, body: dict[str, Any]) -> Reply:

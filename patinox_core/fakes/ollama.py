@@ -3,7 +3,8 @@
 Public API (``from patinox_core.testing import FakeOllamaServer, OllamaModel``), for patinox's own
 tests and for yours. Replies follow the shapes, status codes, headers and error strings of
 Ollama's ``/api/*`` (see docs/testing.md); behaviour that changed across versions follows
-``version=`` (tool-call ids from 0.12.10, ``/api/embed`` from 0.3.0, ``capabilities`` from 0.6.4…).
+``version=`` (tool-call ids from 0.12.10, ``/api/embed`` from 0.3.0, ``capabilities`` from 0.6.4…;
+``truncate``/``shift``, logprobs, ``/v1/responses`` and ``/v1/messages``: ``ollama_newer.py``).
 
     from patinox_core.testing import FakeOllamaServer, OllamaModel
 
@@ -24,8 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
-import random
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,54 +32,13 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ._http import FakeHTTPServer, FakeRequest, Fault, Reply, StreamReply
+from .ollama_newer import NewerOllamaRoutes
 from .ollama_pull import OllamaRegistry
+from .ollama_text import _WORD, count_tokens, normalise, schema_instance, vector
 
 __test__: dict[str, object] = {}  # falsy: not a test module for pytest; a dict, as doctest requires
 
 TEXT = "text/plain; charset=utf-8"
-_WORD = re.compile(r"\S+\s*|\s+")
-
-
-def count_tokens(text: str) -> int:
-    """The fake's token count: words (with their trailing whitespace).
-
-    >>> count_tokens("The sky is blue."), count_tokens("")
-    (4, 0)
-    """
-    return len(_WORD.findall(text))
-
-
-def schema_instance(schema: dict[str, Any]) -> Any:
-    """A minimal JSON value matching ``schema`` (first alternative, first enum value), as a
-    constrained decoder would produce.
-
-    >>> schema_instance({"type": "object", "properties": {"city": {"type": "string"}, "n": {"type": "integer"}}})
-    {'city': 'text', 'n': 1}
-    """
-    for key in ("anyOf", "oneOf"):
-        if schema.get(key):
-            return schema_instance(schema[key][0])
-    if "const" in schema:
-        return schema["const"]
-    if schema.get("enum"):
-        return schema["enum"][0]
-    kind = schema.get("type", "object")
-    kind = kind[0] if isinstance(kind, list) else kind
-    if kind == "object":
-        return {k: schema_instance(v) for k, v in (schema.get("properties") or {}).items()}
-    if kind == "array":
-        return [schema_instance(schema["items"])] if isinstance(schema.get("items"), dict) else []
-    return {"string": "text", "integer": 1, "number": 1.0, "boolean": True}.get(kind)
-
-
-def _vector(text: str, dim: int) -> list[float]:
-    rng = random.Random(int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big"))
-    return [rng.uniform(-1.0, 1.0) for _ in range(dim)]
-
-
-def _normalise(vec: list[float]) -> list[float]:
-    norm = math.sqrt(sum(x * x for x in vec))
-    return [x / norm for x in vec] if norm else vec
 
 
 def _version_tuple(version: str) -> tuple[int, ...]:
@@ -161,7 +119,7 @@ def default_models() -> list[OllamaModel]:
     ]
 
 
-class FakeOllamaServer(FakeHTTPServer):
+class FakeOllamaServer(NewerOllamaRoutes, FakeHTTPServer):
     """A scriptable Ollama server. ``models`` defaults to ``default_models()``.
 
     Inherited faults: ``kill()``/``refuse()``, ``restart()``, ``delay_first_byte(s)``,
@@ -260,6 +218,7 @@ class FakeOllamaServer(FakeHTTPServer):
             ("POST", "/api/embed"): self._embed,
             ("POST", "/api/embeddings"): self._legacy_embed,
             ("POST", "/api/pull"): self.registry.pull,
+            **self.newer_routes(),  # truncate/shift, logprobs, /v1/responses, /v1/messages: ollama_newer.py
         }
         if request.method == "HEAD" and ("GET", request.path) in routes:
             return Reply(body=b"")
@@ -364,7 +323,9 @@ class FakeOllamaServer(FakeHTTPServer):
             return _error(400, f'"{name}" does not support thinking')
         if any(m.get("images") for m in messages) and "vision" not in caps:
             return _error(400, f'"{name}" does not support vision')
-        return self._answer(body, model, stream, think is not False and ("thinking" in caps))
+        body, err = self.fit_context(body, model)
+        err = err or self.logprobs_check(body)
+        return err or self._answer(body, model, stream, think is not False and ("thinking" in caps))
 
     def _answer(self, body: dict[str, Any], model: OllamaModel, stream: bool, thinks: bool) -> Reply | StreamReply:
         messages = body["messages"]
@@ -395,11 +356,13 @@ class FakeOllamaServer(FakeHTTPServer):
                 msg["thinking"] = thinking
             if wire_calls:
                 msg["tool_calls"] = wire_calls
-            return Reply(body={**final, "message": msg})
+            self.add_logprobs(body, reply := {**final, "message": msg}, [])
+            return Reply(body=reply)
         lines = [self._line(model, thinking=t) for t in self._chunks(thinking or "")]
         lines += [self._line(model, content=c) for c in self._chunks(text)]
         if wire_calls:
             lines.append(self._line(model, tool_calls=wire_calls))
+        self.add_logprobs(body, final, lines)
         return self._send(True, model, lines, final)
 
     def _reply_text(self, model: OllamaModel, messages: list[dict[str, Any]]) -> str:
@@ -473,7 +436,7 @@ class FakeOllamaServer(FakeHTTPServer):
         if body.get("truncate") is False and any(count_tokens(t) > model.loaded_context_length for t in texts):
             return _error(400, "the input length exceeds the context length")
         dims = body.get("dimensions")
-        vectors = [_normalise(self._raw_vector(model, t)[: dims or None]) for t in texts]
+        vectors = [normalise(self._raw_vector(model, t)[: dims or None]) for t in texts]
         load = 1_000_000 if model.loaded else model.load_ns
         model.loaded = True
         reply: dict[str, Any] = {"model": model.name, "embeddings": vectors}
@@ -492,7 +455,7 @@ class FakeOllamaServer(FakeHTTPServer):
         return Reply(body={"embedding": [2.5 * x for x in self._raw_vector(model, prompt)] if prompt else []})
 
     def _raw_vector(self, model: OllamaModel, text: str) -> list[float]:
-        return list(model.embed_fn(text)) if model.embed_fn else _vector(text, model.embedding_dim)
+        return list(model.embed_fn(text)) if model.embed_fn else vector(text, model.embedding_dim)
 
 
 __all__ = ["FakeOllamaServer", "OllamaModel", "count_tokens", "default_models", "schema_instance"]

@@ -97,7 +97,8 @@ def test_status_with_nothing_found_explains_what_to_do(nothing, capsys):
         assert advice in out
     assert run(capsys, "status", "--require")[0] == 3
     code, out, _ = run(capsys, "status", "--json", "--require")
-    assert code == 3 and json.loads(out) == {"services": [], "models": [], "load": [], "looked_at": []}
+    assert code == 3 and json.loads(out) == {"services": [], "models": [], "load": [], "notes": {},
+                                            "looked_at": []}
 
 
 def test_status_names_the_urls_it_tried_and_why_they_are_down(monkeypatch, capsys):

@@ -38,7 +38,9 @@ V0_MODELS = json.loads("""{"data": [
 V1_MODELS = json.loads("""{"models": [
   {"type": "llm", "publisher": "qwen", "key": "qwen/qwen3-8b", "display_name": "Qwen3 8B", "architecture": "qwen3",
    "quantization": {"name": "Q4_K_M", "bits_per_weight": 4}, "size_bytes": 5030000000, "params_string": "8B",
-   "loaded_instances": [{"id": "qwen/qwen3-8b", "config": {"context_length": 8192, "flash_attention": true}}],
+   "loaded_instances": [{"id": "qwen/qwen3-8b:2", "config": {"context_length": 4096, "parallel": 2}},
+                        {"id": "qwen/qwen3-8b", "config": {"context_length": 8192, "eval_batch_size": 512,
+                         "parallel": 4, "flash_attention": true, "offload_kv_cache_to_gpu": true}}],
    "max_context_length": 40960, "format": "gguf",
    "capabilities": {"vision": false, "trained_for_tool_use": true,
                     "reasoning": {"allowed_options": ["off", "on"], "default": "on"}}},
@@ -90,7 +92,7 @@ def test_facts_from_api_v1() -> None:
     qwen, gemma, emb = facts_from_api_v1(V1_MODELS)
     assert qwen == {"name": "qwen/qwen3-8b", "model_type": "llm", "family": "qwen3", "quantization": "Q4_K_M",
                     "size_bytes": 5030000000, "parameter_size": "8B", "context_length": 40960, "loaded": True,
-                    "loaded_context_length": 8192,
+                    "loaded_context_length": 8192, "parallel_slots": 4, "instance_count": 2,
                     "capabilities": {"chat": True, "completion": True, "embeddings": False, "vision": False,
                                      "tools": True, "thinking": True}}
     assert gemma["model_type"] == "vlm" and not gemma["loaded"] and "loaded_context_length" not in gemma
@@ -98,7 +100,23 @@ def test_facts_from_api_v1() -> None:
     assert emb["model_type"] == "embeddings" and "parameter_size" not in emb and emb["context_length"] == 2048
 
 
+def test_v1_slots_come_from_the_instance_a_request_reaches() -> None:
+    """The instance whose id is the model key serves requests naming the key (``key:2`` is addressed by
+    its own id); without one, the first instance; an embedding instance has no ``parallel``."""
+    one = {"models": [{"type": "llm", "key": "m", "loaded_instances": [
+        {"id": "m-copy", "config": {"context_length": 2048, "parallel": 3}}], "max_context_length": 8192}]}
+    (fact,) = facts_from_api_v1(one)
+    assert (fact["parallel_slots"], fact["loaded_context_length"], fact["instance_count"]) == (3, 2048, 1)
+    emb = facts_from_api_v1({"models": [{"type": "embedding", "key": "e", "loaded_instances": [
+        {"id": "e", "config": {"context_length": 2048}}]}]})[0]
+    assert "parallel_slots" not in emb and emb["loaded_context_length"] == 2048
+
+
 @pytest.mark.parametrize(("status", "body", "kind", "hint"), [
+    (401, {"error": {"type": "invalid_request", "code": "invalid_api_key", "message": "An LM Studio API token is "
+                     "required to make requests to this server, but none was provided using the Authorization "
+                     "header using the 'Bearer' scheme (i.e., 'Authorization: Bearer $LM_API_TOKEN')."}},
+     ConfigurationError, "LM_API_TOKEN"),
     (404, {"error": "No models loaded. Please load a model in the developer page or use the 'lms load' command."},
      ModelNotLoadedError, "lms load <model>"),
     (400, {"error": {"message": "No models loaded. Please load a model in the developer page or use the 'lms load' "

@@ -104,6 +104,10 @@ class ChatRequest:
     think: Think = None
     keep_alive: str | int | None = None
     num_ctx: int | None = None
+    truncate: bool | None = None  # Ollama: drop the oldest turns when the prompt does not fit (server default: on)
+    shift: bool | None = None  # Ollama: shift the context when it fills (default: on); False: refuse instead
+    logprobs: bool | None = None  # return each output token's log probability
+    top_logprobs: int | None = None  # and its 0-20 most likely alternatives (implies logprobs)
     timeout: float | None = None  # per-request read timeout override (seconds)
     max_retries: int | None = None  # per-request override of settings.max_retries
     options: dict[str, Any] = field(default_factory=dict)  # server-specific extras
@@ -128,6 +132,13 @@ class ChatRequest:
                                      hint="send chat turns or tools as a chat request (completion=False)")
         if self.max_tokens is not None and self.max_tokens <= 0:
             raise ConfigurationError(f"max_tokens={self.max_tokens} must be positive", hint="pass max_tokens >= 1")
+        if self.top_logprobs is not None:
+            if isinstance(self.top_logprobs, bool) or not isinstance(self.top_logprobs, int) or not (
+                    0 <= self.top_logprobs <= 20):
+                raise ConfigurationError(f"top_logprobs={self.top_logprobs!r} is not valid",
+                                         hint="use a whole number from 0 to 20")
+            if self.logprobs is None:
+                self.logprobs = True
         check_number("temperature", self.temperature)
         check_number("top_p", self.top_p)
         if self.tools:
@@ -157,6 +168,7 @@ class ChatResult:
     raw: dict[str, Any] | None = None  # the server's final JSON object, for debugging
     info: ModelInfo | None = None  # the catalogue entry that answered (kind, context window, capabilities)
     flavor: str | None = None  # the answering server's flavor (an OpenAI-compatible server's family)
+    logprobs: list[dict[str, Any]] | None = None  # per output token: token, logprob, bytes, top_logprobs
 
 
 @dataclass(slots=True)
@@ -175,6 +187,7 @@ class ChatChunk:
     service: str | None = None
     info: ModelInfo | None = None  # on the last chunk: the catalogue entry that answered
     flavor: str | None = None  # on the last chunk: the answering server's flavor
+    logprobs: list[dict[str, Any]] | None = None  # this chunk's output tokens (when asked)
 
     @property
     def is_final(self) -> bool:
@@ -199,12 +212,16 @@ class EmbeddingResult:
 def merge_chunks(chunks: list[ChatChunk]) -> ChatResult:
     """Concatenate a stream into the ChatResult a non-stream call would have returned."""
     content, thinking, calls, invalid = [], [], [], []
+    logprobs: list[dict[str, Any]] | None = None
     last = ChatChunk()
     for c in chunks:
         content.append(c.content)
         thinking.append(c.thinking)
         calls.extend(c.tool_calls)
         invalid.extend(c.invalid_tool_calls)
+        if c.logprobs is not None:
+            logprobs = logprobs if logprobs is not None else []
+            logprobs.extend(c.logprobs)
         last = c
     msg = Message(role="assistant", content="".join(content), tool_calls=calls, invalid_tool_calls=invalid,
                   thinking="".join(thinking) or None)
@@ -217,6 +234,7 @@ def merge_chunks(chunks: list[ChatChunk]) -> ChatResult:
         service=last.service,
         info=last.info,
         flavor=last.flavor,
+        logprobs=logprobs,
     )
 
 

@@ -361,14 +361,17 @@ def to_ai_message(result: core.ChatResult, *, kind: str | None) -> AIMessage:
     extra: dict[str, Any] = {}
     if msg.thinking:
         extra["reasoning_content"] = msg.thinking
+    meta = response_metadata(model=result.model, service=result.service, kind=kind,
+                             finish_reason=result.finish_reason, metrics=result.metrics)
+    if result.logprobs is not None:  # as ChatOpenAI: {"content": [{token, logprob, bytes, top_logprobs}]}
+        meta["logprobs"] = {"content": result.logprobs}
     return AIMessage(
         content=msg.content,
         additional_kwargs=extra,
         tool_calls=[_lc_tool_call(c) for c in msg.tool_calls],  # type: ignore[misc]
         invalid_tool_calls=to_invalid_tool_calls(msg.invalid_tool_calls),
         usage_metadata=to_usage_metadata(result.usage),
-        response_metadata=response_metadata(model=result.model, service=result.service, kind=kind,
-                                             finish_reason=result.finish_reason, metrics=result.metrics),
+        response_metadata=meta,
     )
 
 
@@ -435,6 +438,8 @@ def to_ai_chunk(chunk: core.ChatChunk, *, kind: str | None, tool_index: int = 0,
                   for i, c in enumerate(chunk.invalid_tool_calls)]
     content: str | list[Any] = chunk.content if v1 is None else v1_blocks(chunk, calls, v1)  # type: ignore[arg-type]
     meta: dict[str, Any] = {} if v1 is None else {"output_version": "v1"}
+    if chunk.logprobs is not None:  # merged chunks concatenate the lists, as ChatOpenAI's do
+        meta["logprobs"] = {"content": chunk.logprobs}
     if not chunk.is_final:
         return AIMessageChunk(content=content, additional_kwargs=extra, tool_call_chunks=calls, response_metadata=meta)
     meta.update(response_metadata(model=chunk.model, service=chunk.service, kind=kind,

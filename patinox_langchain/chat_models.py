@@ -46,7 +46,7 @@ Reasoning = bool | Literal["low", "medium", "high"] | None
 
 #: Sampling/transport knobs that are both fields and per-call keyword arguments.
 _PARAMS = ("temperature", "max_tokens", "top_p", "top_k", "seed", "timeout", "max_retries", "keep_alive", "num_ctx",
-           "session_id")
+           "session_id", "logprobs", "top_logprobs", "truncate", "shift")
 #: Every keyword argument ``invoke``/``stream``/``bind`` may carry; anything else is an error.
 CALL_KWARGS = frozenset({*_PARAMS, "model", "reasoning", "format", "response_format", "tools", "tool_choice",
                          "options", "stream", "parallel_tool_calls", "stream_usage"})
@@ -152,6 +152,17 @@ class ChatPatinox(_ProviderMixin, BaseChatModel):
     cache holds the prefix); also a per-call argument. Without it, a hash of the conversation's
     prefix (system messages, tools, first user message) does the same."""
     num_ctx: int | None = Field(default=None, gt=0)
+    logprobs: bool | None = None
+    """Return each output token's log probability in ``response_metadata["logprobs"]`` (as ChatOpenAI:
+    ``{"content": [{"token", "logprob", "bytes", "top_logprobs"}]}``); also a per-call argument."""
+    top_logprobs: int | None = Field(default=None, ge=0, le=20)
+    """How many most likely alternatives to return per token (0-20; implies ``logprobs``)."""
+    truncate: bool | None = None
+    """Ollama: drop the oldest turns when the prompt does not fit (the server's default); ``False``:
+    keep them. Other servers ignore it."""
+    shift: bool | None = None
+    """Ollama: shift the context when the prompt or reply fills it (default); ``False``: refuse with
+    ``ContextOverflowError`` instead of silently losing input. Other servers ignore it."""
     format: Literal["", "json"] | dict[str, Any] | None = None
     """``"json"`` or a JSON schema: constrain the reply."""
     options: dict[str, Any] | None = None

@@ -30,6 +30,8 @@ from patinox_core.arguments import ALIASES, unknown_argument
 from patinox_core.backends.base import tool_call_id
 from patinox_core.errors import CapabilityError, ConfigurationError
 
+from ._logprobs import to_logprobs
+
 if TYPE_CHECKING:
     from llama_index.core.tools.types import BaseTool
 
@@ -170,10 +172,8 @@ def response_format(value: Any) -> core.ResponseFormat:
 
 
 #: ``chat(**kwargs)`` names that map onto ``ChatRequest`` fields one to one.
-REQUEST_FIELDS = (
-    "temperature", "max_tokens", "top_p", "top_k", "seed", "stop", "keep_alive", "num_ctx", "timeout", "max_retries",
-    "session_id",
-)
+REQUEST_FIELDS = ("temperature", "max_tokens", "top_p", "top_k", "seed", "stop", "keep_alive", "num_ctx", "timeout",
+                  "max_retries", "session_id", "truncate", "shift", "logprobs", "top_logprobs")
 #: Keyword arguments LlamaIndex itself may pass along that mean nothing to the server.
 _IGNORED = frozenset({"formatted", "verbose", "allow_parallel_tool_calls", "error_on_no_tool_call"})
 
@@ -358,6 +358,7 @@ def from_core_result(result: core.ChatResult) -> ChatResponse:
         ),
         raw=raw,
         additional_kwargs=extra,
+        logprobs=to_logprobs(result.logprobs),
     )
 
 

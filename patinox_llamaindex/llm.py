@@ -102,6 +102,10 @@ class Patinox(PinnedServer, FunctionCallingLLM):
     session_id: str | None = Field(default=None, description="A conversation's id: its turns go to the server that "
                                    "served the earlier ones (its prompt cache); by default a hash of the prefix.")
     num_ctx: int | None = Field(default=None, gt=0, description="Context to allocate; None: the server's choice.")
+    logprobs: bool | None = Field(default=None, description="Output tokens' log probabilities (ChatResponse.logprobs).")
+    top_logprobs: int | None = Field(default=None, ge=0, le=20, description="0-20 alternatives per token.")
+    truncate: bool | None = Field(default=None, description="Ollama: drop the oldest turns of a too long prompt.")
+    shift: bool | None = Field(default=None, description="Ollama: False refuses an overflowing prompt (no shifting).")
     format: Literal["json"] | dict[str, Any] | None = Field(default=None, description="'json' or a JSON schema.")
     context_window: int | None = Field(default=None, gt=0, description="Override metadata.context_window.")
     is_function_calling_model: bool | None = Field(default=None, description="Override the catalogue's tools flag.")

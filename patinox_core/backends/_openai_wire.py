@@ -29,6 +29,7 @@ from ..types import (
 )
 from .base import ErrorPayload, stream_stopped_error, token_count
 from .forced_tools import ForcedTool, forced_call
+from .logprobs import logprobs_from_wire
 from .malformed import (
     MalformedReply,
     as_list,
@@ -191,7 +192,8 @@ def from_wire(data: Any, *, forced: ForcedTool | None = None) -> ChatResult:
     message = Message("assistant", content, tool_calls=calls, invalid_tool_calls=invalid, thinking=thinking or None)
     return ChatResult(message=message, finish_reason=_finish(choice.get("finish_reason"), bool(calls)),
                       usage=usage_from_wire(data.get("usage")), metrics=metrics_from_wire(data),
-                      model=text_or_none(data.get("model")), raw=dict(data))
+                      model=text_or_none(data.get("model")), raw=dict(data),
+                      logprobs=logprobs_from_wire(choice.get("logprobs")))
 
 
 # --------------------------------------------------------------------------- SSE stream
@@ -295,6 +297,7 @@ class OpenAIChatStream:
         self.stray_size = 0
         self.tools = _ToolCallAccumulator()
         self.think = ThinkSplitter()
+        self.logprobs: list[dict[str, Any]] | None = None  # not yet handed out with a chunk
 
     def feed(self, line: str) -> list[ChatChunk]:
         parsed = parse_sse_line(line)
@@ -351,6 +354,8 @@ class OpenAIChatStream:
             else:  # "text": a /v1/completions stream
                 text, tagged = self.think.feed(piece)
             content.append(text)
+            if (entries := logprobs_from_wire(choice.get("logprobs"))) is not None:
+                self.logprobs = [*(self.logprobs or []), *entries]
             reasoning = delta.get("reasoning_content") or delta.get("reasoning") or None
             thinking.append(optional_text(reasoning, "delta.reasoning") + tagged)
             for call in optional_list(delta.get("tool_calls") or None, "delta.tool_calls"):
@@ -362,6 +367,7 @@ class OpenAIChatStream:
                if c.content or c.thinking]
         if out:
             self._mark_first()
+            out[0].logprobs, self.logprobs = self.logprobs, None
         return out
 
     def _mark_first(self) -> None:
@@ -385,7 +391,7 @@ class OpenAIChatStream:
         m.total_duration_s = m.total_duration_s if m.total_duration_s is not None else now - self.t0
         return [ChatChunk(content=content, thinking=thinking, tool_calls=calls, invalid_tool_calls=invalid,
                           finish_reason=_finish(self.finish_reason, bool(calls)), usage=self.usage, metrics=m,
-                          model=self.model, service=self.service)]
+                          model=self.model, service=self.service, logprobs=self.logprobs)]
 
     def close(self) -> list[ChatChunk]:
         if self.done:

@@ -41,6 +41,7 @@ from .base import ErrorPayload, stream_stopped_error, token_count
 from .forced_tools import ForcedTool, add_instruction, canonical_json, forced_call
 from .forced_tools import forced_tool as plan_forced_tool
 from .lifecycle_errors import memory_error
+from .logprobs import logprobs_from_wire
 from .malformed import MalformedReply, as_mapping, decode, field, optional_mapping, optional_text, text_or_none
 from .think import ThinkSplitter, split_think
 from .tool_args import split_calls, tool_calls_from_wire
@@ -175,6 +176,9 @@ def to_wire(request: ChatRequest, stream: bool, *, keep_alive: str | int | None 
         body["format"] = fmt
     if request.think is not None:
         body["think"] = request.think
+    for key in ("truncate", "shift", "logprobs", "top_logprobs"):  # top level, not options (api.ChatRequest)
+        if (value := getattr(request, key)) is not None:
+            body[key] = value
     options = _options(request)
     if options:
         body["options"] = options
@@ -249,6 +253,7 @@ def from_wire(data: Mapping[str, Any], *, model: str | None = None, service: str
         model=text_or_none(data.get("model")) or model,
         service=service,
         raw=dict(data),
+        logprobs=logprobs_from_wire(data.get("logprobs")),
     )
 
 
@@ -259,8 +264,8 @@ class OllamaChatStream:
     without ``done:true`` raises ``InvalidResponseError`` from ``close()``.
     """
 
-    __slots__ = ("_buffer", "_calls", "_done", "_emitted", "_split", "_valid", "forced", "model", "raw", "service",
-                 "t0", "ttft")
+    __slots__ = ("_buffer", "_calls", "_done", "_emitted", "_logprobs", "_split", "_valid", "forced", "model", "raw",
+                 "service", "t0", "ttft")
 
     def __init__(self, model: str | None = None, service: str | None = None, forced: ForcedTool | None = None) -> None:
         self.model, self.service, self.forced = model, service, forced
@@ -273,6 +278,14 @@ class OllamaChatStream:
         self._done = False
         self._emitted = False
         self._buffer: list[str] = []
+        self._logprobs: list[dict[str, Any]] | None = None  # of lines whose text is held back (a split tag)
+
+    def _take_logprobs(self, data: Mapping[str, Any]) -> list[dict[str, Any]] | None:
+        entries = logprobs_from_wire(data.get("logprobs"))
+        if entries is not None:
+            self._logprobs = [*(self._logprobs or []), *entries]
+        taken, self._logprobs = self._logprobs, None
+        return taken
 
     def feed(self, line: str) -> list[ChatChunk]:
         data = decode(line, "a stream line")  # says what came (an HTML page from a proxy?)
@@ -299,10 +312,12 @@ class OllamaChatStream:
             self._buffer.append(content)
             content = ""
         if not (content or thinking or calls or invalid):
+            self._logprobs = self._take_logprobs(data)  # kept for the chunk that carries their text
             return []
         self._emitted = True
         return [ChatChunk(content=content, thinking=thinking, tool_calls=calls, invalid_tool_calls=invalid,
-                          model=text_or_none(data.get("model")) or self.model, service=self.service)]
+                          model=text_or_none(data.get("model")) or self.model, service=self.service,
+                          logprobs=self._take_logprobs(data))]
 
     def _final(self, data: dict[str, Any], content: str, thinking: str, calls: list[ToolCall],
                invalid: list[InvalidToolCall]) -> ChatChunk:
@@ -319,7 +334,7 @@ class OllamaChatStream:
             self._calls, self._valid = 1, len(calls)
         return ChatChunk(content=content, thinking=thinking, tool_calls=calls, invalid_tool_calls=invalid,
                          finish_reason=_finish(done_reason, self._valid > 0), usage=usage_from_wire(data),
-                         metrics=metrics_from_wire(data, self.ttft),
+                         metrics=metrics_from_wire(data, self.ttft), logprobs=self._take_logprobs(data),
                          model=text_or_none(data.get("model")) or self.model, service=self.service)
 
     def close(self) -> list[ChatChunk]:

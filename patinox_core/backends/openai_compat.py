@@ -175,8 +175,8 @@ def to_wire(request: ChatRequest, *, stream: bool = False, quirks: Quirks = Quir
     body: dict[str, Any] = {"model": request.model, "messages": messages, "stream": stream}
     if stream:
         body["stream_options"] = {"include_usage": True}
-    for key in ("max_tokens", "temperature", "top_p", "top_k", "seed"):  # max_tokens: never max_completion_tokens
-        value = getattr(request, key)
+    for key in ("max_tokens", "temperature", "top_p", "top_k", "seed", "logprobs", "top_logprobs"):
+        value = getattr(request, key)  # max_tokens: never max_completion_tokens
         if value is not None:
             body[key] = value
     if request.stop:

@@ -1,5 +1,6 @@
 """OpenAI ``/v1/responses`` and Anthropic-style ``/v1/messages`` replies, as Ollama (>= 0.13.3 and
-0.14.0) and LM Studio (>= 0.3.29 and 0.4.1) serve them.
+0.14.0) and LM Studio (>= 0.3.29 and 0.4.1) serve them, and token logprob entries (Ollama's native
+``logprobs`` and OpenAI's ``choices[].logprobs.content`` share their shape).
 
 patinox does not use these endpoints as transports; the fakes serve them so tests can show that
 their presence misleads neither discovery nor the catalogue. Non-streaming only: a request with
@@ -10,6 +11,7 @@ reference and Anthropic's Messages API reference, which both servers document as
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import Any
 
 __test__: dict[str, object] = {}  # falsy: not a test module for pytest; a dict, as doctest requires
@@ -17,6 +19,7 @@ __test__: dict[str, object] = {}  # falsy: not a test module for pytest; a dict,
 RESPONSES_PATH = "/v1/responses"
 MESSAGES_PATH = "/v1/messages"
 STREAM_UNSUPPORTED = "this fake serves /v1/responses and /v1/messages with stream: false only"
+_TOKEN = re.compile(r"\S+\s*|\s+")
 
 
 def _id(prefix: str, *parts: Any) -> str:
@@ -70,10 +73,29 @@ def messages_reply(model: str, text: str, body: dict[str, Any]) -> dict[str, Any
             "usage": {"input_tokens": _words(_input_text(body.get("messages"))), "output_tokens": _words(text)}}
 
 
+def token_logprobs(text: str, top: int, start: int = 0) -> list[dict[str, Any]]:
+    """Deterministic logprob entries for ``text``'s tokens, each with ``top`` alternatives.
+
+    >>> token_logprobs("Hi there", 1)
+    [{'token': 'Hi ', 'logprob': -0.1, 'bytes': [72, 105, 32], 'top_logprobs': [{'token': 'Hi ', \
+'logprob': -0.1, 'bytes': [72, 105, 32]}]}, {'token': 'there', 'logprob': -0.2, 'bytes': [116, 104, 101, 114, \
+101], 'top_logprobs': [{'token': 'there', 'logprob': -0.2, 'bytes': [116, 104, 101, 114, 101]}]}]
+    """
+    out = []
+    for i, token in enumerate(_TOKEN.findall(text), start):
+        logprob = -round(0.1 * (i % 5 + 1), 3)
+        alternatives = [{"token": token, "logprob": logprob, "bytes": list(token.encode())}]
+        alternatives += [{"token": f"alt{k}", "logprob": round(logprob - k, 3), "bytes": list(f"alt{k}".encode())}
+                         for k in range(1, top)]
+        out.append({"token": token, "logprob": logprob, "bytes": list(token.encode()),
+                    "top_logprobs": alternatives[:top]})
+    return out
+
+
 def anthropic_error(message: str, kind: str = "invalid_request_error") -> dict[str, Any]:
     """Anthropic's error envelope (what ``/v1/messages`` answers a bad request with)."""
     return {"type": "error", "error": {"type": kind, "message": message}}
 
 
 __all__ = ["MESSAGES_PATH", "RESPONSES_PATH", "STREAM_UNSUPPORTED", "anthropic_error", "messages_reply",
-           "responses_reply"]
+           "responses_reply", "token_logprobs"]

@@ -26,6 +26,7 @@ from .compat_api import (
     anthropic_error,
     messages_reply,
     responses_reply,
+    token_logprobs,
 )
 
 __test__: dict[str, object] = {}  # falsy: not a test module for pytest; a dict, as doctest requires
@@ -60,25 +61,6 @@ def fit_messages(messages: list[dict[str, Any]], limit: int) -> list[dict[str, A
             break
         del kept[drop]
     return kept
-
-
-def token_logprobs(text: str, top: int, start: int = 0) -> list[dict[str, Any]]:
-    """Deterministic logprob entries for ``text``'s tokens, each with ``top`` alternatives.
-
-    >>> token_logprobs("Hi there", 1)
-    [{'token': 'Hi ', 'logprob': -0.1, 'bytes': [72, 105, 32], 'top_logprobs': [{'token': 'Hi ', \
-'logprob': -0.1, 'bytes': [72, 105, 32]}]}, {'token': 'there', 'logprob': -0.2, 'bytes': [116, 104, 101, 114, \
-101], 'top_logprobs': [{'token': 'there', 'logprob': -0.2, 'bytes': [116, 104, 101, 114, 101]}]}]
-    """
-    out = []
-    for i, token in enumerate(_TOKEN.findall(text), start):
-        logprob = -round(0.1 * (i % 5 + 1), 3)
-        alternatives = [{"token": token, "logprob": logprob, "bytes": list(token.encode())}]
-        alternatives += [{"token": f"alt{k}", "logprob": round(logprob - k, 3), "bytes": list(f"alt{k}".encode())}
-                         for k in range(1, top)]
-        out.append({"token": token, "logprob": logprob, "bytes": list(token.encode()),
-                    "top_logprobs": alternatives[:top]})
-    return out
 
 
 class NewerOllamaRoutes:
@@ -148,4 +130,4 @@ class NewerOllamaRoutes:
                 seen += len(line["logprobs"])
 
 
-__all__ = ["NewerOllamaRoutes", "PROMPT_TOO_LONG", "fit_messages", "prompt_tokens", "token_logprobs"]
+__all__ = ["NewerOllamaRoutes", "PROMPT_TOO_LONG", "fit_messages", "prompt_tokens"]

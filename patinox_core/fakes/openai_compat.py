@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._http import FakeHTTPServer, FakeRequest, Reply, StreamReply
+from .compat_api import token_logprobs
 
 __test__: dict[str, object] = {}  # falsy: not a test module for pytest; a dict, as doctest requires
 
@@ -124,25 +125,30 @@ class FakeOpenAIServer(FakeHTTPServer):
                                 "model": model.id}
         if self.fingerprint is not None:
             head["system_fingerprint"] = self.fingerprint
+        top = body.get("top_logprobs") or 0 if body.get("logprobs") else None  # None: not asked
+
+        def logprobs(text: str, start: int = 0) -> dict[str, Any] | None:
+            return None if top is None else {"content": token_logprobs(text, top, start), "refusal": None}
+
         if body.get("stream"):
             include = bool((body.get("stream_options") or {}).get("include_usage"))
-            return self._stream(head, pieces, calls, finish, usage if include else None)
+            return self._stream(head, pieces, calls, finish, usage if include else None, logprobs)
         message: dict[str, Any] = {"role": "assistant", "content": "".join(pieces) if not calls else None}
         if calls:
             message["tool_calls"] = calls
-        return Reply(body={**head, "object": "chat.completion", "usage": usage,
-                           "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}]})
+        return Reply(body={**head, "object": "chat.completion", "usage": usage, "choices": [
+            {"index": 0, "message": message, "logprobs": logprobs("".join(pieces)), "finish_reason": finish}]})
 
     def _stream(self, head: dict[str, Any], pieces: list[str], calls: list[dict[str, Any]], finish: str,
-                usage: dict[str, Any] | None) -> StreamReply:
-        def event(delta: dict[str, Any] | None, finish_reason: str | None = None, **extra: Any) -> str:
-            choices = [] if delta is None else [{"index": 0, "delta": delta, "logprobs": None,
+                usage: dict[str, Any] | None, logprobs: Callable[[str, int], Any]) -> StreamReply:
+        def event(delta: dict[str, Any] | None, finish_reason: str | None = None, lp: Any = None, **extra: Any) -> str:
+            choices = [] if delta is None else [{"index": 0, "delta": delta, "logprobs": lp,
                                                  "finish_reason": finish_reason}]
             return "data: " + json.dumps({**head, "object": "chat.completion.chunk", "choices": choices,
                                           **extra}) + "\n\n"
 
         lines = [event({"role": "assistant", "content": ""})]
-        lines += [event({"content": p}) for p in pieces]
+        lines += [event({"content": p}, lp=logprobs(p, i)) for i, p in enumerate(pieces)]
         lines += [event({"tool_calls": [{"index": i, **call}]}) for i, call in enumerate(calls)]
         lines.append(event({}, finish))
         if usage is not None:

@@ -46,7 +46,7 @@ def servers() -> Iterator[dict[str, str]]:
                     context_length=32768),
         OllamaModel("nomic-embed-text", capabilities=["embedding"], embedding_dim=768, family="nomic-bert",
                     parameter_size="137M", quantization="F16", context_length=2048, loaded_context_length=2048),
-    ])
+    ], version="0.12.11")  # logprobs
     lmstudio = FakeLMStudioServer([
         LMStudioModel("qwen/qwen3-8b", reply="The sky is blue because of Rayleigh scattering.", tool_use=True,
                       reasoning="Short question, short answer.", reasoning_capable=True, arch="qwen3"),

@@ -114,8 +114,8 @@ def load_table(rows: Sequence[dict[str, Any]], out: TextIO | None = None) -> str
 
 
 def notes_lines(notes: dict[str, dict[str, Any]]) -> list[str]:
-    """One line per server whose backend reports more than models (LM Studio: native API, JIT
-    loading, the idle TTL patinox sends, API token).
+    """One line per server with something to say beyond its models: why they could not be listed;
+    LM Studio's native API, JIT loading, the idle TTL patinox sends and whether an API token is sent.
 
     >>> (line,) = notes_lines({"http://127.0.0.1:1234": {"native_api": "/api/v1", "jit_loading": True,
     ...                                                 "idle_ttl_s": None, "api_token": False}})
@@ -125,16 +125,23 @@ def notes_lines(notes: dict[str, dict[str, Any]]) -> list[str]:
     JIT loading on
     idle TTL: LM Studio default (60 min for JIT-loaded models)
     API token: none
+    >>> notes_lines({"http://h:1": {"listing_error": "refused (401). set a key"}})
+    ['  http://h:1: cannot list its models: refused (401). set a key']
     """
     lines = []
     for url, n in notes.items():
-        jit = {True: "on", False: "off (only loaded models answer)", None: "unknown"}[n.get("jit_loading")]
-        ttl = n.get("idle_ttl_s")
-        ttl_text = f"{ttl} s (patinox sends keep_alive as ttl)" if ttl else \
-            "LM Studio default (60 min for JIT-loaded models)"
-        parts = [f"native API {n.get('native_api') or 'none (/v1 only)'}", f"JIT loading {jit}",
-                 f"idle TTL: {ttl_text}", f"API token: {'sent' if n.get('api_token') else 'none'}"]
-        lines.append(f"  {server_text(url, 200)}: " + "; ".join(parts))
+        parts = []
+        if "listing_error" in n:
+            parts.append(f"cannot list its models: {server_text(n['listing_error'], 500)}")
+        if "native_api" in n:
+            jit = {True: "on", False: "off (only loaded models answer)", None: "unknown"}[n.get("jit_loading")]
+            ttl = n.get("idle_ttl_s")
+            ttl_text = f"{ttl} s (patinox sends keep_alive as ttl)" if ttl else \
+                "LM Studio default (60 min for JIT-loaded models)"
+            parts += [f"native API {n.get('native_api') or 'none (/v1 only)'}", f"JIT loading {jit}",
+                      f"idle TTL: {ttl_text}", f"API token: {'sent' if n.get('api_token') else 'none'}"]
+        if parts:
+            lines.append(f"  {server_text(url, 200)}: " + "; ".join(parts))
     return lines
 
 

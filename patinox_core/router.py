@@ -26,7 +26,7 @@ from .catalogue import Catalogue, View
 from .config import LocalSettings
 from .dimensions import checked_dimensions
 from .discovery import Service, ServiceDiscovery
-from .errors import LocalProviderError
+from .errors import ConfigurationError, LocalProviderError, ModelNotFoundError
 from .facts import ServerFacts
 from .kinds import backend_for
 from .provider import Provider, WrapperProvider
@@ -180,8 +180,14 @@ class LocalProvider:
 
     def _plan(self, view: View, model: str | None, need: str, extra: Sequence[str] = (), *,
               check: bool = True) -> list[ModelInfo]:
-        return policy.plan(view, model, need, extra, settings=self.settings, order=self._order,
-                           targets=self.fleet.targets, check=check)
+        try:
+            return policy.plan(view, model, need, extra, settings=self.settings, order=self._order,
+                               targets=self.fleet.targets, check=check)
+        except ModelNotFoundError as missing:
+            refused = listing_refusal(self.fleet.listing_errors, model)
+            if refused is None:
+                raise
+            raise refused from missing
 
     def _order(self, copies: Sequence[ModelInfo]) -> list[ModelInfo]:
         if len(copies) <= 1:
@@ -393,9 +399,13 @@ class LocalProvider:
 
     def server_notes(self) -> dict[str, dict[str, Any]]:
         """Per server URL, what its backend learned beyond models (LM Studio: native API, JIT loading,
-        idle TTL, API token); servers whose backend says nothing are left out. No I/O."""
-        return {url: notes() for url, backend in sorted(self.fleet.backends.items())
-                if callable(notes := getattr(backend, "server_notes", None))}
+        idle TTL, API token) and why its models could not be listed (``listing_error``); servers
+        with nothing to say are left out. No I/O."""
+        notes: dict[str, dict[str, Any]] = {url: learned() for url, backend in self.fleet.backends.items()
+                                            if callable(learned := getattr(backend, "server_notes", None))}
+        for url, err in list(self.fleet.listing_errors.items()):
+            notes.setdefault(url, {})["listing_error"] = str(err)
+        return dict(sorted(notes.items()))
 
     # -- health and lifecycle ------------------------------------------------------------
     def health(self) -> list[Service]:
@@ -436,6 +446,26 @@ class LocalProvider:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+
+def listing_refusal(errors: dict[str, LocalProviderError], model: str | None) -> LocalProviderError | None:
+    """When a model is not found and a server refused to list its models for want of configuration
+    (an API token, most often), that refusal is the error to fix (the model may well be there): a
+    copy of it naming the server and the model, else None.
+
+    >>> from patinox_core.errors import AuthenticationError
+    >>> err = listing_refusal({"http://h:1234": AuthenticationError("token required", hint="set LM_API_TOKEN")}, "m")
+    >>> type(err).__name__, err.service, err.hint
+    ('AuthenticationError', 'http://h:1234', 'set LM_API_TOKEN')
+    >>> err.message
+    "model 'm' was not found, and the models of http://h:1234 could not be listed: token required"
+    """
+    for url, err in list(errors.items()):
+        if isinstance(err, ConfigurationError):
+            missing = f"model {model!r} was not found, and " if model else ""
+            return type(err)(f"{missing}the models of {url} could not be listed: {err.message}", hint=err.hint,
+                             service=url, model=model, status_code=err.status_code)
+    return None
 
 
 def create_default_provider(**overrides: Any) -> LocalProvider:

@@ -32,6 +32,7 @@ from typing import Any
 from ..call_context import CallContext
 from ..config import ProviderKind
 from ..errors import (
+    AuthenticationError,
     CapabilityError,
     ConfigurationError,
     InvalidResponseError,
@@ -109,8 +110,8 @@ def classify_lmstudio_error(status: int | None, body: Any) -> LocalProviderError
     message, _, code = error_fields(body)
     summary = summarize_server_message(message)
     if status in (401, 403) or code == "invalid_api_key" or "API token" in message:
-        return ConfigurationError(f"LM Studio refused the request: it requires a valid API token ({summary})",
-                                  hint=TOKEN_HINT, status_code=status)
+        return AuthenticationError(f"LM Studio refused the request: it requires a valid API token ({summary})",
+                                   hint=TOKEN_HINT, status_code=status)
     name = _quoted_model(message)
     if memory := memory_error(summary, server="LM Studio", model=name):
         return memory

@@ -46,6 +46,7 @@ class Fleet:
                                            flavor=getattr(b, "flavor", None), gateway=getattr(b, "gateway", False))
                                    for url, b in self.injected.items()]
         self.backends: dict[str, Backend] = {}
+        self.listing_errors: dict[str, LocalProviderError] = {}  # why a server's models could not be read
         self._known: dict[str, Service] = {}  # every service combined so far, by URL
         for backend in injected:
             self._adopt(backend)
@@ -101,10 +102,13 @@ class Fleet:
         return [s for s in usable if s.base_url in stale]
 
     def store(self, service: Service, result: Facts) -> None:
-        """A listing into the catalogue; a failed one cools the server down."""
+        """A listing into the catalogue; a failed one cools the server down (when the error calls for
+        it) and is remembered, so a model missing because of it can say why (``listing_errors``)."""
         if isinstance(result, LocalProviderError):
+            self.listing_errors[service.base_url] = result
             self.health.cool(service.base_url, result)
         else:
+            self.listing_errors.pop(service.base_url, None)
             self.catalogue.store(service.base_url, service.kind, service.version, result)
 
     @staticmethod

@@ -13,10 +13,11 @@ from patinox_core.backends.lmstudio import LMStudioBackend
 from patinox_core.cli import main
 from patinox_core.config import LocalSettings
 from patinox_core.discovery import ServiceDiscovery
-from patinox_core.errors import ConfigurationError
+from patinox_core.errors import AuthenticationError, ConfigurationError
 from patinox_core.router import LocalProvider
 from patinox_core.testing import FakeLMStudioServer, LMStudioModel
 from patinox_core.types import ChatRequest, Message
+from patinox_langchain import ChatPatinox
 
 CHAT, COLD, EMBED = "qwen/qwen3-8b", "google/gemma-3-4b", "text-embedding-nomic-embed-text-v1.5"
 TOKEN = "sk-lm-Fake1234:abcdEFGHijkl"
@@ -105,6 +106,28 @@ def test_a_token_is_required_and_the_error_says_how_to_set_it(monkeypatch: pytes
                                                                 lmstudio_api_token="sk-lm-wrong:x"))
         with pytest.raises(ConfigurationError, match="valid API token"):
             wrong.list_model_facts()
+
+
+def test_without_a_token_requests_and_status_say_to_set_one(monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """The refusal is what a user sees, not "model not found" (the listing is what LM Studio refused)."""
+    monkeypatch.delenv("LM_API_TOKEN", raising=False)
+    monkeypatch.delenv("PATINOX_LMSTUDIO_API_TOKEN", raising=False)
+    with FakeLMStudioServer(fleet(), api_token=TOKEN) as srv, provider(srv) as p:
+        with pytest.raises(AuthenticationError) as info:
+            p.chat(ChatRequest(model=CHAT, messages=[Message("user", "hi")]))
+        assert info.value.service == srv.url and "LM_API_TOKEN" in (info.value.hint or "")
+        assert f"the models of {srv.url} could not be listed" in info.value.message
+        with pytest.raises(AuthenticationError):
+            ChatPatinox(model=CHAT, base_url=srv.url, provider="lmstudio", max_retries=0).invoke("hi")
+        assert main(["status"], provider=p) == 0
+        line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith(f"  {srv.url}:"))
+        assert "cannot list its models: LM Studio refused the request: it requires a valid API token" in line
+        assert "LM_API_TOKEN" in line and "API token: none" in line
+        monkeypatch.setenv("LM_API_TOKEN", TOKEN)
+        with provider(srv) as fixed:
+            assert fixed.chat(ChatRequest(model=CHAT, messages=[Message("user", "hi")])).message.content
+            assert "listing_error" not in fixed.server_notes()[srv.url]
 
 
 @pytest.mark.parametrize("variable", ["LM_API_TOKEN", "PATINOX_LMSTUDIO_API_TOKEN"])

@@ -104,7 +104,7 @@ def test_errors_never_show_secrets(ollama, lmstudio, caplog) -> None:
         with pytest.raises(LocalProviderError) as caught:
             asyncio.run(provider.aembed(["a"], "nomic-embed-text"))
         errors.append(caught.value)
-    assert [type(e).__name__ for e in errors] == ["AuthenticationError", "ConfigurationError",
+    assert [type(e).__name__ for e in errors] == ["AuthenticationError", "AuthenticationError",
                                                   "ServiceUnavailableError", "ServiceUnavailableError"]
     for err in errors:
         assert_clean(shown(err), f"a {type(err).__name__}")

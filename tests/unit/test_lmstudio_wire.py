@@ -16,6 +16,7 @@ from patinox_core.backends.lmstudio import (
 from patinox_core.backends.openai_compat import from_wire
 from patinox_core.config import LocalSettings, ProviderKind
 from patinox_core.errors import (
+    AuthenticationError,
     CapabilityError,
     ConfigurationError,
     ModelNotFoundError,
@@ -116,7 +117,7 @@ def test_v1_slots_come_from_the_instance_a_request_reaches() -> None:
     (401, {"error": {"type": "invalid_request", "code": "invalid_api_key", "message": "An LM Studio API token is "
                      "required to make requests to this server, but none was provided using the Authorization "
                      "header using the 'Bearer' scheme (i.e., 'Authorization: Bearer $LM_API_TOKEN')."}},
-     ConfigurationError, "LM_API_TOKEN"),
+     AuthenticationError, "LM_API_TOKEN"),
     (404, {"error": "No models loaded. Please load a model in the developer page or use the 'lms load' command."},
      ModelNotLoadedError, "lms load <model>"),
     (400, {"error": {"message": "No models loaded. Please load a model in the developer page or use the 'lms load' "

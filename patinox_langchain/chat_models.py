@@ -36,6 +36,7 @@ from patinox_core.provisioning.once import Readiness
 from patinox_core.request_checks import check_tools
 
 from . import _convert as conv
+from ._requires import RequiresMixin
 from ._structured import reply_guard
 
 if TYPE_CHECKING:
@@ -121,10 +122,11 @@ class _ProviderMixin(BaseModel):
         return self._provider  # type: ignore[no-any-return]
 
 
-class ChatPatinox(_ProviderMixin, BaseChatModel):
+class ChatPatinox(RequiresMixin, _ProviderMixin, BaseChatModel):
     """Chat with a model on Ollama, LM Studio or any OpenAI-compatible server on your machine or network.
 
-    ``model`` may be omitted (the configured default, else the best available chat model);
+    ``model`` may be omitted (the configured default, else the best available chat model), or
+    chosen by what it must do with ``requires=`` (``{"tools": True, "min_context": 32768}``);
     ``base_url``/``provider`` pin one server, otherwise every discovered server is used, with
     fallback between servers holding the same model. See ``docs/langchain.md``.
     """
@@ -195,6 +197,13 @@ class ChatPatinox(_ProviderMixin, BaseChatModel):
     def is_lc_serializable(cls) -> bool:
         return True
 
+    def to_json(self) -> Any:
+        """LangChain's serialized form, with ``requires`` as the plain dict ``requires=`` accepts."""
+        data = super().to_json()
+        if self.requires is not None and data.get("type") == "constructor":
+            data["kwargs"]["requires"] = self.requires.model_dump(mode="json", exclude_defaults=True)
+        return data
+
     @property
     def lc_secrets(self) -> dict[str, str]:
         return {"api_key": "PATINOX_API_KEY"}
@@ -228,7 +237,7 @@ class ChatPatinox(_ProviderMixin, BaseChatModel):
         fmt = kwargs["format"] if "format" in kwargs else kwargs.get("response_format", self.format)
         stop = stop if stop is not None else self.stop
         return core.ChatRequest(
-            model=kwargs.get("model") or self.model,
+            model=kwargs.get("model") or self.model or self._chosen_name(),
             messages=conv.to_messages(messages),
             tools=tools,
             tool_choice=conv.to_tool_choice(kwargs.get("tool_choice"), names),
@@ -267,6 +276,8 @@ class ChatPatinox(_ProviderMixin, BaseChatModel):
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                   run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
         kwargs.pop("stream", None)
+        if self._pending(kwargs):
+            self._choose()
         req = self._request(messages, stop, kwargs)
         self._ready()
         result = self._get_provider().chat(req)
@@ -277,6 +288,8 @@ class ChatPatinox(_ProviderMixin, BaseChatModel):
     async def _agenerate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                          run_manager: AsyncCallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
         kwargs.pop("stream", None)
+        if self._pending(kwargs):
+            await self._achoose()
         req = self._request(messages, stop, kwargs)
         await self._aready()
         result = await self._get_provider().achat(req)
@@ -287,6 +300,8 @@ class ChatPatinox(_ProviderMixin, BaseChatModel):
     def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
                 run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
         kwargs.pop("stream", None)
+        if self._pending(kwargs):
+            self._choose()
         req = self._request(messages, stop, kwargs)
         state = _StreamState(self, kwargs)
         self._ready()
@@ -297,6 +312,8 @@ class ChatPatinox(_ProviderMixin, BaseChatModel):
                        run_manager: AsyncCallbackManagerForLLMRun | None = None,
                        **kwargs: Any) -> AsyncIterator[ChatGenerationChunk]:
         kwargs.pop("stream", None)
+        if self._pending(kwargs):
+            await self._achoose()
         req = self._request(messages, stop, kwargs)
         state = _StreamState(self, kwargs)
         await self._aready()
@@ -306,30 +323,44 @@ class ChatPatinox(_ProviderMixin, BaseChatModel):
     # -- pull_if_missing / preload (patinox_core.provisioning.once) ---------------------------
     def _ready(self) -> None:
         if self.pull_if_missing or self.preload:
-            self._readiness.ready(self._get_provider(), self.model, pull=self.pull_if_missing, load=self.preload,
-                                  keep_alive=self.keep_alive, context=self.num_ctx)
+            self._readiness.ready(self._get_provider(), self.model or self._chosen_name(), pull=self.pull_if_missing,
+                                  load=self.preload, keep_alive=self.keep_alive, context=self.num_ctx)
 
     async def _aready(self) -> None:
         if self.pull_if_missing or self.preload:
-            await self._readiness.aready(self._get_provider(), self.model, pull=self.pull_if_missing,
-                                         load=self.preload, keep_alive=self.keep_alive, context=self.num_ctx)
+            await self._readiness.aready(self._get_provider(), self.model or self._chosen_name(),
+                                         pull=self.pull_if_missing, load=self.preload, keep_alive=self.keep_alive,
+                                         context=self.num_ctx)
 
     # -- catalogue --------------------------------------------------------------------------
     def resolve(self) -> ModelInfo:
-        """Ask the catalogue about ``model`` now (network I/O) and fill ``profile`` from it."""
+        """Ask the catalogue about ``model`` now (network I/O), or make the ``requires=`` choice, and
+        fill ``profile`` from it."""
+        if self.requires is not None:
+            return self._chosen or self._choose()
         info = self._get_provider().get_model(self.model) if self.model else self._default_info()
         self._adopt(info)
         return info
 
     async def aresolve(self) -> ModelInfo:
         """Async twin of ``resolve``."""
+        if self.requires is not None:
+            return self._chosen or await self._achoose()
         provider = self._get_provider()
         info = await provider.aget_model(self.model) if self.model else self._default_info()
         self._adopt(info)
         return info
 
     def _default_info(self) -> ModelInfo:
-        raise ConfigurationError("resolve() needs a model name", hint="pass model=... to ChatPatinox")
+        raise ConfigurationError("resolve() needs a model name", hint="pass model=... or requires=... to ChatPatinox")
+
+    def _adopt_choice(self, info: ModelInfo) -> ModelInfo:
+        """The ``requires=`` choice: this instance's model from now on, and ``profile`` follows it."""
+        self._chosen = info
+        self._resolved = info.name
+        if self.profile is None:
+            self.profile = profile_from(info)
+        return info
 
     def _adopt(self, info: ModelInfo) -> None:
         self._resolved = info.name

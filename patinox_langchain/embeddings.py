@@ -11,7 +11,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
-from typing import Any
+from typing import Any, ClassVar
 
 from langchain_core.embeddings import Embeddings
 from langchain_core.utils import secret_from_env
@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr
 from patinox_core.errors import InvalidResponseError
 from patinox_core.provisioning.once import Readiness
 
+from ._requires import RequiresMixin
 from .chat_models import _ProviderMixin
 
 _TQDM_WARNED = False
@@ -39,12 +40,15 @@ def _progress_bar(total: int) -> Any:
     return tqdm(total=total, desc="Embedding", unit="text")
 
 
-class PatinoxEmbeddings(_ProviderMixin, BaseModel, Embeddings):
+class PatinoxEmbeddings(RequiresMixin, _ProviderMixin, BaseModel, Embeddings):
     """Embed texts with a model on Ollama, LM Studio or any OpenAI-compatible server.
 
     ``model`` may be omitted (the configured default embedding model, else the best available
-    one). Vectors come back in the order of the inputs, whatever the batching.
+    one), or chosen with ``requires=`` (an embedding model that meets it, e.g. ``{"min_context":
+    8192}``). Vectors come back in the order of the inputs, whatever the batching.
     """
+
+    _wants_embeddings: ClassVar[bool] = True
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, arbitrary_types_allowed=True)
 
@@ -90,20 +94,27 @@ class PatinoxEmbeddings(_ProviderMixin, BaseModel, Embeddings):
 
     def _embed(self, texts: Sequence[str], progress: bool = True) -> list[list[float]]:
         texts = list(texts)
+        if self._pending():
+            self._choose()
         if self.pull_if_missing or self.preload:
-            self._readiness.ready(self._get_provider(), self.model, pull=self.pull_if_missing, load=self.preload,
-                                  keep_alive=self.keep_alive, capability="embeddings")
+            self._readiness.ready(self._get_provider(), self.model or self._chosen_name(), pull=self.pull_if_missing,
+                                  load=self.preload, keep_alive=self.keep_alive, capability="embeddings")
         with self._progress(texts, progress) as report:
-            vectors = self._get_provider().embed(texts, self.model, **self._options(), **report).vectors
+            vectors = self._get_provider().embed(texts, self.model or self._chosen_name(), **self._options(),
+                                                 **report).vectors
         return _checked(texts, vectors)
 
     async def _aembed(self, texts: Sequence[str], progress: bool = True) -> list[list[float]]:
         texts = list(texts)
+        if self._pending():
+            await self._achoose()
         if self.pull_if_missing or self.preload:
-            await self._readiness.aready(self._get_provider(), self.model, pull=self.pull_if_missing,
-                                         load=self.preload, keep_alive=self.keep_alive, capability="embeddings")
+            await self._readiness.aready(self._get_provider(), self.model or self._chosen_name(),
+                                         pull=self.pull_if_missing, load=self.preload, keep_alive=self.keep_alive,
+                                         capability="embeddings")
         with self._progress(texts, progress) as report:
-            vectors = (await self._get_provider().aembed(texts, self.model, **self._options(), **report)).vectors
+            vectors = (await self._get_provider().aembed(texts, self.model or self._chosen_name(), **self._options(),
+                                                         **report)).vectors
         return _checked(texts, vectors)
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:

@@ -1,6 +1,7 @@
 """The runtime state shared by ``Patinox`` and ``PatinoxEmbedding``: the lazily built
-``LocalProvider``, the server-pinning fields, and the rule that ``local_provider=``/``settings=``
-exclude them."""
+``LocalProvider``, the server-pinning fields, the rule that ``local_provider=``/``settings=``
+exclude them, and ``requires=`` (the model chosen by requirement, once, kept under the key ``None``
+of ``_Runtime.info``: the ``model`` field such an adapter has)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pydantic import BaseModel, Field, SecretStr, field_validator, model_validat
 from patinox_core.config import LocalSettings, ProviderKind, hide_url_credentials, parse_kind
 from patinox_core.errors import ConfigurationError
 from patinox_core.pinning import pinned_settings
+from patinox_core.requirements import Requirements, as_requirements
 
 if TYPE_CHECKING:
     from patinox_core.capabilities import ModelInfo
@@ -74,6 +76,73 @@ class PinnedServer(BaseModel):
         return None if v in (None, "") else parse_kind(v)
 
 
+class RequiresField(BaseModel):
+    """``requires=``: choose the model by what it must do (docs/choosing.md)."""
+
+    requires: Requirements | None = Field(
+        default=None, description="Choose the model by requirement instead of naming it: Requirements, a dict of "
+        "its keys ({'tools': True, 'min_context': 32768}) or text ('tools, ctx>=32k'); chosen once, at first use.")
+
+    @field_validator("requires", mode="before")
+    @classmethod
+    def _requires(cls, v: Any) -> Any:
+        return as_requirements(v)  # a ConfigurationError naming the nearest key
+
+    @model_validator(mode="after")
+    def _model_or_requires(self) -> RequiresField:
+        if self.requires is not None and (getattr(self, "model", None) or getattr(self, "model_name", None)):
+            raise ConfigurationError(f"{type(self).__name__} got both a model name and requires=",
+                                     hint="name the model, or say what it must do with requires=, not both")
+        return self
+
+
+def choice_pending(adapter: Any, kwargs: dict[str, Any] | None = None) -> bool:
+    """``requires`` is set, the choice not made yet, and no per-call ``model=`` makes it moot."""
+    return adapter.requires is not None and None not in adapter._rt.info and not (kwargs or {}).get("model")
+
+
+def _requirements(adapter: Any, embeddings: bool) -> Requirements:
+    req: Requirements = adapter.requires
+    return req.model_copy(update={"embeddings": True}) if embeddings else req
+
+
+def choose(adapter: Any, embeddings: bool = False) -> ModelInfo:
+    """Make the ``requires=`` choice now (network I/O) and keep it (``metadata`` reads it)."""
+    info: ModelInfo = adapter.local_provider.select(_requirements(adapter, embeddings)).model
+    adapter._rt.info[None] = info
+    return info
+
+
+async def achoose(adapter: Any, embeddings: bool = False) -> ModelInfo:
+    info: ModelInfo = (await adapter.local_provider.aselect(_requirements(adapter, embeddings))).model
+    adapter._rt.info[None] = info
+    return info
+
+
+def chosen_name(adapter: Any) -> str | None:
+    info = adapter._rt.info.get(None) if adapter.requires is not None else None
+    return info.name if info is not None else None
+
+
+def _named(adapter: Any) -> str | None:
+    return getattr(adapter, "model", None) or getattr(adapter, "model_name", None)
+
+
+def own_model(adapter: Any, kwargs: dict[str, Any] | None = None, *, embeddings: bool = False) -> str | None:
+    """The adapter's model: its name, else the ``requires=`` choice (made now when still pending
+    and no per-call ``model=`` is given), else None (the router's default)."""
+    if choice_pending(adapter, kwargs):
+        choose(adapter, embeddings)
+    return _named(adapter) or chosen_name(adapter)
+
+
+async def aown_model(adapter: Any, kwargs: dict[str, Any] | None = None, *, embeddings: bool = False) -> str | None:
+    """Async ``own_model``."""
+    if choice_pending(adapter, kwargs):
+        await achoose(adapter, embeddings)
+    return _named(adapter) or chosen_name(adapter)
+
+
 def build_local_provider(adapter: Any, settings: LocalSettings | None) -> LocalProvider:
     """The ``LocalProvider`` of an adapter (``Patinox`` or ``PatinoxEmbedding``): ``settings`` if
     given, else settings pinned by its ``base_url``/``provider``/``timeout``/``max_retries``/``api_key``."""
@@ -101,4 +170,5 @@ def _check_exclusive(adapter: Any, local_provider: Any, settings: Any) -> None:
         )
 
 
-__all__ = ["PinnedServer", "build_local_provider"]
+__all__ = ["PinnedServer", "RequiresField", "achoose", "aown_model", "build_local_provider", "choice_pending",
+           "choose", "chosen_name", "own_model"]

@@ -18,9 +18,11 @@ from patinox_core.arguments import construct
 from patinox_core.config import LocalSettings
 from patinox_core.provisioning.once import Readiness
 
-from ._runtime import PinnedServer, _check_exclusive, _Runtime, build_local_provider
+from . import _runtime as choice
+from ._runtime import PinnedServer, RequiresField, _check_exclusive, _Runtime, build_local_provider
 
 if TYPE_CHECKING:
+    from patinox_core.capabilities import ModelInfo
     from patinox_core.router import LocalProvider
     from patinox_core.types import EmbeddingResult
 
@@ -30,12 +32,13 @@ DEFAULT_EMBED_BATCH_SIZE = 2048  # LlamaIndex's own loop; HTTP requests are requ
 _PROGRESS: ContextVar[Any] = ContextVar("patinox_embedding_progress", default=None)
 
 
-class PatinoxEmbedding(PinnedServer, BaseEmbedding):
+class PatinoxEmbedding(RequiresField, PinnedServer, BaseEmbedding):
     """Embeddings from any embedding model on the local servers patinox finds.
 
     ``model_name=None`` lets the router pick (``PATINOX_DEFAULT_EMBEDDING_MODEL`` or the best
-    embedding model found). ``query_instruction``/``text_instruction`` are prefixes some models
-    need (nomic: ``"search_query: "`` / ``"search_document: "``).
+    embedding model found); ``requires=`` chooses an embedding model that meets it.
+    ``query_instruction``/``text_instruction`` are prefixes some models need (nomic:
+    ``"search_query: "`` / ``"search_document: "``).
     """
 
     model_name: str | None = Field(default=None, description="Embedding model; None: the router's default.")
@@ -86,6 +89,11 @@ class PatinoxEmbedding(PinnedServer, BaseEmbedding):
     def _build(self, settings: LocalSettings | None) -> LocalProvider:
         return build_local_provider(self, settings)
 
+    @property
+    def model_info(self) -> ModelInfo | None:
+        """The model ``requires=`` chose (after the first request), else None."""
+        return self._rt.info.get(None) if self.requires is not None else None
+
     # -- one call shape for every path ---------------------------------------------------
     def _opts(self) -> dict[str, Any]:
         return {
@@ -101,21 +109,19 @@ class PatinoxEmbedding(PinnedServer, BaseEmbedding):
         return [f"{prefix}{t}" for t in texts] if prefix else texts
 
     def _embed(self, texts: list[str], prefix: str | None) -> list[Embedding]:
+        model = choice.own_model(self, embeddings=True)  # requires= chooses first
         if self.pull_if_missing or self.preload:
-            self._readiness.ready(self.local_provider, self.model_name, pull=self.pull_if_missing, load=self.preload,
+            self._readiness.ready(self.local_provider, model, pull=self.pull_if_missing, load=self.preload,
                                   keep_alive=self.keep_alive, capability="embeddings")
-        result: EmbeddingResult = self.local_provider.embed(
-            self._prefixed(prefix, texts), self.model_name, **self._opts()
-        )
+        result: EmbeddingResult = self.local_provider.embed(self._prefixed(prefix, texts), model, **self._opts())
         return result.vectors
 
     async def _aembed(self, texts: list[str], prefix: str | None) -> list[Embedding]:
+        model = await choice.aown_model(self, embeddings=True)
         if self.pull_if_missing or self.preload:
-            await self._readiness.aready(self.local_provider, self.model_name, pull=self.pull_if_missing,
+            await self._readiness.aready(self.local_provider, model, pull=self.pull_if_missing,
                                          load=self.preload, keep_alive=self.keep_alive, capability="embeddings")
-        result: EmbeddingResult = await self.local_provider.aembed(
-            self._prefixed(prefix, texts), self.model_name, **self._opts()
-        )
+        result: EmbeddingResult = await self.local_provider.aembed(self._prefixed(prefix, texts), model, **self._opts())
         bar = _PROGRESS.get()
         if bar is not None:
             bar.update(len(texts))

@@ -48,7 +48,8 @@ from patinox_core.errors import LocalProviderError
 from patinox_core.provisioning.once import Readiness
 
 from . import _convert as cv
-from ._runtime import PinnedServer, _check_exclusive, _Runtime, build_local_provider
+from . import _runtime as choice
+from ._runtime import PinnedServer, RequiresField, _check_exclusive, _Runtime, build_local_provider
 from ._structured import check_response
 
 if TYPE_CHECKING:
@@ -73,10 +74,11 @@ _DEFAULT_FIELDS = (*(n for n in cv.REQUEST_FIELDS if n != "timeout"), "model", "
                    "additional_kwargs")
 
 
-class Patinox(PinnedServer, FunctionCallingLLM):
+class Patinox(RequiresField, PinnedServer, FunctionCallingLLM):
     """Any chat model on the local servers patinox finds (Ollama, LM Studio, OpenAI-compatible).
 
-    ``model=None`` lets the router pick (``PATINOX_DEFAULT_MODEL`` or the best chat model found).
+    ``model=None`` lets the router pick (``PATINOX_DEFAULT_MODEL`` or the best chat model found);
+    ``requires=`` chooses by what the model must do (``{"tools": True, "min_context": 32768}``).
     ``base_url`` pins one server; ``provider`` restricts discovery to one server kind. Unset
     sampling fields are not sent, so the server's own defaults apply.
     """
@@ -157,24 +159,28 @@ class Patinox(PinnedServer, FunctionCallingLLM):
 
     def resolve(self, model: str | None = None) -> ModelInfo:
         """Look the model up in the catalogue (network I/O) and keep it for ``metadata``.
-        ``model=None``: this LLM's model, else the router's default chat model."""
+        ``model=None``: this LLM's model, or its ``requires=`` choice, else the router's default."""
+        if model is None and self.requires is not None:
+            return self._rt.info.get(None) or choice.choose(self)
         info = self._rt.info[self.model] = self.local_provider.get_model(model or self.model)
         return info
 
     async def aresolve(self, model: str | None = None) -> ModelInfo:
         """Async ``resolve()``."""
+        if model is None and self.requires is not None:
+            return self._rt.info.get(None) or await choice.achoose(self)
         info = self._rt.info[self.model] = await self.local_provider.aget_model(model or self.model)
         return info
 
     def _ready(self) -> None:
         """``pull_if_missing`` / ``preload``: ``ensure_model`` once, before the first request."""
         if self.pull_if_missing or self.preload:
-            self._readiness.ready(self.local_provider, self.model, pull=self.pull_if_missing, load=self.preload,
-                                  keep_alive=self.keep_alive, context=self.num_ctx)
+            self._readiness.ready(self.local_provider, choice.own_model(self), pull=self.pull_if_missing,
+                                  load=self.preload, keep_alive=self.keep_alive, context=self.num_ctx)
 
     async def _aready(self) -> None:
         if self.pull_if_missing or self.preload:
-            await self._readiness.aready(self.local_provider, self.model, pull=self.pull_if_missing,
+            await self._readiness.aready(self.local_provider, await choice.aown_model(self), pull=self.pull_if_missing,
                                          load=self.preload, keep_alive=self.keep_alive, context=self.num_ctx)
 
     def _after(self, request: core.ChatRequest, info: ModelInfo | None) -> None:
@@ -211,6 +217,7 @@ class Patinox(PinnedServer, FunctionCallingLLM):
 
     def _request(self, messages: Sequence[ChatMessage], kwargs: dict[str, Any]) -> core.ChatRequest:
         defaults = {name: getattr(self, name) for name in _DEFAULT_FIELDS}
+        defaults["model"] = choice.own_model(self, kwargs)  # requires= chooses here (the async paths before)
         return cv.to_chat_request(messages, defaults=defaults, call=kwargs)
 
     # -- chat: one implementation, sync and async differ only in the provider call -------
@@ -222,6 +229,7 @@ class Patinox(PinnedServer, FunctionCallingLLM):
         return cv.from_core_result(result)
 
     async def _achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        await choice.aown_model(self, kwargs)
         request = self._request(messages, kwargs)
         await self._aready()
         result = await self.local_provider.achat(request)
@@ -232,6 +240,8 @@ class Patinox(PinnedServer, FunctionCallingLLM):
         return self._stream_requested(self._request(messages, kwargs))  # bad input fails here, before any I/O
 
     def _astream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseAsyncGen:
+        if choice.choice_pending(self, kwargs):  # choose inside the stream, without blocking the loop
+            return self._astream_requested(None, messages, kwargs)
         return self._astream_requested(self._request(messages, kwargs))
 
     @llm_chat_callback()
@@ -261,6 +271,7 @@ class Patinox(PinnedServer, FunctionCallingLLM):
 
     def _raw_prompt(self) -> bool:
         """``cv.uses_completions`` on the catalogue entry, looked up first when not known yet."""
+        choice.own_model(self)  # requires= chooses first
         if self.is_chat_model is None and self.model_info is None and self.model:
             try:
                 self.resolve()
@@ -269,6 +280,7 @@ class Patinox(PinnedServer, FunctionCallingLLM):
         return cv.uses_completions(self.model_info, self.is_chat_model)
 
     async def _araw_prompt(self) -> bool:
+        await choice.aown_model(self)
         if self.is_chat_model is None and self.model_info is None and self.model:
             try:
                 await self.aresolve()
@@ -300,8 +312,13 @@ class Patinox(PinnedServer, FunctionCallingLLM):
 
         return gen()
 
-    def _astream_requested(self, request: core.ChatRequest) -> ChatResponseAsyncGen:
+    def _astream_requested(self, request: core.ChatRequest | None, messages: Sequence[ChatMessage] = (),
+                           kwargs: dict[str, Any] | None = None) -> ChatResponseAsyncGen:
         async def gen() -> ChatResponseAsyncGen:
+            nonlocal request
+            if request is None:
+                await choice.aown_model(self, kwargs)
+                request = self._request(messages, kwargs or {})
             acc = cv.StreamAccumulator()
             await self._aready()
             async for chunk in self.local_provider.astream_chat(request):

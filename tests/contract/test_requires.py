@@ -58,7 +58,9 @@ def fleet() -> Iterator[tuple[FakeOllamaServer, FakeLMStudioServer, FakeLlamaRou
 
 
 def settings_for(*urls: str) -> LocalSettings:
-    return LocalSettings(endpoints=[{"url": u} for u in urls], discover_defaults=False, max_retries=0)
+    # generous probe and connect timeouts: a fake that answers late under load must still be found
+    return LocalSettings(endpoints=[{"url": u} for u in urls], discover_defaults=False, max_retries=0,
+                         probe_timeout=10, connect_timeout=10)
 
 
 @pytest.fixture

@@ -6,7 +6,8 @@ of ``_Runtime.info``: the ``model`` field such an adapter has)."""
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from patinox_core.capabilities import ModelInfo
     from patinox_core.router import LocalProvider
 
+T = TypeVar("T")
 _CREATE_LOCK = threading.Lock()  # guards the lazy creation of a LocalProvider
 
 
@@ -136,6 +138,14 @@ def own_model(adapter: Any, kwargs: dict[str, Any] | None = None, *, embeddings:
     return _named(adapter) or chosen_name(adapter)
 
 
+async def chosen_first(adapter: Any, kwargs: dict[str, Any], stream: Callable[[], AsyncIterator[T]],
+                       ) -> AsyncIterator[T]:
+    """``stream()``'s items, after making the ``requires=`` choice without blocking the event loop."""
+    await aown_model(adapter, kwargs)
+    async for item in stream():
+        yield item
+
+
 async def aown_model(adapter: Any, kwargs: dict[str, Any] | None = None, *, embeddings: bool = False) -> str | None:
     """Async ``own_model``."""
     if choice_pending(adapter, kwargs):
@@ -171,4 +181,4 @@ def _check_exclusive(adapter: Any, local_provider: Any, settings: Any) -> None:
 
 
 __all__ = ["PinnedServer", "RequiresField", "achoose", "aown_model", "build_local_provider", "choice_pending",
-           "choose", "chosen_name", "own_model"]
+           "choose", "chosen_first", "chosen_name", "own_model"]

@@ -241,7 +241,7 @@ class Patinox(RequiresField, PinnedServer, FunctionCallingLLM):
 
     def _astream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseAsyncGen:
         if choice.choice_pending(self, kwargs):  # choose inside the stream, without blocking the loop
-            return self._astream_requested(None, messages, kwargs)
+            return choice.chosen_first(self, kwargs, lambda: self._astream_requested(self._request(messages, kwargs)))
         return self._astream_requested(self._request(messages, kwargs))
 
     @llm_chat_callback()
@@ -312,13 +312,8 @@ class Patinox(RequiresField, PinnedServer, FunctionCallingLLM):
 
         return gen()
 
-    def _astream_requested(self, request: core.ChatRequest | None, messages: Sequence[ChatMessage] = (),
-                           kwargs: dict[str, Any] | None = None) -> ChatResponseAsyncGen:
+    def _astream_requested(self, request: core.ChatRequest) -> ChatResponseAsyncGen:
         async def gen() -> ChatResponseAsyncGen:
-            nonlocal request
-            if request is None:
-                await choice.aown_model(self, kwargs)
-                request = self._request(messages, kwargs or {})
             acc = cv.StreamAccumulator()
             await self._aready()
             async for chunk in self.local_provider.astream_chat(request):

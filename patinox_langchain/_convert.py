@@ -28,6 +28,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 import patinox_core.types as core
 from patinox_core.backends.base import tool_call_id
 from patinox_core.errors import CapabilityError, ConfigurationError
+from patinox_core.reply_facts import facts_of
 
 #: LangChain / OpenAI role names to neutral roles.
 ROLE_MAP = {
@@ -325,8 +326,10 @@ def _metrics_dict(metrics: core.Metrics | None) -> dict[str, float]:
 
 
 def response_metadata(*, model: str | None, service: str | None, kind: str | None, finish_reason: str | None,
-                      metrics: core.Metrics | None) -> dict[str, Any]:
-    """``response_metadata`` of an answer: model, service kind and URL, finish reason, timings."""
+                      metrics: core.Metrics | None, facts: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``response_metadata`` of an answer: model, service kind and URL, finish reason, timings, and the
+    reply facts both adapters share (``patinox_core.reply_facts``: server, server_kind, timings and
+    cache-read tokens as flat keys)."""
     meta: dict[str, Any] = {"model_provider": kind or "patinox"}
     if model:
         meta["model_name"] = model
@@ -337,6 +340,8 @@ def response_metadata(*, model: str | None, service: str | None, kind: str | Non
         meta["finish_reason"] = finish_reason
     if m := _metrics_dict(metrics):
         meta["metrics"] = m
+    if facts:
+        meta.update(facts)
     return meta
 
 
@@ -362,7 +367,7 @@ def to_ai_message(result: core.ChatResult, *, kind: str | None) -> AIMessage:
     if msg.thinking:
         extra["reasoning_content"] = msg.thinking
     meta = response_metadata(model=result.model, service=result.service, kind=kind,
-                             finish_reason=result.finish_reason, metrics=result.metrics)
+                             finish_reason=result.finish_reason, metrics=result.metrics, facts=facts_of(result))
     if result.logprobs is not None:  # as ChatOpenAI: {"content": [{token, logprob, bytes, top_logprobs}]}
         meta["logprobs"] = {"content": result.logprobs}
     return AIMessage(
@@ -443,7 +448,7 @@ def to_ai_chunk(chunk: core.ChatChunk, *, kind: str | None, tool_index: int = 0,
     if not chunk.is_final:
         return AIMessageChunk(content=content, additional_kwargs=extra, tool_call_chunks=calls, response_metadata=meta)
     meta.update(response_metadata(model=chunk.model, service=chunk.service, kind=kind,
-                                  finish_reason=chunk.finish_reason, metrics=chunk.metrics))
+                                  finish_reason=chunk.finish_reason, metrics=chunk.metrics, facts=facts_of(chunk)))
     return AIMessageChunk(
         content=content,
         additional_kwargs=extra,

@@ -29,6 +29,7 @@ from patinox_core import types as core
 from patinox_core.arguments import ALIASES, unknown_argument
 from patinox_core.backends.base import tool_call_id
 from patinox_core.errors import CapabilityError, ConfigurationError
+from patinox_core.reply_facts import facts_of
 
 from ._logprobs import to_logprobs
 
@@ -286,20 +287,18 @@ def metrics_dict(metrics: core.Metrics | None) -> dict[str, float]:
     return {k: v for k, v in pairs if v is not None}
 
 
-def response_kwargs(
-    *,
-    usage: core.Usage | None,
-    metrics: core.Metrics | None,
-    model: str | None,
-    service: str | None,
-    finish_reason: str | None,
-) -> dict[str, Any]:
+def response_kwargs(*, usage: core.Usage | None, metrics: core.Metrics | None, model: str | None,
+                    service: str | None, finish_reason: str | None,
+                    facts: dict[str, Any] | None = None) -> dict[str, Any]:
     """``ChatResponse.additional_kwargs``: token counts at top level (as llama-index-llms-openai
-    does), plus model, service, finish reason and timings."""
+    does), plus model, service, finish reason and timings, and the reply facts both adapters share
+    (``patinox_core.reply_facts``: server, server_kind, timings and cache-read tokens as flat keys)."""
     out: dict[str, Any] = dict(usage_dict(usage))
     out.update(model=model, service=service, finish_reason=finish_reason)
     if m := metrics_dict(metrics):
         out["metrics"] = m
+    if facts:
+        out.update(facts)
     return out
 
 
@@ -349,6 +348,7 @@ def from_core_result(result: core.ChatResult) -> ChatResponse:
     extra.update(facts)
     if m := metrics_dict(result.metrics):
         extra["metrics"] = m
+    extra.update(facts_of(result))
     if msg.invalid_tool_calls:
         extra["invalid_tool_calls"] = invalid_calls_dict(msg.invalid_tool_calls)
     return ChatResponse(
@@ -393,7 +393,7 @@ class StreamAccumulator:
         raw: dict[str, Any] | None = None
         if chunk.is_final:
             facts = {"model": chunk.model, "service": chunk.service, "finish_reason": chunk.finish_reason}
-            extra.update(response_kwargs(usage=chunk.usage, metrics=chunk.metrics, **facts))
+            extra.update(response_kwargs(usage=chunk.usage, metrics=chunk.metrics, **facts, facts=facts_of(chunk)))
             raw = _raw(None, chunk.usage, **facts)
         return ChatResponse(
             message=ChatMessage(role=MessageRole.ASSISTANT, blocks=blocks),

@@ -137,6 +137,22 @@ def usage_from_wire(raw: Any) -> Usage:
 
 
 
+def cached_from_timings(data: Mapping[str, Any]) -> int | None:
+    """llama-server's prompt tokens reused from its KV cache (``timings.cache_n``), for servers
+    that leave ``usage.prompt_tokens_details.cached_tokens`` out.
+
+    >>> cached_from_timings({"timings": {"cache_n": 236, "prompt_n": 1}}), cached_from_timings({})
+    (236, None)
+    """
+    return token_count(optional_mapping(data.get("timings") or None, "timings").get("cache_n"))
+
+
+def _with_cached(usage: Usage, cached: int | None) -> Usage:
+    if usage.cached_input_tokens is None and cached is not None:
+        usage.cached_input_tokens = cached
+    return usage
+
+
 def metrics_from_wire(data: Mapping[str, Any]) -> Metrics:
     """Server-measured timings: llama-server ``timings`` (ms) or LM Studio ``stats`` (seconds).
 
@@ -191,8 +207,8 @@ def from_wire(data: Any, *, forced: ForcedTool | None = None) -> ChatResult:
         calls, invalid = split_calls([forced_call(forced, text, truncated=truncated)])
     message = Message("assistant", content, tool_calls=calls, invalid_tool_calls=invalid, thinking=thinking or None)
     return ChatResult(message=message, finish_reason=_finish(choice.get("finish_reason"), bool(calls)),
-                      usage=usage_from_wire(data.get("usage")), metrics=metrics_from_wire(data),
-                      model=text_or_none(data.get("model")), raw=dict(data),
+                      usage=_with_cached(usage_from_wire(data.get("usage")), cached_from_timings(data)),
+                      metrics=metrics_from_wire(data), model=text_or_none(data.get("model")), raw=dict(data),
                       logprobs=logprobs_from_wire(choice.get("logprobs")))
 
 
@@ -289,6 +305,7 @@ class OpenAIChatStream:
         self.finish_reason: Any = None
         self.usage: Usage | None = None
         self.metrics = Metrics()
+        self.cached: int | None = None  # llama-server timings.cache_n
         self.first_token_at: float | None = None
         self.done = False
         self.seen_data = False
@@ -341,6 +358,7 @@ class OpenAIChatStream:
             self.usage = usage_from_wire(obj["usage"])
         if obj.get("timings") or obj.get("stats"):
             self.metrics = metrics_from_wire(obj)
+            self.cached = cached_from_timings(obj)
         self.model = text_or_none(obj.get("model")) or self.model
         content, thinking = [], []
         for raw in optional_list(obj.get("choices") or None, "choices"):
@@ -389,6 +407,8 @@ class OpenAIChatStream:
             decode_s = now - self.first_token_at
             m.tokens_per_second = self.usage.output_tokens / decode_s if decode_s > 0 else None
         m.total_duration_s = m.total_duration_s if m.total_duration_s is not None else now - self.t0
+        if self.cached is not None:
+            self.usage = _with_cached(self.usage or Usage(), self.cached)
         return [ChatChunk(content=content, thinking=thinking, tool_calls=calls, invalid_tool_calls=invalid,
                           finish_reason=_finish(self.finish_reason, bool(calls)), usage=self.usage, metrics=m,
                           model=self.model, service=self.service, logprobs=self.logprobs)]
@@ -444,6 +464,7 @@ __all__ = [
     "error_fields",
     "from_wire",
     "messages_to_wire",
+    "cached_from_timings",
     "metrics_from_wire",
     "parse_sse_line",
     "summarize_server_message",

@@ -60,8 +60,17 @@ class FakeLlamaServer(SlotServer):
         self.n_ctx_train = n_ctx_train
         self.build_info = self.fingerprint = build_info
         self.loading = False
+        self.cache_n = 0  # prompt tokens the next replies say came from the KV cache (timings.cache_n)
 
     # -- what llama-server does differently ----------------------------------------------------
+    def reply_extra(self, prompt_tokens: int, completion_tokens: int) -> dict[str, Any]:
+        """``timings`` on every chat reply (the final event of a stream), as llama-server sends them."""
+        prompt_ms, predicted_ms = 2.0 * prompt_tokens + 1.0, 20.0 * completion_tokens + 1.0
+        return {"timings": {"cache_n": self.cache_n, "prompt_n": prompt_tokens, "prompt_ms": prompt_ms,
+                            "prompt_per_second": 1000 * prompt_tokens / prompt_ms, "predicted_n": completion_tokens,
+                            "predicted_ms": predicted_ms,
+                            "predicted_per_second": 1000 * completion_tokens / predicted_ms}}
+
     def routes(self) -> dict[tuple[str, str], Route]:
         base = super().routes()
         return {**base, ("POST", "/chat/completions"): base[("POST", "/v1/chat/completions")],

@@ -130,17 +130,23 @@ class FakeOpenAIServer(FakeHTTPServer):
         def logprobs(text: str, start: int = 0) -> dict[str, Any] | None:
             return None if top is None else {"content": token_logprobs(text, top, start), "refusal": None}
 
+        fields = self.reply_extra(prompt, usage["completion_tokens"])
         if body.get("stream"):
             include = bool((body.get("stream_options") or {}).get("include_usage"))
-            return self._stream(head, pieces, calls, finish, usage if include else None, logprobs)
+            return self._stream(head, pieces, calls, finish, usage if include else None, logprobs, fields)
         message: dict[str, Any] = {"role": "assistant", "content": "".join(pieces) if not calls else None}
         if calls:
             message["tool_calls"] = calls
-        return Reply(body={**head, "object": "chat.completion", "usage": usage, "choices": [
+        return Reply(body={**head, **fields, "object": "chat.completion", "usage": usage, "choices": [
             {"index": 0, "message": message, "logprobs": logprobs("".join(pieces)), "finish_reason": finish}]})
 
+    def reply_extra(self, prompt_tokens: int, completion_tokens: int) -> dict[str, Any]:
+        """Engine-specific fields of a reply (and of a stream's finishing event); none here."""
+        return {}
+
     def _stream(self, head: dict[str, Any], pieces: list[str], calls: list[dict[str, Any]], finish: str,
-                usage: dict[str, Any] | None, logprobs: Callable[[str, int], Any]) -> StreamReply:
+                usage: dict[str, Any] | None, logprobs: Callable[[str, int], Any],
+                fields: dict[str, Any] | None = None) -> StreamReply:
         def event(delta: dict[str, Any] | None, finish_reason: str | None = None, lp: Any = None, **extra: Any) -> str:
             choices = [] if delta is None else [{"index": 0, "delta": delta, "logprobs": lp,
                                                  "finish_reason": finish_reason}]
@@ -150,7 +156,7 @@ class FakeOpenAIServer(FakeHTTPServer):
         lines = [event({"role": "assistant", "content": ""})]
         lines += [event({"content": p}, lp=logprobs(p, i)) for i, p in enumerate(pieces)]
         lines += [event({"tool_calls": [{"index": i, **call}]}) for i, call in enumerate(calls)]
-        lines.append(event({}, finish))
+        lines.append(event({}, finish, **(fields or {})))
         if usage is not None:
             lines.append(event(None, usage=usage))
         return StreamReply(lines=[*lines, "data: [DONE]\n\n"], content_type="text/event-stream")

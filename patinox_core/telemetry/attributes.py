@@ -21,7 +21,8 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def provider_name(kind: str | None, flavor: str | None) -> str:
-    """``gen_ai.provider.name``: the server kind that answered (the conventions name no local servers).
+    """``gen_ai.provider.name``: the server kind that answered (the conventions name no local servers),
+    as ``reply_facts.server_kind`` spells it.
 
     >>> provider_name("ollama", "ollama"), provider_name("openai_compatible", "vllm")
     ('ollama', 'vllm')

@@ -233,6 +233,8 @@ def test_ai_message_fields() -> None:
         "model_provider": "ollama", "model_name": "llama3.2:latest", "model": "llama3.2:latest",
         "service": "http://127.0.0.1:11434", "finish_reason": "stop",
         "metrics": {"time_to_first_token_s": 0.1, "tokens_per_second": 40.0},
+        "server": "http://127.0.0.1:11434", "time_to_first_token_s": 0.1, "tokens_per_second": 40.0,
+        "cache_read_tokens": 8,
     }
     assert [b["type"] for b in msg.content_blocks] == ["reasoning", "text"]
 

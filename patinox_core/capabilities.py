@@ -9,6 +9,7 @@ network I/O; ``model_info(...)`` turns one backend's ``ServerFacts`` into a ``Mo
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from enum import IntEnum
@@ -197,6 +198,24 @@ def quality_tier_for(parameter_count: int | None, bits: int | None = None) -> Qu
     return tier
 
 
+#: Measured tokens/s from which each tier starts (below the last: SLOW).
+_TPS_LIMITS = ((60.0, SpeedTier.VERY_FAST), (25.0, SpeedTier.FAST), (8.0, SpeedTier.MEDIUM))
+
+
+def speed_band(tier: SpeedTier) -> tuple[float, float]:
+    """The measured tokens/s that keep ``tier`` (``speed_tier_for``); empty for UNKNOWN.
+
+    >>> speed_band(SpeedTier.FAST), speed_band(SpeedTier.SLOW), speed_band(SpeedTier.UNKNOWN)
+    ((25.0, 60.0), (0.0, 8.0), (0.0, 0.0))
+    """
+    upper = math.inf
+    for limit, t in _TPS_LIMITS:
+        if t is tier:
+            return (limit, upper)
+        upper = limit
+    return (0.0, upper) if tier is SpeedTier.SLOW else (0.0, 0.0)
+
+
 def speed_tier_for(parameter_count: int | None = None, bits: int | None = None, size_bytes: int | None = None,
                    tokens_per_second: float | None = None) -> SpeedTier:
     """Measured tokens/s when known, else the weights' footprint (unknown quantization: 4-bit).
@@ -205,8 +224,7 @@ def speed_tier_for(parameter_count: int | None = None, bits: int | None = None, 
     (<SpeedTier.FAST: 3>, <SpeedTier.FAST: 3>, <SpeedTier.SLOW: 1>)
     """
     if tokens_per_second:
-        limits = ((60, SpeedTier.VERY_FAST), (25, SpeedTier.FAST), (8, SpeedTier.MEDIUM))
-        return next((t for limit, t in limits if tokens_per_second >= limit), SpeedTier.SLOW)
+        return next((t for limit, t in _TPS_LIMITS if tokens_per_second >= limit), SpeedTier.SLOW)
     footprint = size_bytes or (parameter_count * (bits or 4) / 8 if parameter_count else None)
     if not footprint:
         return SpeedTier.UNKNOWN

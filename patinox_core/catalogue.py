@@ -18,7 +18,7 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .capabilities import ModelInfo, Source, fold_speed, model_info, record_speed, speed_tier_for
+from .capabilities import ModelInfo, Source, fold_speed, model_info, record_speed, speed_band, speed_tier_for
 from .config import LocalSettings, ProviderKind
 from .facts import ServerFacts
 
@@ -70,6 +70,7 @@ class Catalogue:
         self._fetched: dict[str, float] = {}
         self._speeds: dict[tuple[str, str], float] = {}  # measured tokens/s, kept across refreshes
         self._behind: set[tuple[str, str]] = set()  # entries whose tokens_per_second lags _speeds
+        self._bands: dict[tuple[str, str], tuple[float, float]] = {}  # of _behind: speeds that keep the tier
         self._lock = threading.Lock()
         self.version = 0  # bumped on every change routing sees, so readers can cache views of the entries
         self._view: View | None = None
@@ -120,6 +121,8 @@ class Catalogue:
 
     def _update(self, service: str, names: Collection[str], fn: Callable[[ModelInfo], ModelInfo]) -> None:
         with self._lock:
+            for name in names:
+                self._bands.pop((service, name), None)
             infos = self._infos.get(service, [])
             for n, info in enumerate(infos):
                 if info.name in names:
@@ -140,6 +143,12 @@ class Catalogue:
             return
         key = (service, name)
         with self._lock:
+            band = self._bands.get(key) if key in self._behind else None
+            if band is not None:  # the steady state: the average moves within its tier
+                tps = fold_speed(self._speeds[key], tokens_per_second)
+                if band[0] <= tps < band[1]:
+                    self._speeds[key] = tps
+                    return
             matches = [(n, i) for n, i in enumerate(self._infos.get(service, ())) if i.name == name]
             if len(matches) == 1:
                 n, info = matches[0]
@@ -150,6 +159,7 @@ class Catalogue:
                                                    and speed_tier_for(tokens_per_second=tps) is info.speed_tier)):
                     self._speeds[key] = tps  # same tier: what routing reads is unchanged
                     self._behind.add(key)
+                    self._bands[key] = (-math.inf, math.inf) if pinned else speed_band(info.speed_tier)
                     return
                 if key in self._behind:
                     info = replace(info, tokens_per_second=old)

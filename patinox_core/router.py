@@ -14,10 +14,11 @@ FALLBACK before any output, and the failed server cools down for ``settings.cool
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import instrumentation as _otel
 from .backends.base import Backend
@@ -132,6 +133,22 @@ class _Unobserved(WrapperProvider):
         return await self.wrapped._aembed(texts, model, **opts)
 
 
+#: Catalogue entries whose server parts ``LocalProvider`` keeps (all of them, in any real fleet).
+SERVER_CACHE_SIZE = 4096
+
+
+class _Server(NamedTuple):
+    """One catalogue entry's server, as every request to it starts: the ``ServerProvider`` over its
+    backend, the backend's flavor, its slots for the model, the model's build and its affinity header."""
+
+    info: ModelInfo
+    server: ServerProvider
+    flavor: str | None
+    slots: int
+    build: tuple[object, ...]
+    header: str | None  # the header the server gets a conversation's key in (a gateway's), if any
+
+
 def _build(info: ModelInfo) -> tuple[object, ...]:
     """What makes two copies of a model the same build (an embedding job may span them)."""
     return (info.name, info.kind, info.family, info.parameter_size, info.quantization, info.size_bytes)
@@ -166,6 +183,10 @@ class LocalProvider:
         self._unobserved = _Unobserved(self)
         _otel.from_environment()
         self.lifecycle = Lifecycle(self.fleet, self._transport, self.get_model, self.aget_model)
+        self._servers: dict[int, _Server] = {}  # id(entry) -> its _Server (checked by identity)
+        # (model, need, *extra) -> (the view and health generation it was planned on, when its first
+        # cooldown ends, the copies in try order)
+        self._plans: dict[tuple[str | None, ...], tuple[View, int, float, list[ModelInfo]]] = {}
 
     def __repr__(self) -> str:
         return f"LocalProvider(provider={self.settings.provider.value}, backends={len(self.fleet.backends)})"
@@ -237,16 +258,17 @@ class LocalProvider:
         estimate = guard(copies[0], request, self.settings, stacklevel=4) if request is not None else 0
         candidates, headers = [], []
         for info in copies:
-            backend = self.fleet.backend(info)
-            flavor = getattr(backend, "flavor", None)
-            server: Provider = _Learning(ServerProvider(backend, self.catalogue), self, info, request, estimate, flavor)
+            part = self._servers.get(id(info))
+            if part is None or part.info is not info or part.server.backend is not self.fleet.backends.get(
+                    info.service):
+                part = self._server(info)
+            server: Provider = _Learning(part.server, self, info, request, estimate, part.flavor)
             if self.wrap_server is not None:
                 server = self.wrap_server(server)
             if _otel.active is not None:  # each attempt an event on the operation's span
-                server = _otel.active.attempt(server, info, flavor)
-            slots = policy.capacity(info, flavor, self.settings.max_concurrency_for(info.service))
-            candidates.append(Candidate(info.service, info.name, server, slots, info.loaded, _build(info)))
-            headers.append(self._affinity_header(info, backend) if request is not None else None)
+                server = _otel.active.attempt(server, info, part.flavor)
+            candidates.append(Candidate(info.service, info.name, server, part.slots, info.loaded, part.build))
+            headers.append(part.header if request is not None else None)
         key = affinity_key(request) if request is not None and (len(candidates) > 1 or any(headers)) else None
         if key is None:
             return FallbackProvider(candidates, self._health, self.scheduler)
@@ -256,9 +278,34 @@ class LocalProvider:
         session = Session(key, self.affinity) if len(candidates) > 1 else None  # one copy: nothing to choose
         return FallbackProvider(candidates, self._health, self.scheduler, session=session)
 
+    def _server(self, info: ModelInfo) -> _Server:
+        """What a request needs of ``info``'s server, kept while the entry and its backend stay the
+        same (a catalogue refresh makes new entries)."""
+        backend = self.fleet.backend(info)
+        flavor = getattr(backend, "flavor", None)
+        slots = policy.capacity(info, flavor, self.settings.max_concurrency_for(info.service))
+        part = _Server(info, ServerProvider(backend, self.catalogue), flavor, slots, _build(info),
+                       self._affinity_header(info, backend))
+        if len(self._servers) >= SERVER_CACHE_SIZE:
+            self._servers.clear()
+        self._servers[id(info)] = part
+        return part
+
     def _chat_plan(self, view: View, request: ChatRequest) -> FallbackProvider:
         need = "completion" if request.completion else "chat"
-        return self._fallback(self._plan(view, request.model, need, policy.request_needs(request)), request)
+        extra = policy.request_needs(request)
+        key = (request.model, need, *extra)
+        hit = self._plans.get(key)
+        if (hit is not None and hit[0] is view and hit[1] == self._health.generation
+                and (hit[2] == math.inf or time.monotonic() < hit[2])):
+            return self._fallback(hit[3], request)
+        stamp = self._health.generation  # read before planning: a cooldown meanwhile makes this plan stale
+        until = min(self._health.cooldown_ends(time.monotonic()), default=math.inf)  # the order changes then
+        copies = self._plan(view, request.model, need, extra)
+        if len(self._plans) >= SERVER_CACHE_SIZE:
+            self._plans.clear()
+        self._plans[key] = (view, stamp, until, copies)
+        return self._fallback(copies, request)
 
     # -- the public calls: each one operation (a span and its metrics when instrumented) ---------
     def chat(self, request: ChatRequest) -> ChatResult:

@@ -86,7 +86,7 @@ class Metrics:
     total_duration_s: float | None = None
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(kw_only=True)  # no slots: ``renamed`` copies the instance dict in one step
 class ChatRequest:
     """Everything a chat call can ask for; backends send what their server reads."""
 
@@ -145,6 +145,20 @@ class ChatRequest:
             check_tools(self.tools)
         if self.headers:
             check_headers(self.headers)
+
+    def renamed(self, model: str) -> ChatRequest:
+        """A shallow copy for the model name ``model`` (the request was checked already: no
+        re-validation; ``copy.copy`` costs ten times more).
+
+        >>> req = ChatRequest(model="llama3.2", messages=[], temperature=0.2)
+        >>> clone = req.renamed("llama3.2:latest")
+        >>> (clone.model, clone.temperature, clone.messages is req.messages, req.model)
+        ('llama3.2:latest', 0.2, True, 'llama3.2')
+        """
+        clone = object.__new__(ChatRequest)
+        clone.__dict__ = self.__dict__.copy()
+        clone.model = model
+        return clone
 
     @property
     def tool_names(self) -> list[str]:

@@ -43,9 +43,13 @@ def estimate_prompt_tokens(request: ChatRequest) -> int:
     chars = 0
     images = 0
     for m in request.messages:
-        chars += len(m.content) + len(m.thinking or "")
-        chars += sum(len(tc.name) + len(json.dumps(tc.arguments)) for tc in m.tool_calls)
-        images += len(m.images)
+        chars += len(m.content)
+        if m.thinking:
+            chars += len(m.thinking)
+        for tc in m.tool_calls:
+            chars += len(tc.name) + len(json.dumps(tc.arguments))
+        if m.images:
+            images += len(m.images)
     if request.tools:
         chars += len(json.dumps(request.tools))
     return math.ceil(chars / CHARS_PER_TOKEN) + MESSAGE_OVERHEAD_TOKENS * len(request.messages) + IMAGE_TOKENS * images
@@ -106,7 +110,8 @@ def truncation_warning(info: ModelInfo, request: ChatRequest, usage: Usage | Non
                        settings: LocalSettings, stacklevel: int = 2) -> None:
     """After a reply from a server that truncates silently (Ollama): warn when it probably dropped the
     start of the prompt."""
-    if (not spec_for_kind(info.kind).truncates_prompt or usage is None or settings.context_guard == "off"
+    if (estimate < 256 or usage is None or settings.context_guard == "off"  # the cheap tests first
+            or not spec_for_kind(info.kind).truncates_prompt
             or not truncation_suspected(estimate, context_limit(info, request), usage.input_tokens,
                                         usage.cached_input_tokens)):
         return

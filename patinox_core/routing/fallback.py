@@ -11,10 +11,8 @@ I/O: every decision is ``_Attempt``'s.
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import AsyncIterator, Hashable, Iterator, Sequence
-from contextlib import contextmanager
 from contextvars import Token
 from functools import partial
 from types import TracebackType
@@ -39,18 +37,8 @@ if TYPE_CHECKING:
 
 def with_model(request: ChatRequest, name: str) -> ChatRequest:
     """``request`` for the resolved model name: the same object when the name already matches,
-    else a shallow copy (no re-validation: only the name changes).
-
-    >>> req = ChatRequest(model="llama3.2", messages=[], temperature=0.2)
-    >>> renamed = with_model(req, "llama3.2:latest")
-    >>> (renamed.model, renamed.temperature, renamed.messages is req.messages, req.model)
-    ('llama3.2:latest', 0.2, True, 'llama3.2')
-    """
-    if request.model == name:
-        return request
-    clone = copy.copy(request)
-    clone.model = name
-    return clone
+    else a shallow copy (``ChatRequest.renamed``)."""
+    return request if request.model == name else request.renamed(name)
 
 
 def for_candidate(request: ChatRequest, candidate: Candidate) -> ChatRequest:
@@ -65,7 +53,7 @@ def for_candidate(request: ChatRequest, candidate: Candidate) -> ChatRequest:
     request = with_model(request, candidate.model)
     if not candidate.headers:
         return request
-    clone = copy.copy(request)
+    clone = request.renamed(candidate.model)
     clone.headers = {**(request.headers or {}), **candidate.headers}
     return clone
 
@@ -108,19 +96,26 @@ class _Attempt:
 
     def _granted(self, lane: Lane) -> _Attempt:
         run = self.run
-        self.candidate = run.by_key[(lane.service, lane.model)]
+        if len(run.candidates) == 1:
+            self._tokens = (None, BUSY_RETRIES.set(0))
+            return self
+        self.candidate = next(c for c in run.candidates if (c.service, c.model) == (lane.service, lane.model))
         later = [c.service for c in run.candidates
                  if c is not self.candidate and (c.service, c.model) not in run.ticket.excluded]
-        self._tokens = (run.health.fail_fast(later), BUSY_RETRIES.set(0))
+        self._tokens = (run.health.fail_fast(later) if later else None, BUSY_RETRIES.set(0))
         return self
 
     def __enter__(self) -> _Attempt:
-        with self.run.waiting():
+        try:
             return self._granted(self.run.scheduler.acquire(self.run.ticket))
+        except Expired:
+            raise self.run.busy_error() from None
 
     async def __aenter__(self) -> _Attempt:
-        with self.run.waiting():
+        try:
             return self._granted(await self.run.scheduler.aacquire(self.run.ticket))
+        except Expired:
+            raise self.run.busy_error() from None
 
     def keep(self) -> _Lease:
         """The slot stays taken after the block (a stream holds it until it ends)."""
@@ -179,10 +174,13 @@ class _Run:
         self.candidates = list(provider.candidates if candidates is None else candidates)
         self.health = provider.health
         self.scheduler = provider.scheduler
-        self.by_key = {(c.service, c.model): c for c in self.candidates}
-        now = time.monotonic()
-        choices = [Choice(c.service, c.model, max(1, c.capacity), self.health.usable(c.service, now), c.loaded)
-                   for c in self.candidates]
+        if len(self.candidates) == 1:  # nothing to rank: whether it is usable does not matter
+            c = self.candidates[0]
+            choices = [Choice(c.service, c.model, max(1, c.capacity), True, c.loaded)]
+        else:
+            now = time.monotonic()
+            choices = [Choice(c.service, c.model, max(1, c.capacity), self.health.usable(c.service, now), c.loaded)
+                       for c in self.candidates]
         self.session = provider.session
         prefer = provider.session.prefer() if provider.session is not None else None
         self.ticket = self.scheduler.ticket(choices, provider.timeout_s, prefer)
@@ -198,15 +196,8 @@ class _Run:
         while self.scheduler.has_choices(self.ticket):
             yield _Attempt(self)
 
-    @contextmanager
-    def waiting(self) -> Iterator[None]:
-        """Turn the end of the wait for a slot into ``ServerBusyError``."""
-        try:
-            yield
-        except Expired:
-            raise self.busy_error() from None
-
     def busy_error(self) -> ServerBusyError:
+        """The wait for a slot ended at the deadline: ``ServerBusyError``."""
         last = next((e for e in reversed(self.errors) if isinstance(e, ServerBusyError)), None)
         first = self.candidates[0]
         what = ("answered busy (503/429)" if last is not None

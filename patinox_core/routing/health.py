@@ -30,6 +30,7 @@ class Health:
         self._until: dict[str, float] = {}  # service -> time.monotonic() its cooldown ends
         self._healthy: dict[str, bool] = {}
         self._lock = threading.Lock()
+        self.generation = 0  # bumped when a cooldown starts or discovery's verdict changes (plans cached on it)
 
     def cool(self, service: str, err: LocalProviderError) -> None:
         """Cool ``service`` down after ``err`` (when the error calls for it); one warning per outage."""
@@ -39,6 +40,7 @@ class Health:
         with self._lock:
             already = self._until.get(service, 0.0) > now
             self._until[service] = now + self.settings.cooldown
+            self.generation += 1
         log.log(logging.DEBUG if already else logging.WARNING, "cooling down %s for %ss after %s: %s",
                 service, self.settings.cooldown, type(err).__name__, err)
 
@@ -54,6 +56,7 @@ class Health:
         if any(self._healthy.get(s.base_url) is not s.healthy for s in services):
             with self._lock:
                 self._healthy.update((s.base_url, s.healthy) for s in services)
+                self.generation += 1
 
     def snapshot(self) -> tuple[dict[str, bool], dict[str, float]]:
         """(health by server, cooldown deadline by server), copied under the lock."""

@@ -83,7 +83,7 @@ class Expired(Exception):
     """A ticket's deadline passed while it waited (``routing.fallback`` raises ``ServerBusyError``)."""
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Ticket:
     """One request's claim on a slot: its choices, which of them failed, the lane it holds."""
 
@@ -96,12 +96,16 @@ class Ticket:
     queued: bool = False
     since: float = 0.0  # when the slot was granted
     reason: str = ""
+    expected: float | None = None  # the granted lane's expected completion time, when several were weighed
     event: threading.Event | None = None  # made when a sync ticket first waits (most never do)
     loop: asyncio.AbstractEventLoop | None = None
     future: asyncio.Future[None] | None = None
+    usable: bool = False  # every choice usable (``open`` then has nothing to filter)
 
     def open(self) -> list[Choice]:
         """Choices not excluded; the usable ones when any usable is left, else the rest."""
+        if not self.excluded and self.usable:
+            return self.choices
         left = [c for c in self.choices if c.key not in self.excluded]
         usable = [c for c in left if c.usable]
         return usable or left
@@ -131,9 +135,9 @@ class Scheduler:
 
     # -- pure decisions (called under the lock) --------------------------------------------
     def _lane(self, choice: Choice) -> Lane:
-        lane = self.lanes.get(choice.key)
+        lane = self.lanes.get((choice.service, choice.model))
         if lane is None:
-            lane = self.lanes[choice.key] = Lane(choice.service, choice.model, choice.capacity)
+            lane = self.lanes[(choice.service, choice.model)] = Lane(choice.service, choice.model, choice.capacity)
         elif lane.capacity != choice.capacity:
             lane.capacity = choice.capacity
         return lane
@@ -148,6 +152,9 @@ class Scheduler:
     def _pick(self, ticket: Ticket, now: float) -> tuple[Lane, str] | None:
         """The lane ``ticket`` gets now, and why; None: it waits."""
         open_ = ticket.open()
+        if len(open_) == 1:  # one server: nothing to weigh
+            lane = self._lane(open_[0])
+            return (lane, "only candidate") if lane.free(now) else None
         lanes = [self._lane(c) for c in open_]
         if ticket.prefer is not None:
             mine = next((lane for lane in lanes if (lane.service, lane.model) == ticket.prefer), None)
@@ -163,9 +170,8 @@ class Scheduler:
                     best = (rank, lane)
         if best is None:
             return None
-        lane = best[1]
-        why = "only candidate" if len(lanes) == 1 else f"least expected completion ({best[0][1]:.3g}s)"
-        return lane, why
+        ticket.expected = best[0][1]
+        return best[1], "least expected completion"
 
     def _take(self, ticket: Ticket, lane: Lane, reason: str, now: float) -> None:
         lane.in_flight += 1
@@ -199,6 +205,8 @@ class Scheduler:
     def _grant(self, now: float) -> list[Ticket]:
         """Hand free slots to queued tickets, oldest first; the tickets to wake."""
         woken: list[Ticket] = []
+        if not self.queue:
+            return woken
         for ticket in list(self.queue):
             if not any(lane.free(now) for lane in self.lanes.values()):
                 break
@@ -220,11 +228,12 @@ class Scheduler:
     # -- the calls -------------------------------------------------------------------------
     def ticket(self, choices: Sequence[Choice], timeout_s: float, prefer: Key | None = None) -> Ticket:
         """A request's ticket over ``choices`` (in plan order), ending ``timeout_s`` from now."""
-        return Ticket(next(self._seq), list(choices), self.clock() + timeout_s, prefer)
+        return Ticket(next(self._seq), list(choices), self.clock() + timeout_s, prefer,
+                      usable=all(c.usable for c in choices))
 
     def has_choices(self, ticket: Ticket) -> bool:
         """Is any choice of ``ticket`` not excluded yet?"""
-        return bool(ticket.open())
+        return len(ticket.excluded) < len(ticket.choices)
 
     def _poll(self, ticket: Ticket, loop: asyncio.AbstractEventLoop | None = None) -> float | None:
         """None once ``ticket`` holds a slot, else how long to wait; ``Expired`` at its deadline."""
@@ -236,8 +245,14 @@ class Scheduler:
                 self._dequeue(ticket)
                 raise Expired
             fresh = not ticket.queued
-            self._enqueue(ticket)
-            woken = self._grant(now)
+            woken = []
+            if fresh and not self.queue:  # nobody waits: the ticket takes a free slot, if any, at once
+                picked = self._pick(ticket, now)
+                if picked is not None:
+                    self._take(ticket, *picked, now)
+            if ticket.lane is None:
+                self._enqueue(ticket)
+                woken = self._grant(now)
             if ticket.lane is None:
                 if loop is None:
                     ticket.event = ticket.event or threading.Event()
@@ -363,7 +378,8 @@ class Scheduler:
     def _log_grant(ticket: Ticket) -> None:
         lane = ticket.lane
         if lane is not None and log.isEnabledFor(logging.DEBUG):
-            log.debug("%s -> %s (%s; %d/%d in flight, %d queued)", lane.model, lane.service, ticket.reason,
+            why = ticket.reason if ticket.expected is None else f"{ticket.reason} ({ticket.expected:.3g}s)"
+            log.debug("%s -> %s (%s; %d/%d in flight, %d queued)", lane.model, lane.service, why,
                       lane.in_flight, lane.capacity, lane.waiting)
 
 

@@ -55,6 +55,11 @@ def current() -> Deadline | None:
     return getattr(_local, "deadline", None)
 
 
+def set_current(deadline: Deadline | None) -> None:
+    """Make ``deadline`` bound this thread's socket operations (``None``: unbounded)."""
+    _local.deadline = deadline
+
+
 class bound:
     """Bound this thread's socket operations by ``deadline`` (nests: the previous one is restored)."""
 

@@ -18,7 +18,7 @@ from typing import Any, Protocol, TypeVar
 
 import httpx
 
-from .deadline import abound, bound
+from .deadline import abound, bound, current, set_current
 from .exchange import RECEIVE, Fetch, Open, Operation, ReadRest, Receive, Reply, Request, Sleep
 from .limits import BodyCollector
 from .provisioning.events import ProgressEvent
@@ -68,8 +68,13 @@ class _SyncSteps:
         return Reply(resp.status_code, resp.headers, b"")
 
     def receive(self, step: Receive) -> bytes | None:
-        with bound(self.deadline):
+        # ``with bound(self.deadline)``, written out: this runs once per chunk of every stream
+        previous = current()
+        set_current(self.deadline)
+        try:
             return next(self.chunks, None)
+        finally:
+            set_current(previous)
 
     def read_rest(self, step: ReadRest) -> bytes:
         assert self.open is not None, "ReadRest without an open reply"

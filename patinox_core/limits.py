@@ -110,7 +110,7 @@ class LineSplitter:
         if len(partial) > self.limit:
             raise too_large("a line of the stream", self.limit)
         lines = head.splitlines()
-        if any(len(line) > self.limit for line in lines):
+        if len(head) > self.limit and any(len(line) > self.limit for line in lines):  # short: no line can be
             raise too_large("a line of the stream", self.limit)
         return [line.decode("utf-8", "replace") for line in lines]
 

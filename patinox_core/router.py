@@ -81,10 +81,10 @@ class _Learning(WrapperProvider):
         result.info, result.flavor = self.info, self.flavor
         return result
 
-    def chunk(self, chunk: ChatChunk) -> ChatChunk:
-        if chunk.is_final:  # the final chunk carries usage and metrics
-            self.learn(chunk.usage, chunk.metrics)
-            chunk.info, chunk.flavor = self.info, self.flavor
+    def last(self, chunk: ChatChunk) -> ChatChunk:
+        """The final chunk: it carries usage and metrics."""
+        self.learn(chunk.usage, chunk.metrics)
+        chunk.info, chunk.flavor = self.info, self.flavor
         return chunk
 
     def chat(self, request: ChatRequest) -> ChatResult:
@@ -96,7 +96,8 @@ class _Learning(WrapperProvider):
     def stream_chat(self, request: ChatRequest) -> Iterator[ChatChunk]:
         chunks = iter(self.wrapped.stream_chat(request))
         try:
-            yield from map(self.chunk, chunks)
+            for chunk in chunks:
+                yield chunk if chunk.finish_reason is None else self.last(chunk)
         finally:  # a caller that stops early closes the server's stream now
             close(chunks)
 
@@ -104,7 +105,7 @@ class _Learning(WrapperProvider):
         chunks = aiter(self.wrapped.astream_chat(request))
         try:
             async for chunk in chunks:
-                yield self.chunk(chunk)
+                yield chunk if chunk.finish_reason is None else self.last(chunk)
         finally:
             await aclose(chunks)
 

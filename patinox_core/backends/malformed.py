@@ -32,7 +32,7 @@ def as_mapping(value: Any, what: str) -> Mapping[str, Any]:
     Traceback (most recent call last):
     patinox_core.backends.malformed.MalformedReply: the reply is list, not a JSON object
     """
-    if not isinstance(value, Mapping):
+    if type(value) is not dict and not isinstance(value, Mapping):  # decoded JSON: a dict (skip the ABC check)
         raise MalformedReply(f"{what} is {_kind(value)}, not a JSON object")
     return value
 

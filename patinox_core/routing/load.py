@@ -115,7 +115,10 @@ class Ticket:
             if self.event is not None:
                 self.event.set()
         elif self.future is not None:
-            self.loop.call_soon_threadsafe(_resolve, self.future)
+            if asyncio._get_running_loop() is self.loop:  # on the loop's own thread: no self-pipe write
+                _resolve(self.future)
+            else:
+                self.loop.call_soon_threadsafe(_resolve, self.future)
 
 
 def _resolve(future: asyncio.Future[None]) -> None:
@@ -288,7 +291,11 @@ class Scheduler:
         try:
             while (wait := self._poll(ticket, loop)) is not None:
                 assert ticket.future is not None
-                await asyncio.wait([ticket.future], timeout=wait)
+                timer = loop.call_later(wait, _resolve, ticket.future)  # cheaper than asyncio.wait
+                try:
+                    await ticket.future
+                finally:
+                    timer.cancel()
         except BaseException:
             self.cancel(ticket)
             raise

@@ -5,7 +5,7 @@
 - ``routing.policy.plan`` / ``routing.context.guard``: a request planned once (name resolved,
   copies ordered, capabilities and context checked).
 - ``routing.fallback.FallbackProvider`` over one ``routing.server.ServerProvider`` per copy,
-  each under ``_Learning`` (what a reply teaches the catalogue) and the optional ``wrap_server``
+  each under ``routing.learning.Learning`` (what a reply teaches the catalogue) and the optional ``wrap_server``
   wrapper; ``routing.health.Health``: health and cooldown.
 
 A request fails over to the next server with the same model on an error whose recovery is RETRY or
@@ -36,14 +36,15 @@ from .provisioning.operations import Lifecycle
 from .requirements import Requirements, as_requirements
 from .routing import policy, selection
 from .routing.affinity import Affinity, Session, affinity_key, header_value
-from .routing.context import ContextWindowWarning, guard, truncation_warning
-from .routing.fallback import Candidate, FallbackProvider, aclose, close
+from .routing.context import ContextWindowWarning, guard
+from .routing.fallback import Candidate, FallbackProvider, aclose
 from .routing.fleet import Fleet
 from .routing.health import Health
+from .routing.learning import Learning
 from .routing.load import Scheduler
 from .routing.server import ServerProvider
 from .transport import Transport
-from .types import ChatChunk, ChatRequest, ChatResult, EmbeddingResult, Metrics, Usage
+from .types import ChatChunk, ChatRequest, ChatResult, EmbeddingResult
 
 ServerWrapper = Callable[[Provider], Provider]
 
@@ -56,58 +57,6 @@ def make_backend(service: Service, transport: Transport, settings: LocalSettings
         extra["gateway"] = True
     backend: Backend = factory(service.base_url, transport, settings, **extra)
     return backend
-
-
-class _Learning(WrapperProvider):
-    """One candidate's replies teach the catalogue (measured speed, the model now loaded, Ollama's
-    silent truncation) and carry the entry that answered (``ChatResult.info``, ``.flavor``)."""
-
-    def __init__(self, wrapped: Provider, owner: LocalProvider, info: ModelInfo, request: ChatRequest | None,
-                 estimate: int, flavor: str | None) -> None:
-        super().__init__(wrapped)
-        self.owner, self.info, self.req, self.estimate, self.flavor = owner, info, request, estimate, flavor
-
-    def learn(self, usage: Usage | None, metrics: Metrics | None) -> None:
-        info, catalogue = self.info, self.owner.catalogue
-        if metrics is not None and metrics.tokens_per_second:
-            catalogue.record_speed(info.service, info.name, metrics.tokens_per_second)
-        if not info.loaded:
-            catalogue.mark_loaded(info.service, info.name)
-        if self.req is not None:
-            truncation_warning(info, self.req, usage, self.estimate, self.owner.settings, stacklevel=5)
-
-    def reply(self, result: ChatResult) -> ChatResult:
-        self.learn(result.usage, result.metrics)
-        result.info, result.flavor = self.info, self.flavor
-        return result
-
-    def last(self, chunk: ChatChunk) -> ChatChunk:
-        """The final chunk: it carries usage and metrics."""
-        self.learn(chunk.usage, chunk.metrics)
-        chunk.info, chunk.flavor = self.info, self.flavor
-        return chunk
-
-    def chat(self, request: ChatRequest) -> ChatResult:
-        return self.reply(self.wrapped.chat(request))
-
-    async def achat(self, request: ChatRequest) -> ChatResult:
-        return self.reply(await self.wrapped.achat(request))
-
-    def stream_chat(self, request: ChatRequest) -> Iterator[ChatChunk]:
-        chunks = iter(self.wrapped.stream_chat(request))
-        try:
-            for chunk in chunks:
-                yield chunk if chunk.finish_reason is None else self.last(chunk)
-        finally:  # a caller that stops early closes the server's stream now
-            close(chunks)
-
-    async def astream_chat(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
-        chunks = aiter(self.wrapped.astream_chat(request))
-        try:
-            async for chunk in chunks:
-                yield chunk if chunk.finish_reason is None else self.last(chunk)
-        finally:
-            await aclose(chunks)
 
 
 class _Unobserved(WrapperProvider):
@@ -263,7 +212,8 @@ class LocalProvider:
             if part is None or part.info is not info or part.server.backend is not self.fleet.backends.get(
                     info.service):
                 part = self._server(info)
-            server: Provider = _Learning(part.server, self, info, request, estimate, part.flavor)
+            server: Provider = Learning(part.server, self.catalogue, self.settings, info, request, estimate,
+                                        part.flavor)
             if self.wrap_server is not None:
                 server = self.wrap_server(server)
             if _otel.active is not None:  # each attempt an event on the operation's span

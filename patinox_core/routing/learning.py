@@ -1,0 +1,74 @@
+"""``Learning``: what one candidate's replies teach the catalogue, as a wrapper over its provider.
+
+A reply (or a stream's final chunk) carries the measured speed, shows the model is loaded now, and
+from Ollama may show a silently truncated prompt (``routing.context.truncation_warning``); the reply
+also gets the catalogue entry that answered (``ChatResult.info``, ``.flavor``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+from ..capabilities import ModelInfo
+from ..catalogue import Catalogue
+from ..config import LocalSettings
+from ..provider import Provider, WrapperProvider
+from ..types import ChatChunk, ChatRequest, ChatResult, Metrics, Usage
+from .context import truncation_warning
+from .fallback import aclose, close
+
+
+class Learning(WrapperProvider):
+    """One candidate's replies teach the catalogue (measured speed, the model now loaded, Ollama's
+    silent truncation) and carry the entry that answered (``ChatResult.info``, ``.flavor``)."""
+
+    def __init__(self, wrapped: Provider, catalogue: Catalogue, settings: LocalSettings, info: ModelInfo,
+                 request: ChatRequest | None, estimate: int, flavor: str | None) -> None:
+        super().__init__(wrapped)
+        self.catalogue, self.settings = catalogue, settings
+        self.info, self.req, self.estimate, self.flavor = info, request, estimate, flavor
+
+    def learn(self, usage: Usage | None, metrics: Metrics | None) -> None:
+        info, catalogue = self.info, self.catalogue
+        if metrics is not None and metrics.tokens_per_second:
+            catalogue.record_speed(info.service, info.name, metrics.tokens_per_second)
+        if not info.loaded:
+            catalogue.mark_loaded(info.service, info.name)
+        if self.req is not None:
+            truncation_warning(info, self.req, usage, self.estimate, self.settings, stacklevel=5)
+
+    def reply(self, result: ChatResult) -> ChatResult:
+        self.learn(result.usage, result.metrics)
+        result.info, result.flavor = self.info, self.flavor
+        return result
+
+    def last(self, chunk: ChatChunk) -> ChatChunk:
+        """The final chunk: it carries usage and metrics."""
+        self.learn(chunk.usage, chunk.metrics)
+        chunk.info, chunk.flavor = self.info, self.flavor
+        return chunk
+
+    def chat(self, request: ChatRequest) -> ChatResult:
+        return self.reply(self.wrapped.chat(request))
+
+    async def achat(self, request: ChatRequest) -> ChatResult:
+        return self.reply(await self.wrapped.achat(request))
+
+    def stream_chat(self, request: ChatRequest) -> Iterator[ChatChunk]:
+        chunks = iter(self.wrapped.stream_chat(request))
+        try:
+            for chunk in chunks:
+                yield chunk if chunk.finish_reason is None else self.last(chunk)
+        finally:  # a caller that stops early closes the server's stream now
+            close(chunks)
+
+    async def astream_chat(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
+        chunks = aiter(self.wrapped.astream_chat(request))
+        try:
+            async for chunk in chunks:
+                yield chunk if chunk.finish_reason is None else self.last(chunk)
+        finally:
+            await aclose(chunks)
+
+
+__all__ = ["Learning"]

@@ -100,7 +100,8 @@ def models_table(models: Sequence[ModelInfo], out: TextIO | None = None) -> str:
     rows = []
     for m in models:
         caps = ",".join(_SHORT.get(c, c) for c in m.capabilities.names() if c != "completion")
-        rows.append([m.name, m.service, "yes" if m.loaded else "no", _context(m), caps or "-",
+        loaded = "cloud" if m.remote else "yes" if m.loaded else "no"  # a cloud model is never resident here
+        rows.append([m.name, m.service, loaded, _context(m), caps or "-",
                      m.quality_tier.name.lower(), m.speed_tier.name.lower()])
     return _table(out, ["NAME", "SERVER", "LOADED", "CONTEXT (EFF/MAX)", "CAPABILITIES", "QUALITY", "SPEED"], rows)
 

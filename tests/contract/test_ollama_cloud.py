@@ -90,3 +90,12 @@ def test_cloud_turned_off_says_so():
         with pytest.raises(ConfigurationError) as err:
             p.chat(ask("kimi-k2.6:cloud"))
     assert not isinstance(err.value, AuthenticationError) and "OLLAMA_NO_CLOUD" in str(err.value)
+
+
+def test_patinox_models_marks_a_cloud_model(capsys):
+    from patinox_core.cli import main
+
+    with cloud_fake() as server, LocalProvider(LocalSettings(ollama_url=server.url, discover_defaults=False)) as p:
+        assert main(["models"], provider=p) == 0
+    rows = {line.split()[0]: line.split()[2] for line in capsys.readouterr().out.splitlines()[1:]}
+    assert rows == {"llama3.2:latest": "no", "kimi-k2.6:cloud": "cloud"}

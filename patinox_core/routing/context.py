@@ -63,9 +63,21 @@ def context_limit(info: ModelInfo, request: ChatRequest) -> int | None:
     return info.effective_context_length
 
 
-def overflow_message(info: ModelInfo, estimate: int, limit: int) -> str:
-    fate = ("the server would drop the start of the prompt" if spec_for_kind(info.kind).truncates_prompt
-            else "the server would reject the request (HTTP 400)")
+def overflow_message(info: ModelInfo, estimate: int, limit: int, request: ChatRequest | None = None) -> str:
+    """What the server would do with a prompt that does not fit: a server that truncates silently
+    (Ollama) refuses instead when the request says ``shift=False``.
+
+    >>> from patinox_core.capabilities import model_info
+    >>> from patinox_core.kinds import ProviderKind
+    >>> info = model_info({"name": "m"}, service="http://h", kind=ProviderKind.OLLAMA)
+    >>> overflow_message(info, 900, 512).split("; ")[1]
+    'the server would drop the start of the prompt'
+    >>> overflow_message(info, 900, 512, ChatRequest(model="m", messages=[], shift=False)).split("; ")[1]
+    'the server would reject the request (HTTP 400)'
+    """
+    silent = spec_for_kind(info.kind).truncates_prompt and not (request is not None and request.shift is False)
+    fate = "the server would drop the start of the prompt" if silent else \
+        "the server would reject the request (HTTP 400)"
     return (f"the prompt (about {estimate} tokens, estimated as characters/4) may not fit {info.name}'s "
             f"context of {limit} tokens on {info.service}; {fate}")
 
@@ -98,7 +110,7 @@ def guard(info: ModelInfo, request: ChatRequest, settings: LocalSettings, stackl
     estimate = estimate_prompt_tokens(request)
     limit = context_limit(info, request)
     if settings.context_guard != "off" and limit and estimate > limit:
-        message = overflow_message(info, estimate, limit)
+        message = overflow_message(info, estimate, limit, request)
         if settings.context_guard == "raise":
             raise ContextOverflowError(message, hint=overflow_hint(info), model=info.name, service=info.service)
         warnings.warn(f"{message}. {overflow_hint(info)}", ContextWindowWarning, stacklevel=stacklevel + 1)
@@ -111,7 +123,7 @@ def truncation_warning(info: ModelInfo, request: ChatRequest, usage: Usage | Non
     """After a reply from a server that truncates silently (Ollama): warn when it probably dropped the
     start of the prompt."""
     if (estimate < 256 or usage is None or settings.context_guard == "off"  # the cheap tests first
-            or not spec_for_kind(info.kind).truncates_prompt
+            or request.shift is False or not spec_for_kind(info.kind).truncates_prompt
             or not truncation_suspected(estimate, context_limit(info, request), usage.input_tokens,
                                         usage.cached_input_tokens)):
         return

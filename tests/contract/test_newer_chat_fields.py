@@ -15,6 +15,7 @@ from llama_index.core.tools import FunctionTool
 
 from patinox_core import ChatRequest, ConfigurationError, ContextOverflowError, LocalProvider, LocalSettings, Message
 from patinox_core.fakes.openai_compat import FakeOpenAIServer, OpenAIModel
+from patinox_core.routing.context import ContextWindowWarning
 from patinox_core.testing import FakeOllamaServer, OllamaModel
 from patinox_core.types import merge_chunks
 from patinox_langchain import ChatPatinox
@@ -188,3 +189,16 @@ def test_openai_compatible_logprobs(stream: bool) -> None:
         assert (sent["logprobs"], sent["top_logprobs"]) == (True, 1)
         assert result.logprobs is not None and _tokens(result.logprobs) == REPLY
         assert all(len(e["top_logprobs"]) == 1 for e in result.logprobs)
+
+
+def test_the_context_guard_says_what_ollama_will_do() -> None:
+    """A prompt over the window: Ollama drops its start by default; with shift=False it refuses (HTTP 400)."""
+    with FakeOllamaServer([model(loaded_context_length=40)], version="0.12.11") as srv, \
+            LocalProvider(LocalSettings(ollama_url=srv.url, provider="ollama", discover_defaults=False,
+                                        max_retries=0)) as p:
+        huge = [Message("user", LONG)]
+        with pytest.warns(ContextWindowWarning, match="drop the start of the prompt"):
+            p.chat(ChatRequest(model="llama3.2", messages=huge))
+        with pytest.warns(ContextWindowWarning, match=r"reject the request \(HTTP 400\)"), \
+                pytest.raises(ContextOverflowError):
+            p.chat(ChatRequest(model="llama3.2", messages=huge, shift=False))

@@ -31,6 +31,7 @@ from .name_heuristics import (
     quantization_bits,
     quantization_from_name,
 )
+from .reasoning_options import OPTIONS, options_from_wire
 
 
 class Source(IntEnum):
@@ -98,6 +99,8 @@ class ModelInfo:
     server forwards the model to a cloud host (Ollama ``:cloud`` / ``-cloud`` models, ``remote_host``
     in its listing); ``requires=`` and the default pick never choose one unless allowed. ``instance_count``:
     how many copies are loaded, where the server says (LM Studio); None when unknown.
+    ``reasoning_options`` are the reasoning values the model allows (``"off"``, ``"on"``, levels;
+    ``patinox_core.reasoning``), None when unknown; ``reasoning_default`` what it does unasked.
     """
 
     name: str
@@ -120,6 +123,8 @@ class ModelInfo:
     quality_tier: QualityTier = QualityTier.UNKNOWN
     speed_tier: SpeedTier = SpeedTier.UNKNOWN
     tokens_per_second: float | None = None
+    reasoning_options: tuple[str, ...] | None = None
+    reasoning_default: str | None = None
     source: dict[str, Source] = field(default_factory=dict)
 
     @property
@@ -247,7 +252,7 @@ def server_context_default(kind: ProviderKind, version: str | None = None) -> in
 
 _FACT_KEYS = ("family", "parameter_size", "parameter_count", "quantization", "size_bytes", "context_length",
               "loaded", "loaded_context_length", "default_context_length", "parallel_slots", "remote", "instance_count",
-              *CAPABILITY_KEYS, "quality_tier", "speed_tier")
+              *CAPABILITY_KEYS, "quality_tier", "speed_tier", "reasoning_options", "reasoning_default")
 _ALIASES = {"embedding": "embeddings", "tool_use": "tools", "reasoning": "thinking",
             "num_ctx": "default_context_length", "context_window": "default_context_length",
             "max_context_length": "context_length"}
@@ -284,6 +289,11 @@ def _coerce(model: str, key: str, value: Any) -> Any:
             return value
         if key.endswith(("_length", "_count", "_bytes", "_slots")):
             return int(value)
+        if key == "reasoning_options":
+            options = options_from_wire(list(value) if isinstance(value, (list, tuple)) else value)
+            if options is None:
+                raise ValueError(f"expected a list among {', '.join(OPTIONS)}")
+            return options
         return str(value)
     except (KeyError, ValueError, TypeError) as exc:
         raise ConfigurationError(f"overrides[{model!r}].{key}={value!r} is not valid: {exc}",

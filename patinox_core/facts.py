@@ -15,6 +15,8 @@ class ServerFacts(TypedDict, total=False):
     server runs at once (llama-server ``total_slots``, SGLang's running-request cap, TGI's
     ``max_concurrent_requests``): a server-wide figure, laid over each of its models; LM Studio's
     is per model (its loaded instance's ``parallel``). ``instance_count``: loaded copies (LM Studio).
+    ``reasoning_options`` are the reasoning values the model takes (LM Studio ``allowed_options``,
+    Ollama ``/api/show`` ``thinking.values``), in ``patinox_core.reasoning``'s vocabulary.
     """
 
     name: str
@@ -32,3 +34,5 @@ class ServerFacts(TypedDict, total=False):
     instance_count: int
     capabilities: dict[str, bool]  # keys among Capabilities' fields
     remote: bool  # served by a cloud host the server forwards to (Ollama remote_host)
+    reasoning_options: tuple[str, ...]  # allowed reasoning values: "off", "on", "low", "medium", "high", "max"
+    reasoning_default: str  # the value a request without one gets

@@ -131,6 +131,13 @@ THINKING_NAMES = (
     "exaone-deep", "cogito", "openthinker", "deepscaler", "smallthinker", "thinking",
 )
 NOT_THINKING_NAMES = ("qwen3-coder", "qwen3-embedding", "instruct-?2507")
+#: Reasoning values a thinking family allows, and its default: gpt-oss takes only effort levels
+#: (Ollama ignores a bool there), Qwen3 switches on and off, its 2507 "thinking" builds cannot switch off.
+REASONING_NAMES = (
+    ("gpt-oss", ("low", "medium", "high"), "medium"),
+    ("qwen3.*thinking", ("on",), "on"),
+    ("qwen3(?![a-z])", ("off", "on"), "on"),
+)
 TOOL_NAMES = (
     "llama3.1", "llama3.2(?!-vision)", "llama3.3", "llama4", "qwen2", "qwen3(?![a-z])", "qwq", "mistral-nemo",
     "mistral-small", "mistral-large", "mixtral", "command-r", "command-a", "granite3", "granite4", "gpt-oss",
@@ -148,6 +155,7 @@ def _compile(patterns: tuple[str, ...]) -> re.Pattern[str]:
 _EMBED_RE, _VISION_RE = _compile(EMBEDDING_NAMES), _compile(VISION_NAMES)
 _THINK_RE, _NOT_THINK_RE, _TOOLS_RE = _compile(THINKING_NAMES), _compile(NOT_THINKING_NAMES), _compile(TOOL_NAMES)
 _VISION_MIN = [(_compile((p,)), n) for p, n in VISION_MIN_PARAMS.items()]
+_REASONING = [(_compile((p,)), options, default) for p, options, default in REASONING_NAMES]
 EMBEDDING_FACTS = {"embeddings": True, "chat": False, "completion": False, "tools": False, "vision": False,
                     "thinking": False, "structured_output": False}
 
@@ -166,6 +174,8 @@ def heuristic_facts(name: str, parameter_count: int | None = None) -> dict[str, 
     (False, True)
     >>> heuristic_facts("gpt-oss:120b-cloud")["remote"], "remote" in heuristic_facts("cloudy:7b")
     (True, False)
+    >>> heuristic_facts("gpt-oss:20b")["reasoning_options"], heuristic_facts("qwen3:4b")["reasoning_options"]
+    (('low', 'medium', 'high'), ('off', 'on'))
     """
     norm = normalize_name(name)
     count = parameter_count or parameter_count_from_name(name)
@@ -179,6 +189,10 @@ def heuristic_facts(name: str, parameter_count: int | None = None) -> dict[str, 
         facts["tools"] = True
     if _THINK_RE.search(norm) and not _NOT_THINK_RE.search(norm):
         facts["thinking"] = True
+        for pattern, options, default in _REASONING:
+            if pattern.search(norm):
+                facts["reasoning_options"], facts["reasoning_default"] = options, default
+                break
     if _VISION_RE.search(norm):
         facts["vision"] = True
         for pattern, minimum in _VISION_MIN:
@@ -190,6 +204,7 @@ def heuristic_facts(name: str, parameter_count: int | None = None) -> dict[str, 
 __all__ = [
     "EMBEDDING_FACTS",
     "EMBEDDING_NAMES",
+    "REASONING_NAMES",
     "THINKING_NAMES",
     "TOOL_NAMES",
     "VISION_NAMES",

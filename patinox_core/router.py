@@ -29,7 +29,7 @@ from .dimensions import checked_dimensions
 from .discovery import Service, ServiceDiscovery
 from .errors import ConfigurationError, LocalProviderError, ModelNotFoundError
 from .facts import ServerFacts
-from .kinds import backend_for
+from .kinds import Quirks, backend_for
 from .provider import Provider, WrapperProvider
 from .provisioning.events import ProgressCallback, ProgressEvent
 from .provisioning.operations import Lifecycle
@@ -42,6 +42,7 @@ from .routing.fleet import Fleet
 from .routing.health import Health
 from .routing.learning import Learning
 from .routing.load import Scheduler
+from .routing.reasoning import ReasoningGuard, needs_guard
 from .routing.server import ServerProvider
 from .transport import Transport
 from .types import ChatChunk, ChatRequest, ChatResult, EmbeddingResult
@@ -212,8 +213,10 @@ class LocalProvider:
             if part is None or part.info is not info or part.server.backend is not self.fleet.backends.get(
                     info.service):
                 part = self._server(info)
-            server: Provider = Learning(part.server, self.catalogue, self.settings, info, request, estimate,
-                                        part.flavor)
+            server: Provider = part.server
+            if request is not None and needs_guard(request):
+                server = ReasoningGuard(server, info, getattr(part.server.backend, "quirks", None) or Quirks())
+            server = Learning(server, self.catalogue, self.settings, info, request, estimate, part.flavor)
             if self.wrap_server is not None:
                 server = self.wrap_server(server)
             if _otel.active is not None:  # each attempt an event on the operation's span

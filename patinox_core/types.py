@@ -18,11 +18,11 @@ if TYPE_CHECKING:
 
 Role = Literal["system", "user", "assistant", "tool"]
 FinishReason = Literal["stop", "length", "tool_calls"]
-ThinkLevel = Literal["low", "medium", "high"]
+ThinkLevel = Literal["low", "medium", "high", "max"]
 Think = bool | ThinkLevel | None
 ResponseFormat = Literal["json"] | Mapping[str, Any] | None
 
-_THINK_LEVELS = ("low", "medium", "high")
+_THINK_LEVELS = ("low", "medium", "high", "max")
 
 
 @dataclass(slots=True)
@@ -64,12 +64,14 @@ class Message:
 
 @dataclass(slots=True)
 class Usage:
-    """Token counts; ``None`` means the server did not say (never silently 0)."""
+    """Token counts; ``None`` means the server did not say (never silently 0). ``reasoning_tokens``
+    is the part of ``output_tokens`` spent reasoning, where the server counts it."""
 
     input_tokens: int | None = None
     output_tokens: int | None = None
     total_tokens: int | None = None
     cached_input_tokens: int | None = None
+    reasoning_tokens: int | None = None
 
     def __post_init__(self) -> None:
         if self.total_tokens is None and self.input_tokens is not None and self.output_tokens is not None:
@@ -101,7 +103,7 @@ class ChatRequest:
     seed: int | None = None
     stop: list[str] | None = None
     response_format: ResponseFormat = None  # None | "json" | a JSON schema dict
-    think: Think = None
+    think: Think = None  # None: the model's default; True/False; or an effort level
     keep_alive: str | int | None = None
     num_ctx: int | None = None
     truncate: bool | None = None  # Ollama: drop the oldest turns when the prompt does not fit (server default: on)
@@ -118,7 +120,7 @@ class ChatRequest:
     def __post_init__(self) -> None:
         if self.think is not None and not isinstance(self.think, bool) and self.think not in _THINK_LEVELS:
             raise ConfigurationError(
-                f"think={self.think!r} is not valid", hint='use True, False, "low", "medium" or "high"'
+                f"think={self.think!r} is not valid", hint='use True, False, "low", "medium", "high" or "max"'
             )
         if self.response_format is not None and self.response_format != "json" and not isinstance(
             self.response_format, Mapping

@@ -21,7 +21,7 @@ from langchain_core.messages import (
     SystemMessage,
     ToolMessage,
 )
-from langchain_core.messages.ai import InputTokenDetails, UsageMetadata
+from langchain_core.messages.ai import InputTokenDetails, OutputTokenDetails, UsageMetadata
 from langchain_core.messages.tool import InvalidToolCall, invalid_tool_call, tool_call_chunk
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
@@ -315,6 +315,8 @@ def to_usage_metadata(usage: core.Usage | None) -> UsageMetadata | None:
                          total_tokens=max(total, input_tokens + output_tokens))
     if cached is not None:
         meta["input_token_details"] = InputTokenDetails(cache_read=cached)
+    if usage.reasoning_tokens is not None:
+        meta["output_token_details"] = OutputTokenDetails(reasoning=usage.reasoning_tokens)
     return meta
 
 

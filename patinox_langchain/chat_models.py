@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from patinox_core.capabilities import ModelInfo
     from patinox_core.router import LocalProvider
 
-Reasoning = bool | Literal["low", "medium", "high"] | None
+Reasoning = bool | Literal["low", "medium", "high", "max"] | None
 
 #: Sampling/transport knobs that are both fields and per-call keyword arguments.
 _PARAMS = ("temperature", "max_tokens", "top_p", "top_k", "seed", "timeout", "max_retries", "keep_alive", "num_ctx",
@@ -76,7 +76,12 @@ def profile_from(info: ModelInfo) -> ModelProfile:
     if context:
         profile["max_input_tokens"] = int(context)
     if info.capabilities.thinking:
-        profile["reasoning_effort_levels"] = ["low", "medium", "high"]
+        known = info.reasoning_options  # what the model allows, where known
+        levels = [o for o in known or ("low", "medium", "high") if o in ("low", "medium", "high", "max")]
+        if levels:
+            profile["reasoning_effort_levels"] = levels
+            if known and info.reasoning_default in levels:
+                profile["reasoning_effort_default"] = info.reasoning_default
     return profile
 
 
@@ -146,8 +151,10 @@ class ChatPatinox(RequiresMixin, _ProviderMixin, BaseChatModel):
     first gets ``max(timeout, cold_load_timeout)`` (``patinox_core.timeouts``). Connect stays short."""
     max_retries: int | None = Field(default=None, ge=0)
     reasoning: Reasoning = None
-    """Thinking: ``True``/``False`` or an effort level. The reasoning text goes to
-    ``additional_kwargs["reasoning_content"]``, never into ``content``."""
+    """Thinking: ``True``/``False`` or an effort level (``"low"``, ``"medium"``, ``"high"``, ``"max"``),
+    checked against what the model allows (``CapabilityError`` names the allowed values). The
+    reasoning text goes to ``additional_kwargs["reasoning_content"]`` (a ``reasoning`` content
+    block in ``content_blocks`` and with ``output_version="v1"``), never into ``content``."""
     keep_alive: str | int | None = None
     session_id: str | None = None
     """A conversation's id: its turns go to the server that served the earlier ones (whose prompt

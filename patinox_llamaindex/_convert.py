@@ -271,6 +271,7 @@ def usage_dict(usage: core.Usage | None) -> dict[str, int]:
         ("completion_tokens", usage.output_tokens),
         ("total_tokens", usage.total_tokens),
         ("cached_tokens", usage.cached_input_tokens),
+        ("reasoning_tokens", usage.reasoning_tokens),
     )
     return {k: v for k, v in pairs if v is not None}
 

@@ -62,7 +62,7 @@ if TYPE_CHECKING:
 
 dispatcher = get_dispatcher(__name__)
 
-ThinkSetting = bool | Literal["low", "medium", "high"] | None
+ThinkSetting = bool | Literal["low", "medium", "high", "max"] | None
 
 
 def _start_event(output_cls: type[BaseModel], prompt: PromptTemplate, prompt_args: dict[str, Any]) -> None:
@@ -98,7 +98,8 @@ class Patinox(RequiresField, PinnedServer, FunctionCallingLLM):
     thinking: ThinkSetting = Field(
         default=None,
         validation_alias=AliasChoices("thinking", "reasoning"),
-        description="Reasoning: True/False or 'low'/'medium'/'high'; a per-call think=... wins.",
+        description="Reasoning: True/False or 'low'/'medium'/'high'/'max', checked against what the model "
+                    "allows; a per-call think=... wins.",
     )
     keep_alive: str | int | None = Field(default=None, description="How long the server keeps the model loaded.")
     session_id: str | None = Field(default=None, description="A conversation's id: its turns go to the server that "

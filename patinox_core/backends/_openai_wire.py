@@ -75,10 +75,17 @@ def _tool_call_to_wire(call: ToolCall) -> dict[str, Any]:
     return {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": args}}
 
 
-def messages_to_wire(messages: Sequence[Message]) -> list[dict[str, Any]]:
+def messages_to_wire(messages: Sequence[Message], reasoning_field: str | None = None) -> list[dict[str, Any]]:
     """Neutral messages to OpenAI ones: assistant ``content`` is ``""`` (never null, llama-cpp-python
     answers 500), images become ``image_url`` parts, a tool result without ``tool_call_id`` gets the
-    id of the latest call to the tool of that name.
+    id of the latest call to the tool of that name. An assistant turn's reasoning goes back in
+    ``reasoning_field`` where the server reads one (``Quirks.reasoning_history``), else it is dropped
+    (never put back into the content).
+
+    >>> messages_to_wire([Message("assistant", "4", thinking="2+2")], "reasoning_content")
+    [{'role': 'assistant', 'content': '4', 'reasoning_content': '2+2'}]
+    >>> messages_to_wire([Message("assistant", "4", thinking="2+2")])
+    [{'role': 'assistant', 'content': '4'}]
 
     >>> wire = messages_to_wire([Message("assistant", tool_calls=[ToolCall("c1", "f", {"x": 1})]),
     ...                          Message("tool", "42", name="f")])
@@ -92,6 +99,8 @@ def messages_to_wire(messages: Sequence[Message]) -> list[dict[str, Any]]:
     for m in messages:
         text = _text(m.content)
         msg: dict[str, Any] = {"role": m.role, "content": text}
+        if reasoning_field and m.thinking and m.role == "assistant":
+            msg[reasoning_field] = m.thinking
         if m.images:
             parts: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
             parts += [{"type": "image_url", "image_url": {"url": _image_url(img)}} for img in m.images]
@@ -123,17 +132,20 @@ def tools_to_wire(tools: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 def usage_from_wire(raw: Any) -> Usage:
     """``None`` fields when the server said nothing (never invented zeros).
 
-    >>> usage_from_wire({"prompt_tokens": 15, "completion_tokens": 16, "prompt_tokens_details": {"cached_tokens": 3}})
-    Usage(input_tokens=15, output_tokens=16, total_tokens=31, cached_input_tokens=3)
+    >>> usage_from_wire({"prompt_tokens": 15, "completion_tokens": 16, "prompt_tokens_details": {"cached_tokens": 3},
+    ...                  "completion_tokens_details": {"reasoning_tokens": 9}})
+    Usage(input_tokens=15, output_tokens=16, total_tokens=31, cached_input_tokens=3, reasoning_tokens=9)
     >>> usage_from_wire(None)
-    Usage(input_tokens=None, output_tokens=None, total_tokens=None, cached_input_tokens=None)
+    Usage(input_tokens=None, output_tokens=None, total_tokens=None, cached_input_tokens=None, reasoning_tokens=None)
     """
     if not raw:
         return Usage()
     raw = as_mapping(raw, "usage")
     details = optional_mapping(raw.get("prompt_tokens_details") or None, "usage.prompt_tokens_details")
+    out = optional_mapping(raw.get("completion_tokens_details") or None, "usage.completion_tokens_details")
     return Usage(token_count(raw.get("prompt_tokens")), token_count(raw.get("completion_tokens")),
-                 token_count(raw.get("total_tokens")), token_count(details.get("cached_tokens")))
+                 token_count(raw.get("total_tokens")), token_count(details.get("cached_tokens")),
+                 token_count(out.get("reasoning_tokens")))
 
 
 
@@ -206,8 +218,12 @@ def from_wire(data: Any, *, forced: ForcedTool | None = None) -> ChatResult:
     if forced is not None and not (calls or invalid):
         calls, invalid = split_calls([forced_call(forced, text, truncated=truncated)])
     message = Message("assistant", content, tool_calls=calls, invalid_tool_calls=invalid, thinking=thinking or None)
+    usage = usage_from_wire(data.get("usage"))
+    stats = data.get("stats")
+    if usage.reasoning_tokens is None and isinstance(stats, Mapping):  # LM Studio's native stats
+        usage.reasoning_tokens = token_count(stats.get("reasoning_output_tokens"))
     return ChatResult(message=message, finish_reason=_finish(choice.get("finish_reason"), bool(calls)),
-                      usage=_with_cached(usage_from_wire(data.get("usage")), cached_from_timings(data)),
+                      usage=_with_cached(usage, cached_from_timings(data)),
                       metrics=metrics_from_wire(data), model=text_or_none(data.get("model")), raw=dict(data),
                       logprobs=logprobs_from_wire(choice.get("logprobs")))
 
@@ -296,7 +312,8 @@ class OpenAIChatStream:
     ``usage`` on the final chunk is ``None`` when the server sent no usage chunk. With ``forced``
     (a call forced through JSON output) content is held back and becomes that call at the end."""
 
-    def __init__(self, model: str | None, *, service: str | None = None, forced: ForcedTool | None = None) -> None:
+    def __init__(self, model: str | None, *, service: str | None = None, forced: ForcedTool | None = None,
+                 think_open: bool = False) -> None:
         self.t0 = time.perf_counter()
         self.forced = forced
         self.forced_text: list[str] = []
@@ -313,7 +330,7 @@ class OpenAIChatStream:
         self.stray: list[str] = []
         self.stray_size = 0
         self.tools = _ToolCallAccumulator()
-        self.think = ThinkSplitter()
+        self.think = ThinkSplitter(maybe_open=think_open)  # think_open: reasoning was asked for
         self.logprobs: list[dict[str, Any]] | None = None  # not yet handed out with a chunk
 
     def feed(self, line: str) -> list[ChatChunk]:
@@ -371,11 +388,15 @@ class OpenAIChatStream:
                 text, tagged = "", ""
             else:  # "text": a /v1/completions stream
                 text, tagged = self.think.feed(piece)
+            reasoning = optional_text(delta.get("reasoning_content") or delta.get("reasoning") or None,
+                                      "delta.reasoning")
+            if reasoning:  # the server splits the reasoning off: nothing held back is thinking
+                held, held_thinking = self.think.decide()
+                text, tagged = held + text, held_thinking + tagged
             content.append(text)
             if (entries := logprobs_from_wire(choice.get("logprobs"))) is not None:
                 self.logprobs = [*(self.logprobs or []), *entries]
-            reasoning = delta.get("reasoning_content") or delta.get("reasoning") or None
-            thinking.append(optional_text(reasoning, "delta.reasoning") + tagged)
+            thinking.append(reasoning + tagged)
             for call in optional_list(delta.get("tool_calls") or None, "delta.tool_calls"):
                 self.tools.add(call)
                 self._mark_first()

@@ -43,6 +43,7 @@ from ..errors import (
 from ..exchange import Operation, call
 from ..facts import ServerFacts
 from ..provisioning.events import ProgressEvent, PullTally
+from ..reasoning_options import options_from_wire
 from ..types import ChatRequest, EmbeddingResult, Usage
 from .lifecycle_errors import memory_error
 from .lmstudio_models import classify_download, download, left_in_lmstudio
@@ -180,8 +181,25 @@ def facts_from_api_v1(data: Any) -> list[ServerFacts]:
         fact["capabilities"] = _capability_flags(
             model_type, vision=caps.get("vision"), tools=caps.get("trained_for_tool_use"),
             thinking=True if reasoning else None)
+        _put_reasoning(fact, reasoning)
         facts.append(fact)
     return facts
+
+
+def _put_reasoning(fact: ServerFacts, reasoning: Any) -> None:
+    """``capabilities.reasoning`` ``{allowed_options, default}`` as the model's reasoning facts.
+
+    >>> fact: ServerFacts = {"name": "m"}
+    >>> _put_reasoning(fact, {"allowed_options": ["low", "medium", "high"], "default": "medium"}); fact
+    {'name': 'm', 'reasoning_options': ('low', 'medium', 'high'), 'reasoning_default': 'medium'}
+    """
+    if not isinstance(reasoning, Mapping):
+        return
+    if options := options_from_wire(reasoning.get("allowed_options")):
+        fact["reasoning_options"] = options
+    default = options_from_wire([reasoning.get("default")])
+    if default:
+        fact["reasoning_default"] = default[0]
 
 
 def facts_from_api_v0(data: Any) -> list[ServerFacts]:

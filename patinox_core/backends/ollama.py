@@ -23,6 +23,7 @@ from ..errors import ConfigurationError, LocalProviderError, ModelNotFoundError
 from ..exchange import Operation, call, download, stream
 from ..facts import ServerFacts
 from ..provisioning.events import ProgressEvent, PullTally
+from ..reasoning import wants_thinking
 from ..timeouts import TimeoutKind, read_timeout
 from ..transport import Transport
 from ..types import ChatRequest, ChatResult, EmbeddingResult, Usage
@@ -208,7 +209,8 @@ class OllamaBackend(DrivenBackend):
         for attempt in range(2):
             try:
                 return (yield from stream(ctx, self._url("/api/chat"), body,
-                                          OllamaChatStream(request.model, self.base_url, forced)))
+                                          OllamaChatStream(request.model, self.base_url, forced,
+                                                           think_open=wants_thinking(request))))
             except ModelLoadedReply:
                 if attempt:
                     raise

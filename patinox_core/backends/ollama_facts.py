@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 from ..facts import ServerFacts
+from ..reasoning_options import options_from_wire
 from .malformed import as_list, as_mapping, count_or_none, field, optional_mapping
 
 #: /api/show capability -> Capabilities fields it sets.
@@ -102,7 +103,8 @@ def listing_complete(tag: TagEntry) -> bool:
 
 
 def facts_from_show(data: Any) -> ServerFacts:
-    """``/api/show`` -> trained context, parameter count, capabilities, Modelfile ``num_ctx``."""
+    """``/api/show`` -> trained context, parameter count, capabilities, Modelfile ``num_ctx``, and the
+    reasoning values the model takes (``thinking.values``/``default``, on servers that report them)."""
     data = as_mapping(data, "the /api/show reply")
     facts = _entry_facts(data)
     info = optional_mapping(data.get("model_info") or None, "model_info")
@@ -115,6 +117,12 @@ def facts_from_show(data: Any) -> ServerFacts:
         facts["parameter_count"] = parameters
     if m := _NUM_CTX.search(str(data.get("parameters") or "")):
         facts["default_context_length"] = int(m.group(1))
+    thinking = data.get("thinking")  # {"values": [...], "default": ...} where the server has the metadata
+    if isinstance(thinking, Mapping):
+        if options := options_from_wire(thinking.get("values")):
+            facts["reasoning_options"] = options
+        if default := options_from_wire([thinking.get("default")]):
+            facts["reasoning_default"] = default[0]
     families = _details(data).get("families")
     if "capabilities" not in facts and (data.get("projector_info") or
                                         (isinstance(families, list) and "clip" in families)):

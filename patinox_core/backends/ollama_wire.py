@@ -199,7 +199,7 @@ def usage_from_wire(data: Mapping[str, Any]) -> Usage:
     """Token counts; an absent ``prompt_eval_count`` (cached prompt) stays None.
 
     >>> usage_from_wire({"eval_count": 104, "prompt_eval_cached_count": 19})
-    Usage(input_tokens=None, output_tokens=104, total_tokens=None, cached_input_tokens=19)
+    Usage(input_tokens=None, output_tokens=104, total_tokens=None, cached_input_tokens=19, reasoning_tokens=None)
     """
     return Usage(input_tokens=token_count(data.get("prompt_eval_count")),
                  output_tokens=token_count(data.get("eval_count")),
@@ -267,12 +267,13 @@ class OllamaChatStream:
     __slots__ = ("_buffer", "_calls", "_done", "_emitted", "_logprobs", "_split", "_valid", "forced", "model", "raw",
                  "service", "t0", "ttft")
 
-    def __init__(self, model: str | None = None, service: str | None = None, forced: ForcedTool | None = None) -> None:
+    def __init__(self, model: str | None = None, service: str | None = None, forced: ForcedTool | None = None,
+                 *, think_open: bool = False) -> None:
         self.model, self.service, self.forced = model, service, forced
         self.t0 = time.perf_counter()
         self.ttft: float | None = None
         self.raw: dict[str, Any] | None = None
-        self._split = ThinkSplitter()
+        self._split = ThinkSplitter(maybe_open=think_open)  # think_open: reasoning was asked for
         self._calls = 0  # calls seen (valid or not): the position of the next one
         self._valid = 0
         self._done = False
@@ -297,8 +298,10 @@ class OllamaChatStream:
             return []
         msg = optional_mapping(data.get("message") or None, "a stream line's message")
         raw_content = optional_text(msg.get("content"), "message.content")
+        field_thinking = optional_text(msg.get("thinking"), "message.thinking")
+        held, held_thinking = self._split.decide() if field_thinking else ("", "")  # the server splits
         content, thinking = self._split.feed(raw_content)
-        thinking = optional_text(msg.get("thinking"), "message.thinking") + thinking
+        content, thinking = held + content, field_thinking + held_thinking + thinking
         calls, invalid = (tool_calls_from_wire(msg.get("tool_calls"), self._calls,
                                                truncated=data.get("done_reason") == "length")
                           if msg.get("tool_calls") else ([], []))

@@ -37,6 +37,7 @@ from ..kinds import (
 )
 from ..kinds.llama_server import props_facts
 from ..provisioning.events import ProgressEvent
+from ..reasoning import wants_thinking
 from ..timeouts import TimeoutKind, read_timeout
 from ..transport import Transport
 from ..types import ChatRequest, ChatResult, EmbeddingResult
@@ -169,7 +170,7 @@ def to_wire(request: ChatRequest, *, stream: bool = False, quirks: Quirks = Quir
         raise ConfigurationError("no model given for an OpenAI-compatible chat",
                                  hint="pass model=… or set default_model")
     forced = forced_tool_for(request, quirks)
-    messages = messages_to_wire(request.messages)
+    messages = messages_to_wire(request.messages, quirks.reasoning_history)
     if forced is not None:
         messages = add_instruction(messages, forced.instruction)
     body: dict[str, Any] = {"model": request.model, "messages": messages, "stream": stream}
@@ -346,7 +347,8 @@ class OpenAICompatBackend(DrivenBackend):
         """SSE deltas; a stream that ends before its first event is asked again without streaming
         (``empty_stream.py``) to learn why."""
         body = self.chat_body(request, stream=True)
-        parser = OpenAIChatStream(request.model, service=self.base_url, forced=forced_tool_for(request, self.quirks))
+        parser = OpenAIChatStream(request.model, service=self.base_url, forced=forced_tool_for(request, self.quirks),
+                                  think_open=wants_thinking(request))
         chunks = stream(self._chat_ctx(request), self.chat_url(request, stream=True), body, parser)
         yield from explain_empty_stream(chunks, parser, lambda: self.chat_plan(diagnosis_request(request)))
 

@@ -59,6 +59,10 @@ class LMStudioModel:
     and ``tool_choice`` is not ``"none"``; ``json_reply`` answers structured-output requests (else
     a minimal instance of the requested schema). When loaded it has ``instances`` loaded copies
     (ids ``id``, ``id:2``, …), each with ``parallel`` slots ("Max Concurrent Predictions").
+    ``reasoning_capable`` lists ``capabilities.reasoning`` in ``/api/v1/models`` with
+    ``reasoning_options`` as its ``allowed_options`` (default ``["off", "on"]``);
+    ``schema_in_reasoning``: a structured answer lands in the reasoning and the content is empty
+    (lmstudio-bug-tracker#1698).
     """
 
     id: str
@@ -71,6 +75,9 @@ class LMStudioModel:
     embedding_dim: int = 8
     tool_use: bool = False
     reasoning_capable: bool = False
+    reasoning_options: list[str] = field(default_factory=lambda: ["off", "on"])
+    reasoning_default: str = "on"
+    schema_in_reasoning: bool = False
     arch: str = "llama"
     publisher: str = "lmstudio-community"
     quantization: str = "Q4_K_M"
@@ -246,7 +253,7 @@ class FakeLMStudioServer(FakeHTTPServer):
             if m.type != "embeddings":  # architecture, capabilities and description: absent for embeddings
                 caps: dict[str, Any] = {"vision": m.type == "vlm", "trained_for_tool_use": m.tool_use}
                 if m.reasoning_capable:
-                    caps["reasoning"] = {"allowed_options": ["off", "on"], "default": "on"}
+                    caps["reasoning"] = {"allowed_options": m.reasoning_options, "default": m.reasoning_default}
                 entry.update(architecture=m.arch, capabilities=caps, description=None)
             out.append(entry)
         return {"models": out}
@@ -294,21 +301,24 @@ class FakeLMStudioServer(FakeHTTPServer):
             text = json.dumps(model.json_reply if model.json_reply is not None else _instance(schema))
         else:
             text = "" if calls else model.reply
+        reasoning = model.reasoning
+        if reasoning and fmt.get("type") == "json_schema" and model.schema_in_reasoning:
+            reasoning, text = text, ""
         pieces, finish = _tokens(text), "tool_calls" if calls else "stop"
         limit = body.get("max_tokens")
         if isinstance(limit, int) and 0 < limit < len(pieces):
             pieces, finish = pieces[:limit], "length"
         prompt = sum(len(_tokens(str(m.get("content") or ""))) for m in body.get("messages") or [])
-        done = len(pieces) + len(_tokens(model.reasoning or "")) + (8 * len(calls))
+        done = len(pieces) + len(_tokens(reasoning or "")) + (8 * len(calls))
         usage = {"prompt_tokens": prompt, "completion_tokens": done, "total_tokens": prompt + done}
         head = {"id": f"chatcmpl-{hashlib.sha1(f'{model.id}{n}'.encode()).hexdigest()[:20]}",
                 "created": CREATED + n, "model": model.id}
         if body.get("stream"):
             include = bool((body.get("stream_options") or {}).get("include_usage")) and self.usage_in_stream
-            return self._stream(head, model, pieces, calls, finish, usage if include else None)
+            return self._stream(head, model, pieces, calls, finish, usage if include else None, reasoning)
         message: dict[str, Any] = {"role": "assistant", "content": "".join(pieces)}
-        if model.reasoning:
-            message[self.reasoning_field] = model.reasoning
+        if reasoning:
+            message[self.reasoning_field] = reasoning
         if calls:
             message["tool_calls"] = calls
         reply = {**head, "object": "chat.completion",
@@ -327,7 +337,7 @@ class FakeLMStudioServer(FakeHTTPServer):
         return Reply(body=reply, pretty=True)
 
     def _stream(self, head: dict[str, Any], model: LMStudioModel, pieces: list[str], calls: list[dict[str, Any]],
-                finish: str, usage: dict[str, Any] | None) -> StreamReply:
+                finish: str, usage: dict[str, Any] | None, reasoning: str | None) -> StreamReply:
         def event(delta: dict[str, Any] | None, finish_reason: str | None = None, **extra: Any) -> str:
             obj = {**head, "object": "chat.completion.chunk", "system_fingerprint": model.id}
             obj["choices"] = [] if delta is None else [
@@ -335,7 +345,7 @@ class FakeLMStudioServer(FakeHTTPServer):
             return "data: " + json.dumps({**obj, **extra}) + "\n\n"
 
         lines = [event({"role": "assistant", "content": ""})]
-        lines += [event({self.reasoning_field: p}) for p in _tokens(model.reasoning or "")]
+        lines += [event({self.reasoning_field: p}) for p in _tokens(reasoning or "")]
         lines += [event({"content": p}) for p in pieces]
         for i, call in enumerate(calls):
             fn = call["function"]

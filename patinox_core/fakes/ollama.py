@@ -61,7 +61,11 @@ class OllamaModel:
     ``tool_calls`` (``[{"name", "arguments"}]``) are returned instead of text when the request
     sends ``tools``. ``thinking`` is returned when ``think`` is on (or omitted on a model with the
     ``thinking`` capability, as servers >= 0.12.4 do); ``inline_think`` puts it in the content as
-    ``<think>…</think>`` instead. ``json_reply`` is the content when ``format`` is set (default: a
+    ``<think>…</think>`` instead (``think_open``: the template opened the block, only ``</think>``
+    comes); ``think_values``/``think_default`` are reported by ``/api/show`` as ``thinking``;
+    ``ignores_bool_think`` (gpt-oss on older servers) thinks at its default level whatever bool
+    ``think`` says. An unknown ``think`` string is a 400, as on the server. ``json_reply`` is the
+    content when ``format`` is set (default: a
     value generated from the schema). Embeddings are deterministic per text (``embed_fn`` overrides:
     text -> vector) of ``embedding_dim`` floats. ``remote_host`` makes it a cloud model (listed with
     ``remote_model``/``remote_host``, e.g. ``OllamaModel("gpt-oss:120b-cloud", remote_host="https://ollama.com:443")``).
@@ -72,6 +76,10 @@ class OllamaModel:
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     thinking: str | None = None
     inline_think: bool = False
+    think_open: bool = False
+    think_values: list[Any] | None = None
+    think_default: Any = None
+    ignores_bool_think: bool = False
     json_reply: str | None = None
     embedding_dim: int = 8
     embed_fn: Callable[[str], list[float]] | None = None
@@ -292,6 +300,8 @@ class FakeOllamaServer(NewerOllamaRoutes, FakeHTTPServer):
                                  "modified_at": "2025-06-23T17:01:52.264371207-04:00"}
         if self.has("0.6.4"):
             reply["capabilities"] = list(model.capabilities)
+        if model.think_values is not None:
+            reply["thinking"] = {"values": model.think_values, "default": model.think_default}
         return Reply(body=reply)
 
     # -- chat ----------------------------------------------------------------------------
@@ -319,8 +329,13 @@ class FakeOllamaServer(NewerOllamaRoutes, FakeHTTPServer):
         if body.get("tools") and "tools" not in caps:
             return _error(400, f"registry.ollama.ai/library/{model.name} does not support tools")
         think = body.get("think")
+        if isinstance(think, str) and think not in ("low", "medium", "high", "max"):
+            return _error(400, f'invalid think value: "{think}" '
+                               '(must be "high", "medium", "low", "max", true, or false)')
         if think not in (None, False) and "thinking" not in caps:
             return _error(400, f'"{name}" does not support thinking')
+        if model.ignores_bool_think and not isinstance(think, str):
+            think = None
         if any(m.get("images") for m in messages) and "vision" not in caps:
             return _error(400, f'"{name}" does not support vision')
         body, err = self.fit_context(body, model)
@@ -338,7 +353,7 @@ class FakeOllamaServer(NewerOllamaRoutes, FakeHTTPServer):
             text = "" if calls else self._reply_text(model, messages)
         thinking = model.thinking if thinks or model.inline_think else None
         if model.inline_think and thinking:
-            text, thinking = f"<think>{thinking}</think>\n\n{text}", None
+            text, thinking = f"{'' if model.think_open else '<think>'}{thinking}</think>\n\n{text}", None
         pieces = _WORD.findall(text)
         limit = (body.get("options") or {}).get("num_predict")
         reason = "stop"

@@ -31,7 +31,15 @@ class OpenAIModel:
     """One served model. ``embedding_dim`` set: an embedding model (no chat); else ``reply`` is the
     chat answer (cut to ``max_tokens`` whitespace tokens, then ``finish_reason`` is ``length``),
     ``tool_calls`` (``[{"name": …, "arguments": {…}}]``) are made when tools are bound and
-    ``tool_choice`` is not ``"none"``, and ``json_reply`` answers structured-output requests."""
+    ``tool_choice`` is not ``"none"``, and ``json_reply`` answers structured-output requests.
+
+    ``reasoning`` is the model's thinking, sent unless the request turns thinking off
+    (``chat_template_kwargs.enable_thinking: false`` or ``reasoning_effort: "none"``): in
+    ``reasoning_field`` (a server with a reasoning parser), or with ``reasoning_field=None`` inline
+    as ``<think>…</think>`` in the content (``think_open``: the template opened the block, only
+    ``</think>`` comes). ``schema_in_reasoning``: with thinking on, a structured answer lands in
+    the reasoning and the content is empty (a grammar applied from the first token).
+    ``reasoning_tokens``: usage counts them in ``completion_tokens_details``."""
 
     id: str
     reply: str = "Hello."
@@ -39,6 +47,11 @@ class OpenAIModel:
     json_reply: Any = None
     embedding_dim: int | None = None
     context_length: int = 4096
+    reasoning: str | None = None
+    reasoning_field: str | None = "reasoning_content"
+    think_open: bool = False
+    schema_in_reasoning: bool = False
+    reasoning_tokens: bool = False
 
 
 def tokens(text: str) -> list[str]:
@@ -114,13 +127,23 @@ class FakeOpenAIServer(FakeHTTPServer):
                  for i, c in enumerate(model.tool_calls)] if body.get("tools") and body.get(
                      "tool_choice") != "none" else []
         text = "" if calls else json.dumps(model.json_reply or {}) if body.get("response_format") else model.reply
+        thinks = bool(model.reasoning) and (body.get("chat_template_kwargs") or {}).get(
+            "enable_thinking") is not False and body.get("reasoning_effort") != "none"
+        reasoning = model.reasoning if thinks else None
+        if reasoning and body.get("response_format") and model.schema_in_reasoning:
+            reasoning, text = text, ""
+        if reasoning and model.reasoning_field is None:  # no reasoning parser: inline tags
+            text, reasoning = f"{'' if model.think_open else '<think>'}{reasoning}</think>\n\n{text}", None
         pieces, finish = tokens(text), "tool_calls" if calls else "stop"
         limit = body.get("max_tokens")
         if isinstance(limit, int) and 0 < limit < len(pieces):
             pieces, finish = pieces[:limit], "length"
         prompt = sum(len(tokens(str(m.get("content") or ""))) for m in body.get("messages") or [])
-        usage = {"prompt_tokens": prompt, "completion_tokens": len(pieces) + 8 * len(calls),
-                 "total_tokens": prompt + len(pieces) + 8 * len(calls)}
+        thought = len(tokens(reasoning or ""))
+        done = len(pieces) + 8 * len(calls) + thought
+        usage: dict[str, Any] = {"prompt_tokens": prompt, "completion_tokens": done, "total_tokens": prompt + done}
+        if model.reasoning_tokens:
+            usage["completion_tokens_details"] = {"reasoning_tokens": thought}
         head: dict[str, Any] = {"id": f"chatcmpl-{self._counter}", "created": CREATED + self._counter,
                                 "model": model.id}
         if self.fingerprint is not None:
@@ -133,8 +156,11 @@ class FakeOpenAIServer(FakeHTTPServer):
         fields = self.reply_extra(prompt, usage["completion_tokens"])
         if body.get("stream"):
             include = bool((body.get("stream_options") or {}).get("include_usage"))
-            return self._stream(head, pieces, calls, finish, usage if include else None, logprobs, fields)
+            return self._stream(head, pieces, calls, finish, usage if include else None, logprobs, fields,
+                                (model.reasoning_field or "", reasoning))
         message: dict[str, Any] = {"role": "assistant", "content": "".join(pieces) if not calls else None}
+        if reasoning:
+            message[model.reasoning_field or ""] = reasoning
         if calls:
             message["tool_calls"] = calls
         return Reply(body={**head, **fields, "object": "chat.completion", "usage": usage, "choices": [
@@ -146,7 +172,8 @@ class FakeOpenAIServer(FakeHTTPServer):
 
     def _stream(self, head: dict[str, Any], pieces: list[str], calls: list[dict[str, Any]], finish: str,
                 usage: dict[str, Any] | None, logprobs: Callable[[str, int], Any],
-                fields: dict[str, Any] | None = None) -> StreamReply:
+                fields: dict[str, Any] | None = None,
+                reasoning: tuple[str, str | None] = ("", None)) -> StreamReply:
         def event(delta: dict[str, Any] | None, finish_reason: str | None = None, lp: Any = None, **extra: Any) -> str:
             choices = [] if delta is None else [{"index": 0, "delta": delta, "logprobs": lp,
                                                  "finish_reason": finish_reason}]
@@ -154,6 +181,7 @@ class FakeOpenAIServer(FakeHTTPServer):
                                           **extra}) + "\n\n"
 
         lines = [event({"role": "assistant", "content": ""})]
+        lines += [event({reasoning[0]: p}) for p in tokens(reasoning[1] or "")]
         lines += [event({"content": p}, lp=logprobs(p, i)) for i, p in enumerate(pieces)]
         lines += [event({"tool_calls": [{"index": i, **call}]}) for i, call in enumerate(calls)]
         lines.append(event({}, finish, **(fields or {})))

@@ -67,7 +67,8 @@ SPEC = KindSpec(
     listing_rule=_listing,
     weak_listing_rule=lambda listing: listing.has("models") and listing.has("data"),
     version_probe=("/props", lambda data: text_field(data, "build_info")),
-    quirks=Quirks("llama_server", think_via_template_kwargs=True, listing_is_loaded=True),
+    quirks=Quirks("llama_server", think_via_template_kwargs=True, listing_is_loaded=True,
+                  reasoning_history="reasoning_content", schema_before_reasoning=True),
     facts_probes=(("/props", props_facts),),
     unreachable_hint="start llama-server (`llama-server -m model.gguf --port 8080`) or fix the URL",
 )

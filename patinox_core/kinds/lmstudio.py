@@ -36,7 +36,8 @@ SPEC = KindSpec(
     openai_flavor="lmstudio",
     unrecognised_ok=True,  # behind a proxy it may fingerprint as nothing in particular
     backend="patinox_core.backends.lmstudio:LMStudioBackend",
-    quirks=Quirks("lmstudio", json_mode_as_schema=True),
+    quirks=Quirks("lmstudio", json_mode_as_schema=True, think_off_unsupported=True,
+                  schema_before_reasoning=True),
     structured_output_default=True,
     reports_allocation=True,
     context_default=lambda version: 4096,

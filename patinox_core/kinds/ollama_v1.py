@@ -17,6 +17,6 @@ SPEC = KindSpec(
     family=ProviderKind.OLLAMA,
     default_port=11434,
     listing_rule=_listing,
-    quirks=Quirks("ollama_v1", think_off_effort="none"),
+    quirks=Quirks("ollama_v1", think_off_effort="none", reasoning_history="reasoning"),
     unreachable_hint="start Ollama with `ollama serve`",
 )

@@ -35,8 +35,17 @@ class Quirks:
     required_unsupported: bool = False  # tool_choice="required" answers 500
     think_via_template_kwargs: bool = False  # chat_template_kwargs.enable_thinking
     think_off_effort: str | None = None  # reasoning_effort value that turns thinking off
+    think_off_unsupported: bool = False  # no documented request field turns thinking off
+    reasoning_history: str | None = None  # field that carries earlier turns' reasoning back (None: dropped)
+    schema_before_reasoning: bool = False  # a JSON schema constrains the reasoning too (the JSON lands there)
     listing_is_loaded: bool = False  # /v1/models lists only what is resident
     rewrite_body: Callable[[dict[str, Any]], dict[str, Any]] | None = None  # last word on a chat body
+
+
+    @property
+    def can_switch_thinking(self) -> bool:
+        """A request can turn thinking off here (``chat_template_kwargs`` or a ``reasoning_effort``)."""
+        return self.think_via_template_kwargs or self.think_off_effort is not None
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ SPEC = KindSpec(
     default_port=8000,
     listing_rule=_listing,
     version_probe=("/version", lambda data: text_field(data, "version")),
-    quirks=Quirks("vllm", think_via_template_kwargs=True, listing_is_loaded=True),
+    quirks=Quirks("vllm", think_via_template_kwargs=True, listing_is_loaded=True,
+                  reasoning_history="reasoning"),
     unreachable_hint="start vLLM (`vllm serve MODEL`) or fix the URL",
 )

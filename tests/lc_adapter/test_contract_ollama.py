@@ -331,9 +331,9 @@ def test_reasoning_is_separate_from_content(server: FakeOllamaServer) -> None:
     msg = chat(server, model="qwen3", reasoning=True).invoke("2+2?")
     assert msg.content == "4" and msg.additional_kwargs == {"reasoning_content": "2 plus 2."}
     assert chat_bodies(server)[-1]["think"] is True
-    full = merged(list(chat(server, model="qwen3", reasoning="high").stream("2+2?")))
+    full = merged(list(chat(server, model="qwen3").stream("2+2?", reasoning=True)))
     assert full.content == "4" and full.additional_kwargs["reasoning_content"] == "2 plus 2."
-    assert chat_bodies(server)[-1]["think"] == "high"
+    assert chat_bodies(server)[-1]["think"] is True
     v1 = chat(server, model="qwen3", reasoning=True, output_version="v1").invoke("2+2?")
     assert [b["type"] for b in v1.content] == ["reasoning", "text"]
 

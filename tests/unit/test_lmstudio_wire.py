@@ -95,7 +95,8 @@ def test_facts_from_api_v1() -> None:
                     "size_bytes": 5030000000, "parameter_size": "8B", "context_length": 40960, "loaded": True,
                     "loaded_context_length": 8192, "parallel_slots": 4, "instance_count": 2,
                     "capabilities": {"chat": True, "completion": True, "embeddings": False, "vision": False,
-                                     "tools": True, "thinking": True}}
+                                     "tools": True, "thinking": True},
+                    "reasoning_options": ("off", "on"), "reasoning_default": "on"}
     assert gemma["model_type"] == "vlm" and not gemma["loaded"] and "loaded_context_length" not in gemma
     assert gemma["capabilities"]["vision"] is True and "thinking" not in gemma["capabilities"]
     assert emb["model_type"] == "embeddings" and "parameter_size" not in emb and emb["context_length"] == 2048

@@ -17,7 +17,15 @@ from llama_index.core.base.llms.types import ChatMessage, TextBlock, ThinkingBlo
 from pydantic import BaseModel
 
 from patinox_core.errors import CapabilityError
-from patinox_core.testing import FakeLlamaServer, FakeLMStudioServer, FakeOllamaServer, LMStudioModel, OllamaModel
+from patinox_core.testing import (
+    FakeLlamaServer,
+    FakeLMStudioServer,
+    FakeOllamaServer,
+    FakeOpenAIServer,
+    LMStudioModel,
+    OllamaModel,
+    OpenAIModel,
+)
 from patinox_langchain import ChatPatinox
 from patinox_llamaindex import Patinox
 
@@ -27,7 +35,7 @@ REASONING = "Two plus two is four."
 @pytest.fixture
 def llama() -> Iterator[FakeLlamaServer]:
     with FakeLlamaServer("qwen3-8b", reply="4", service_s=0) as server:
-        server.model.reasoning, server.model.reasoning_tokens = REASONING, True
+        server.model.reasoning = REASONING
         yield server
 
 
@@ -50,16 +58,27 @@ def test_langchain_reasoning_kwargs_blocks_and_usage(llama: FakeLlamaServer) -> 
     msg = model.invoke("2+2?")
     assert msg.content == "4" and msg.additional_kwargs["reasoning_content"] == REASONING
     assert [b["type"] for b in msg.content_blocks] == ["reasoning", "text"]
-    assert msg.usage_metadata is not None and msg.usage_metadata["output_token_details"] == {"reasoning": 5}
+    assert msg.usage_metadata is not None and "output_token_details" not in msg.usage_metadata  # not counted
     full = _merged(list(model.stream("2+2?")))
     assert full.content == "4" and full.additional_kwargs["reasoning_content"] == REASONING
-    assert full.usage_metadata is not None and full.usage_metadata["output_token_details"] == {"reasoning": 5}
     v1 = ChatPatinox(model="qwen3-8b", base_url=llama.url, reasoning=True, output_version="v1")
     blocks = v1.invoke("2+2?").content
     assert [(b["type"], b.get("reasoning") or b.get("text")) for b in blocks] == [  # type: ignore[union-attr]
         ("reasoning", REASONING), ("text", "4")]
     streamed = _merged(list(v1.stream("2+2?")))
     assert [b["type"] for b in streamed.content] == ["reasoning", "text"]  # type: ignore[index]
+
+
+def test_reasoning_tokens_reach_usage_metadata_and_llamaindex_usage() -> None:
+    """Where the server counts them (``completion_tokens_details.reasoning_tokens``)."""
+    served = OpenAIModel("reasoner", reply="4", reasoning=REASONING, reasoning_tokens=True)
+    with FakeOpenAIServer([served]) as server:
+        model = ChatPatinox(model="reasoner", base_url=server.url, reasoning=True)
+        for msg in (model.invoke("2+2?"), _merged(list(model.stream("2+2?")))):
+            assert msg.usage_metadata is not None and msg.usage_metadata["output_token_details"] == {"reasoning": 5}
+        resp = Patinox(model="reasoner", base_url=server.url, thinking=True).chat([ChatMessage(role="user",
+                                                                                                content="2+2?")])
+        assert resp.raw["usage"]["reasoning_tokens"] == 5 and resp.additional_kwargs["reasoning_tokens"] == 5
 
 
 def test_langchain_multi_turn_sends_earlier_reasoning_back(llama: FakeLlamaServer) -> None:
@@ -112,7 +131,7 @@ def test_llamaindex_thinking_blocks_deltas_and_round_trip(llama: FakeLlamaServer
     llm = Patinox(model="qwen3-8b", base_url=llama.url, thinking=True)
     resp = llm.chat([ChatMessage(role="user", content="2+2?")])
     assert isinstance(resp.message.blocks[0], ThinkingBlock) and resp.message.blocks[0].content == REASONING
-    assert resp.message.content == "4" and resp.raw["usage"]["reasoning_tokens"] == 5
+    assert resp.message.content == "4"
     deltas = [p.additional_kwargs.get("thinking_delta") or "" for p in llm.stream_chat(
         [ChatMessage(role="user", content="2+2?")])]
     assert "".join(deltas) == REASONING

@@ -321,7 +321,8 @@ def test_max_is_a_level_sent_as_each_server_takes_it() -> None:
 
 
 def test_reasoning_tokens_are_reported_where_the_server_counts_them() -> None:
-    with _engine("vllm", "reasoning", reasoning_tokens=True) as kind:
+    """OpenAI's ``completion_tokens_details.reasoning_tokens``, as a gateway passes it through."""
+    with _openai("litellm", "litellm", "reasoning_content", reasoning_tokens=True) as kind:
         for result in _four_ways(kind, kind.request(think=True)):
             assert result.usage.reasoning_tokens == 5 and result.usage.output_tokens == 6
     with _engine("llama_server", "reasoning_content") as kind:  # no count: unknown, not zero

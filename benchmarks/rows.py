@@ -31,6 +31,7 @@ BACKEND_HTTPX = "patinox OllamaBackend over httpx's async pool (no aiohttp)"
 PROVIDER_HTTPX = "patinox LocalProvider over httpx's async pool (no aiohttp)"
 PROVIDER_NO_HOOK = "patinox LocalProvider without the instrumentation hook"
 PROVIDER_OTEL = "patinox LocalProvider, OpenTelemetry on"
+PROVIDER_SDK = "patinox LocalProvider + the SDK's own share (a bare span, three records)"
 
 
 # -- constructors (shared by the three sections) --------------------------------------------
@@ -219,6 +220,25 @@ def invoke_cases(base: str) -> tuple[Case, list[Case]]:
                 instrumentation.active = None
         return op
 
+    def sdk_share() -> Callable[[], Any]:  # what any GenAI instrumentation pays the SDK (the rest is patinox)
+        from opentelemetry.trace import SpanKind
+
+        p, req, telemetry = patinox_provider(base), patinox_request(), otel_telemetry()
+        labels = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "ollama", "gen_ai.request.model": CHAT_MODEL,
+                  "gen_ai.response.model": CHAT_MODEL, "server.address": "127.0.0.1", "server.port": 11434}
+
+        def op() -> Any:
+            span = telemetry.tracer.start_span(f"chat {CHAT_MODEL}", kind=SpanKind.CLIENT, attributes=labels)
+            result = p.chat(req)
+            span.set_attributes({"gen_ai.usage.input_tokens": 1, "gen_ai.usage.output_tokens": 16,
+                                 "gen_ai.response.finish_reasons": ["stop"]})
+            span.end()
+            telemetry.duration.record(0.001, labels)
+            telemetry.tokens.record(1, {**labels, "gen_ai.token.type": "input"})
+            telemetry.tokens.record(16, {**labels, "gen_ai.token.type": "output"})
+            return result
+        return op
+
     floor = Case("raw httpx POST + json.loads", lambda: floors.raw_invoke(base))
     return floor, [
         Case(TRANSPORT, transport, note="`request` only: no routing, no wire mapping"),
@@ -228,6 +248,7 @@ def invoke_cases(base: str) -> tuple[Case, list[Case]]:
         Case(PROVIDER, provider, note="`chat`"),
         Case(PROVIDER_NO_HOOK, no_hook, note="`chat` past the `instrument()` check (its cost when off)"),
         Case(PROVIDER_OTEL, otel_on, note="`chat`: a span and three histograms, SDK, export dropped"),
+        Case(PROVIDER_SDK, sdk_share, note="`chat` + the same span and records made by hand"),
         Case(CHAT_PATINOX, lambda: _lc_invoke(chat_patinox, base), note="`invoke`"),
         Case(LI_PATINOX, lambda: _li_chat(li_patinox, base), note="`chat`"),
         Case(OLLAMA_PY, ollama_py, note="`chat`"),

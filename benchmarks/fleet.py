@@ -37,9 +37,19 @@ class Fleet(ChildProcess):
         return result
 
 
+def echo(messages: list[dict[str, Any]]) -> str:
+    """The reply names the request it answers (the benchmark checks no reply reaches another caller).
+
+    >>> echo([{"role": "user", "content": "request 7: say hello"}])
+    'Hello (re: request 7: say hello)'
+    """
+    last = next((m.get("content") for m in reversed(messages) if m.get("role") == "user"), "")
+    return f"Hello (re: {last})"
+
+
 def serve(spec: list[dict[str, Any]]) -> None:
     """Run the servers of ``spec`` until ``quit`` or the end of stdin."""
-    servers = [FakeLlamaServer(MODEL, **kwargs).start() for kwargs in spec]
+    servers = [FakeLlamaServer(MODEL, reply=echo, **kwargs).start() for kwargs in spec]
     try:
         print(json.dumps({"urls": [s.url for s in servers]}), flush=True)
         for line in sys.stdin:

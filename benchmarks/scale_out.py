@@ -97,6 +97,9 @@ async def _call(client: Client, messages: Messages, run: Run, timeout: float) ->
     except Exception as exc:  # every failure is counted; none stops the run
         run.errors[_kind(exc)] += 1
         return None
+    if not answer or f"(re: {messages[-1]['content']})" not in answer:  # the fleet echoes what it answers
+        run.errors["mixed"] += 1  # a reply meant for another request: counted as lost, never as served
+        return None
     run.latencies.append(time.perf_counter() - began)
     return answer
 

@@ -42,7 +42,8 @@ def test_smoke_run_counts_requests_per_server(tmp_path: Path) -> None:
     assert len(shed) == 10 and shed[3] == "6 / 6 / 6 / 6" and shed[6] == "n/a"  # raw has no cooldowns
     overstated = _row(text, "### 2.", "patinox LocalProvider.achat, max_concurrency=8 (overstated)")
     assert overstated[7] == "0" and overstated[6] == "0"  # nothing lost, no server cooled down for a 503
-    assert "### Acceptance" in text and "| four servers: requests lost | 0 | 0 | met |" in text
+    lost = "| four servers: requests lost or mixed (a reply naming another request) | 0 | 0 (0 mixed) | met |"
+    assert "### Acceptance" in text and lost in text
     turns = _row(text, "### 3.", "patinox LocalProvider.achat")
     assert turns[1].endswith("/12)") and turns[4] == "0"  # 4 conversations x 3 later turns, none lost
     assert _row(text, "### 0.", "raw httpx round-robin")[1] != "n/a"
@@ -69,3 +70,19 @@ def test_write_section_creates_the_file_with_markers(tmp_path: Path) -> None:
     write_section(out, "## Results again\n")
     text = out.read_text(encoding="utf-8")
     assert text.startswith("# Scale-out benchmark") and "Results again" in text and "## Results\n" not in text
+
+
+def test_a_reply_meant_for_another_request_counts_as_mixed_not_served() -> None:
+    import asyncio
+
+    from benchmarks.scale_out import _call
+    from benchmarks.scale_runs import Run
+
+    class Crossed:  # answers every call with another request's reply
+        async def send(self, messages: list[dict[str, str]]) -> str:
+            return "Hello (re: request 99: say hello)"
+
+    run = Run("crossed")
+    asked = [{"role": "user", "content": "request 1: say hello"}]
+    answer = asyncio.run(_call(Crossed(), asked, run, 5.0))  # type: ignore[arg-type]
+    assert answer is None and run.errors["mixed"] == 1 and run.latencies == []

@@ -24,6 +24,7 @@ engine or the proxy in front of it would::
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ._http import FakeRequest, Reply, StreamReply
@@ -51,7 +52,9 @@ class FakeLlamaServer(SlotServer):
 
     def __init__(self, model: str = "gemma-3-4b-it", *, slots: int = 1, service_s: float = 0.05,
                  queue_limit: int | None = None, retry_after: float | None = None, n_ctx: int = 4096,
-                 n_ctx_train: int = 131072, reply: str = "Hello from llama-server.", embedding_dim: int | None = None,
+                 n_ctx_train: int = 131072,
+                 reply: str | Callable[[list[dict[str, Any]]], str] = "Hello from llama-server.",
+                 embedding_dim: int | None = None,
                  build_info: str = "b6400-8f1a2b3c", port: int = 0) -> None:
         served = OpenAIModel(model, reply=reply, embedding_dim=embedding_dim, context_length=n_ctx)
         super().__init__([served], slots=slots, service_s=service_s, queue_limit=queue_limit,

@@ -42,7 +42,7 @@ class OpenAIModel:
     ``reasoning_tokens``: usage counts them in ``completion_tokens_details``."""
 
     id: str
-    reply: str = "Hello."
+    reply: str | Callable[[list[dict[str, Any]]], str] = "Hello."  # a callable answers from the messages
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     json_reply: Any = None
     embedding_dim: int | None = None
@@ -126,7 +126,8 @@ class FakeOpenAIServer(FakeHTTPServer):
                   "function": {"name": c["name"], "arguments": json.dumps(c.get("arguments", {}))}}
                  for i, c in enumerate(model.tool_calls)] if body.get("tools") and body.get(
                      "tool_choice") != "none" else []
-        text = "" if calls else json.dumps(model.json_reply or {}) if body.get("response_format") else model.reply
+        text = "" if calls else json.dumps(model.json_reply or {}) if body.get("response_format") else (
+            model.reply(body.get("messages") or []) if callable(model.reply) else model.reply)
         thinks = bool(model.reasoning) and (body.get("chat_template_kwargs") or {}).get(
             "enable_thinking") is not False and body.get("reasoning_effort") != "none"
         reasoning = model.reasoning if thinks else None

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Sequence
+from contextvars import Token
 from typing import TYPE_CHECKING, Any
 
 from ..errors import LocalProviderError
@@ -33,6 +34,35 @@ def _final(kept: list[ChatChunk] | None, last: ChatChunk | None) -> ChatResult:
     last = last or ChatChunk()
     return merge_chunks([ChatChunk(finish_reason=last.finish_reason, usage=last.usage, model=last.model,
                                    service=last.service, info=last.info, flavor=last.flavor)])
+
+
+class _Watch:
+    """What a stream's span keeps while its chunks pass, sync and async alike: the operation is
+    current until the first chunk (fallback attempts happen before it), each chunk is counted, and
+    the last one (or all of them, when content is recorded) makes the reply the span ends with."""
+
+    def __init__(self, op: Operation, capture: bool) -> None:
+        self.op = op
+        self.kept: list[ChatChunk] | None = [] if capture else None
+        self.last: ChatChunk | None = None
+
+    def before(self) -> Token[Operation | None] | None:
+        return CURRENT.set(self.op) if self.last is None else None
+
+    @staticmethod
+    def after(token: Token[Operation | None] | None) -> None:
+        if token is not None:
+            CURRENT.reset(token)
+
+    def seen(self, chunk: ChatChunk) -> ChatChunk:
+        self.op.chunk()
+        self.last = chunk
+        if self.kept is not None:
+            self.kept.append(chunk)
+        return chunk
+
+    def finish(self) -> None:
+        self.op.succeeded(_final(self.kept, self.last))
 
 
 class OperationSpans(WrapperProvider):
@@ -81,23 +111,17 @@ class OperationSpans(WrapperProvider):
         return self._stream(op, chunks)
 
     def _stream(self, op: Operation, chunks: Iterator[ChatChunk]) -> Iterator[ChatChunk]:
-        kept: list[ChatChunk] | None = [] if self.telemetry.capture_content else None
-        last = None
+        watch = _Watch(op, self.telemetry.capture_content)
         try:
             while True:
-                token = CURRENT.set(op) if last is None else None  # fallback attempts come before the first chunk
+                token = watch.before()
                 try:
                     chunk = next(chunks)
                 except StopIteration:
                     break
                 finally:
-                    if token is not None:
-                        CURRENT.reset(token)
-                op.chunk()
-                last = chunk
-                if kept is not None:
-                    kept.append(chunk)
-                yield chunk
+                    watch.after(token)
+                yield watch.seen(chunk)
         except GeneratorExit:  # the caller stopped early: the span ends, not as an error
             op.end(None)
             raise
@@ -106,28 +130,22 @@ class OperationSpans(WrapperProvider):
             raise
         finally:
             close(chunks)
-        op.succeeded(_final(kept, last))
+        watch.finish()
 
     async def astream_chat(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
         op = start_chat(self.telemetry, request, stream=True)
         chunks = aiter(self.wrapped.astream_chat(request))
-        kept: list[ChatChunk] | None = [] if self.telemetry.capture_content else None
-        last = None
+        watch = _Watch(op, self.telemetry.capture_content)
         try:
             while True:
-                token = CURRENT.set(op) if last is None else None
+                token = watch.before()
                 try:
                     chunk = await anext(chunks)
                 except StopAsyncIteration:
                     break
                 finally:
-                    if token is not None:
-                        CURRENT.reset(token)
-                op.chunk()
-                last = chunk
-                if kept is not None:
-                    kept.append(chunk)
-                yield chunk
+                    watch.after(token)
+                yield watch.seen(chunk)
         except GeneratorExit:
             op.end(None)
             raise
@@ -136,7 +154,7 @@ class OperationSpans(WrapperProvider):
             raise
         finally:
             await aclose(chunks)
-        op.succeeded(_final(kept, last))
+        watch.finish()
 
     def embed(self, texts: Sequence[str] | str, model: str | None = None, **opts: Any) -> EmbeddingResult:
         op = start_embeddings(self.telemetry, model, _count(texts), opts.get("dimensions"))

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import contextmanager
 from contextvars import Token
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +35,20 @@ def _final(kept: list[ChatChunk] | None, last: ChatChunk | None) -> ChatResult:
     last = last or ChatChunk()
     return merge_chunks([ChatChunk(finish_reason=last.finish_reason, usage=last.usage, model=last.model,
                                    service=last.service, info=last.info, flavor=last.flavor)])
+
+
+@contextmanager
+def _current(op: Operation) -> Iterator[None]:
+    """``op`` is the current operation for the block (fallback attempts report to it); an error
+    leaving the block fails it."""
+    token = CURRENT.set(op)
+    try:
+        yield
+    except Exception as err:
+        op.failed(err)
+        raise
+    finally:
+        CURRENT.reset(token)
 
 
 class _Watch:
@@ -74,40 +89,22 @@ class OperationSpans(WrapperProvider):
 
     def chat(self, request: ChatRequest) -> ChatResult:
         op = start_chat(self.telemetry, request, stream=False)
-        token = CURRENT.set(op)
-        try:
+        with _current(op):
             result = self.wrapped.chat(request)
-        except Exception as err:
-            op.failed(err)
-            raise
-        finally:
-            CURRENT.reset(token)
         op.succeeded(result)
         return result
 
     async def achat(self, request: ChatRequest) -> ChatResult:
         op = start_chat(self.telemetry, request, stream=False)
-        token = CURRENT.set(op)
-        try:
+        with _current(op):
             result = await self.wrapped.achat(request)
-        except Exception as err:
-            op.failed(err)
-            raise
-        finally:
-            CURRENT.reset(token)
         op.succeeded(result)
         return result
 
     def stream_chat(self, request: ChatRequest) -> Iterator[ChatChunk]:
         op = start_chat(self.telemetry, request, stream=True)
-        token = CURRENT.set(op)
-        try:  # a request that cannot be routed fails here, as without instrumentation
+        with _current(op):  # a request that cannot be routed fails here, as without instrumentation
             chunks = iter(self.wrapped.stream_chat(request))
-        except Exception as err:
-            op.failed(err)
-            raise
-        finally:
-            CURRENT.reset(token)
         return self._stream(op, chunks)
 
     def _stream(self, op: Operation, chunks: Iterator[ChatChunk]) -> Iterator[ChatChunk]:
@@ -158,27 +155,15 @@ class OperationSpans(WrapperProvider):
 
     def embed(self, texts: Sequence[str] | str, model: str | None = None, **opts: Any) -> EmbeddingResult:
         op = start_embeddings(self.telemetry, model, _count(texts), opts.get("dimensions"))
-        token = CURRENT.set(op)
-        try:
+        with _current(op):
             result = self.wrapped.embed(texts, model, **opts)
-        except Exception as err:
-            op.failed(err)
-            raise
-        finally:
-            CURRENT.reset(token)
         op.embedded(result)
         return result
 
     async def aembed(self, texts: Sequence[str] | str, model: str | None = None, **opts: Any) -> EmbeddingResult:
         op = start_embeddings(self.telemetry, model, _count(texts), opts.get("dimensions"))
-        token = CURRENT.set(op)
-        try:
+        with _current(op):
             result = await self.wrapped.aembed(texts, model, **opts)
-        except Exception as err:
-            op.failed(err)
-            raise
-        finally:
-            CURRENT.reset(token)
         op.embedded(result)
         return result
 

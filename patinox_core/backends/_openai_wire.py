@@ -44,6 +44,7 @@ from .malformed import (
 from .openai_errors import classify_error, error_fields, summarize_server_message
 from .think import ThinkSplitter, split_think
 from .tool_args import parse_tool_call, split_calls, tool_calls_from_wire
+from .tool_ids import wire_tool_ids
 
 FINISH_REASONS: dict[str | None, FinishReason] = {
     "stop": "stop", "length": "length", "tool_calls": "tool_calls", "function_call": "tool_calls",
@@ -70,15 +71,14 @@ def _text(content: Any) -> str:
     return "".join(p.get("text") or "" if isinstance(p, Mapping) else str(p) for p in parts)
 
 
-def _tool_call_to_wire(call: ToolCall) -> dict[str, Any]:
-    args = json.dumps(call.arguments, ensure_ascii=False, separators=(",", ":"))
-    return {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": args}}
+def _tool_call_to_wire(call_id: str, name: str, args: str) -> dict[str, Any]:
+    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": args}}
 
 
 def messages_to_wire(messages: Sequence[Message], reasoning_field: str | None = None) -> list[dict[str, Any]]:
     """Neutral messages to OpenAI ones: assistant ``content`` is ``""`` (never null, llama-cpp-python
-    answers 500), images become ``image_url`` parts, a tool result without ``tool_call_id`` gets the
-    id of the latest call to the tool of that name. An assistant turn's reasoning goes back in
+    answers 500), images become ``image_url`` parts, calls and results are paired by string ids
+    (``wire_tool_ids``: never ``null``, strict servers reject it). An assistant turn's reasoning goes back in
     ``reasoning_field`` where the server reads one (``Quirks.reasoning_history``), else it is dropped
     (never put back into the content).
 
@@ -95,8 +95,7 @@ def messages_to_wire(messages: Sequence[Message], reasoning_field: str | None = 
     ({'name': 'f', 'arguments': '{"x":1}'}, {'role': 'tool', 'content': '42', 'tool_call_id': 'c1'})
     """
     out: list[dict[str, Any]] = []
-    last_ids: dict[str, str] = {}
-    for m in messages:
+    for m, (call_ids, answered) in zip(messages, wire_tool_ids(messages), strict=True):
         text = _text(m.content)
         msg: dict[str, Any] = {"role": m.role, "content": text}
         if reasoning_field and m.thinking and m.role == "assistant":
@@ -106,15 +105,11 @@ def messages_to_wire(messages: Sequence[Message], reasoning_field: str | None = 
             parts += [{"type": "image_url", "image_url": {"url": _image_url(img)}} for img in m.images]
             msg["content"] = parts
         if m.tool_calls or m.invalid_tool_calls:  # invalid ones with their raw text, as ChatOpenAI sends them
-            msg["tool_calls"] = [_tool_call_to_wire(c) for c in m.tool_calls] + [
-                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
-                for c in m.invalid_tool_calls]
-            last_ids.update({c.name: c.id for c in m.tool_calls})
-            last_ids.update({c.name: c.id for c in m.invalid_tool_calls})
-        if m.role == "tool":
-            call_id = m.tool_call_id or last_ids.get(m.name or "")
-            if call_id:
-                msg["tool_call_id"] = call_id
+            sent = [(c.name, json.dumps(c.arguments, ensure_ascii=False, separators=(",", ":"))) for c in m.tool_calls]
+            sent += [(c.name, c.arguments) for c in m.invalid_tool_calls]
+            msg["tool_calls"] = [_tool_call_to_wire(i, n, args) for i, (n, args) in zip(call_ids, sent, strict=True)]
+        if m.role == "tool" and answered:
+            msg["tool_call_id"] = answered
         elif m.name and m.role in ("user", "system"):
             msg["name"] = m.name
         out.append(msg)

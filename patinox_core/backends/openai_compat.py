@@ -2,10 +2,10 @@
 proxy, Ollama's ``/v1`` and LM Studio (``lmstudio.py`` builds on this).
 
 Wire conversion is pure (``to_wire``, ``from_wire``, ``OpenAIChatStream``, ``classify_error``,
-shapes and helpers in ``_openai_wire.py``); ``OpenAICompatBackend`` adds a few lines of I/O per
-endpoint. What each server kind needs beyond plain OpenAI (``Quirks``, extra facts endpoints, its
-unreachable hint) is its ``KindSpec`` in ``patinox_core.kinds``, keyed by the flavor discovery
-fingerprints.
+shapes and helpers in ``_openai_wire.py``, SSE parsing in ``_openai_stream.py``);
+``OpenAICompatBackend`` adds a few lines of I/O per endpoint. What each server kind needs beyond
+plain OpenAI (``Quirks``, extra facts endpoints, its unreachable hint) is its ``KindSpec`` in
+``patinox_core.kinds``, keyed by the flavor discovery fingerprints.
 
 Where ``tool_choice="required"`` fails (llama-cpp-python, several tools), the call is forced the
 way the Ollama backend forces one (``forced_tools.py``): no ``tools``, an instruction describing
@@ -41,15 +41,14 @@ from ..reasoning import wants_thinking
 from ..timeouts import TimeoutKind, read_timeout
 from ..transport import Transport
 from ..types import ChatRequest, ChatResult, EmbeddingResult
+from ._openai_stream import OpenAIChatStream, parse_sse_line
 from ._openai_wire import (
-    OpenAIChatStream,
     classify_error,
     embed_from_wire,
     embed_to_wire,
     from_wire,
     messages_to_wire,
     metrics_from_wire,
-    parse_sse_line,
     summarize_server_message,
     tools_to_wire,
     usage_from_wire,

@@ -4,7 +4,8 @@
   catalogue refresh; ``catalogue.Catalogue``: models, load state and the routing view.
 - ``routing.policy.plan`` / ``routing.context.guard``: a request planned once (name resolved,
   copies ordered, capabilities and context checked).
-- ``routing.fallback.FallbackProvider`` over one ``routing.server.ServerProvider`` per copy,
+- ``routing.candidates.Candidates``: the plan cached per view, and the
+  ``routing.fallback.FallbackProvider`` over one ``routing.server.ServerProvider`` per copy,
   each under ``routing.learning.Learning`` (what a reply teaches the catalogue) and the optional ``wrap_server``
   wrapper; ``routing.health.Health``: health and cooldown.
 
@@ -14,11 +15,10 @@ FALLBACK before any output, and the failed server cools down for ``settings.cool
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
-from typing import Any, NamedTuple
+from typing import Any
 
 from . import instrumentation as _otel
 from .backends.base import Backend
@@ -27,27 +27,23 @@ from .catalogue import Catalogue, View
 from .config import LocalSettings
 from .dimensions import checked_dimensions
 from .discovery import Service, ServiceDiscovery
-from .errors import ConfigurationError, LocalProviderError, ModelNotFoundError
+from .errors import LocalProviderError
 from .facts import ServerFacts
-from .kinds import Quirks, backend_for
-from .provider import Provider, WrapperProvider
+from .kinds import backend_for
+from .provider import WrapperProvider
 from .provisioning.events import ProgressCallback, ProgressEvent
 from .provisioning.operations import Lifecycle
 from .requirements import Requirements, as_requirements
 from .routing import policy, selection
-from .routing.affinity import Affinity, Session, affinity_key, header_value
-from .routing.context import ContextWindowWarning, guard
-from .routing.fallback import Candidate, FallbackProvider, aclose
+from .routing.affinity import Affinity
+from .routing.candidates import Candidates, ServerWrapper
+from .routing.context import ContextWindowWarning
+from .routing.fallback import aclose
 from .routing.fleet import Fleet
 from .routing.health import Health
-from .routing.learning import Learning
 from .routing.load import Scheduler
-from .routing.reasoning import ReasoningGuard, needs_guard
-from .routing.server import ServerProvider
 from .transport import Transport
 from .types import ChatChunk, ChatRequest, ChatResult, EmbeddingResult
-
-ServerWrapper = Callable[[Provider], Provider]
 
 
 def make_backend(service: Service, transport: Transport, settings: LocalSettings) -> Backend:
@@ -84,27 +80,6 @@ class _Unobserved(WrapperProvider):
         return await self.wrapped._aembed(texts, model, **opts)
 
 
-#: Catalogue entries whose server parts ``LocalProvider`` keeps (all of them, in any real fleet).
-SERVER_CACHE_SIZE = 4096
-
-
-class _Server(NamedTuple):
-    """One catalogue entry's server, as every request to it starts: the ``ServerProvider`` over its
-    backend, the backend's flavor, its slots for the model, the model's build and its affinity header."""
-
-    info: ModelInfo
-    server: ServerProvider
-    flavor: str | None
-    slots: int
-    build: tuple[object, ...]
-    header: str | None  # the header the server gets a conversation's key in (a gateway's), if any
-
-
-def _build(info: ModelInfo) -> tuple[object, ...]:
-    """What makes two copies of a model the same build (an embedding job may span them)."""
-    return (info.name, info.kind, info.family, info.parameter_size, info.quantization, info.size_bytes)
-
-
 class LocalProvider:
     """One provider over every local server: catalogue, routing, fallback and cooldown.
 
@@ -130,14 +105,20 @@ class LocalProvider:
         self.affinity = Affinity()
         self.fleet = Fleet(self.settings, discovery, self.catalogue, self._health,
                            lambda s: make_backend(s, self._transport, self.settings), backends or ())
-        self.wrap_server = wrap_server
+        self._candidates = Candidates(self.settings, self.fleet, self.catalogue, self._health, self.scheduler,
+                                      self.affinity, wrap_server)
         self._unobserved = _Unobserved(self)
         _otel.from_environment()
         self.lifecycle = Lifecycle(self.fleet, self._transport, self.get_model, self.aget_model)
-        self._servers: dict[int, _Server] = {}  # id(entry) -> its _Server (checked by identity)
-        # (model, need, *extra) -> (the view and health generation it was planned on, when its first
-        # cooldown ends, the copies in try order)
-        self._plans: dict[tuple[str | None, ...], tuple[View, int, float, list[ModelInfo]]] = {}
+
+    @property
+    def wrap_server(self) -> ServerWrapper | None:
+        """What wraps each server a request tries (``None``: nothing)."""
+        return self._candidates.wrap_server
+
+    @wrap_server.setter
+    def wrap_server(self, wrapper: ServerWrapper | None) -> None:
+        self._candidates.wrap_server = wrapper
 
     def __repr__(self) -> str:
         return f"LocalProvider(provider={self.settings.provider.value}, backends={len(self.fleet.backends)})"
@@ -150,33 +131,16 @@ class LocalProvider:
     async def alist_models(self, refresh: bool = False) -> list[ModelInfo]:
         return list((await self.fleet.amodels(refresh)).infos)
 
-    def _plan(self, view: View, model: str | None, need: str, extra: Sequence[str] = (), *,
-              check: bool = True) -> list[ModelInfo]:
-        try:
-            return policy.plan(view, model, need, extra, settings=self.settings, order=self._order,
-                               targets=self.fleet.targets, check=check)
-        except ModelNotFoundError as missing:
-            refused = listing_refusal(self.fleet.listing_errors, model)
-            if refused is None:
-                raise
-            raise refused from missing
-
-    def _order(self, copies: Sequence[ModelInfo]) -> list[ModelInfo]:
-        if len(copies) <= 1:
-            return list(copies)
-        health, cooldown_until = self._health.snapshot()
-        return policy.order_candidates(copies, health=health, cooldown_until=cooldown_until)
-
     def get_model(self, name: str | None = None, *, capability: str | None = None) -> ModelInfo:
         """The catalogue entry a request for ``name`` would use first. ``name=None``: the default
         model for ``capability`` (``"chat"``, ``"embeddings"``, ...); with a capability given, a
         model known to lack it raises ``CapabilityError``."""
         check = capability is not None or name is None
-        return self._plan(self.fleet.view(name), name, capability or "chat", check=check)[0]
+        return self._candidates.plan(self.fleet.view(name), name, capability or "chat", check=check)[0]
 
     async def aget_model(self, name: str | None = None, *, capability: str | None = None) -> ModelInfo:
         check = capability is not None or name is None
-        return self._plan(await self.fleet.aview(name), name, capability or "chat", check=check)[0]
+        return self._candidates.plan(await self.fleet.aview(name), name, capability or "chat", check=check)[0]
 
     # -- choosing by requirement ------------------------------------------------------------
     def select(self, requirements: Requirements | Mapping[str, Any] | str | None = None) -> selection.Selection:
@@ -196,71 +160,6 @@ class LocalProvider:
             raise policy.no_model(view, None, self.fleet.targets)
         return selection.select(view.infos, req)
 
-    # -- one request: planned once, run by a fallback over its candidates ------------------
-    def _affinity_header(self, info: ModelInfo, backend: Backend) -> str | None:
-        """The header ``info``'s server gets a conversation's key in (a gateway's, or configured)."""
-        gateway = bool(getattr(backend, "gateway", False)) or self.settings.is_gateway(info.service)
-        return self.settings.affinity_header_for(info.service, gateway)
-
-    def _fallback(self, copies: Sequence[ModelInfo], request: ChatRequest | None = None) -> FallbackProvider:
-        """The candidates of one request (the context guard runs here, once, on the first). The
-        conversation's key is computed only where it is used: to choose among several copies, or
-        for a server that gets it in a header."""
-        estimate = guard(copies[0], request, self.settings, stacklevel=4) if request is not None else 0
-        candidates, headers = [], []
-        for info in copies:
-            part = self._servers.get(id(info))
-            if part is None or part.info is not info or part.server.backend is not self.fleet.backends.get(
-                    info.service):
-                part = self._server(info)
-            server: Provider = part.server
-            if request is not None and needs_guard(request):
-                server = ReasoningGuard(server, info, getattr(part.server.backend, "quirks", None) or Quirks())
-            server = Learning(server, self.catalogue, self.settings, info, request, estimate, part.flavor)
-            if self.wrap_server is not None:
-                server = self.wrap_server(server)
-            if _otel.active is not None:  # each attempt an event on the operation's span
-                server = _otel.active.attempt(server, info, part.flavor)
-            candidates.append(Candidate(info.service, info.name, server, part.slots, info.loaded, part.build))
-            headers.append(part.header if request is not None else None)
-        key = affinity_key(request) if request is not None and (len(candidates) > 1 or any(headers)) else None
-        if key is None:
-            return FallbackProvider(candidates, self._health, self.scheduler)
-        value = header_value(key)
-        candidates = [c._replace(headers={name: value}) if name else c
-                      for c, name in zip(candidates, headers, strict=True)]
-        session = Session(key, self.affinity) if len(candidates) > 1 else None  # one copy: nothing to choose
-        return FallbackProvider(candidates, self._health, self.scheduler, session=session)
-
-    def _server(self, info: ModelInfo) -> _Server:
-        """What a request needs of ``info``'s server, kept while the entry and its backend stay the
-        same (a catalogue refresh makes new entries)."""
-        backend = self.fleet.backend(info)
-        flavor = getattr(backend, "flavor", None)
-        slots = policy.capacity(info, flavor, self.settings.max_concurrency_for(info.service))
-        part = _Server(info, ServerProvider(backend, self.catalogue), flavor, slots, _build(info),
-                       self._affinity_header(info, backend))
-        if len(self._servers) >= SERVER_CACHE_SIZE:
-            self._servers.clear()
-        self._servers[id(info)] = part
-        return part
-
-    def _chat_plan(self, view: View, request: ChatRequest) -> FallbackProvider:
-        need = "completion" if request.completion else "chat"
-        extra = policy.request_needs(request)
-        key = (request.model, need, *extra)
-        hit = self._plans.get(key)
-        if (hit is not None and hit[0] is view and hit[1] == self._health.generation
-                and (hit[2] == math.inf or time.monotonic() < hit[2])):
-            return self._fallback(hit[3], request)
-        stamp = self._health.generation  # read before planning: a cooldown meanwhile makes this plan stale
-        until = min(self._health.cooldown_ends(time.monotonic()), default=math.inf)  # the order changes then
-        copies = self._plan(view, request.model, need, extra)
-        if len(self._plans) >= SERVER_CACHE_SIZE:
-            self._plans.clear()
-        self._plans[key] = (view, stamp, until, copies)
-        return self._fallback(copies, request)
-
     # -- the public calls: each one operation (a span and its metrics when instrumented) ---------
     def chat(self, request: ChatRequest) -> ChatResult:
         if _otel.active is not None:
@@ -268,7 +167,7 @@ class LocalProvider:
         return self._chat(request)
 
     def _chat(self, request: ChatRequest) -> ChatResult:
-        return self._chat_plan(self.fleet.view(request.model), request).chat(request)
+        return self._candidates.chat(self.fleet.view(request.model), request).chat(request)
 
     async def achat(self, request: ChatRequest) -> ChatResult:
         if _otel.active is not None:
@@ -276,7 +175,7 @@ class LocalProvider:
         return await self._achat(request)
 
     async def _achat(self, request: ChatRequest) -> ChatResult:
-        return await self._chat_plan(await self.fleet.aview(request.model), request).achat(request)
+        return await self._candidates.chat(await self.fleet.aview(request.model), request).achat(request)
 
     def stream_chat(self, request: ChatRequest) -> Iterator[ChatChunk]:
         """Stream from the first server that yields a chunk; later failures reach the caller."""
@@ -285,7 +184,7 @@ class LocalProvider:
         return self._stream_chat(request)
 
     def _stream_chat(self, request: ChatRequest) -> Iterator[ChatChunk]:
-        return self._chat_plan(self.fleet.view(request.model), request).stream_chat(request)
+        return self._candidates.chat(self.fleet.view(request.model), request).stream_chat(request)
 
     def astream_chat(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
         if _otel.active is not None:
@@ -293,7 +192,7 @@ class LocalProvider:
         return self._astream_chat(request)
 
     async def _astream_chat(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
-        chunks = aiter(self._chat_plan(await self.fleet.aview(request.model), request).astream_chat(request))
+        chunks = aiter(self._candidates.chat(await self.fleet.aview(request.model), request).astream_chat(request))
         try:
             async for chunk in chunks:
                 yield chunk
@@ -315,7 +214,7 @@ class LocalProvider:
         return self._embed(texts, model, **opts)
 
     def _embed(self, texts: Sequence[str] | str, model: str | None, **opts: Any) -> EmbeddingResult:
-        plan = self._fallback(self._plan(self.fleet.view(model), model, "embeddings"))
+        plan = self._candidates.fallback(self._candidates.plan(self.fleet.view(model), model, "embeddings"))
         return checked_dimensions(plan.embed(texts, model, **opts), opts.get("dimensions"))
 
     async def aembed(self, texts: Sequence[str] | str, model: str | None = None, *, batch_size: int | None = None,
@@ -329,7 +228,7 @@ class LocalProvider:
         return await self._aembed(texts, model, **opts)
 
     async def _aembed(self, texts: Sequence[str] | str, model: str | None, **opts: Any) -> EmbeddingResult:
-        plan = self._fallback(self._plan(await self.fleet.aview(model), model, "embeddings"))
+        plan = self._candidates.fallback(self._candidates.plan(await self.fleet.aview(model), model, "embeddings"))
         return checked_dimensions(await plan.aembed(texts, model, **opts), opts.get("dimensions"))
 
     # -- load ----------------------------------------------------------------------------
@@ -447,26 +346,6 @@ class LocalProvider:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
-
-
-def listing_refusal(errors: dict[str, LocalProviderError], model: str | None) -> LocalProviderError | None:
-    """When a model is not found and a server refused to list its models for want of configuration
-    (an API token, most often), that refusal is the error to fix (the model may well be there): a
-    copy of it naming the server and the model, else None.
-
-    >>> from patinox_core.errors import AuthenticationError
-    >>> err = listing_refusal({"http://h:1234": AuthenticationError("token required", hint="set LM_API_TOKEN")}, "m")
-    >>> type(err).__name__, err.service, err.hint
-    ('AuthenticationError', 'http://h:1234', 'set LM_API_TOKEN')
-    >>> err.message
-    "model 'm' was not found, and the models of http://h:1234 could not be listed: token required"
-    """
-    for url, err in list(errors.items()):
-        if isinstance(err, ConfigurationError):
-            missing = f"model {model!r} was not found, and " if model else ""
-            return type(err)(f"{missing}the models of {url} could not be listed: {err.message}", hint=err.hint,
-                             service=url, model=model, status_code=err.status_code)
-    return None
 
 
 def create_default_provider(**overrides: Any) -> LocalProvider:

@@ -107,8 +107,9 @@ class OpenAIChatStream:
     (a call forced through JSON output) content is held back and becomes that call at the end."""
 
     def __init__(self, model: str | None, *, service: str | None = None, forced: ForcedTool | None = None,
-                 think_open: bool = False) -> None:
+                 think_open: bool = False, load_s: float | None = None) -> None:
         self.t0 = time.perf_counter()
+        self.load_s = load_s  # a load the client made for this request (LM Studio num_ctx), in seconds
         self.forced = forced
         self.forced_text: list[str] = []
         self.model = model
@@ -222,6 +223,8 @@ class OpenAIChatStream:
             decode_s = now - self.first_token_at
             m.tokens_per_second = self.usage.output_tokens / decode_s if decode_s > 0 else None
         m.total_duration_s = m.total_duration_s if m.total_duration_s is not None else now - self.t0
+        if m.load_duration_s is None:
+            m.load_duration_s = self.load_s
         if self.cached is not None:
             self.usage = with_cached(self.usage or Usage(), self.cached)
         return [ChatChunk(content=content, thinking=thinking, tool_calls=calls, invalid_tool_calls=invalid,

@@ -16,6 +16,9 @@ What differs from ``openai_compat.py``:
   and everything before the first listing, use ``/v1`` (TTFT is then measured by the client).
 * ``keep_alive`` (request, else settings) is sent as ``ttl`` seconds; JSON mode is a permissive
   ``json_schema`` (LM Studio rejects ``json_object``); embedding ``usage`` (always 0) is unknown.
+* ``num_ctx`` (LM Studio fixes a model's context at load): a request names a loaded instance whose
+  allocated context fits, or first loads one with that context (``lmstudio_context.py``); a load
+  made for the request is its ``load_duration_s``.
 * Errors: "No models loaded" → ``ModelNotLoadedError`` (``lms load``), "Model is not embedding" →
   ``CapabilityError``, "Invalid model identifier" → ``ModelNotFoundError`` (``lms get``), routing
   errors sent with HTTP 200 → ``CapabilityError``.
@@ -25,7 +28,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Any
 
@@ -44,9 +47,11 @@ from ..exchange import Operation, call
 from ..facts import ServerFacts
 from ..provisioning.events import ProgressEvent, PullTally
 from ..reasoning_options import options_from_wire
-from ..types import ChatRequest, EmbeddingResult, Usage
+from ..timeouts import TimeoutKind
+from ..types import ChatRequest, ChatResult, EmbeddingResult, Usage
 from .lifecycle_errors import memory_error
-from .lmstudio_models import classify_download, download, left_in_lmstudio
+from .lmstudio_context import Instances, Known, instance_plan, known_from_listing
+from .lmstudio_models import Loaded, classify_download, download, left_in_lmstudio, load_instance
 from .lmstudio_models import load as load_model
 from .malformed import as_list, as_mapping, count_or_none, field, optional_mapping
 from .openai_compat import OpenAICompatBackend, models_from_wire
@@ -235,6 +240,12 @@ _LISTINGS = (("v1", "/api/v1/models", facts_from_api_v1), ("v0", "/api/v0/models
 _NOT_THERE = (CapabilityError, InvalidResponseError)  # 200 "Unexpected endpoint", 404, or another shape
 
 
+def _with_instances(data: Any, *, parse: Callable[[Any], list[ServerFacts]], api: str,
+                    ) -> tuple[list[ServerFacts], dict[str, Known]]:
+    """A native listing's facts, and every model's loaded instances (for ``num_ctx``)."""
+    return parse(data), known_from_listing(api, data)
+
+
 class LMStudioBackend(OpenAICompatBackend):
     """LM Studio's server (default ``http://127.0.0.1:1234``); see the module docstring."""
 
@@ -246,6 +257,7 @@ class LMStudioBackend(OpenAICompatBackend):
         super().__init__(*args, **kwargs)
         self.rest_api: str | None = None  # "v1" / "v0" once a native listing answered
         self.jit: bool | None = None  # JIT loading on / off, as the last listing showed; None: cannot tell
+        self.instances = Instances()  # loaded instances and their contexts, for num_ctx (lmstudio_context.py)
 
     def classify(self, status: int | None, body: Any) -> LocalProviderError:
         return classify_lmstudio_error(status, body)
@@ -262,6 +274,67 @@ class LMStudioBackend(OpenAICompatBackend):
             return super().chat_url(request, stream=stream)
         path = self.stats_chat_path if self.rest_api and not stream else self.chat_path
         return self.base_url + path
+
+    # -- num_ctx: the instance a request names (lmstudio_context.py) --------------------------
+    def timeout_kind(self, model: str | None) -> TimeoutKind:
+        owner = self.instances.model_of(model) if model else None
+        if owner is not None and owner != model:
+            return "normal"  # an instance patinox knows (``key:2``): loaded
+        return super().timeout_kind(model)
+
+    def _sized(self, request: ChatRequest) -> Operation[tuple[ChatRequest, float | None]]:
+        """``request`` as sent: naming an instance whose context fits ``num_ctx`` (loaded first when
+        none does), and the seconds that load took."""
+        if not request.num_ctx or not request.model:
+            return request, None
+        model = request.model
+        instance, seconds = yield from instance_plan(
+            self.instances, model, request.num_ctx, service=self.base_url, native_api=lambda: self.rest_api,
+            listing=self.facts_plan, load=partial(self._load_context, model))
+        if instance == model:
+            return request, seconds
+        sized = request.renamed(instance)
+        sized.num_ctx = None  # the instance has it
+        return sized, seconds
+
+    def _load_context(self, model: str, context: int) -> Operation[Loaded]:
+        loaded = yield from load_instance(self._ctx(model, kind="cold", retries=0), self.base_url, model, context)
+        if self.load_state is not None:  # the catalogue's context is that of the instance the key reaches
+            self.load_state.mark(model, True, loaded.context if loaded.instance in (None, model) else None)
+        return loaded
+
+    def _gone(self, request: ChatRequest, sent: ChatRequest, err: LocalProviderError) -> bool:
+        """Was the instance patinox named gone (unloaded elsewhere)? Then its instances are listed again."""
+        if sent is request or not request.model or not isinstance(err, (ModelNotFoundError, ModelNotLoadedError)):
+            return False
+        self.instances.forget(request.model)
+        return True
+
+    def chat_plan(self, request: ChatRequest) -> Operation[ChatResult]:
+        """The chat on an instance that fits ``num_ctx``; once more when that instance was gone."""
+        sent, seconds = yield from self._sized(request)
+        try:
+            result: ChatResult = yield from super().chat_plan(sent)
+        except LocalProviderError as err:
+            if not self._gone(request, sent, err):
+                raise
+            sent, seconds = yield from self._sized(request)
+            result = yield from super().chat_plan(sent)
+        if result.metrics.load_duration_s is None:
+            result.metrics.load_duration_s = seconds
+        return result
+
+    def stream_plan(self, request: ChatRequest, *, load_s: float | None = None) -> Operation[None]:
+        """The stream on an instance that fits ``num_ctx``; once more when that instance was gone
+        (the server says so before the first chunk)."""
+        sent, seconds = yield from self._sized(request)
+        try:
+            yield from super().stream_plan(sent, load_s=seconds if seconds is not None else load_s)
+        except LocalProviderError as err:
+            if not self._gone(request, sent, err):
+                raise
+            sent, seconds = yield from self._sized(request)
+            yield from super().stream_plan(sent, load_s=seconds)
 
     def embed_body(self, texts: Sequence[str], model: str, opts: Mapping[str, Any]) -> dict[str, Any]:
         return {**super().embed_body(texts, model, opts), **self._ttl(opts.get("keep_alive"))}
@@ -308,9 +381,11 @@ class LMStudioBackend(OpenAICompatBackend):
         ctx = self._ctx(None, retries=0)
         for api, path, parse in _LISTINGS:
             try:
-                facts = yield from call(ctx, "GET", self.base_url + path, parse=parse)
+                facts, known = yield from call(ctx, "GET", self.base_url + path,
+                                               parse=partial(_with_instances, parse=parse, api=api))
             except _NOT_THERE:
                 continue
+            self.instances.listed(known)
             self.jit = yield from self._jit_plan(ctx, api, facts)
             return self._remember(api, facts)
         facts = yield from call(ctx, "GET", self.base_url + self.models_path, parse=self._openai_facts)
@@ -335,12 +410,17 @@ class LMStudioBackend(OpenAICompatBackend):
         load endpoint) or unload every instance; the catalogue learns the state and allocated context."""
         ttl = ttl_seconds(keep_alive if keep_alive is not None else self.settings.keep_alive) if loaded else None
         ctx = self._ctx(model, kind="cold" if loaded else "normal", retries=0)
-        seconds, allocated = yield from load_model(ctx, self._ctx(None, retries=0), self.base_url, model, ttl,
-                                                   context, loaded)
+        done = yield from load_model(ctx, self._ctx(None, retries=0), self.base_url, model, ttl, context, loaded)
+        if not loaded:
+            self.instances.unloaded(model)
+        elif done.context:
+            self.instances.loaded(model, done, context or done.context)
+        else:
+            self.instances.forget(model)  # the allocation was not said: the next num_ctx request lists first
         if self.load_state is not None:
-            self.load_state.mark(model, loaded, allocated)
-        return ProgressEvent(model, self.base_url, "loaded" if loaded else "unloaded", seconds=seconds,
-                             total=allocated)
+            self.load_state.mark(model, loaded, done.context if done.instance in (None, model) else None)
+        return ProgressEvent(model, self.base_url, "loaded" if loaded else "unloaded", seconds=done.seconds,
+                             total=done.context)
 
 
 __all__ = [

@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..call_context import CallContext
 from ..errors import (
@@ -149,17 +149,34 @@ def load_to_wire(model: str, context: int | None) -> dict[str, Any]:
     return {"model": model, "echo_load_config": True, **({"context_length": context} if context else {})}
 
 
-def load_reply(data: Any) -> tuple[float | None, int | None]:
-    """(load seconds, allocated context) from a load reply (the documented ``load_config``, or ``config``).
+class Loaded(NamedTuple):
+    """One load: the instance's id (what a request names to reach it), seconds, allocated context."""
 
-    >>> load_reply({"type": "llm", "instance_id": "m", "load_time_seconds": 9.099, "status": "loaded",
+    instance: str | None
+    seconds: float | None
+    context: int | None
+
+
+def load_reply(data: Any) -> Loaded:
+    """The instance, load seconds and allocated context of a load reply (``instance_id``, or
+    ``model_instance_id`` as another version of the docs spells it; ``load_config``, or ``config``).
+
+    >>> load_reply({"type": "llm", "instance_id": "m:2", "load_time_seconds": 9.099, "status": "loaded",
     ...             "load_config": {"context_length": 16384}})
-    (9.099, 16384)
+    Loaded(instance='m:2', seconds=9.099, context=16384)
     """
     reply = as_mapping(data, "the load reply")
     config = reply.get("load_config") or reply.get("config")
     context = count_or_none(config.get("context_length")) if isinstance(config, Mapping) else None
-    return number_or_none(reply.get("load_time_seconds")), context
+    instance = reply.get("instance_id") or reply.get("model_instance_id")
+    return Loaded(instance if isinstance(instance, str) and instance else None,
+                  number_or_none(reply.get("load_time_seconds")), context)
+
+
+def load_instance(ctx: CallContext, base_url: str, model: str, context: int | None) -> Operation[Loaded]:
+    """``POST /api/v1/models/load``: one more instance of ``model`` (``context`` tokens, when given)."""
+    reply: Any = yield from call(ctx, "POST", base_url + "/api/v1/models/load", load_to_wire(model, context))
+    return load_reply(reply)
 
 
 def jit_request(entry: Mapping[str, Any], ttl: int) -> tuple[str, dict[str, Any]]:
@@ -171,32 +188,37 @@ def jit_request(entry: Mapping[str, Any], ttl: int) -> tuple[str, dict[str, Any]
                                     "stream": False, "ttl": ttl}
 
 
-def load(ctx: CallContext, listing_ctx: CallContext, base_url: str, model: str, ttl: int | None,
-         context: int | None, loaded: bool) -> Operation[tuple[float | None, int | None]]:
-    """Load (REST load, or a JIT request when a ttl applies) or unload every instance; (seconds, context)."""
+def listed_entry(listing_ctx: CallContext, base_url: str, model: str) -> Operation[Mapping[str, Any]]:
+    """``model``'s ``/api/v1/models`` entry; a server without that API: ``CapabilityError`` (upgrade)."""
     try:
-        entry = _entry((yield from call(listing_ctx, "GET", base_url + "/api/v1/models")), model)
+        return _entry((yield from call(listing_ctx, "GET", base_url + "/api/v1/models")), model)
     except (CapabilityError, ConfigurationError) as err:
         raise CapabilityError("this LM Studio has no model management API (LM Studio 0.4 added it)",
                               hint=f"upgrade LM Studio, or use `lms load {model}` / `lms unload {model}`",
                               model=model, service=base_url) from err
+
+
+def load(ctx: CallContext, listing_ctx: CallContext, base_url: str, model: str, ttl: int | None,
+         context: int | None, loaded: bool) -> Operation[Loaded]:
+    """Load (REST load, or a JIT request when a ttl applies) or unload every instance."""
+    entry = yield from listed_entry(listing_ctx, base_url, model)
     if not loaded:
         for instance, _ in instances(entry):
             yield from call(ctx, "POST", base_url + "/api/v1/models/unload", {"instance_id": instance})
-        return None, None
+        return Loaded(None, None, None)
     if ttl is not None and context:
         warnings.warn(f"LM Studio's load endpoint takes a context but no idle TTL: {model} stays loaded until "
                       "unloaded (keep_alive applies to on-demand loads)", UserWarning, stacklevel=2)
     if ttl is None or context:
-        reply: Any = yield from call(ctx, "POST", base_url + "/api/v1/models/load", load_to_wire(model, context))
-        return load_reply(reply)
+        return (yield from load_instance(ctx, base_url, model, context))
     path, body = jit_request(entry, ttl)
     t0 = time.perf_counter()
     yield from call(ctx, "POST", base_url + path, body)
     seconds = time.perf_counter() - t0
-    after = _entry((yield from call(listing_ctx, "GET", base_url + "/api/v1/models")), model)
-    return seconds, next((c for _, c in instances(after) if c), None)
+    after = instances((yield from listed_entry(listing_ctx, base_url, model)))
+    served = next(((i, c) for i, c in after if i == model), after[0] if after else (None, None))
+    return Loaded(served[0], seconds, served[1])
 
 
-__all__ = ["classify_download", "download", "download_event", "download_to_wire", "instances", "jit_request",
-           "left_in_lmstudio", "load", "load_reply", "load_to_wire"]
+__all__ = ["Loaded", "classify_download", "download", "download_event", "download_to_wire", "instances",
+           "jit_request", "left_in_lmstudio", "listed_entry", "load", "load_instance", "load_reply", "load_to_wire"]

@@ -342,12 +342,12 @@ class OpenAICompatBackend(DrivenBackend):
         parse = partial(self._result, t0=t0, forced=forced_tool_for(request, self.quirks))
         return (yield from call(self._chat_ctx(request), "POST", self.chat_url(request, stream=False), body, parse))
 
-    def stream_plan(self, request: ChatRequest) -> Operation[None]:
+    def stream_plan(self, request: ChatRequest, *, load_s: float | None = None) -> Operation[None]:
         """SSE deltas; a stream that ends before its first event is asked again without streaming
-        (``empty_stream.py``) to learn why."""
+        (``empty_stream.py``) to learn why. ``load_s``: a load made for this request (final metrics)."""
         body = self.chat_body(request, stream=True)
         parser = OpenAIChatStream(request.model, service=self.base_url, forced=forced_tool_for(request, self.quirks),
-                                  think_open=wants_thinking(request))
+                                  think_open=wants_thinking(request), load_s=load_s)
         chunks = stream(self._chat_ctx(request), self.chat_url(request, stream=True), body, parser)
         yield from explain_empty_stream(chunks, parser, lambda: self.chat_plan(diagnosis_request(request)))
 

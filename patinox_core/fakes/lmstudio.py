@@ -18,9 +18,10 @@ compact error bodies, ``X-Powered-By: Express`` on every reply, HTTP 200
 arguments and ``reasoning_content`` deltas, a usage chunk only when ``include_usage`` is asked,
 and embeddings whose ``usage`` is always zero. ``/api/v1/models`` lists every downloaded model with
 its loaded instances (``instances`` copies, each with ``context_length`` and ``parallel`` slots, as in
-LM Studio's "List your models" reference); ``api_token`` turns on "Require Authentication" (a
-missing or wrong ``Authorization: Bearer`` gets 401 ``invalid_api_key``); ``/v1/responses`` and
-``/v1/messages`` answer as 0.4.1 does (``compat_api.py``).
+LM Studio's "List your models" reference; a load while loaded adds an instance, ``id:2``, which a
+request naming that id reaches; ``served`` records (instance, context) per chat); ``api_token`` turns
+on "Require Authentication" (a missing or wrong ``Authorization: Bearer`` gets 401
+``invalid_api_key``); ``/v1/responses`` and ``/v1/messages`` answer as 0.4.1 does (``compat_api.py``).
 """
 
 from __future__ import annotations
@@ -58,7 +59,8 @@ class LMStudioModel:
     ``tool_calls`` (``[{"name": …, "arguments": {…}}]``) are made whenever the request binds tools
     and ``tool_choice`` is not ``"none"``; ``json_reply`` answers structured-output requests (else
     a minimal instance of the requested schema). When loaded it has ``instances`` loaded copies
-    (ids ``id``, ``id:2``, …), each with ``parallel`` slots ("Max Concurrent Predictions").
+    (ids ``id``, ``id:2``, …), each with ``parallel`` slots ("Max Concurrent Predictions");
+    ``added`` holds the instances a load made while it was loaded, as (id, allocated context).
     ``reasoning_capable`` lists ``capabilities.reasoning`` in ``/api/v1/models`` with
     ``reasoning_options`` as its ``allowed_options`` (default ``["off", "on"]``);
     ``schema_in_reasoning``: a structured answer lands in the reasoning and the content is empty
@@ -88,6 +90,13 @@ class LMStudioModel:
     size_bytes: int = 4_920_000_000
     parallel: int = 4
     instances: int = 1
+    added: list[tuple[str, int]] = field(default_factory=list)
+
+    def instance_ids(self) -> list[tuple[str, int]]:
+        """Every loaded instance as (id, allocated context): the first copies, then ``added``."""
+        first = [(self.id if i == 0 else f"{self.id}:{i + 1}", self.loaded_context_length)
+                 for i in range(max(1, self.instances) if self.loaded else 0)]
+        return first + self.added
 
 
 def _tokens(text: str) -> list[str]:
@@ -154,6 +163,7 @@ class FakeLMStudioServer(FakeHTTPServer):
         self.usage_in_stream = usage_in_stream
         self.fragment = max(1, fragment)
         self._counter = 0
+        self.served: list[tuple[str, int]] = []  # (instance, its allocated context) of each chat, in order
         self.admin = LMStudioAdmin(self)  # v1 download / load / unload (fakes/lmstudio_admin.py)
 
     # -- scripting and LM Studio-specific faults ---------------------------------------------
@@ -164,6 +174,7 @@ class FakeLMStudioServer(FakeHTTPServer):
     def unload_all(self) -> None:
         for m in self.models.values():
             m.loaded = False
+            m.added.clear()
 
     def no_models_loaded(self, *, times: int | None = 1, object_form: bool = False) -> Fault:
         """The next request(s) fail with "No models loaded…" (string form by default, as 0.3.x)."""
@@ -223,7 +234,7 @@ class FakeLMStudioServer(FakeHTTPServer):
         entry: dict[str, Any] = {
             "id": m.id, "object": "model", "type": m.type, "publisher": m.publisher, "arch": m.arch,
             "compatibility_type": m.compatibility_type, "quantization": m.quantization,
-            "state": "loaded" if m.loaded else "not-loaded", "max_context_length": m.max_context_length}
+            "state": "loaded" if m.loaded or m.added else "not-loaded", "max_context_length": m.max_context_length}
         if m.loaded:
             entry["loaded_context_length"] = m.loaded_context_length
         if m.tool_use:
@@ -235,12 +246,11 @@ class FakeLMStudioServer(FakeHTTPServer):
 
     @staticmethod
     def _instances(m: LMStudioModel) -> list[dict[str, Any]]:
-        config: dict[str, Any] = {"context_length": m.loaded_context_length}
+        extra: dict[str, Any] = {}
         if m.type != "embeddings":  # the other keys are absent for embedding models
-            config.update(eval_batch_size=512, parallel=m.parallel, flash_attention=True,
-                          offload_kv_cache_to_gpu=True)
-        return [{"id": m.id if i == 0 else f"{m.id}:{i + 1}", "config": dict(config)}
-                for i in range(max(1, m.instances) if m.loaded else 0)]
+            extra.update(eval_batch_size=512, parallel=m.parallel, flash_attention=True, offload_kv_cache_to_gpu=True)
+        return [{"id": instance, "config": {"context_length": context, **extra}}
+                for instance, context in m.instance_ids()]
 
     def _v1_models(self) -> dict[str, Any]:
         out = []
@@ -269,7 +279,21 @@ class FakeLMStudioServer(FakeHTTPServer):
         return error_reply(f'Failed to load model "{name}". Error: Model is not embedding.', status=400,
                            code="model_not_found")
 
+    def _instance(self, name: Any) -> tuple[LMStudioModel, str, int] | None:
+        """The model, instance id and context of a loaded instance named ``name`` (an id, or a key:
+        its first instance)."""
+        for m in self.models.values():
+            ids = m.instance_ids()
+            for instance, context in ids:
+                if instance == name:
+                    return m, instance, context
+            if m.id == name and ids:
+                return m, ids[0][0], ids[0][1]
+        return None
+
     def _resolve(self, name: Any) -> LMStudioModel | Reply:
+        if (found := self._instance(name)) is not None:
+            return found[0]
         model = self.models.get(str(name))
         if model is not None and (self.jit or model.loaded):
             model.loaded = True  # JIT: loaded on first use
@@ -291,6 +315,8 @@ class FakeLMStudioServer(FakeHTTPServer):
         if fmt.get("type") == "json_object":
             return error_reply(JSON_OBJECT_REJECTED, status=400, object_form=False)
         n = self._next_id()
+        _, instance, context = self._instance(body.get("model")) or (model, model.id, model.loaded_context_length)
+        self.served.append((instance, context))
         calls = []
         if body.get("tools") and body.get("tool_choice") != "none":
             calls = [{"id": str(365174485 + 7919 * (n * 10 + i)), "type": "function",
@@ -329,7 +355,7 @@ class FakeLMStudioServer(FakeHTTPServer):
             reply.update(stats={"tokens_per_second": 42.5, "time_to_first_token": 0.073, "generation_time": 0.25,
                                 "stop_reason": stop},
                          model_info={"arch": model.arch, "quant": model.quantization,
-                                     "format": model.compatibility_type, "context_length": model.loaded_context_length},
+                                     "format": model.compatibility_type, "context_length": context},
                          runtime={"name": "llama.cpp-linux-x86_64-avx2", "version": "1.51.0",
                                   "supported_formats": ["gguf"]})
         else:

@@ -7,9 +7,10 @@ moves it ``step`` of the way (``downloading`` with ``downloaded_bytes``, ``total
 ``bytes_per_second``, then ``completed``, when the model is installed, not loaded). ``fail_at`` (a
 fraction) makes the job ``failed`` there; ``pause_polls`` answers ``paused`` that many times first.
 An id the catalog lacks is refused with the v1 envelope (``{"error": {"type": "model_not_found", …}}``).
-``POST /api/v1/models/load`` answers ``{type, instance_id, load_time_seconds, status, load_config}``;
-a model over ``memory_limit`` bytes is refused with LM Studio's guardrail text. ``POST
-/api/v1/models/unload`` takes an ``instance_id``.
+``POST /api/v1/models/load`` answers ``{type, instance_id, load_time_seconds, status, load_config}``:
+the model's first instance (its key) when none is loaded, else one more (``key:2``, …) with its own
+context, at most ``max_context_length``; a model over ``memory_limit`` bytes is refused with LM
+Studio's guardrail text. ``POST /api/v1/models/unload`` takes an ``instance_id``.
 """
 
 from __future__ import annotations
@@ -120,22 +121,37 @@ class LMStudioAdmin:
         if self.memory_limit is not None and model.size_bytes > self.memory_limit:
             return v1_error(500, "model_load_failed", f'Failed to load model "{model.id}". Error: '
                             + GUARDRAIL.format(size=model.size_bytes * 1.3 / 1e9))
-        if isinstance(body.get("context_length"), int):
-            model.loaded_context_length = body["context_length"]
-        model.loaded = True
-        reply: dict[str, Any] = {"type": "embedding" if model.type == "embeddings" else "llm", "instance_id": model.id,
+        asked = body.get("context_length")
+        context = min(asked, model.max_context_length) if isinstance(asked, int) else model.loaded_context_length
+        live = model.instance_ids()
+        if not live:
+            model.loaded, model.instances, model.loaded_context_length = True, 1, context
+            instance = model.id
+        else:
+            taken, n = {i for i, _ in live}, len(live) + 1
+            while f"{model.id}:{n}" in taken:
+                n += 1
+            instance = f"{model.id}:{n}"
+            model.added.append((instance, context))
+        reply: dict[str, Any] = {"type": "embedding" if model.type == "embeddings" else "llm", "instance_id": instance,
                                  "load_time_seconds": 1.25, "status": "loaded"}
         if body.get("echo_load_config"):
-            reply["load_config"] = {"context_length": model.loaded_context_length, "flash_attention": True}
+            reply["load_config"] = {"context_length": context, "flash_attention": True}
         return Reply(body=reply, pretty=True)
 
     def _unload(self, body: dict[str, Any]) -> Reply:
         instance = str(body.get("instance_id") or "")
-        model = self.server.models.get(instance)
-        if model is None or not model.loaded:
-            return v1_error(404, "model_not_found", f"No loaded model instance '{instance}'")
-        model.loaded = False
-        return Reply(body={"instance_id": instance}, pretty=True)
+        for model in self.server.models.values():
+            if any(i == instance for i, _ in model.added):
+                model.added = [(i, c) for i, c in model.added if i != instance]
+                return Reply(body={"instance_id": instance}, pretty=True)
+            if model.loaded and any(i == instance for i, _ in model.instance_ids()):
+                if model.instances > 1:
+                    model.instances -= 1
+                else:
+                    model.loaded = False
+                return Reply(body={"instance_id": instance}, pretty=True)
+        return v1_error(404, "model_not_found", f"No loaded model instance '{instance}'")
 
 
 __all__ = ["GUARDRAIL", "LMStudioAdmin", "v1_error"]

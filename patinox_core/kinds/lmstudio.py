@@ -41,6 +41,7 @@ SPEC = KindSpec(
     structured_output_default=True,
     reports_allocation=True,
     context_default=lambda version: 4096,
+    context_per_request=True,  # num_ctx: an instance with that context (backends/lmstudio_context.py)
     unreachable_hint="start LM Studio's server: `lms server start`",
     start_command="lms server start",
     install_note="or the Developer tab of the app",

@@ -56,8 +56,9 @@ def estimate_prompt_tokens(request: ChatRequest) -> int:
 
 
 def context_limit(info: ModelInfo, request: ChatRequest) -> int | None:
-    """Tokens the prompt may use: an explicit Ollama ``num_ctx`` (Ollama reallocates for it, up to
-    the trained maximum), else the model's effective context."""
+    """Tokens the prompt may use: an explicit ``num_ctx`` where a request sets its context (Ollama
+    reallocates for it, LM Studio serves it from an instance with that context, up to the trained
+    maximum), else the model's effective context."""
     if request.num_ctx and spec_for_kind(info.kind).context_per_request:
         return min(request.num_ctx, info.context_length) if info.context_length else request.num_ctx
     return info.effective_context_length

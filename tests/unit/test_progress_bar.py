@@ -70,7 +70,7 @@ def test_lmstudio_converters() -> None:
     assert download_event({"job_id": "j", "status": "paused", "downloaded_bytes": 5}, model="m", service=S).phase \
         == "paused"
     assert load_reply({"model_instance_id": "m", "config": {"context_length": 16384}, "load_time_seconds": 9.1}) \
-        == (9.1, 16384)  # the newer docs' shape too
+        == ("m", 9.1, 16384)  # the newer docs' shape too
     assert instances({"key": "m", "loaded_instances": []}) == []
 
 

@@ -172,13 +172,18 @@ def test_estimate_counts_text_tools_images_and_tool_calls():
     assert estimate_prompt_tokens(req(user("a" * 4000), call)) > base + 100
 
 
-def test_context_limit_uses_num_ctx_on_ollama_only():
+def test_context_limit_uses_num_ctx_where_a_request_sets_its_context():
     ollama = m("llama3.2:latest", context_length=131072)
     assert context_limit(ollama, req()) == 4096
     assert context_limit(ollama, req(num_ctx=16384)) == 16384
     assert context_limit(ollama, req(num_ctx=10**6)) == 131072
+    # LM Studio serves num_ctx from an instance loaded with it (backends/lmstudio_context.py)
     lms = m("qwen/qwen3-8b", B, ProviderKind.LMSTUDIO, context_length=32768, loaded=True, loaded_context_length=8192)
-    assert context_limit(lms, req(num_ctx=16384)) == 8192
+    assert context_limit(lms, req()) == 8192
+    assert context_limit(lms, req(num_ctx=16384)) == 16384
+    assert context_limit(lms, req(num_ctx=10**6)) == 32768
+    vllm = m("qwen", B, ProviderKind.OPENAI_COMPATIBLE, context_length=32768, loaded=True, loaded_context_length=8192)
+    assert context_limit(vllm, req(num_ctx=16384)) == 8192  # started with its context: num_ctx changes nothing
 
 
 def test_truncation_suspected():

@@ -33,18 +33,23 @@ from patinox_core.errors import (
 from patinox_core.fakes.lmstudio import sse_error_line
 from patinox_core.testing import Fault, Reply
 
+from .machine_load import slowdown
+
 __test__: dict[str, object] = {}  # not a test module (doctest-modules imports it)
 
+#: Every duration below is multiplied by this: 1 on a quiet machine, up to 3 on a loaded one, where
+#: a thread may wait that long for a CPU (a 0.4 s connect to a healthy fake then times out).
+SLOW = slowdown()
 #: Timeouts every fault test runs with (seconds): short, so the matrix runs fast.
-CONNECT_S = 0.4
-READ_S = 1.0
-COLD_S = 3.0
+CONNECT_S = 0.4 * SLOW
+READ_S = 1.0 * SLOW
+COLD_S = 3.0 * SLOW
 #: How long a slow server waits before its first byte in the timeout rows.
-SLOW_BEYOND_READ_S = READ_S + 1.5
-LOADING_S = READ_S + 0.3  # beyond the read timeout, within the cold-load timeout
+SLOW_BEYOND_READ_S = READ_S + 1.5 * SLOW
+LOADING_S = READ_S + 0.3 * SLOW  # beyond the read timeout, within the cold-load timeout
 PACE_S = 0.05  # between streamed chunks when a fault cuts a stream
 BODY_CAP = 1 << 20  # max_response_bytes in the fault tests: the oversized rows send twice this
-TOTAL_S = 6.0  # total_timeout in the fault tests
+TOTAL_S = 6.0 * SLOW  # total_timeout in the fault tests
 HOSTILE_TEXT = "\x1b[2J\x1b]0;owned\x07\r\nFAKE LINE "  # clear screen, window title, bell, forged line
 
 OPS = ("chat", "stream", "embed")
@@ -88,7 +93,7 @@ class FaultRow:
     mid_stream: bool = False  # the error arrives after the first chunks (so it is never replayed)
     loaded: bool = True  # is the model resident before the call (normal vs cold-load read timeout)
     min_s: float = 0.0  # the failing call takes at least this long (it really waited)
-    max_s: float = 4.0  # ... and at most this long
+    max_s: float = 4.0 * SLOW  # ... and at most this long
     note: str = ""
     says: str = ""  # the error message must contain this
     busy: bool = False  # back-pressure (503/429): never a cooldown
@@ -189,10 +194,10 @@ ROWS: tuple[FaultRow, ...] = (
              error=ServiceUnavailableError, recovery=RecoveryStrategy.FALLBACK, fallback=True),
     FaultRow("connect_timeout", "connect timeout (port listens, never accepts)", _blackhole,
              error=ServiceUnavailableError, recovery=RecoveryStrategy.FALLBACK, fallback=True,
-             min_s=CONNECT_S * 0.8, max_s=CONNECT_S + 2.5),
+             min_s=CONNECT_S * 0.8, max_s=CONNECT_S + 2.5 * SLOW),
     FaultRow("read_timeout", "first byte later than the read timeout (model loaded)", _delay(SLOW_BEYOND_READ_S),
              error=RequestTimeoutError, recovery=RecoveryStrategy.RETRY, fallback=True,
-             min_s=READ_S * 0.9, max_s=READ_S + 2.5),
+             min_s=READ_S * 0.9, max_s=READ_S + 2.5 * SLOW),
     FaultRow("cold_load", "model still loading: first byte after the read timeout, within the cold-load timeout",
              _delay(LOADING_S), loaded=False, min_s=LOADING_S * 0.9, max_s=COLD_S,
              note="a model not known to be resident gets `cold_load_timeout`"),
@@ -215,7 +220,7 @@ ROWS: tuple[FaultRow, ...] = (
     FaultRow("rate_limited", "429 too many requests",
              _reply({"error": "too many requests"}, _lms_error("Too many requests", etype="rate_limit_error"), 429),
              error=ServerBusyError, recovery=RecoveryStrategy.RETRY, fallback=True, busy=True,
-             max_s=TOTAL_S + 2.0,
+             max_s=TOTAL_S + 2.0 * SLOW,
              note="back-pressure: retried after `Retry-After` or a short back-off until `total_timeout`"),
     FaultRow("server_error", "500 runner crash",
              _reply({"error": "llama runner process has terminated: signal: killed"},

@@ -18,10 +18,10 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
-from patinox_core import ChatRequest, LocalProvider, LocalSettings, Message
+from patinox_core import ChatRequest, LocalProvider, LocalSettings, Message, ModelNotFoundError
 from patinox_core.testing import FakeLMStudioServer, FakeOllamaServer, LMStudioModel, OllamaModel, StreamReply
 
-from .fault_table import BODY_CAP, COLD_S, CONNECT_S, READ_S, ROWS, TOTAL_S, FaultRow
+from .fault_table import BODY_CAP, COLD_S, CONNECT_S, READ_S, ROWS, SLOW, TOTAL_S, FaultRow
 
 __test__: dict[str, object] = {}
 
@@ -91,7 +91,7 @@ def fault_settings(kind: str, urls: list[str], **overrides: Any) -> LocalSetting
     """Only the given servers (no default ports), short timeouts, one transport retry."""
     values: dict[str, Any] = dict(
         endpoints=[{"url": u, "kind": kind} for u in urls], discover_defaults=False, connect_timeout=CONNECT_S,
-        read_timeout=READ_S, cold_load_timeout=COLD_S, probe_timeout=2.0, max_retries=1, context_guard="off",
+        read_timeout=READ_S, cold_load_timeout=COLD_S, probe_timeout=2.0 * SLOW, max_retries=1, context_guard="off",
         max_response_bytes=BODY_CAP, total_timeout=TOTAL_S)
     values.update(overrides)
     return LocalSettings(**values)
@@ -362,6 +362,18 @@ def _op_requests(server: Any, paths: list[str]) -> int:
     return sum(1 for r in list(server.requests) if r.path in paths)
 
 
+def _prime(provider: LocalProvider, model: str) -> None:
+    """Discovery and catalogue before the fault, listed again (up to twice) when ``model`` is missing:
+    on a loaded machine a probe or a listing can time out, and the case would test nothing."""
+    for _ in range(2):
+        try:
+            provider.get_model(model)
+            return
+        except ModelNotFoundError:
+            provider.list_models(refresh=True)
+    provider.get_model(model)
+
+
 def run_case(case: Case) -> Outcome:
     """Start the servers, prime a provider, arm the fault, call, heal, call again (see module doc)."""
     row, kind, op = case.row, case.kind, case.ep.op
@@ -374,7 +386,7 @@ def run_case(case: Case) -> Outcome:
         scene = Scene(kind, op, servers[0], paths, MODELS[kind].embed if op == "embed" else MODELS[kind].chat)
         stack.callback(scene.close)
         out = Outcome([s.url for s in servers])
-        provider.list_models()  # discovery + catalogue before the fault
+        _prime(provider, scene.model)
         base = [_op_requests(s, paths) for s in servers]
         row.arm(scene)
         sink: list = []
@@ -408,9 +420,27 @@ def _run_safely(case: Case) -> Outcome:
         return Outcome([], crash=exc)
 
 
+def warm_up(cases: Iterable[Case]) -> None:
+    """Each entry point and server family of ``cases`` called once on a healthy server, untimed: the
+    adapters, LangChain, LlamaIndex and the backends are imported on first use, which takes seconds
+    on a loaded machine and would land inside the first timed calls."""
+    for kind, ep in sorted({(c.kind, c.ep) for c in cases}, key=lambda pair: (pair[0], pair[1].id)):
+        with make_server(kind, "A") as server:
+            provider = LocalProvider(fault_settings(kind, [server.url]))
+            caller = _Caller(ep)
+            try:
+                caller(provider, MODELS[kind], [])
+            except Exception:  # imports are what this is for; a failing call is the cases' to report
+                pass
+            finally:
+                caller.close(provider)
+
+
 def run_cases(cases: Iterable[Case], workers: int = 8) -> dict[str, Outcome]:
-    """``run_case`` for each case, ``workers`` at a time (longest first). Cases share nothing: each
-    has its own servers, provider and event loop; most of their time is spent waiting on timeouts."""
+    """``run_case`` for each case, ``workers`` at a time (longest first), after ``warm_up``. Cases
+    share nothing: each has its own servers, provider and event loop; most of their time is spent
+    waiting on timeouts."""
     todo = sorted(cases, key=_expected_s, reverse=True)
+    warm_up(todo)
     with ThreadPoolExecutor(max(1, workers), thread_name_prefix="fault-case") as pool:
         return dict(zip((c.id for c in todo), pool.map(_run_safely, todo), strict=True))

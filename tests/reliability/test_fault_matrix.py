@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from .fault_table import DOCS_PAGE, HARDENING_ROWS, ROWS, documented_table, render
+from .fault_table import DOCS_PAGE, HARDENING_ROWS, ROWS, SLOW, documented_table, render
 from .harness import ENTRY_POINTS, Case, Outcome, build_cases, reply_of, run_cases
 
 CASES = build_cases()
-FALLBACK_BUDGET_S = 1.0  # what answering from the second server may add
-HEAL_BUDGET_S = 3.0  # the first call after the fault is gone
+FALLBACK_BUDGET_S = 1.0 * SLOW  # what answering from the second server may add
+HEAL_BUDGET_S = 3.0 * SLOW  # the first call after the fault is gone
 
 
 @pytest.fixture(scope="module")

@@ -265,6 +265,10 @@ def docs_env(fake_servers: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_
     monkeypatch.setenv("LM_STUDIO_API_BASE", fake_servers["lmstudio"])
     monkeypatch.setenv("PATINOX_DISCOVER_DEFAULTS", "false")
     monkeypatch.setenv("PATINOX_CONNECT_TIMEOUT", "2")
+    # the fakes answer a probe in milliseconds, but a loaded machine can starve one past the default
+    # 0.5 s (the fake would be reported down); a refused port still fails at once
+    monkeypatch.setenv("PATINOX_PROBE_TIMEOUT", "10")
+    monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # litellm (migration "before" side): no download
     monkeypatch.chdir(tmp_path)
     saved = dict(os.environ)
     yield fake_servers

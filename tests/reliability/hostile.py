@@ -3,7 +3,8 @@
 SSE should be, one byte every 0.2 s, ``100 Continue`` forever, a redirect, escape sequences).
 
 Each attack is a generator of byte strings the server writes in order; the server stops when the
-client hangs up or after ``MAX_ATTACK_S`` (every loop is bounded in time). Requests are read
+client hangs up or after ``MAX_ATTACK_S`` (every loop is bounded in time; ``Route.max_s`` gives a long
+but finite attack more). Requests are read
 (headers and a ``Content-Length`` body) unless the attack says ``read_body=False``.
 """
 
@@ -149,6 +150,7 @@ OLLAMA_VERSION = complete(b'{"version":"0.12.0"}')
 class Route:
     attack: Attack
     read_body: bool = True
+    max_s: float = MAX_ATTACK_S  # a long but finite attack may write for longer
 
 
 @dataclass
@@ -192,7 +194,7 @@ class HostileServer:
         return Route(complete(b'{"error":"not found"}', "404 Not Found"))
 
     def _serve(self, sock: socket.socket) -> None:
-        sock.settimeout(MAX_ATTACK_S)
+        sock.settimeout(MAX_ATTACK_S)  # per send: a client that stops reading is dropped
         reader = sock.makefile("rb")
         try:
             while True:
@@ -212,7 +214,7 @@ class HostileServer:
                 for data in route.attack():
                     if data:
                         sock.sendall(data)
-                    if time.monotonic() - t0 > MAX_ATTACK_S:
+                    if time.monotonic() - t0 > route.max_s:
                         return
                 if not route.read_body:
                     return

@@ -19,11 +19,14 @@ from .errors import ConfigurationError
 from .kinds import KindSpec, ProviderKind, spec_for_kind
 
 
-def split_credentials(url: str) -> tuple[str, str | None]:
-    """Remove ``user:pass@`` from a URL; return (clean URL, ``"user:pass"`` or None).
+def split_credentials(url: str, *, decode: bool = True) -> tuple[str, str | None]:
+    """Remove ``user:pass@`` from a URL; return (clean URL, ``"user:pass"`` or None), percent-decoded
+    unless ``decode=False`` (as written: it can go back into a URL).
 
     >>> split_credentials("http://bob:s3cret@box.lan:11434/x")
     ('http://box.lan:11434/x', 'bob:s3cret')
+    >>> split_credentials("http://bob:a%2Fb@box.lan"), split_credentials("http://bob:a%2Fb@box.lan", decode=False)
+    (('http://box.lan', 'bob:a/b'), ('http://box.lan', 'bob:a%2Fb'))
     >>> split_credentials("http://box.lan:1234")
     ('http://box.lan:1234', None)
     """
@@ -31,7 +34,7 @@ def split_credentials(url: str) -> tuple[str, str | None]:
     if "@" not in parts.netloc:
         return url, None
     userinfo, _, hostport = parts.netloc.rpartition("@")
-    return parts._replace(netloc=hostport).geturl(), unquote(userinfo)
+    return parts._replace(netloc=hostport).geturl(), unquote(userinfo) if decode else userinfo
 
 
 def hide_url_credentials(data: Any, field: str = "base_url") -> Any:
@@ -239,17 +242,18 @@ def parse_endpoint_url(value: str, *, source: str = "PATINOX_ENDPOINTS") -> str:
 
 
 def parse_keeping_credentials(url: str, parser: Callable[..., str], source: str) -> str:
-    """Normalise a URL with ``parser`` but keep its ``user:pass@`` (``LocalSettings`` splits it off
-    into its secrets after validation); a ``ConfigurationError`` becomes a ``ValueError``."""
-    clean, userinfo = split_credentials(url.strip().strip("\"'"))
+    """Normalise a URL with ``parser`` but keep its ``user:pass@`` as written (``LocalSettings`` splits
+    it off into its secrets after validation); a ``ConfigurationError`` becomes a ``ValueError``.
+
+    >>> parse_keeping_credentials("http://bob:a%2Fb@box.lan", parse_ollama_host, "ollama_url")
+    'http://bob:a%2Fb@box.lan:80'
+    """
+    clean, userinfo = split_credentials(url.strip().strip("\"'"), decode=False)  # still encoded: it goes back
     try:
         parsed = parser(clean, source=source)
     except ConfigurationError as exc:
         raise ValueError(exc.message + (f"; {exc.hint}" if exc.hint else "")) from None
-    if not userinfo:
-        return parsed
-    scheme, _, rest = parsed.partition("://")
-    return f"{scheme}://{userinfo}@{rest}"
+    return join_credentials(parsed, userinfo) or parsed
 
 
 __all__ = [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 
@@ -197,6 +198,18 @@ def test_credentials_are_split_and_never_shown(monkeypatch: pytest.MonkeyPatch) 
     assert s.auth_headers("http://127.0.0.1:11434") == {}
     named = LocalSettings(api_key="sk-very-secret", endpoints="http://elsewhere:1")
     assert named.auth_headers("http://elsewhere:1") == {"Authorization": "Bearer sk-very-secret"}
+
+
+@pytest.mark.parametrize("password", ["a%2Fb", "a%3Fb", "a%23b", "p%40ss%3A1"])
+def test_encoded_credentials_are_split_once_and_kept_whole(monkeypatch: pytest.MonkeyPatch, password: str) -> None:
+    """A password with an encoded ``/``, ``?``, ``#``, ``@`` or ``:`` ends up whole in ``credentials``,
+    never in the URL (it was decoded, put back raw and split again: ``/`` moved it into the path)."""
+    monkeypatch.setenv("OLLAMA_HOST", f"http://bob:{password}@box.lan:11434")
+    s = LocalSettings(endpoints=[{"url": f"http://bob:{password}@gw.lan:4000/v1"}])
+    assert (s.ollama_url, s.endpoints[0].url) == ("http://box.lan:11434", "http://gw.lan:4000")
+    expected = "bob:" + unquote(password)
+    assert s.credentials["http://box.lan:11434"].get_secret_value() == expected
+    assert s.credentials["http://gw.lan:4000"].get_secret_value() == expected
 
 
 def test_credentials_never_in_errors(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -244,13 +244,10 @@ def should_cool_down(err: LocalProviderError) -> bool:
 
 
 def most_actionable(attempts: Sequence[LocalProviderError]) -> LocalProviderError:
-    """The attempt the user can do most about, carrying every attempt in ``.attempts``."""
+    """The attempt the user can do most about, carrying every attempt in ``.attempts`` (at least one:
+    with none, ``routing.fallback`` says that no server could serve the request)."""
     if not attempts:
-        return ServiceUnavailableError(
-            "no server could serve this request",
-            hint="start Ollama with `ollama serve` or LM Studio with `lms server start`, "
-            "or point PATINOX_ENDPOINTS at a running server",
-        )
+        raise ValueError("most_actionable needs at least one attempt")
     best = max(attempts, key=lambda e: _ACTIONABILITY.get(type(e), 0))
     best.attempts = tuple(attempts)
     return best

@@ -19,13 +19,14 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..embedding import Batch, Progress, arun_job, plan_batches, run_job
-from ..errors import LocalProviderError, ServerBusyError, most_actionable, should_fall_back
+from ..errors import LocalProviderError, ServerBusyError, ServiceUnavailableError, most_actionable, should_fall_back
 from ..retry import BUSY_RETRIES
 from ..transport import CONNECT_RETRIES
 from ..types import ChatChunk, ChatRequest, ChatResult, EmbeddingResult
 from .affinity import Session
 from .health import Health
 from .load import Choice, Expired, Lane, Scheduler
+from .policy import NO_SERVER_HINT
 
 #: Slots assumed for a candidate nobody said anything about (``kinds``' ``default_slots``).
 DEFAULT_CAPACITY = 4
@@ -212,7 +213,14 @@ class _Run:
         return err
 
     def exhausted(self) -> LocalProviderError:
-        return most_actionable(self.errors)
+        return exhausted_error(self.errors)
+
+
+def exhausted_error(errors: Sequence[LocalProviderError]) -> LocalProviderError:
+    """The error once every candidate failed (``most_actionable``), or that none could be tried."""
+    if errors:
+        return most_actionable(errors)
+    return ServiceUnavailableError("no server could serve this request", hint=NO_SERVER_HINT)
 
 
 class FallbackProvider:
@@ -395,7 +403,7 @@ class _BuildTries:
         self._failed = True
 
     def exhausted(self) -> LocalProviderError:
-        return most_actionable(self.errors)
+        return exhausted_error(self.errors)
 
 
 def _split_or_pinned(group: list[Candidate]) -> list[list[Candidate]]:

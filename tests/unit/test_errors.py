@@ -21,6 +21,8 @@ from patinox_core import (
     ServiceUnavailableError,
 )
 from patinox_core.errors import most_actionable, should_fall_back
+from patinox_core.kinds import no_server_hint
+from patinox_core.routing.fallback import exhausted_error
 
 DEFAULTS = {
     ServiceUnavailableError: RecoveryStrategy.FALLBACK,
@@ -91,6 +93,11 @@ def test_most_actionable_carries_every_attempt() -> None:
     assert most_actionable([RequestTimeoutError("t"), ServiceUnavailableError("d")]).message == "t"
 
 
-def test_most_actionable_of_nothing_says_what_to_start() -> None:
-    err = most_actionable([])
-    assert isinstance(err, ServiceUnavailableError) and "start Ollama with `ollama serve`" in str(err)
+def test_a_fallback_with_no_candidate_says_what_to_start() -> None:
+    err = exhausted_error([])
+    assert isinstance(err, ServiceUnavailableError) and err.hint == no_server_hint()
+    assert "start Ollama with `ollama serve`" in str(err) and "`patinox serve`" in str(err)
+    attempts = [ServiceUnavailableError("down"), ModelNotFoundError("missing")]
+    assert exhausted_error(attempts) is attempts[1]
+    with pytest.raises(ValueError):
+        most_actionable([])

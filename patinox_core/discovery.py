@@ -27,7 +27,17 @@ from .embedded.state import running_servers
 from .errors import LocalProviderError, RequestTimeoutError, ServerError, TotalDeadlineError
 from .exchange import Operation, ProbeReply, probe
 from .kind_mismatch import kind_mismatch
-from .kinds import KINDS, KindSpec, default_targets, fingerprint_openai, port_kind, root_match, served_flavor, spec_for
+from .kinds import (
+    EMBEDDED_FLAVOR,
+    KINDS,
+    KindSpec,
+    default_targets,
+    fingerprint_openai,
+    port_kind,
+    root_match,
+    served_flavor,
+    spec_for,
+)
 from .loop_locks import LoopLocks
 from .transport import Transport
 
@@ -301,7 +311,7 @@ class ServiceDiscovery:
         known = self._seen.get(url)
         if known is not None:
             return known.flavor
-        return "llama_cpp_python" if url in self._embedded_urls else None
+        return EMBEDDED_FLAVOR if url in self._embedded_urls else None
 
     def _plan(self, url: str, hint: ProviderKind | None, configured: bool) -> Operation[Service | None]:
         ctx = self._transport.context(url, _classify_probe, kind="probe", retries=0)

@@ -16,6 +16,7 @@ Adding a kind:
 from __future__ import annotations
 
 from .registry import (
+    EMBEDDED_FLAVOR,
     KINDS,
     backend_for,
     default_targets,
@@ -40,6 +41,7 @@ from .registry import (
 from .spec import KindSpec, Listing, ProviderKind, Quirks, with_models, with_props
 
 __all__ = [
+    "EMBEDDED_FLAVOR",
     "KINDS",
     "KindSpec",
     "Listing",

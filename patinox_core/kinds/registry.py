@@ -26,6 +26,9 @@ from . import (
 )
 from .spec import KindSpec, Listing, ProviderKind, Quirks
 
+#: The flavor of the server ``patinox serve`` runs (``embedded/``): llama-cpp-python's.
+EMBEDDED_FLAVOR: str | None = llama_cpp_python.SPEC.flavor
+
 KINDS: tuple[KindSpec, ...] = (
     ollama.SPEC,
     lmstudio.SPEC,
@@ -250,6 +253,7 @@ def no_server_hint() -> str:
 
 
 __all__ = [
+    "EMBEDDED_FLAVOR",
     "KINDS",
     "backend_for",
     "default_targets",

@@ -23,6 +23,7 @@ from ..discovery import Service, ServiceDiscovery
 from ..embedded.state import declared_facts, overlay
 from ..errors import LocalProviderError, ServiceUnavailableError
 from ..facts import ServerFacts
+from ..kinds import EMBEDDED_FLAVOR
 from ..loop_locks import LoopLocks
 from .health import Health
 from .policy import match_names
@@ -113,7 +114,7 @@ class Fleet:
 
     @staticmethod
     def _declared(service: Service) -> list[ServerFacts]:
-        return declared_facts(service.base_url) if service.flavor == "llama_cpp_python" else []
+        return declared_facts(service.base_url) if service.flavor == EMBEDDED_FLAVOR else []
 
     def facts(self, service: Service) -> Facts:
         """The server's model facts (an embedded server that is busy: what patinox wrote down)."""

@@ -14,8 +14,18 @@ from patinox_core.capabilities import Source
 from patinox_core.config import LocalSettings, ProviderKind
 from patinox_core.discovery import ServiceDiscovery
 from patinox_core.errors import CapabilityError
+from patinox_core.fakes.openai_compat import OpenAIModel
 from patinox_core.router import LocalProvider
-from patinox_core.testing import FakeTGIServer
+from patinox_core.testing import (
+    FakeLiteLLMProxy,
+    FakeLlamaServer,
+    FakeLMStudioServer,
+    FakeOllamaServer,
+    FakeOpenAIServer,
+    FakeSGLangServer,
+    FakeTGIServer,
+    FakeVLLMServer,
+)
 from patinox_core.types import ChatRequest, Message
 
 MODEL = "meta-llama/Llama-3.1-8B-Instruct"
@@ -35,6 +45,25 @@ def test_discovery_knows_tgi_by_its_info_and_reads_the_version_from_the_same_rep
     assert (service.kind, service.flavor, service.version, service.healthy) == (
         ProviderKind.OPENAI_COMPATIBLE, "tgi", "3.3.6", True)
     assert [r.path for r in srv.requests] == ["/", "/v1/models", "/info"]
+
+
+KNOWN_EARLIER = {  # servers a probe before /info already names: GET / or their /v1/models entries
+    "ollama": FakeOllamaServer, "lmstudio": FakeLMStudioServer, "llama_server": FakeLlamaServer,
+    "vllm": FakeVLLMServer, "sglang": FakeSGLangServer, "litellm": FakeLiteLLMProxy,
+}
+
+
+@pytest.mark.parametrize("flavor", list(KNOWN_EARLIER))
+def test_info_is_asked_only_of_a_server_no_earlier_probe_named(flavor: str) -> None:
+    """``GET /info`` tells TGI from a plain OpenAI-compatible server; a server already known by its
+    root or its model list never gets it, and an unknown one gets it once."""
+    with KNOWN_EARLIER[flavor]() as srv:
+        [service] = ServiceDiscovery(settings(srv.url)).discover()
+    paths = [r.path for r in srv.requests]
+    assert service.flavor == flavor and "/info" not in paths, paths
+    with FakeOpenAIServer([OpenAIModel("m")]) as plain:
+        [service] = ServiceDiscovery(settings(plain.url)).discover()
+    assert service.flavor is None and [r.path for r in plain.requests].count("/info") == 1
 
 
 def test_catalogue_reads_context_and_model_type_from_info() -> None:

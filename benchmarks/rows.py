@@ -11,12 +11,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from . import floors
+from . import floors, framework_alone
 from .floors import CHAT_MODEL, CONCURRENCY, PROMPT, STREAM_PROMPT, burst
 from .harness import Case
 
 LC_FLOOR = "LangChain framework floor"
 LI_FLOOR = "LlamaIndex framework floor"
+LC_ALONE = "LangChain alone (a model that answers at once, no I/O)"
+LI_ALONE = "LlamaIndex alone (a model that answers at once, no I/O)"
 TRANSPORT = "patinox Transport (HTTP layer only)"
 BACKEND = "patinox OllamaBackend (no routing)"
 PROVIDER = "patinox LocalProvider"
@@ -333,6 +335,8 @@ def async_cases(base: str, n: int = CONCURRENCY) -> tuple[Case, list[Case]]:
         Case("raw aiohttp ClientSession", lambda: floors.raw_async_aiohttp(base, n)),
         Case(LC_FLOOR, lambda: lc(floors.langchain_floor)),
         Case(LI_FLOOR, lambda: li(floors.llamaindex_floor)),
+        Case(LC_ALONE, lambda: lc(framework_alone.langchain_alone), note="`ainvoke`: the framework's own share"),
+        Case(LI_ALONE, lambda: li(framework_alone.llamaindex_alone), note="`achat`: the framework's own share"),
         Case(PROVIDER, provider, note="`achat`"),
         Case(PROVIDER_HTTPX, lambda: provider(aiohttp=False), note="`achat` without aiohttp"),
         Case(CHAT_PATINOX, lambda: lc(chat_patinox), note="`ainvoke`"),

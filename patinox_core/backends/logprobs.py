@@ -48,6 +48,8 @@ def logprobs_from_wire(raw: Any) -> list[Logprob] | None:
     >>> logprobs_from_wire(None), logprobs_from_wire({"content": None}), logprobs_from_wire([{"token": 1}])
     (None, None, [])
     """
+    if raw is None:  # the common case, per stream chunk: skip the Mapping ABC check
+        return None
     if isinstance(raw, Mapping):
         raw = raw.get("content")
     if not isinstance(raw, list):

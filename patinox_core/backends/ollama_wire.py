@@ -282,6 +282,8 @@ class OllamaChatStream:
         self._logprobs: list[dict[str, Any]] | None = None  # of lines whose text is held back (a split tag)
 
     def _take_logprobs(self, data: Mapping[str, Any]) -> list[dict[str, Any]] | None:
+        if self._logprobs is None and data.get("logprobs") is None:
+            return None  # per chunk of every stream that asked for none
         entries = logprobs_from_wire(data.get("logprobs"))
         if entries is not None:
             self._logprobs = [*(self._logprobs or []), *entries]

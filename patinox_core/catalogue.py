@@ -74,6 +74,7 @@ class Catalogue:
         self._lock = threading.Lock()
         self.version = 0  # bumped on every change routing sees, so readers can cache views of the entries
         self._view: View | None = None
+        self._residency: dict[tuple[str, str | None], tuple[int, bool | None]] = {}  # is_loaded per version
 
     def stale(self, services: Iterable[str]) -> list[str]:
         """Services whose entries are missing or older than ``discovery_ttl``."""
@@ -195,11 +196,20 @@ class Catalogue:
             return {i.name for i in infos if i.loaded}
 
     def is_loaded(self, service: str, model: str | None) -> bool | None:
-        """Whether ``model`` is resident on ``service`` (None: the server does not say)."""
+        """Whether ``model`` is resident on ``service`` (None: the server does not say). Asked before
+        every request (it picks the timeout): answered from a memo while ``version`` stands, since
+        every change of load state bumps it."""
+        version, key = self.version, (service, model)
+        memo = self._residency.get(key)
+        if memo is not None and memo[0] == version:
+            return memo[1]
         loaded = self.loaded_names(service)
-        if loaded is None or not model:
-            return None if loaded is None else False
-        return not _names(model).isdisjoint(loaded)
+        answer = (None if loaded is None else False) if loaded is None or not model else (
+            not _names(model).isdisjoint(loaded))
+        if len(self._residency) >= 4096:  # names asked for, per service: bounded all the same
+            self._residency.clear()
+        self._residency[key] = (version, answer)
+        return answer
 
     def load_state(self, service: str) -> ServiceLoadState:
         return ServiceLoadState(self, service)

@@ -7,8 +7,9 @@ or call tools. Pure functions, no I/O.
 
 from __future__ import annotations
 
+import functools
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
 # --------------------------------------------------------------------------- parsers
 
@@ -152,10 +153,26 @@ def _compile(patterns: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile("|".join(f"{_BOUNDARY}(?:{p})" for p in patterns))
 
 
-_EMBED_RE, _VISION_RE = _compile(EMBEDDING_NAMES), _compile(VISION_NAMES)
-_THINK_RE, _NOT_THINK_RE, _TOOLS_RE = _compile(THINKING_NAMES), _compile(NOT_THINKING_NAMES), _compile(TOOL_NAMES)
-_VISION_MIN = [(_compile((p,)), n) for p, n in VISION_MIN_PARAMS.items()]
-_REASONING = [(_compile((p,)), options, default) for p, options, default in REASONING_NAMES]
+class _Tables(NamedTuple):
+    embed: re.Pattern[str]
+    vision: re.Pattern[str]
+    think: re.Pattern[str]
+    not_think: re.Pattern[str]
+    tools: re.Pattern[str]
+    vision_min: list[tuple[re.Pattern[str], int]]
+    reasoning: list[tuple[re.Pattern[str], tuple[str, ...], str]]
+
+
+@functools.cache
+def _tables() -> _Tables:
+    """The tables compiled, once, when a name is first read (compiling them made importing patinox
+    8 ms slower, for programs that may never list a model)."""
+    return _Tables(_compile(EMBEDDING_NAMES), _compile(VISION_NAMES), _compile(THINKING_NAMES),
+                   _compile(NOT_THINKING_NAMES), _compile(TOOL_NAMES),
+                   [(_compile((p,)), n) for p, n in VISION_MIN_PARAMS.items()],
+                   [(_compile((p,)), options, default) for p, options, default in REASONING_NAMES])
+
+
 EMBEDDING_FACTS = {"embeddings": True, "chat": False, "completion": False, "tools": False, "vision": False,
                     "thinking": False, "structured_output": False}
 
@@ -182,20 +199,21 @@ def heuristic_facts(name: str, parameter_count: int | None = None) -> dict[str, 
     facts: dict[str, Any] = {"parameter_count": count, "quantization": quantization_from_name(name)}
     if _CLOUD_RE.search(name.lower()):  # Ollama cloud models: gpt-oss:120b-cloud, kimi-k2.6:cloud
         facts["remote"] = True
-    if _EMBED_RE.search(norm):
+    tables = _tables()
+    if tables.embed.search(norm):
         facts.update(EMBEDDING_FACTS)
         return facts
-    if _TOOLS_RE.search(norm):
+    if tables.tools.search(norm):
         facts["tools"] = True
-    if _THINK_RE.search(norm) and not _NOT_THINK_RE.search(norm):
+    if tables.think.search(norm) and not tables.not_think.search(norm):
         facts["thinking"] = True
-        for pattern, options, default in _REASONING:
+        for pattern, options, default in tables.reasoning:
             if pattern.search(norm):
                 facts["reasoning_options"], facts["reasoning_default"] = options, default
                 break
-    if _VISION_RE.search(norm):
+    if tables.vision.search(norm):
         facts["vision"] = True
-        for pattern, minimum in _VISION_MIN:
+        for pattern, minimum in tables.vision_min:
             if pattern.search(norm) and count is not None and count < minimum:
                 facts["vision"] = False
     return facts

@@ -1,4 +1,5 @@
-"""The reply check of ``Patinox.structured_predict`` and its variants (``patinox_core.structured``'s rule).
+"""``Patinox.structured_predict`` and its variants through the server's JSON-schema mode, and their
+reply check (``patinox_core.structured``'s rule).
 
 A reply cut off by ``max_tokens`` is never validated into the output class, not even by the
 streaming variants' partial-JSON repair: ``StructuredOutputError`` (an ``InvalidResponseError``
@@ -9,10 +10,27 @@ raw text and fail its (pydantic) validation, as in LlamaIndex's own function-cal
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator, Generator
+from typing import TYPE_CHECKING, Any
+
 from llama_index.core.base.llms.types import ChatResponse
+from llama_index.core.instrumentation import get_dispatcher
+from llama_index.core.instrumentation.events.llm import (
+    LLMStructuredPredictEndEvent,
+    LLMStructuredPredictInProgressEvent,
+    LLMStructuredPredictStartEvent,
+)
+from llama_index.core.llms.function_calling import FunctionCallingLLM
+from llama_index.core.types import PydanticProgramMode
 
 from patinox_core.errors import InvalidResponseError, RecoveryStrategy
 from patinox_core.structured import structured_reply_problem
+
+if TYPE_CHECKING:
+    from llama_index.core.prompts import PromptTemplate
+    from pydantic import BaseModel
+
+dispatcher = get_dispatcher(__name__)
 
 
 class StructuredOutputError(InvalidResponseError, ValueError):
@@ -30,4 +48,116 @@ def check_response(response: ChatResponse | None) -> None:
         raise StructuredOutputError(text, hint=hint, model=extra.get("model"), service=extra.get("service"))
 
 
-__all__ = ["StructuredOutputError", "check_response"]
+def _start_event(output_cls: type[BaseModel], prompt: PromptTemplate, prompt_args: dict[str, Any]) -> None:
+    dispatcher.event(LLMStructuredPredictStartEvent(output_cls=output_cls, template=prompt, template_args=prompt_args))
+
+
+class StructuredOutputLLM(FunctionCallingLLM):
+    """A ``FunctionCallingLLM`` whose structured output is one chat with the JSON schema as
+    ``response_format`` (``pydantic_program_mode`` DEFAULT; other modes are LlamaIndex's own)."""
+
+    def _native_structured(self) -> bool:
+        return self.pydantic_program_mode == PydanticProgramMode.DEFAULT
+
+    @staticmethod
+    def _structured_kwargs(output_cls: type[BaseModel], llm_kwargs: dict[str, Any] | None) -> dict[str, Any]:
+        return {**(llm_kwargs or {}), "response_format": output_cls.model_json_schema()}
+
+    @dispatcher.span
+    def structured_predict(
+        self,
+        output_cls: type[BaseModel],
+        prompt: PromptTemplate,
+        llm_kwargs: dict[str, Any] | None = None,
+        **prompt_args: Any,
+    ) -> Any:
+        """One chat with ``response_format`` = the class's JSON schema, validated into the class."""
+        if not self._native_structured():
+            return super().structured_predict(output_cls, prompt, llm_kwargs, **prompt_args)
+        _start_event(output_cls, prompt, prompt_args)
+        messages = prompt.format_messages(**prompt_args)
+        response = self.chat(messages, **self._structured_kwargs(output_cls, llm_kwargs))
+        check_response(response)
+        result = output_cls.model_validate_json(response.message.content or "")
+        dispatcher.event(LLMStructuredPredictEndEvent(output=result))
+        return result
+
+    @dispatcher.span
+    async def astructured_predict(
+        self,
+        output_cls: type[BaseModel],
+        prompt: PromptTemplate,
+        llm_kwargs: dict[str, Any] | None = None,
+        **prompt_args: Any,
+    ) -> Any:
+        """Async ``structured_predict``."""
+        if not self._native_structured():
+            return await super().astructured_predict(output_cls, prompt, llm_kwargs, **prompt_args)
+        _start_event(output_cls, prompt, prompt_args)
+        messages = prompt.format_messages(**prompt_args)
+        response = await self.achat(messages, **self._structured_kwargs(output_cls, llm_kwargs))
+        check_response(response)
+        result = output_cls.model_validate_json(response.message.content or "")
+        dispatcher.event(LLMStructuredPredictEndEvent(output=result))
+        return result
+
+    def stream_structured_predict(
+        self,
+        output_cls: type[BaseModel],
+        prompt: PromptTemplate,
+        llm_kwargs: dict[str, Any] | None = None,
+        **prompt_args: Any,
+    ) -> Generator[Any, None, None]:
+        """Partial objects (LlamaIndex ``FlexibleModel``) as the JSON arrives, then the full object."""
+        if not self._native_structured():
+            return super().stream_structured_predict(output_cls, prompt, llm_kwargs, **prompt_args)
+        from llama_index.core.program.utils import process_streaming_objects
+
+        messages = prompt.format_messages(**prompt_args)
+        kwargs = self._structured_kwargs(output_cls, llm_kwargs)
+
+        def gen() -> Generator[Any, None, None]:
+            _start_event(output_cls, prompt, prompt_args)
+            current = None
+            obj: Any = None
+            for response in self.stream_chat(messages, **kwargs):
+                check_response(response)  # the last response carries the finish reason
+                obj = process_streaming_objects(response, output_cls, cur_objects=current, flexible_mode=True)
+                current = obj if isinstance(obj, list) else [obj]
+                dispatcher.event(LLMStructuredPredictInProgressEvent(output=obj))
+                yield obj
+            dispatcher.event(LLMStructuredPredictEndEvent(output=obj))
+
+        return gen()
+
+    async def astream_structured_predict(
+        self,
+        output_cls: type[BaseModel],
+        prompt: PromptTemplate,
+        llm_kwargs: dict[str, Any] | None = None,
+        **prompt_args: Any,
+    ) -> AsyncGenerator[Any, None]:
+        """Async ``stream_structured_predict``."""
+        if not self._native_structured():
+            return await super().astream_structured_predict(output_cls, prompt, llm_kwargs, **prompt_args)
+        from llama_index.core.program.utils import process_streaming_objects
+
+        messages = prompt.format_messages(**prompt_args)
+        kwargs = self._structured_kwargs(output_cls, llm_kwargs)
+
+        async def gen() -> AsyncGenerator[Any, None]:
+            _start_event(output_cls, prompt, prompt_args)
+            current = None
+            obj: Any = None
+            async for response in await self.astream_chat(messages, **kwargs):
+                check_response(response)  # the last response carries the finish reason
+                obj = process_streaming_objects(response, output_cls, cur_objects=current, flexible_mode=True)
+                current = obj if isinstance(obj, list) else [obj]
+                dispatcher.event(LLMStructuredPredictInProgressEvent(output=obj))
+                yield obj
+            dispatcher.event(LLMStructuredPredictEndEvent(output=obj))
+
+        return gen()
+
+
+__all__ = ["StructuredOutputError", "StructuredOutputLLM", "check_response"]

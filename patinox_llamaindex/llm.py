@@ -9,7 +9,7 @@ lazily at the first request.
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncGenerator, Generator, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -30,16 +30,9 @@ from llama_index.core.base.llms.types import (
     MessageRole,
 )
 from llama_index.core.instrumentation import get_dispatcher
-from llama_index.core.instrumentation.events.llm import (
-    LLMStructuredPredictEndEvent,
-    LLMStructuredPredictInProgressEvent,
-    LLMStructuredPredictStartEvent,
-)
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
-from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import ToolSelection
-from llama_index.core.types import PydanticProgramMode
-from pydantic import AliasChoices, BaseModel, Field, PrivateAttr, SecretStr
+from pydantic import AliasChoices, Field, PrivateAttr, SecretStr
 
 from patinox_core import types as core
 from patinox_core.arguments import construct
@@ -50,12 +43,10 @@ from patinox_core.provisioning.once import Readiness
 from . import _convert as cv
 from . import _runtime as choice
 from ._runtime import PinnedServer, RequiresField, _check_exclusive, _Runtime, build_local_provider
-from ._structured import check_response
+from ._structured import StructuredOutputLLM
 
 if TYPE_CHECKING:
-    from llama_index.core.prompts import PromptTemplate
     from llama_index.core.tools.types import BaseTool
-    from pydantic import BaseModel
 
     from patinox_core.capabilities import ModelInfo
     from patinox_core.router import LocalProvider
@@ -65,16 +56,12 @@ dispatcher = get_dispatcher(__name__)
 ThinkSetting = bool | Literal["low", "medium", "high", "max"] | None
 
 
-def _start_event(output_cls: type[BaseModel], prompt: PromptTemplate, prompt_args: dict[str, Any]) -> None:
-    dispatcher.event(LLMStructuredPredictStartEvent(output_cls=output_cls, template=prompt, template_args=prompt_args))
-
-
 #: Fields that are a request's defaults (``timeout`` lives in the settings' ``read_timeout``: same meaning).
 _DEFAULT_FIELDS = (*(n for n in cv.REQUEST_FIELDS if n != "timeout"), "model", "thinking", "format",
                    "additional_kwargs")
 
 
-class Patinox(RequiresField, PinnedServer, FunctionCallingLLM):
+class Patinox(RequiresField, PinnedServer, StructuredOutputLLM):
     """Any chat model on the local servers patinox finds (Ollama, LM Studio, OpenAI-compatible).
 
     ``model=None`` lets the router pick (``PATINOX_DEFAULT_MODEL`` or the best chat model found);
@@ -381,110 +368,6 @@ class Patinox(RequiresField, PinnedServer, FunctionCallingLLM):
         if not selections and error_on_no_tool_call:
             raise ValueError(f"Expected at least one tool call, but got 0 tool calls: {response.message.content!r}")
         return selections
-
-    # -- structured output through the server's JSON-schema mode --------------------------
-    def _native_structured(self) -> bool:
-        return self.pydantic_program_mode == PydanticProgramMode.DEFAULT
-
-    @staticmethod
-    def _structured_kwargs(output_cls: type[BaseModel], llm_kwargs: dict[str, Any] | None) -> dict[str, Any]:
-        return {**(llm_kwargs or {}), "response_format": output_cls.model_json_schema()}
-
-    @dispatcher.span
-    def structured_predict(
-        self,
-        output_cls: type[BaseModel],
-        prompt: PromptTemplate,
-        llm_kwargs: dict[str, Any] | None = None,
-        **prompt_args: Any,
-    ) -> Any:
-        """One chat with ``response_format`` = the class's JSON schema, validated into the class."""
-        if not self._native_structured():
-            return super().structured_predict(output_cls, prompt, llm_kwargs, **prompt_args)
-        _start_event(output_cls, prompt, prompt_args)
-        messages = prompt.format_messages(**prompt_args)
-        response = self.chat(messages, **self._structured_kwargs(output_cls, llm_kwargs))
-        check_response(response)
-        result = output_cls.model_validate_json(response.message.content or "")
-        dispatcher.event(LLMStructuredPredictEndEvent(output=result))
-        return result
-
-    @dispatcher.span
-    async def astructured_predict(
-        self,
-        output_cls: type[BaseModel],
-        prompt: PromptTemplate,
-        llm_kwargs: dict[str, Any] | None = None,
-        **prompt_args: Any,
-    ) -> Any:
-        """Async ``structured_predict``."""
-        if not self._native_structured():
-            return await super().astructured_predict(output_cls, prompt, llm_kwargs, **prompt_args)
-        _start_event(output_cls, prompt, prompt_args)
-        messages = prompt.format_messages(**prompt_args)
-        response = await self.achat(messages, **self._structured_kwargs(output_cls, llm_kwargs))
-        check_response(response)
-        result = output_cls.model_validate_json(response.message.content or "")
-        dispatcher.event(LLMStructuredPredictEndEvent(output=result))
-        return result
-
-    def stream_structured_predict(
-        self,
-        output_cls: type[BaseModel],
-        prompt: PromptTemplate,
-        llm_kwargs: dict[str, Any] | None = None,
-        **prompt_args: Any,
-    ) -> Generator[Any, None, None]:
-        """Partial objects (LlamaIndex ``FlexibleModel``) as the JSON arrives, then the full object."""
-        if not self._native_structured():
-            return super().stream_structured_predict(output_cls, prompt, llm_kwargs, **prompt_args)
-        from llama_index.core.program.utils import process_streaming_objects
-
-        messages = prompt.format_messages(**prompt_args)
-        kwargs = self._structured_kwargs(output_cls, llm_kwargs)
-
-        def gen() -> Generator[Any, None, None]:
-            _start_event(output_cls, prompt, prompt_args)
-            current = None
-            obj: Any = None
-            for response in self.stream_chat(messages, **kwargs):
-                check_response(response)  # the last response carries the finish reason
-                obj = process_streaming_objects(response, output_cls, cur_objects=current, flexible_mode=True)
-                current = obj if isinstance(obj, list) else [obj]
-                dispatcher.event(LLMStructuredPredictInProgressEvent(output=obj))
-                yield obj
-            dispatcher.event(LLMStructuredPredictEndEvent(output=obj))
-
-        return gen()
-
-    async def astream_structured_predict(
-        self,
-        output_cls: type[BaseModel],
-        prompt: PromptTemplate,
-        llm_kwargs: dict[str, Any] | None = None,
-        **prompt_args: Any,
-    ) -> AsyncGenerator[Any, None]:
-        """Async ``stream_structured_predict``."""
-        if not self._native_structured():
-            return await super().astream_structured_predict(output_cls, prompt, llm_kwargs, **prompt_args)
-        from llama_index.core.program.utils import process_streaming_objects
-
-        messages = prompt.format_messages(**prompt_args)
-        kwargs = self._structured_kwargs(output_cls, llm_kwargs)
-
-        async def gen() -> AsyncGenerator[Any, None]:
-            _start_event(output_cls, prompt, prompt_args)
-            current = None
-            obj: Any = None
-            async for response in await self.astream_chat(messages, **kwargs):
-                check_response(response)  # the last response carries the finish reason
-                obj = process_streaming_objects(response, output_cls, cur_objects=current, flexible_mode=True)
-                current = obj if isinstance(obj, list) else [obj]
-                dispatcher.event(LLMStructuredPredictInProgressEvent(output=obj))
-                yield obj
-            dispatcher.event(LLMStructuredPredictEndEvent(output=obj))
-
-        return gen()
 
 
 # LlamaIndex's span wrapper runs ``inspect.signature(method).bind(...)`` on every call. Kept on

@@ -52,6 +52,32 @@ def _start_event(output_cls: type[BaseModel], prompt: PromptTemplate, prompt_arg
     dispatcher.event(LLMStructuredPredictStartEvent(output_cls=output_cls, template=prompt, template_args=prompt_args))
 
 
+def _validated(output_cls: type[BaseModel], response: ChatResponse) -> Any:
+    """A complete reply checked and validated into ``output_cls`` (the end event sent)."""
+    check_response(response)
+    result = output_cls.model_validate_json(response.message.content or "")
+    dispatcher.event(LLMStructuredPredictEndEvent(output=result))
+    return result
+
+
+class _Partials:
+    """A stream's partial objects, one per response (the in-progress event sent for each)."""
+
+    def __init__(self, output_cls: type[BaseModel]) -> None:
+        from llama_index.core.program.utils import process_streaming_objects
+
+        self.parse, self.output_cls = process_streaming_objects, output_cls
+        self.current: list[Any] | None = None
+        self.last: Any = None
+
+    def add(self, response: ChatResponse) -> Any:
+        check_response(response)  # the last response carries the finish reason
+        obj = self.parse(response, self.output_cls, cur_objects=self.current, flexible_mode=True)
+        self.current, self.last = (obj if isinstance(obj, list) else [obj]), obj
+        dispatcher.event(LLMStructuredPredictInProgressEvent(output=obj))
+        return obj
+
+
 class StructuredOutputLLM(FunctionCallingLLM):
     """A ``FunctionCallingLLM`` whose structured output is one chat with the JSON schema as
     ``response_format`` (``pydantic_program_mode`` DEFAULT; other modes are LlamaIndex's own)."""
@@ -76,11 +102,7 @@ class StructuredOutputLLM(FunctionCallingLLM):
             return super().structured_predict(output_cls, prompt, llm_kwargs, **prompt_args)
         _start_event(output_cls, prompt, prompt_args)
         messages = prompt.format_messages(**prompt_args)
-        response = self.chat(messages, **self._structured_kwargs(output_cls, llm_kwargs))
-        check_response(response)
-        result = output_cls.model_validate_json(response.message.content or "")
-        dispatcher.event(LLMStructuredPredictEndEvent(output=result))
-        return result
+        return _validated(output_cls, self.chat(messages, **self._structured_kwargs(output_cls, llm_kwargs)))
 
     @dispatcher.span
     async def astructured_predict(
@@ -95,11 +117,7 @@ class StructuredOutputLLM(FunctionCallingLLM):
             return await super().astructured_predict(output_cls, prompt, llm_kwargs, **prompt_args)
         _start_event(output_cls, prompt, prompt_args)
         messages = prompt.format_messages(**prompt_args)
-        response = await self.achat(messages, **self._structured_kwargs(output_cls, llm_kwargs))
-        check_response(response)
-        result = output_cls.model_validate_json(response.message.content or "")
-        dispatcher.event(LLMStructuredPredictEndEvent(output=result))
-        return result
+        return _validated(output_cls, await self.achat(messages, **self._structured_kwargs(output_cls, llm_kwargs)))
 
     def stream_structured_predict(
         self,
@@ -111,22 +129,15 @@ class StructuredOutputLLM(FunctionCallingLLM):
         """Partial objects (LlamaIndex ``FlexibleModel``) as the JSON arrives, then the full object."""
         if not self._native_structured():
             return super().stream_structured_predict(output_cls, prompt, llm_kwargs, **prompt_args)
-        from llama_index.core.program.utils import process_streaming_objects
-
         messages = prompt.format_messages(**prompt_args)
         kwargs = self._structured_kwargs(output_cls, llm_kwargs)
 
         def gen() -> Generator[Any, None, None]:
             _start_event(output_cls, prompt, prompt_args)
-            current = None
-            obj: Any = None
+            partials = _Partials(output_cls)
             for response in self.stream_chat(messages, **kwargs):
-                check_response(response)  # the last response carries the finish reason
-                obj = process_streaming_objects(response, output_cls, cur_objects=current, flexible_mode=True)
-                current = obj if isinstance(obj, list) else [obj]
-                dispatcher.event(LLMStructuredPredictInProgressEvent(output=obj))
-                yield obj
-            dispatcher.event(LLMStructuredPredictEndEvent(output=obj))
+                yield partials.add(response)
+            dispatcher.event(LLMStructuredPredictEndEvent(output=partials.last))
 
         return gen()
 
@@ -140,22 +151,15 @@ class StructuredOutputLLM(FunctionCallingLLM):
         """Async ``stream_structured_predict``."""
         if not self._native_structured():
             return await super().astream_structured_predict(output_cls, prompt, llm_kwargs, **prompt_args)
-        from llama_index.core.program.utils import process_streaming_objects
-
         messages = prompt.format_messages(**prompt_args)
         kwargs = self._structured_kwargs(output_cls, llm_kwargs)
 
         async def gen() -> AsyncGenerator[Any, None]:
             _start_event(output_cls, prompt, prompt_args)
-            current = None
-            obj: Any = None
+            partials = _Partials(output_cls)
             async for response in await self.astream_chat(messages, **kwargs):
-                check_response(response)  # the last response carries the finish reason
-                obj = process_streaming_objects(response, output_cls, cur_objects=current, flexible_mode=True)
-                current = obj if isinstance(obj, list) else [obj]
-                dispatcher.event(LLMStructuredPredictInProgressEvent(output=obj))
-                yield obj
-            dispatcher.event(LLMStructuredPredictEndEvent(output=obj))
+                yield partials.add(response)
+            dispatcher.event(LLMStructuredPredictEndEvent(output=partials.last))
 
         return gen()
 

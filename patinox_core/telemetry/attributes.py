@@ -78,19 +78,26 @@ def span_name(operation: str, model: str | None) -> str:
 
 
 def request_attributes(request: ChatRequest) -> Attributes:
-    """What a chat request asked for (only the parameters it set).
+    """What a chat request asked for (only the parameters it set; one dict, given to the span at its start).
 
     >>> request_attributes(ChatRequest(model="m", messages=[], max_tokens=64, temperature=0.2, stop=["x"]))
     ... # doctest: +NORMALIZE_WHITESPACE
     {'gen_ai.operation.name': 'chat', 'gen_ai.request.model': 'm', 'gen_ai.request.max_tokens': 64,
      'gen_ai.request.temperature': 0.2, 'gen_ai.request.stop_sequences': ['x']}
     """
-    out: Attributes = {"gen_ai.operation.name": operation_name(request)}
+    out: Attributes = {"gen_ai.operation.name": "text_completion" if request.completion else "chat"}
     if request.model:
         out["gen_ai.request.model"] = request.model
-    pairs = (("max_tokens", request.max_tokens), ("temperature", request.temperature),
-             ("top_p", request.top_p), ("top_k", request.top_k), ("seed", request.seed))
-    out.update((f"gen_ai.request.{name}", value) for name, value in pairs if value is not None)
+    if request.max_tokens is not None:
+        out["gen_ai.request.max_tokens"] = request.max_tokens
+    if request.temperature is not None:
+        out["gen_ai.request.temperature"] = request.temperature
+    if request.top_p is not None:
+        out["gen_ai.request.top_p"] = request.top_p
+    if request.top_k is not None:
+        out["gen_ai.request.top_k"] = request.top_k
+    if request.seed is not None:
+        out["gen_ai.request.seed"] = request.seed
     if request.stop:
         out["gen_ai.request.stop_sequences"] = list(request.stop)
     if request.response_format is not None:
@@ -110,32 +117,42 @@ def embed_request_attributes(model: str | None, count: int, dimensions: int | No
     return out
 
 
-def usage_attributes(usage: Usage | None) -> Attributes:
-    """Token counts the server reported (an unreported count is absent, never 0).
+def usage_attributes(usage: Usage | None, out: Attributes | None = None) -> Attributes:
+    """Token counts the server reported (an unreported count is absent, never 0), added to ``out``.
 
     >>> usage_attributes(Usage(input_tokens=12, output_tokens=5, cached_input_tokens=8))
     {'gen_ai.usage.input_tokens': 12, 'gen_ai.usage.output_tokens': 5, 'gen_ai.usage.cache_read.input_tokens': 8}
     """
+    if out is None:
+        out = {}
     if usage is None:
-        return {}
-    pairs = (("gen_ai.usage.input_tokens", usage.input_tokens), ("gen_ai.usage.output_tokens", usage.output_tokens),
-             ("gen_ai.usage.cache_read.input_tokens", usage.cached_input_tokens))
-    return {name: value for name, value in pairs if value is not None}
+        return out
+    if usage.input_tokens is not None:
+        out["gen_ai.usage.input_tokens"] = usage.input_tokens
+    if usage.output_tokens is not None:
+        out["gen_ai.usage.output_tokens"] = usage.output_tokens
+    if usage.cached_input_tokens is not None:
+        out["gen_ai.usage.cache_read.input_tokens"] = usage.cached_input_tokens
+    return out
 
 
 def result_attributes(result: ChatResult) -> Attributes:
     """What the reply says: the model that answered, why it stopped, its token counts.
 
     >>> result_attributes(ChatResult(message=Message(role="assistant"), model="m", finish_reason="length"))
-    {'gen_ai.response.model': 'm', 'gen_ai.response.finish_reasons': ['length']}
+    {'gen_ai.response.model': 'm', 'gen_ai.response.finish_reasons': ('length',)}
     """
     out: Attributes = {}
     if result.model:
         out["gen_ai.response.model"] = result.model
     if result.finish_reason:
-        out["gen_ai.response.finish_reasons"] = [result.finish_reason]
-    out.update(usage_attributes(result.usage))
-    return out
+        out["gen_ai.response.finish_reasons"] = _finish_reasons(result.finish_reason)
+    return usage_attributes(result.usage, out)
+
+
+@lru_cache(maxsize=16)
+def _finish_reasons(reason: str) -> tuple[str, ...]:
+    return (reason,)  # a tuple, as the SDK stores a sequence: one shared value per reason
 
 
 def _parts(message: Message) -> list[dict[str, Any]]:
@@ -170,13 +187,24 @@ def output_json(message: Message, finish_reason: str | None) -> str:
                       ensure_ascii=False)
 
 
-def metric_attributes(span: Mapping[str, Any]) -> Attributes:
-    """The low-cardinality subset of a span's attributes that metrics carry."""
-    return {k: span[k] for k in _METRIC_KEYS if k in span}
+def metric_labels(operation: str, request_model: str | None, response_model: str | None, error_type: str | None,
+                  server: Mapping[str, Any]) -> Attributes:
+    """The low-cardinality attributes metrics carry: the operation, the models, the server, the error.
 
-
-_METRIC_KEYS = ("gen_ai.operation.name", "gen_ai.provider.name", "gen_ai.request.model", "gen_ai.response.model",
-                "server.address", "server.port", "error.type")
+    >>> metric_labels("chat", "m", None, "ServerError", {"gen_ai.provider.name": "ollama", "server.port": 1})
+    ... # doctest: +NORMALIZE_WHITESPACE
+    {'gen_ai.operation.name': 'chat', 'gen_ai.provider.name': 'ollama', 'gen_ai.request.model': 'm',
+     'server.port': 1, 'error.type': 'ServerError'}
+    """
+    out: Attributes = {"gen_ai.operation.name": operation, "gen_ai.provider.name": server["gen_ai.provider.name"]}
+    if request_model:
+        out["gen_ai.request.model"] = request_model
+    if response_model:
+        out["gen_ai.response.model"] = response_model
+    out.update((k, server[k]) for k in ("server.address", "server.port") if k in server)
+    if error_type:
+        out["error.type"] = error_type
+    return out
 
 
 __all__ = [
@@ -184,7 +212,7 @@ __all__ = [
     "Attributes",
     "embed_request_attributes",
     "messages_json",
-    "metric_attributes",
+    "metric_labels",
     "operation_name",
     "output_json",
     "provider_name",

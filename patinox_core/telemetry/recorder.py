@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry import metrics, trace
 
+from .labels import Servers
 from .operation import CURRENT
 from .wrappers import AttemptEvents, OperationSpans
 
@@ -28,6 +29,7 @@ class Telemetry:
     def __init__(self, *, capture_content: bool, tracer_provider: Any = None, meter_provider: Any = None,
                  version: str | None = None) -> None:
         self.capture_content = capture_content
+        self.servers = Servers()  # span attributes and metric labels per server, made once
         self.tracer = trace.get_tracer(SCOPE, version, tracer_provider)
         meter = metrics.get_meter(SCOPE, version or "", meter_provider)
         self.duration = meter.create_histogram(

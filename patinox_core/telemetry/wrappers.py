@@ -9,10 +9,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import contextmanager
+import weakref
+from collections.abc import AsyncIterator, Generator, Iterator, Sequence
 from contextvars import Token
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ..errors import LocalProviderError
 from ..provider import Provider, WrapperProvider
@@ -37,29 +37,26 @@ def _final(kept: list[ChatChunk] | None, last: ChatChunk | None) -> ChatResult:
                                    service=last.service, info=last.info, flavor=last.flavor)])
 
 
-@contextmanager
-def _current(op: Operation) -> Iterator[None]:
-    """``op`` is the current operation for the block (fallback attempts report to it); an error
-    leaving the block fails it."""
-    token = CURRENT.set(op)
-    try:
-        yield
-    except Exception as err:
-        op.failed(err)
-        raise
-    finally:
-        CURRENT.reset(token)
-
-
 class _Watch:
     """What a stream's span keeps while its chunks pass, sync and async alike: the operation is
     current until the first chunk (fallback attempts happen before it), each chunk is counted, and
-    the last one (or all of them, when content is recorded) makes the reply the span ends with."""
+    the last one (or all of them, when content is recorded) makes the reply the span ends with.
 
-    def __init__(self, op: Operation, capture: bool) -> None:
-        self.op = op
+    ``watch(stream)`` ties the span to the stream object: when the stream is garbage-collected
+    before it ended or was closed (never iterated, or dropped half-read), the span ends then,
+    marked abandoned (``Operation.abandoned``); the finalizer holds the watch, never the stream."""
+
+    def __init__(self, op: Operation | None, capture: bool) -> None:
+        self.op = op  # None until an async stream starts (its span starts with its first chunk asked for)
         self.kept: list[ChatChunk] | None = [] if capture else None
         self.last: ChatChunk | None = None
+
+    def watch(self, stream: object) -> None:
+        weakref.finalize(stream, self.abandoned).atexit = False
+
+    def abandoned(self) -> None:
+        if self.op is not None:
+            self.op.abandoned()
 
     def before(self) -> Token[Operation | None] | None:
         return CURRENT.set(self.op) if self.last is None else None
@@ -70,46 +67,50 @@ class _Watch:
             CURRENT.reset(token)
 
     def seen(self, chunk: ChatChunk) -> ChatChunk:
-        self.op.chunk()
+        if self.last is None:
+            cast(Operation, self.op).chunk()
         self.last = chunk
         if self.kept is not None:
             self.kept.append(chunk)
         return chunk
 
     def finish(self) -> None:
-        self.op.succeeded(_final(self.kept, self.last))
+        cast(Operation, self.op).succeeded(_final(self.kept, self.last))
 
 
 class OperationSpans(WrapperProvider):
     """One span and its metrics per call of the wrapped provider (the public operations)."""
 
     def __init__(self, wrapped: Provider, telemetry: Instruments) -> None:
-        super().__init__(wrapped)
+        self.wrapped = wrapped
         self.telemetry = telemetry
 
     def chat(self, request: ChatRequest) -> ChatResult:
-        op = start_chat(self.telemetry, request, stream=False)
-        with _current(op):
+        with start_chat(self.telemetry, request, stream=False) as op:
             result = self.wrapped.chat(request)
         op.succeeded(result)
         return result
 
     async def achat(self, request: ChatRequest) -> ChatResult:
-        op = start_chat(self.telemetry, request, stream=False)
-        with _current(op):
+        with start_chat(self.telemetry, request, stream=False) as op:
             result = await self.wrapped.achat(request)
         op.succeeded(result)
         return result
 
     def stream_chat(self, request: ChatRequest) -> Iterator[ChatChunk]:
-        op = start_chat(self.telemetry, request, stream=True)
-        with _current(op):  # a request that cannot be routed fails here, as without instrumentation
+        with start_chat(self.telemetry, request, stream=True) as op:  # a request that cannot be routed fails here
             chunks = iter(self.wrapped.stream_chat(request))
-        return self._stream(op, chunks)
-
-    def _stream(self, op: Operation, chunks: Iterator[ChatChunk]) -> Iterator[ChatChunk]:
         watch = _Watch(op, self.telemetry.capture_content)
+        stream = self._stream(watch, chunks)
+        next(stream)  # to its first ``yield``: closing or collecting the stream from now on ends the span
+        watch.watch(stream)
+        return cast(Iterator[ChatChunk], stream)
+
+    @staticmethod
+    def _stream(watch: _Watch, chunks: Iterator[ChatChunk]) -> Generator[ChatChunk | None, None, None]:
+        op = cast(Operation, watch.op)
         try:
+            yield None  # primed by ``stream_chat``: never reaches the caller
             while True:
                 token = watch.before()
                 try:
@@ -119,8 +120,8 @@ class OperationSpans(WrapperProvider):
                 finally:
                     watch.after(token)
                 yield watch.seen(chunk)
-        except GeneratorExit:  # the caller stopped early: the span ends, not as an error
-            op.end(None)
+        except GeneratorExit:  # the caller stopped early (or dropped the stream): the span ends, not as an error
+            op.end()
             raise
         except Exception as err:
             op.failed(err)
@@ -129,10 +130,15 @@ class OperationSpans(WrapperProvider):
             close(chunks)
         watch.finish()
 
-    async def astream_chat(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
-        op = start_chat(self.telemetry, request, stream=True)
+    def astream_chat(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
+        watch = _Watch(None, self.telemetry.capture_content)
+        stream = self._astream(watch, request)
+        watch.watch(stream)
+        return stream
+
+    async def _astream(self, watch: _Watch, request: ChatRequest) -> AsyncIterator[ChatChunk]:
+        op = watch.op = start_chat(self.telemetry, request, stream=True)
         chunks = aiter(self.wrapped.astream_chat(request))
-        watch = _Watch(op, self.telemetry.capture_content)
         try:
             while True:
                 token = watch.before()
@@ -144,7 +150,7 @@ class OperationSpans(WrapperProvider):
                     watch.after(token)
                 yield watch.seen(chunk)
         except GeneratorExit:
-            op.end(None)
+            op.end()
             raise
         except Exception as err:
             op.failed(err)
@@ -154,15 +160,13 @@ class OperationSpans(WrapperProvider):
         watch.finish()
 
     def embed(self, texts: Sequence[str] | str, model: str | None = None, **opts: Any) -> EmbeddingResult:
-        op = start_embeddings(self.telemetry, model, _count(texts), opts.get("dimensions"))
-        with _current(op):
+        with start_embeddings(self.telemetry, model, _count(texts), opts.get("dimensions")) as op:
             result = self.wrapped.embed(texts, model, **opts)
         op.embedded(result)
         return result
 
     async def aembed(self, texts: Sequence[str] | str, model: str | None = None, **opts: Any) -> EmbeddingResult:
-        op = start_embeddings(self.telemetry, model, _count(texts), opts.get("dimensions"))
-        with _current(op):
+        with start_embeddings(self.telemetry, model, _count(texts), opts.get("dimensions")) as op:
             result = await self.wrapped.aembed(texts, model, **opts)
         op.embedded(result)
         return result
@@ -172,8 +176,7 @@ class AttemptEvents(WrapperProvider):
     """One server's attempt within an operation: its failure is an event, its answer names the server."""
 
     def __init__(self, wrapped: Provider, op: Operation, info: ModelInfo | None, flavor: str | None) -> None:
-        super().__init__(wrapped)
-        self.op, self.info, self.flavor = op, info, flavor
+        self.wrapped, self.op, self.info, self.flavor = wrapped, op, info, flavor
 
     def _failed(self, err: LocalProviderError) -> None:
         self.op.attempt_failed(self.info, self.flavor, err)

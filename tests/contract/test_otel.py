@@ -3,10 +3,13 @@ exporters: invoke, stream, embeddings, a fallback and errors, on real loopback f
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import json
 import subprocess
 import sys
 import textwrap
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -142,6 +145,63 @@ def test_a_stream_stopped_early_ends_its_span_without_an_error(otel: Telemetry, 
         chunks.close()  # type: ignore[attr-defined]
     [span] = otel.spans()
     assert span.status.status_code is StatusCode.UNSET and "error.type" not in (span.attributes or {})
+
+
+@pytest.fixture
+def quiet(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
+    """Warnings are errors, and what the interpreter reports as ignored in a finalizer is collected."""
+    ignored: list[Any] = []
+    monkeypatch.setattr(sys, "unraisablehook", ignored.append)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        yield ignored
+
+
+def _abandoned(span: ReadableSpan) -> bool:
+    a = dict(span.attributes or {})
+    assert span.end_time is not None and span.status.status_code is StatusCode.UNSET and "error.type" not in a
+    return bool(a.get("patinox.stream.abandoned"))
+
+
+def test_a_stream_dropped_unread_or_half_read_ends_its_span_when_collected(
+        otel: Telemetry, ollama: FakeOllamaServer, quiet: list[Any]) -> None:
+    with _provider(ollama.url) as p:
+        unread = p.stream_chat(_ask(text="one"))
+        del unread
+        gc.collect()
+        assert len(otel.spans()) == 1
+        half = p.stream_chat(_ask(text="two"))
+        next(half)
+        del half
+        gc.collect()
+        closed = p.stream_chat(_ask(text="three"))
+        closed.close()  # type: ignore[attr-defined]  # closed unread: ends now, as a stream stopped early
+        assert len(otel.spans()) == 3
+        assert p.chat(_ask()).message.content  # the dropped streams' connections went back to the pool
+    spans = otel.spans()
+    assert [_abandoned(s) for s in spans[:3]] == [True, True, False]
+    assert "gen_ai.response.time_to_first_chunk" in (spans[1].attributes or {})
+    assert "gen_ai.response.time_to_first_chunk" not in (spans[0].attributes or {})
+    durations = otel.points("gen_ai.client.operation.duration")
+    assert sum(d.count for d in durations) == 2  # the closed stream, the chat: no time for a collected one
+    assert quiet == []
+
+
+async def test_an_async_stream_dropped_half_read_ends_its_span_when_collected(
+        otel: Telemetry, ollama: FakeOllamaServer, quiet: list[Any]) -> None:
+    with _provider(ollama.url) as p:
+        unread = p.astream_chat(_ask(text="one"))  # its span starts with the first chunk asked for: none
+        del unread
+        half = p.astream_chat(_ask(text="two"))
+        assert (await anext(half)).content
+        del half
+        gc.collect()
+        assert [_abandoned(s) for s in otel.spans()] == [True]
+        for _ in range(5):  # the loop's own finalizer closes the dropped stream's server stream
+            await asyncio.sleep(0)
+        assert [c async for c in p.astream_chat(_ask(text="three"))]
+    assert [_abandoned(s) for s in otel.spans()] == [True, False]
+    assert quiet == []
 
 
 async def test_embeddings_are_one_span_per_call(otel: Telemetry, ollama: FakeOllamaServer) -> None:

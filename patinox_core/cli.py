@@ -41,6 +41,8 @@ from .requirements import parse_requirements
 from .router import LocalProvider
 from .routing.selection import Selection, evaluate, no_match
 from .safe_text import server_text
+from .server_load import Reading, read_loads
+from .transport import Transport
 from .types import ChatRequest, Message
 
 EXIT_ERROR, EXIT_NOTHING_FOUND, EXIT_INTERRUPTED = 1, 3, 130
@@ -163,22 +165,82 @@ def loaded_table(models: Sequence[ModelInfo], out: TextIO | None = None) -> str:
     return _table(out, ["MODEL", "SERVER", "CONTEXT"], rows) if rows else "  (none loaded)"
 
 
-def watch_frame(provider: LocalProvider, out: TextIO) -> str:
-    """One ``--watch`` frame: servers probed now, the models loaded, patinox's load per model."""
+#: the in-flight cell of a server that reports no count of its own (0 would claim it is idle)
+NOT_REPORTED = "n/a (server does not report)"
+
+
+def server_load_table(services: Sequence[Service], readings: dict[str, Reading],
+                      load: Sequence[dict[str, Any]], out: TextIO | None = None) -> str:
+    """Per server: the requests it says it runs and queues (``server_load``), its slots, and this
+    process's own requests there (summed over its models); below, why a server's could not be read.
+
+    >>> from patinox_core.discovery import Service
+    >>> from patinox_core.kinds.load import ServerLoad
+    >>> a = Service(ProviderKind.OPENAI_COMPATIBLE, "http://a", healthy=True, flavor="vllm")
+    >>> b = Service(ProviderKind.OLLAMA, "http://b", healthy=True, flavor="ollama")
+    >>> print(server_load_table([a, b], {"http://a": ServerLoad(3, 7), "http://b": None},
+    ...                         [{"service": "http://b", "in_flight": 1, "queued": 0}]))
+      SERVER    KIND    IN FLIGHT (SERVER)            QUEUED (SERVER)  SLOTS  THIS PROCESS
+      http://a  vllm    3                             7                -      0 in flight, 0 queued
+      http://b  ollama  n/a (server does not report)  n/a              -      1 in flight, 0 queued
+    """
+    mine: dict[str, list[int]] = {}
+    for row in load:
+        counts = mine.setdefault(row["service"], [0, 0])
+        counts[0] += row.get("in_flight", 0)
+        counts[1] += row.get("queued", 0)
+    rows, notes = [], []
+    for s in services:
+        if not s.healthy:
+            continue
+        reading = readings.get(s.base_url)
+        if isinstance(reading, LocalProviderError):
+            why = f"{reading.message}; {reading.hint}" if reading.hint else reading.message
+            notes.append(f"  {server_text(s.base_url, 200)}: cannot read its load: {server_text(why, 300)}")
+            running, queued, slots = "unreadable (below)", "-", "-"
+        elif reading is None:
+            running, queued, slots = NOT_REPORTED, "n/a", "-"
+        else:
+            running = str(reading.running)
+            queued = "-" if reading.waiting is None else str(reading.waiting)
+            slots = "-" if reading.slots is None else str(reading.slots)
+        own = mine.get(s.base_url, [0, 0])
+        rows.append([s.base_url, s.flavor or s.kind.value, running, queued, slots,
+                     f"{own[0]} in flight, {own[1]} queued"])
+    grid = _table(out, ["SERVER", "KIND", "IN FLIGHT (SERVER)", "QUEUED (SERVER)", "SLOTS", "THIS PROCESS"], rows)
+    return "\n".join([grid, *notes])
+
+
+def watch_frame(provider: LocalProvider, out: TextIO, transport: Transport | None = None) -> str:
+    """One ``--watch`` frame: servers probed now, the models loaded, each server's load as it reports
+    it (``transport`` asks; default: one made for this frame), and this process's load per model."""
     services = provider.discovery.discover(refresh=True) if provider.discovery else []
     if not any(s.healthy for s in services):
         parts = [f"Servers\n{services_table(services, out)}"] if services else []
         return "\n\n".join([*parts, "No model server answers (looked at "
                               f"{', '.join(_looked_at(provider)) or 'no URLs'})."])
     models = provider.list_models(refresh=True)
+    load = provider.load_status(models)
+    asker = transport or Transport(provider.settings)
+    try:
+        readings = read_loads(asker, services)
+    finally:
+        if transport is None:
+            asker.close()
     return "\n\n".join([f"Servers\n{services_table(services, out)}", f"Loaded models\n{loaded_table(models, out)}",
-                         f"Load (this process's requests in flight and queued)\n"
-                         f"{load_table(provider.load_status(models), out)}"])
+                         f"Load (as each server reports it; this process's own requests beside)\n"
+                         f"{server_load_table(services, readings, load, out)}",
+                         f"This process's requests in flight and queued, per model\n{load_table(load, out)}"])
 
 
 def cmd_status(provider: LocalProvider, args: argparse.Namespace, out: TextIO) -> int:
     if getattr(args, "watch", False):
-        return watch(lambda: watch_frame(provider, out), out, interval=args.interval, count=args.count)
+        transport = Transport(provider.settings)  # asks each server for its load, every frame
+        try:
+            return watch(lambda: watch_frame(provider, out, transport), out, interval=args.interval,
+                         count=args.count)
+        finally:
+            transport.close()
     services, models = _report(provider)
     healthy = any(s.healthy for s in services)
     load = provider.load_status(models)

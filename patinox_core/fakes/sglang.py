@@ -12,6 +12,9 @@ with ``root`` and ``max_model_len``; ``GET /get_model_info`` (and ``/model_info`
 ``max_running_requests``: null unless given), scheduler figures (``max_total_num_tokens``,
 ``max_req_input_len``), one ``internal_states`` entry per data-parallel rank (with
 ``effective_max_running_requests_per_dp``) and ``version``; ``/health`` answering an empty 200;
+``GET /metrics`` only with ``enable_metrics`` (``--enable-metrics``; else 404): Prometheus text
+with ``sglang:num_running_reqs`` and ``sglang:num_queue_reqs`` (the ``running`` and ``queued``
+attributes, which a test sets: this fake runs requests at once, without a scheduler);
 errors as ``{"object": "error", "message", "type", "param", "code"}``; FastAPI's ``{"detail":
 "Not Found"}`` elsewhere. ``is_embedding=True`` serves an embedding model (``--is-embedding``):
 embeddings, no chat.
@@ -42,7 +45,8 @@ class FakeSGLangServer(FakeOpenAIServer):
                  is_embedding: bool = False, context_length: int = 32768, configured_context: int | None = None,
                  vision: bool = False, embedding_dim: int = 8, tool_calls: list[dict[str, Any]] | None = None,
                  json_reply: Any = None, version: str = "0.5.4", running_cap: int | None = 128,
-                 max_running_requests: int | None = None, dp_size: int = 1, port: int = 0) -> None:
+                 max_running_requests: int | None = None, dp_size: int = 1, enable_metrics: bool = False,
+                 port: int = 0) -> None:
         served = configured_context or context_length
         model = OpenAIModel(model_path, reply=reply, tool_calls=list(tool_calls or []), json_reply=json_reply,
                             embedding_dim=embedding_dim if is_embedding else None, context_length=served)
@@ -55,12 +59,31 @@ class FakeSGLangServer(FakeOpenAIServer):
         self.running_cap = running_cap
         self.max_running_requests = max_running_requests
         self.dp_size = dp_size
+        self.enable_metrics = enable_metrics
+        self.running = 0  # what /metrics reports: requests running and queued in the scheduler
+        self.queued = 0
 
     def routes(self) -> dict[tuple[str, str], Route]:
         return {**super().routes(),
                 ("GET", "/get_model_info"): self._model_info, ("GET", "/model_info"): self._model_info,
                 ("GET", "/get_server_info"): self._server_info, ("GET", "/server_info"): self._server_info,
-                ("GET", "/health"): lambda r: Reply(body=b"", content_type="text/plain")}
+                ("GET", "/health"): lambda r: Reply(body=b"", content_type="text/plain"),
+                ("GET", "/metrics"): self._metrics}
+
+    def _metrics(self, request: FakeRequest) -> Reply | StreamReply:
+        if not self.enable_metrics:
+            return Reply(status=404, body={"detail": "Not Found"})
+        labels = f'model_name="{self.model_path}",engine_type="unified",tp_rank="0",pp_rank="0"'
+        return Reply(content_type="text/plain; version=0.0.4; charset=utf-8", body="".join([
+            "# HELP sglang:num_running_reqs The number of running requests.\n",
+            "# TYPE sglang:num_running_reqs gauge\n",
+            f"sglang:num_running_reqs{{{labels}}} {float(self.running)}\n",
+            "# HELP sglang:num_queue_reqs The number of requests in the waiting queue.\n",
+            "# TYPE sglang:num_queue_reqs gauge\n",
+            f"sglang:num_queue_reqs{{{labels}}} {float(self.queued)}\n",
+            "# HELP sglang:token_usage The token usage.\n",
+            "# TYPE sglang:token_usage gauge\n",
+            f"sglang:token_usage{{{labels}}} 0.0\n"]))
 
     def model_entry(self, model: OpenAIModel) -> dict[str, Any]:
         return {**super().model_entry(model), "root": model.id, "max_model_len": model.context_length}

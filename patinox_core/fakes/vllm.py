@@ -2,9 +2,11 @@
 
 Shaped from vLLM's ``vllm serve`` API: ``GET /v1/models`` (``owned_by: "vllm"``, ``root``,
 ``parent``, ``max_model_len`` and a ``permission`` list), ``GET /version`` (``{"version": …}``),
-``GET /health`` (200, empty body), chat completions (plain and SSE) and ``/v1/embeddings`` (with
-``embedding_dim``: an embedding model); unknown routes answer 404 ``{"detail": "Not Found"}``
-(FastAPI), errors ``{"object": "error", "message", "type", "param", "code"}``; ``Server: uvicorn``.
+``GET /health`` (200, empty body), ``GET /metrics`` (Prometheus text: the engine's
+``vllm:num_requests_running`` and ``vllm:num_requests_waiting``, from the slot pool), chat
+completions (plain and SSE) and ``/v1/embeddings`` (with ``embedding_dim``: an embedding model);
+unknown routes answer 404 ``{"detail": "Not Found"}`` (FastAPI), errors ``{"object": "error",
+"message", "type", "param", "code"}``; ``Server: uvicorn``.
 
 The engine's batch is ``slots`` requests (``--max-num-seqs``) of ``service_s`` seconds each; more
 wait in its queue, and ``queue_limit=N`` refuses requests past ``slots + N`` with 503 (plus
@@ -23,6 +25,7 @@ from .openai_compat import CREATED, OpenAIModel, Route
 from .slots import SlotServer
 
 __test__: dict[str, object] = {}  # falsy: not a test module for pytest; a dict, as doctest requires
+METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 class FakeVLLMServer(SlotServer):
@@ -42,7 +45,25 @@ class FakeVLLMServer(SlotServer):
 
     def routes(self) -> dict[tuple[str, str], Route]:
         return {**super().routes(), ("GET", "/health"): lambda r: Reply(body=b""),
-                ("GET", "/version"): lambda r: Reply(body={"version": self.version})}
+                ("GET", "/version"): lambda r: Reply(body={"version": self.version}),
+                ("GET", "/metrics"): lambda r: Reply(body=self.metrics(), content_type=METRICS_TYPE)}
+
+    def metrics(self) -> str:
+        """Prometheus text as vLLM's ``/metrics`` writes it (one engine; a few of its other series)."""
+        labels = f'engine="0",model_name="{next(iter(self.models))}"'
+        return "".join([
+            "# HELP python_gc_objects_collected_total Objects collected during gc\n",
+            "# TYPE python_gc_objects_collected_total counter\n",
+            'python_gc_objects_collected_total{generation="0"} 12893.0\n',
+            "# HELP vllm:num_requests_running Number of requests in model execution batches.\n",
+            "# TYPE vllm:num_requests_running gauge\n",
+            f"vllm:num_requests_running{{{labels}}} {float(self.pool.processing)}\n",
+            "# HELP vllm:num_requests_waiting Number of requests waiting to be processed.\n",
+            "# TYPE vllm:num_requests_waiting gauge\n",
+            f"vllm:num_requests_waiting{{{labels}}} {float(self.pool.queued)}\n",
+            "# HELP vllm:kv_cache_usage_perc KV-cache usage. 1 means 100 percent usage.\n",
+            "# TYPE vllm:kv_cache_usage_perc gauge\n",
+            f"vllm:kv_cache_usage_perc{{{labels}}} 0.0\n"])
 
     def busy_reply(self) -> Reply:
         return self.error(503, "The engine is overloaded: no room in the scheduler's waiting queue.",

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..facts import ServerFacts
 from ..name_heuristics import quantization_from_name
+from .load import LoadProbe, slots_load
 from .spec import KindSpec, Listing, ProviderKind, Quirks, positive_int, text_field
 
 
@@ -71,4 +72,5 @@ SPEC = KindSpec(
                   reasoning_history="reasoning_content", schema_before_reasoning=True),
     facts_probes=(("/props", props_facts),),
     unreachable_hint="start llama-server (`llama-server -m model.gguf --port 8080`) or fix the URL",
+    load_probe=LoadProbe("/slots", slots_load, "llama-server reports its slots unless started with --no-slots"),
 )

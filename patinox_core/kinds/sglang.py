@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..facts import ServerFacts
+from .load import LoadProbe, metrics_reader
 from .spec import KindSpec, Listing, ProviderKind, Quirks, positive_int, text_field
 
 
@@ -85,4 +86,6 @@ SPEC = KindSpec(
     quirks=Quirks("sglang", think_via_template_kwargs=True, listing_is_loaded=True),
     facts_probes=(("/get_model_info", model_info_facts), ("/get_server_info", server_info_facts)),
     unreachable_hint="start SGLang (`python -m sglang.launch_server --model-path MODEL`) or fix the URL",
+    load_probe=LoadProbe("/metrics", metrics_reader("sglang:num_running_reqs", "sglang:num_queue_reqs"),
+                         "SGLang serves /metrics only when started with --enable-metrics"),
 )

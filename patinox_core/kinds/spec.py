@@ -11,9 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..facts import ServerFacts
+
+if TYPE_CHECKING:
+    from .load import LoadProbe
 
 
 class ProviderKind(str, Enum):
@@ -106,7 +109,8 @@ class KindSpec:
     ``{name}``) and ``example_model``. ``default_port`` is the port the server listens on by
     default; for a family's own spec it is also the port a URL without one gets. ``default_slots``
     is the requests it serves at once when neither the server nor the endpoint's
-    ``max_concurrency`` says (routing's capacity).
+    ``max_concurrency`` says (routing's capacity). ``load_probe``: where the server reports its own
+    requests in flight (``load.py``; None: it does not).
     """
 
     flavor: str | None
@@ -144,6 +148,7 @@ class KindSpec:
     install_note: str | None = None
     pull_hint: str | None = None
     example_model: str | None = None
+    load_probe: LoadProbe | None = None
 
 
 def with_props(facts: list[ServerFacts], props: ServerFacts) -> list[ServerFacts]:

@@ -3,6 +3,7 @@ context); ``GET /version`` gives the version; thinking is switched by ``chat_tem
 
 from __future__ import annotations
 
+from .load import LoadProbe, metrics_reader
 from .spec import KindSpec, Listing, ProviderKind, Quirks, text_field
 
 
@@ -22,4 +23,6 @@ SPEC = KindSpec(
     quirks=Quirks("vllm", think_via_template_kwargs=True, listing_is_loaded=True,
                   reasoning_history="reasoning"),
     unreachable_hint="start vLLM (`vllm serve MODEL`) or fix the URL",
+    load_probe=LoadProbe("/metrics", metrics_reader("vllm:num_requests_running", "vllm:num_requests_waiting"),
+                         "vLLM serves /metrics by default; a proxy in front may not pass it"),
 )

@@ -9,15 +9,17 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
+import httpx
 import pytest
 
 from patinox_core import LocalProvider, LocalSettings
-from patinox_core.cli import main
+from patinox_core.cli import main, watch_frame
 from patinox_core.cli_watch import CLEAR, watch
-from patinox_core.testing import FakeOllamaServer, OllamaModel
+from patinox_core.testing import FakeLlamaServer, FakeOllamaServer, FakeSGLangServer, FakeVLLMServer, OllamaModel
 
 EVIL = "evil\x1b]0;pwned\x07\x1b[2J\rmodel"  # sets the window title, clears the screen, rewrites the line
 
@@ -67,7 +69,6 @@ def test_a_server_going_down_shows_in_the_next_frame(server: FakeOllamaServer) -
     with _provider(server.url) as p:
         def stop_after_first(seconds: float) -> None:
             server.stop()
-        from patinox_core.cli import watch_frame
         watch(lambda: frames.append(watch_frame(p, io.StringIO())) or frames[-1], io.StringIO(), interval=0,
               count=2, sleep=stop_after_first)
     assert "llama3.2:latest" in frames[0] and "No model server answers" in frames[1]
@@ -109,3 +110,105 @@ def test_sigint_to_the_command_exits_0_without_a_traceback(server: FakeOllamaSer
             child.wait(timeout=10)
     assert child.returncode == 0, err
     assert "Traceback" not in err
+
+
+# -- the load each server reports of its own (every client's requests, not only this process's) ------
+def _section(frame: str, title: str) -> dict[str, list[str]]:
+    """The rows of the frame's table under ``title``, by server URL, split into cells; a server's
+    note below the table (why its load is unreadable) as its last cell."""
+    lines = frame.split(title, 1)[1].split("\n\n", 1)[0].splitlines()[2:]  # past the title's rest and the header
+    rows: dict[str, list[str]] = {}
+    for line in lines:
+        if ": cannot read its load: " in line:
+            url, why = line.strip().split(": cannot read its load: ")
+            rows[url].append(why)
+        else:
+            cells = re.split(r"\s{2,}", line.strip())
+            rows[cells[0]] = cells
+    return rows
+
+
+def _other_client(url: str, model: str) -> threading.Thread:
+    """A request from another client (not this process's provider), held by the server."""
+    body = {"model": model, "messages": [{"role": "user", "content": "hi"}]}
+    thread = threading.Thread(target=httpx.post, args=(url + "/v1/chat/completions",),
+                              kwargs={"json": body, "timeout": 30})
+    thread.start()
+    return thread
+
+
+def _until(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + 10
+    while not condition():
+        assert time.monotonic() < deadline, f"not reached within 10 s: {what}"
+        time.sleep(0.005)
+
+
+def test_the_load_is_what_each_server_reports_and_n_a_where_it_reports_none(server: FakeOllamaServer) -> None:
+    with FakeLlamaServer(slots=2, service_s=0) as llama, FakeVLLMServer(slots=1, service_s=0) as vllm, \
+            FakeSGLangServer(enable_metrics=True) as sglang, FakeSGLangServer() as no_metrics:
+        sglang.running, sglang.queued = 3, 5
+        llama.hold = vllm.hold = True
+        others = [_other_client(llama.url, "gemma-3-4b-it")]
+        others += [_other_client(vllm.url, "Qwen/Qwen3-8B") for _ in range(3)]
+        try:
+            _until(lambda: llama.pool.processing == 1 and (vllm.pool.processing, vllm.pool.queued) == (1, 2),
+                   "the other client's requests at work")
+            urls = [llama.url, vllm.url, sglang.url, no_metrics.url]
+            settings = LocalSettings(endpoints=[{"url": server.url, "kind": "ollama"}] +
+                                     [{"url": u, "kind": "openai_compatible"} for u in urls], discover_defaults=False)
+            with LocalProvider(settings) as p:
+                frame = watch_frame(p, io.StringIO())
+        finally:
+            llama.hold = vllm.hold = False
+            for thread in others:
+                thread.join(30)
+        rows = _section(frame, "Load (as each server reports it")
+        assert rows[llama.url][1:] == ["llama_server", "1", "-", "2", "0 in flight, 0 queued"]
+        assert rows[vllm.url][1:] == ["vllm", "1", "2", "-", "0 in flight, 0 queued"]
+        assert rows[sglang.url][1:] == ["sglang", "3", "5", "-", "0 in flight, 0 queued"]
+        assert rows[no_metrics.url][2] == "unreadable (below)"
+        assert rows[no_metrics.url][-1] == "/metrics answered 404; SGLang serves /metrics only when started with " \
+                                           "--enable-metrics"
+        assert rows[server.url][1:3] == ["ollama", "n/a (server does not report)"]
+        assert "This process's requests in flight and queued, per model" in frame
+
+
+class _BadMetrics(FakeVLLMServer):
+    def __init__(self, body: str) -> None:
+        super().__init__()
+        self.body = body
+
+    def metrics(self) -> str:
+        return self.body
+
+
+@pytest.mark.parametrize(("body", "why"), [
+    ("vllm:num_requests_running{x=\"\x1b[2J\"} NaN\n", "unreadable vllm:num_requests_running sample"),
+    ("\x1b]0;pwned\x07 nothing here\n", "no vllm:num_requests_running gauge"),
+    ("vllm:num_requests_running 1\n" + "#" * (2 << 20), "more than"),  # past the 1 MiB a probe reads
+])
+def test_a_server_whose_figures_cannot_be_read_says_so_escaped_and_bounded(body: str, why: str) -> None:
+    with _BadMetrics(body) as bad:
+        settings = LocalSettings(endpoints=[{"url": bad.url, "kind": "openai_compatible"}], discover_defaults=False)
+        with LocalProvider(settings) as p:
+            frame = watch_frame(p, io.StringIO())
+    [cells] = _section(frame, "Load (as each server reports it").values()
+    assert cells[2] == "unreadable (below)" and why in cells[-1]
+    assert "\x1b" not in frame and "\x07" not in frame
+
+
+def test_the_server_load_readers() -> None:
+    from patinox_core.errors import InvalidResponseError
+    from patinox_core.kinds.load import ServerLoad, metrics_reader, slots_load
+
+    assert slots_load(b"[]") == ServerLoad(0, None, 0)
+    read = metrics_reader("vllm:num_requests_running", "vllm:num_requests_waiting")
+    text = (b'vllm:num_requests_running{engine="0",model_name="a"} 2.0\n'
+            b'vllm:num_requests_running{engine="1",model_name="a"} 1.0 1700000000\n'
+            b"vllm:num_requests_running_total 99\nvllm:num_requests_waiting 4\n")
+    assert read(text) == ServerLoad(3, 4)
+    assert read(b"vllm:num_requests_running 0\n") == ServerLoad(0, None)  # no queue gauge: not reported
+    for bad in (b"vllm:num_requests_running -1\n", b"vllm:num_requests_running{a=\"b\"}\n", b"{}"):
+        with pytest.raises(InvalidResponseError):
+            read(bad)

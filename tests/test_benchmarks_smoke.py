@@ -68,3 +68,12 @@ def test_server_speaks_both_apis_and_counts_batches() -> None:
             client.get(server.urls[1] + "/api/version")
         server.start_port(1)
         assert client.get(server.urls[1] + "/api/version").json() == {"version": "0.12.6"}
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("row", ["off", "on", "sdk"])
+def test_the_instruction_count_rows_run(row: str) -> None:
+    """``benchmarks.instructions`` runs each row plainly (callgrind runs exactly this); no count asserted."""
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.instructions", "--row", row, "--calls", "2"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=110)
+    assert proc.returncode == 0, proc.stderr[-3000:]

@@ -122,6 +122,9 @@ class SyncDriver:
                     yield step
                     step = plan.send(None)
                     continue
+                if type(step) is list:  # one read's chunks, then the next read (``exchange.stream``)
+                    yield from step
+                    step = RECEIVE
                 try:
                     reply = steps.receive(step) if step is RECEIVE else _SYNC_STEPS[type(step)](steps, step)
                 except Exception as exc:  # the plan maps what it knows; anything else comes back out
@@ -203,7 +206,7 @@ class AsyncDriver:
         try:
             step = _first(plan)
             while type(step) is not _Done:
-                if type(step) is ChatChunk:
+                if type(step) is ChatChunk or type(step) is list:
                     raise AssertionError(f"a complete-reply plan emitted {step!r}")
                 step = await _advance(plan, steps, step)
             return step.value  # type: ignore[no-any-return]
@@ -220,8 +223,12 @@ class AsyncDriver:
                 if type(step) is ChatChunk or type(step) is ProgressEvent:
                     yield step
                     step = _resume(plan, None)
-                else:
-                    step = await _advance(plan, steps, step)
+                    continue
+                if type(step) is list:  # one read's chunks, then the next read (``exchange.stream``)
+                    for chunk in step:
+                        yield chunk
+                    step = RECEIVE
+                step = await _advance(plan, steps, step)
         finally:
             await steps.aclose()
             plan.close()

@@ -108,8 +108,9 @@ class Reply:
 RECEIVE = Receive()
 Step = Fetch | Open | Receive | ReadRest | Sleep
 #: A plan: yields steps (and, when streaming, ``ChatChunk``s or a pull's ``ProgressEvent``s for the
-#: caller), returns its result.
-Operation = Generator[Step | ChatChunk | ProgressEvent, Any, T]
+#: caller, or a list of chunks: they go to the caller, then the list stands for ``RECEIVE``), returns
+#: its result.
+Operation = Generator[Step | ChatChunk | ProgressEvent | list[ChatChunk], Any, T]
 
 
 @dataclass(slots=True)
@@ -248,12 +249,14 @@ def stream(ctx: CallContext, url: str, body: Any, parser: LineParser) -> Operati
             rest = yield ReadRest(body_collector(ctx, head.status, head.headers))
             checked(ctx, Reply(head.status, head.headers, rest))
         lines = line_splitter(ctx)
-        while (data := (yield RECEIVE)) is not None:
+        emit: Any = RECEIVE  # a read's chunks go out in one step with the next read (one resume per read)
+        while (data := (yield emit)) is not None:
+            emit = RECEIVE
             if got := lines.feed(data):
                 deadline.renew()
                 for line in got:
-                    if line:
-                        yield from parser.feed(line)
+                    if line and (out := parser.feed(line)):
+                        emit = out if emit is RECEIVE else [*emit, *out]
         if last := lines.close():
             yield from parser.feed(last)
         yield from parser.close()

@@ -269,7 +269,8 @@ class ChatPatinox(RequiresMixin, _ProviderMixin, BaseChatModel):
             pinned = parse_kind(self.provider).value if self.provider else None
             return pinned if pinned != "local" else None
         if own:
-            self._resolved = self._resolved or info.name
+            if self._resolved is None:  # once: a pydantic private attribute costs a few µs to set
+                self._resolved = info.name
             if self.profile is None:
                 self.profile = profile_from(info)
         return info.kind.value

@@ -29,7 +29,12 @@ def split_credentials(url: str, *, decode: bool = True) -> tuple[str, str | None
     (('http://box.lan', 'bob:a/b'), ('http://box.lan', 'bob:a%2Fb'))
     >>> split_credentials("http://box.lan:1234")
     ('http://box.lan:1234', None)
+    >>> split_credentials("bob:pw@box.lan:11434")  # no scheme, as OLLAMA_HOST allows
+    ('box.lan:11434', 'bob:pw')
     """
+    if "://" not in url and "@" in url:  # urlsplit would read "bob:" as a scheme
+        clean, userinfo = split_credentials("http://" + url, decode=decode)
+        return clean.removeprefix("http://"), userinfo
     parts = urlsplit(url)
     if "@" not in parts.netloc:
         return url, None

@@ -212,6 +212,16 @@ def test_encoded_credentials_are_split_once_and_kept_whole(monkeypatch: pytest.M
     assert s.credentials["http://gw.lan:4000"].get_secret_value() == expected
 
 
+@pytest.mark.parametrize("host", ["bob:pw@box.lan", "bob:pw@box.lan:11434", "bob:p%2Fw@box.lan:11434"])
+def test_credentials_on_a_host_without_scheme(monkeypatch: pytest.MonkeyPatch, host: str) -> None:
+    """``OLLAMA_HOST=user:pass@host[:port]`` (no scheme, as Ollama allows) is split like a URL; it used
+    to fail with an internal "credentials must be split off first; report this bug"."""
+    monkeypatch.setenv("OLLAMA_HOST", host)
+    s = LocalSettings()
+    assert s.ollama_url == "http://box.lan:11434"
+    assert s.credentials["http://box.lan:11434"].get_secret_value() == unquote(host.split("@")[0])
+
+
 def test_credentials_never_in_errors(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OLLAMA_HOST", "http://bob:s3cret@box.lan:port")
     with pytest.raises(ConfigurationError) as info:

@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Generator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -56,7 +56,13 @@ class Service:
     ``"vllm"``, ...); ``None`` for a plain OpenAI-compatible one. A ``gateway`` (an endpoint
     configured with ``gateway: true``, or a LiteLLM proxy) is one server however many engines it
     balances: patinox never asks it for an engine's admin endpoints (``/props``, ``/slots``,
-    ``/get_server_info``, ``/version``, ``/info``) and reads only its own model metadata."""
+    ``/get_server_info``, ``/version``, ``/info``) and reads only its own model metadata.
+
+    ``probed``: the decoded replies to its kind's fact endpoints (``KindSpec.facts_probes`` and
+    ``models_probes``, by path) that fingerprinting already fetched in this round; the model listing
+    uses them instead of asking again. Only the round that fetched them carries them (a service kept
+    from an earlier round has none), and they are never shown: ``repr`` and ``to_dict`` leave them
+    out (SGLang's ``/get_server_info`` holds the server's arguments, keys included)."""
 
     kind: ProviderKind
     base_url: str
@@ -69,9 +75,10 @@ class Service:
     error: str | None = None  # why it is unhealthy
     busy: bool = False  # accepted the connection but did not answer the probe in time: kept, requests wait
     gateway: bool = False  # fronts several engines (configured so, or a LiteLLM proxy): one server to patinox
+    probed: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "kind": self.kind.value}
+        return {**{f.name: getattr(self, f.name) for f in fields(self) if f.repr}, "kind": self.kind.value}
 
 
 def is_loopback(url: str) -> bool:
@@ -143,18 +150,28 @@ def _busy(service: Service, timeout: Any, flavor: str | None) -> Service:
                    error=f"busy: accepted the connection but did not answer in time ({timeout.message})")
 
 
+def _kept(spec: KindSpec, replies: dict[str, ProbeReply | LocalProviderError]) -> dict[str, Any]:
+    """The replies to ``spec``'s fact endpoints already received, decoded: those that answered 200
+    with JSON that is not an error (any other is asked again by the listing, which reads its error)."""
+    probes = (*spec.facts_probes, *spec.models_probes)
+    return {path: data for path, _ in probes if path in replies and (data := _ok_json(replies[path])) is not None}
+
+
 def _identified(found: Service, spec: KindSpec, kind: ProviderKind, flavor: str | None,
                 replies: dict[str, ProbeReply | LocalProviderError]) -> Fingerprint:
     """``found`` as ``spec``'s kind, with the version its ``version_probe`` reads (a reply already
-    received for that path is reused). A gateway is asked only when the kind is a gateway itself
-    (its own endpoint, not an engine's behind it)."""
+    received for that path is reused) and the replies to its fact endpoints kept (``probed``). A
+    gateway is asked only when the kind is a gateway itself (its own endpoint, not an engine's
+    behind it)."""
     gateway = found.gateway or spec.gateway
     found = replace(found, kind=kind, flavor=flavor, gateway=gateway)
-    if spec.version_probe is None or (gateway and not spec.gateway):
+    if gateway and not spec.gateway:
         return found
-    path, read = spec.version_probe
-    reply = replies[path] if path in replies else (yield path)
-    return replace(found, version=read(_ok_json(reply)))
+    if spec.version_probe is not None:
+        path, read = spec.version_probe
+        reply = replies[path] = replies[path] if path in replies else (yield path)
+        found = replace(found, version=read(_ok_json(reply)))
+    return replace(found, probed=_kept(spec, replies))
 
 
 def fingerprint(base_url: str, hint: ProviderKind | None = None, configured: bool = False,
@@ -296,7 +313,7 @@ class ServiceDiscovery:
                 elif svc is not None and svc.busy and not configured and svc.flavor is None:
                     svc = None  # an unknown default port that never answers: no sign it is a model server
                 elif svc is not None and svc.healthy:
-                    self._seen[url] = svc
+                    self._seen[url] = replace(svc, probed={})  # what it is, not what it said this round
                 elif known is not None:  # seen before, down now: keep its identity, mark it unhealthy
                     svc = replace(known, healthy=False, latency_ms=None, error=svc.error if svc else "not answering",
                                   last_checked=time.time())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import LocalProviderError, ServiceUnavailableError
@@ -92,9 +92,11 @@ class Backend(Protocol):
 
     async def aembed(self, texts: Sequence[str], model: str, **opts: Any) -> EmbeddingResult: ...
 
-    def list_model_facts(self) -> list[ServerFacts]: ...
+    def list_model_facts(self, probed: Mapping[str, Any] | None = None) -> list[ServerFacts]:
+        """``probed``: replies this server's endpoints gave discovery in the same round (decoded JSON,
+        by path, ``Service.probed``), to use instead of asking again; passed only when there are some."""
 
-    async def alist_model_facts(self) -> list[ServerFacts]: ...
+    async def alist_model_facts(self, probed: Mapping[str, Any] | None = None) -> list[ServerFacts]: ...
 
 
 def tool_call_id(name: str, arguments_json: str, index: int) -> str:

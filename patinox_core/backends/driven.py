@@ -34,8 +34,9 @@ class DrivenBackend(ABC):
         """Every text in one request (batching is ``patinox_core.embedding``'s job)."""
 
     @abstractmethod
-    def facts_plan(self) -> Operation[list[ServerFacts]]:
-        """What the server says about each of its models."""
+    def facts_plan(self, probed: Mapping[str, Any] | None = None) -> Operation[list[ServerFacts]]:
+        """What the server says about each of its models; ``probed``: replies discovery already has
+        (decoded, by path), not asked again."""
 
     def chat(self, request: ChatRequest) -> ChatResult:
         return self.transport.run(self.chat_plan(request))
@@ -55,11 +56,11 @@ class DrivenBackend(ABC):
     async def aembed(self, texts: Sequence[str], model: str, **opts: Any) -> EmbeddingResult:
         return await self.transport.arun(self.embed_plan(texts, model, opts))
 
-    def list_model_facts(self) -> list[ServerFacts]:
-        return self.transport.run(self.facts_plan())
+    def list_model_facts(self, probed: Mapping[str, Any] | None = None) -> list[ServerFacts]:
+        return self.transport.run(self.facts_plan(probed))
 
-    async def alist_model_facts(self) -> list[ServerFacts]:
-        return await self.transport.arun(self.facts_plan())
+    async def alist_model_facts(self, probed: Mapping[str, Any] | None = None) -> list[ServerFacts]:
+        return await self.transport.arun(self.facts_plan(probed))
 
 
 __all__ = ["DrivenBackend"]

@@ -375,9 +375,10 @@ class LMStudioBackend(OpenAICompatBackend):
     def _openai_facts(self, data: Any) -> list[ServerFacts]:
         return models_from_wire(data, self.flavor)
 
-    def facts_plan(self) -> Operation[list[ServerFacts]]:
+    def facts_plan(self, probed: Mapping[str, Any] | None = None) -> Operation[list[ServerFacts]]:
         """``/api/v1/models``, else ``/api/v0/models``, else plain ``/v1/models``; remembers which
-        answered, whether JIT loading is on and, from a native listing, which models are resident."""
+        answered, whether JIT loading is on and, from a native listing, which models are resident.
+        (LM Studio has no fact endpoint discovery fetches: ``probed`` holds nothing for it.)"""
         ctx = self._ctx(None, retries=0)
         for api, path, parse in _LISTINGS:
             try:

@@ -240,10 +240,11 @@ class OllamaBackend(DrivenBackend):
                                             partial(legacy_embed_from_wire, dimensions=opts.get("dimensions")))))
         return EmbeddingResult(vectors, model=model, service=self.base_url)
 
-    def facts_plan(self) -> Operation[list[ServerFacts]]:
+    def facts_plan(self, probed: Mapping[str, Any] | None = None) -> Operation[list[ServerFacts]]:
         """/api/tags, /api/ps, then /api/show per model not seen before (cached by digest) whose
         listing lacks capabilities or context (before Ollama 0.30), in that order (load state from
-        /api/ps goes to the catalogue with the facts)."""
+        /api/ps goes to the catalogue with the facts). (Discovery fetches none of these: ``probed``
+        holds nothing for Ollama.)"""
         ctx = self._ctx(None)
         tags = yield from call(ctx, "GET", self._url("/api/tags"), parse=facts_from_tags)
         ps = yield from call(ctx, "GET", self._url("/api/ps"), parse=facts_from_ps)

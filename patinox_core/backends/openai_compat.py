@@ -358,14 +358,18 @@ class OpenAICompatBackend(DrivenBackend):
         return (yield from call(self._ctx(model, read=opts.get("timeout")), "POST", self.base_url + self.embed_path,
                                 self.embed_body(texts, model, opts), partial(self._embedded, model=model)))
 
-    def facts_plan(self) -> Operation[list[ServerFacts]]:
+    def facts_plan(self, probed: Mapping[str, Any] | None = None) -> Operation[list[ServerFacts]]:
         """``/v1/models``, then the kind's extra endpoints: server-wide ones (llama-server ``/props``,
-        ...; never at a gateway in front of that engine) and per-model ones (LiteLLM ``/model/info``).
+        ...; never at a gateway in front of that engine) and per-model ones (LiteLLM ``/model/info``),
+        each read from ``probed`` when discovery already fetched it this round, else asked.
         Absent on old builds, so a failure leaves the listing's facts standing."""
         facts = yield from call(self._ctx(None), "GET", self.base_url + self.models_path, parse=self.facts_from_models)
         server_wide = () if self.gateway and not self.spec.gateway else self.spec.facts_probes
         for probes, merge in ((server_wide, with_props), (self.spec.models_probes, with_models)):
             for path, parse in probes:
+                if probed and path in probed:
+                    facts = merge(facts, parse(probed[path]))
+                    continue
                 try:
                     extra = yield from call(self._ctx(None, retries=0), "GET", self.base_url + path, parse=parse)
                 except LocalProviderError:

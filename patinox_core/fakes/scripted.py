@@ -14,7 +14,7 @@ import hashlib
 import itertools
 import math
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -128,13 +128,14 @@ class _InProcessBackend:
             raise err
 
     # -- catalogue -----------------------------------------------------------------------
-    def list_model_facts(self) -> list[ServerFacts]:
+    def list_model_facts(self, probed: Mapping[str, Any] | None = None) -> list[ServerFacts]:
+        """The scripted models (an injected backend is never probed by discovery: no ``probed``)."""
         self.list_calls += 1
         self._gate()
         return [dict(m) for m in self.models]  # type: ignore[misc]
 
-    async def alist_model_facts(self) -> list[ServerFacts]:
-        return self.list_model_facts()
+    async def alist_model_facts(self, probed: Mapping[str, Any] | None = None) -> list[ServerFacts]:
+        return self.list_model_facts(probed)
 
     # -- chat ----------------------------------------------------------------------------
     def _reply(self, request: ChatRequest) -> Any:  # pragma: no cover - abstract

@@ -117,12 +117,15 @@ class Fleet:
         return declared_facts(service.base_url) if service.flavor == EMBEDDED_FLAVOR else []
 
     def facts(self, service: Service) -> Facts:
-        """The server's model facts (an embedded server that is busy: what patinox wrote down)."""
+        """The server's model facts (an embedded server that is busy: what patinox wrote down); the
+        replies discovery already has from it this round (``Service.probed``) are not asked again."""
         declared = self._declared(service)
         if service.busy and declared:
             return declared
         try:
-            return overlay(self.backend(service).list_model_facts(), declared)
+            backend, probed = self.backend(service), service.probed
+            listed = backend.list_model_facts(probed) if probed else backend.list_model_facts()
+            return overlay(listed, declared)
         except LocalProviderError as err:
             return err
 
@@ -131,7 +134,9 @@ class Fleet:
         if service.busy and declared:
             return declared
         try:
-            return overlay(await self.backend(service).alist_model_facts(), declared)
+            backend, probed = self.backend(service), service.probed
+            listed = await (backend.alist_model_facts(probed) if probed else backend.alist_model_facts())
+            return overlay(listed, declared)
         except LocalProviderError as err:
             return err
 

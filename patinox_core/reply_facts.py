@@ -47,10 +47,24 @@ def reply_facts(*, service: str | None, info: ModelInfo | None, flavor: str | No
     return {key: value for key, value in zip(KEYS, values, strict=True) if value is not None}
 
 
+def metrics_dict(metrics: Metrics | None) -> dict[str, float]:
+    """The timings a server measured, only those it reported (both adapters' ``metrics`` entry).
+
+    >>> from patinox_core.types import Metrics
+    >>> metrics_dict(Metrics(tokens_per_second=41.5, load_duration_s=2.5)), metrics_dict(None)
+    ({'tokens_per_second': 41.5, 'load_duration_s': 2.5}, {})
+    """
+    if metrics is None:
+        return {}
+    pairs = (("time_to_first_token_s", metrics.time_to_first_token_s), ("tokens_per_second", metrics.tokens_per_second),
+             ("load_duration_s", metrics.load_duration_s), ("total_duration_s", metrics.total_duration_s))
+    return {k: v for k, v in pairs if v is not None}
+
+
 def facts_of(reply: ChatResult | ChatChunk) -> dict[str, Any]:
     """``reply_facts`` of a complete reply or of a stream's last chunk."""
     return reply_facts(service=reply.service, info=reply.info, flavor=reply.flavor, usage=reply.usage,
                        metrics=reply.metrics)
 
 
-__all__ = ["KEYS", "facts_of", "reply_facts", "server_kind"]
+__all__ = ["KEYS", "facts_of", "metrics_dict", "reply_facts", "server_kind"]

@@ -27,8 +27,9 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 
 import patinox_core.types as core
 from patinox_core.backends.base import tool_call_id
+from patinox_core.backends.tool_args import canonical_json
 from patinox_core.errors import CapabilityError, ConfigurationError
-from patinox_core.reply_facts import facts_of
+from patinox_core.reply_facts import facts_of, metrics_dict
 
 #: LangChain / OpenAI role names to neutral roles.
 ROLE_MAP = {
@@ -52,15 +53,6 @@ _CHOICE_MAP = {"any": "required", "required": "required", "auto": "auto", "none"
 
 
 # --------------------------------------------------------------------------- messages in
-
-
-def canonical_json(args: Mapping[str, Any]) -> str:
-    """Arguments as canonical JSON (sorted keys, no spaces): the input of deterministic ids.
-
-    >>> canonical_json({"b": 1, "a": "é"})
-    '{"a":"é","b":1}'
-    """
-    return json.dumps(args, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def _image_from_block(block: Mapping[str, Any]) -> str:
@@ -320,13 +312,6 @@ def to_usage_metadata(usage: core.Usage | None) -> UsageMetadata | None:
     return meta
 
 
-def _metrics_dict(metrics: core.Metrics | None) -> dict[str, float]:
-    if metrics is None:
-        return {}
-    names = ("time_to_first_token_s", "tokens_per_second", "load_duration_s", "total_duration_s")
-    return {n: v for n in names if (v := getattr(metrics, n)) is not None}
-
-
 def response_metadata(*, model: str | None, service: str | None, kind: str | None, finish_reason: str | None,
                       metrics: core.Metrics | None, facts: dict[str, Any] | None = None) -> dict[str, Any]:
     """``response_metadata`` of an answer: model, service kind and URL, finish reason, timings, and the
@@ -340,7 +325,7 @@ def response_metadata(*, model: str | None, service: str | None, kind: str | Non
         meta["service"] = service
     if finish_reason:
         meta["finish_reason"] = finish_reason
-    if m := _metrics_dict(metrics):
+    if m := metrics_dict(metrics):
         meta["metrics"] = m
     if facts:
         meta.update(facts)

@@ -23,7 +23,7 @@ from pydantic_core import from_json
 
 from patinox_core import types as core
 from patinox_core.backends.base import tool_call_id
-from patinox_core.reply_facts import facts_of
+from patinox_core.reply_facts import facts_of, metrics_dict
 
 from ._logprobs import to_logprobs
 
@@ -69,18 +69,6 @@ def usage_dict(usage: core.Usage | None) -> dict[str, int]:
         ("total_tokens", usage.total_tokens),
         ("cached_tokens", usage.cached_input_tokens),
         ("reasoning_tokens", usage.reasoning_tokens),
-    )
-    return {k: v for k, v in pairs if v is not None}
-
-
-def metrics_dict(metrics: core.Metrics | None) -> dict[str, float]:
-    if metrics is None:
-        return {}
-    pairs = (
-        ("time_to_first_token_s", metrics.time_to_first_token_s),
-        ("tokens_per_second", metrics.tokens_per_second),
-        ("load_duration_s", metrics.load_duration_s),
-        ("total_duration_s", metrics.total_duration_s),
     )
     return {k: v for k, v in pairs if v is not None}
 

@@ -103,17 +103,23 @@ class SyncDriver:
         self._client = client
 
     def run(self, plan: Operation[T]) -> T:
-        """The plan's result (a plan of a complete reply: it emits no chunk)."""
-        result: list[T] = []
-        for chunk in self._drive(plan, result):
-            raise AssertionError(f"a complete-reply plan emitted {chunk!r}")
-        return result[0]
+        """The plan's result (a plan of a complete reply: it emits no chunk). A plain loop, not
+        ``iterate``: a generator per call costs its frame and its resumes."""
+        steps = _SyncSteps(self._client())
+        try:
+            step = plan.send(None)
+            while True:
+                if type(step) is ChatChunk or type(step) is list or type(step) is ProgressEvent:
+                    raise AssertionError(f"a complete-reply plan emitted {step!r}")
+                step = _sync_advance(plan, steps, step)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        finally:
+            steps.close()
+            plan.close()
 
     def iterate(self, plan: Operation[Any]) -> Iterator[Any]:
         """The chunks (or progress events) a streaming plan emits."""
-        return self._drive(plan, [])
-
-    def _drive(self, plan: Operation[Any], result: list[Any]) -> Iterator[Any]:
         steps = _SyncSteps(self._client())
         try:
             step = plan.send(None)
@@ -125,17 +131,22 @@ class SyncDriver:
                 if type(step) is list:  # one read's chunks, then the next read (``exchange.stream``)
                     yield from step
                     step = RECEIVE
-                try:
-                    reply = steps.receive(step) if step is RECEIVE else _SYNC_STEPS[type(step)](steps, step)
-                except Exception as exc:  # the plan maps what it knows; anything else comes back out
-                    step = plan.throw(exc)
-                else:
-                    step = plan.send(reply)
-        except StopIteration as stop:
-            result.append(stop.value)
+                step = _sync_advance(plan, steps, step)
+        except StopIteration:
+            return
         finally:
             steps.close()
             plan.close()
+
+
+def _sync_advance(plan: Operation[Any], steps: _SyncSteps, step: Any) -> Any:
+    """Do ``step``'s I/O; the plan's next step, given the result or thrown the exception (it maps
+    what it knows; anything else comes back out). ``StopIteration`` when the plan returns."""
+    try:
+        reply = steps.receive(step) if step is RECEIVE else _SYNC_STEPS[type(step)](steps, step)
+    except Exception as exc:
+        return plan.throw(exc)
+    return plan.send(reply)
 
 
 class _AsyncSteps:

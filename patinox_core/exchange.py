@@ -32,7 +32,7 @@ from .errors import (
     ServerError,
     ServiceUnavailableError,
 )
-from .funnel import funnel
+from .funnel import FUNNELED, funneled
 from .json_codec import dumps, loads
 from .limits import ERROR_BODY_LIMIT, BodyCollector
 from .provisioning.events import ProgressEvent
@@ -231,9 +231,11 @@ def call(ctx: CallContext, method: str, url: str, body: Any = None,
     """One complete request: sent (and retried), read within ``ctx.max_body``, checked, decoded and
     ``parse``d, all inside the funnel; the whole call ends by ``ctx.deadline_s``."""
     request = _request(ctx, method, url, body)
-    with funnel(ctx, request.deadline):
+    try:
         reply = yield from resend(ctx, Fetch(request, partial(body_collector, ctx)))
         return parse(checked(ctx, reply))
+    except FUNNELED as exc:
+        raise funneled(ctx, exc, request.deadline)  # noqa: B904 - funneled sets the cause
 
 
 def stream(ctx: CallContext, url: str, body: Any, parser: LineParser) -> Operation[None]:
@@ -242,7 +244,7 @@ def stream(ctx: CallContext, url: str, body: Any, parser: LineParser) -> Operati
     then each line, must arrive within ``ctx.deadline_s``."""
     request = _request(ctx, "POST", url, body)
     deadline = request.deadline
-    with funnel(ctx, deadline):
+    try:
         parser.t0 = time.perf_counter()
         head = yield from resend(ctx, Open(request))
         if head.status >= 300:
@@ -260,17 +262,21 @@ def stream(ctx: CallContext, url: str, body: Any, parser: LineParser) -> Operati
         if last := lines.close():
             yield from parser.feed(last)
         yield from parser.close()
+    except FUNNELED as exc:
+        raise funneled(ctx, exc, deadline)  # noqa: B904 - funneled sets the cause
 
 
 def probe(ctx: CallContext, url: str) -> Operation[ProbeReply]:
     """``GET url`` once, no retries, no status/body classification (for fingerprinting); the body is
     capped at ``PROBE_BODY_LIMIT``. Connection failures, timeouts and oversized replies are mapped."""
     request = Request("GET", url, None, ctx.headers, ctx.timeout, ctx.deadline())
-    with funnel(ctx, request.deadline):
+    try:
         t0 = time.perf_counter()
         reply = yield Fetch(request, lambda status, headers: probe_collector(ctx, headers))
         headers = {k.lower(): v for k, v in reply.headers.items()}
         return ProbeReply(reply.status, headers, reply.body, (time.perf_counter() - t0) * 1000)
+    except FUNNELED as exc:
+        raise funneled(ctx, exc, request.deadline)  # noqa: B904 - funneled sets the cause
 
 
 def _download_collector(ctx: CallContext, url: str, limit: int, status: int, headers: Any) -> BodyCollector:
@@ -281,11 +287,13 @@ def download(ctx: CallContext, url: str, limit: int = MAX_FETCH_BYTES) -> Operat
     """``GET url``'s body (at most ``limit`` bytes), errors mapped like any call. Redirects are
     followed; ``ctx.headers`` are NOT sent (the URL may belong to a third party)."""
     request = Request("GET", url, None, {}, ctx.timeout, ctx.deadline(), follow_redirects=True)
-    with funnel(ctx, request.deadline):
+    try:
         reply = yield Fetch(request, partial(_download_collector, ctx, url, limit))
         if reply.status >= 400:
             raise ctx.error_from(reply.status, error_body(reply.body))
         return bytes(reply.body)
+    except FUNNELED as exc:
+        raise funneled(ctx, exc, request.deadline)  # noqa: B904 - funneled sets the cause
 
 
 __all__ = ["MAX_FETCH_BYTES", "RECEIVE", "Fetch", "Open", "Operation", "ProbeReply", "ReadRest", "Receive", "Reply",

@@ -11,9 +11,6 @@ fault, and must not read as "malformed reply" (which would make the router fall 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import httpx
 
 from .backends.base import ErrorPayload
@@ -76,23 +73,32 @@ def map_transport_error(ctx: CallContext, exc: httpx.HTTPError | httpx.InvalidUR
     return ServiceUnavailableError(f"HTTP failure talking to {ctx.service}: {_describe(exc)}", **ctx.fields)
 
 
-@contextmanager
-def funnel(ctx: CallContext, deadline: Deadline | None = None) -> Iterator[None]:
-    """Map transport failures, error payloads and malformed replies inside the block to the error tree."""
-    try:
-        yield
-    except LocalProviderError as err:  # raised by a parser or a reader: name the server and model
-        if err.service is None or err.model is None:
-            err.service, err.model = err.service or ctx.service, err.model or ctx.model
-            err.args = (err._render(),)
-        raise
-    except ErrorPayload as exc:
-        raise ctx.error_from(exc.status, exc.body) from exc
-    except MalformedReply as exc:
-        raise InvalidResponseError(f"unreadable reply from {ctx.service}: {server_text(str(exc), 200)}",
-                                   hint=MALFORMED_HINT, **ctx.fields) from exc
-    except (httpx.HTTPError, httpx.InvalidURL) as exc:
-        raise map_transport_error(ctx, exc, deadline) from exc
+#: What the funnel maps; anything else passes through unchanged.
+FUNNELED = (LocalProviderError, ErrorPayload, MalformedReply, httpx.HTTPError, httpx.InvalidURL)
 
 
-__all__ = ["MALFORMED_HINT", "funnel", "map_transport_error"]
+def funneled(ctx: CallContext, exc: BaseException, deadline: Deadline | None = None) -> BaseException:
+    """The error to raise for ``exc``, caught as one of ``FUNNELED``: a ``LocalProviderError``
+    itself, now naming the server and model; the error-tree twin of anything else, caused by it.
+    A plan writes ``except FUNNELED as exc: raise funneled(ctx, exc, deadline)``: nothing is spent
+    on the way when nothing fails (a ``with`` block would cost a context manager per call)."""
+    if isinstance(exc, LocalProviderError):  # raised by a parser or a reader: name the server and model
+        if exc.service is None or exc.model is None:
+            exc.service, exc.model = exc.service or ctx.service, exc.model or ctx.model
+            exc.args = (exc._render(),)
+        return exc
+    out: BaseException
+    if isinstance(exc, ErrorPayload):
+        out = ctx.error_from(exc.status, exc.body)
+    elif isinstance(exc, MalformedReply):
+        out = InvalidResponseError(f"unreadable reply from {ctx.service}: {server_text(str(exc), 200)}",
+                                   hint=MALFORMED_HINT, **ctx.fields)
+    elif isinstance(exc, httpx.HTTPError | httpx.InvalidURL):
+        out = map_transport_error(ctx, exc, deadline)
+    else:
+        return exc
+    out.__cause__ = exc  # ``raise out from exc``
+    return out
+
+
+__all__ = ["FUNNELED", "MALFORMED_HINT", "funneled", "map_transport_error"]

@@ -191,7 +191,7 @@ class OllamaBackend(DrivenBackend):
 
     def chat_plan(self, request: ChatRequest) -> Operation[ChatResult]:
         """One reply; an empty ``done_reason:"load"`` reply is resent once."""
-        images = yield from self._images_plan(request)
+        images = (yield from self._images_plan(request)) if request.has_images else {}
         body = to_wire(request, False, keep_alive=self.settings.keep_alive, images=images)
         ctx = self._chat_ctx(request)
         parse = partial(from_wire, model=request.model, service=self.base_url, forced=forced_tool(request))
@@ -203,7 +203,7 @@ class OllamaBackend(DrivenBackend):
     def stream_plan(self, request: ChatRequest) -> Operation[None]:
         """NDJSON deltas; the last chunk carries finish_reason, usage and metrics. A ``"load"`` reply
         comes before any chunk, so it is resent once."""
-        images = yield from self._images_plan(request)
+        images = (yield from self._images_plan(request)) if request.has_images else {}
         body = to_wire(request, True, keep_alive=self.settings.keep_alive, images=images)
         ctx, forced = self._chat_ctx(request), forced_tool(request)
         for attempt in range(2):

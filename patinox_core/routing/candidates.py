@@ -45,6 +45,7 @@ class _Server(NamedTuple):
     slots: int
     build: tuple[object, ...]
     header: str | None  # the header the server gets a conversation's key in (a gateway's), if any
+    chains: dict[bool, Candidate]  # by "reasoning guarded": the candidate over this server, built once
 
 
 def _build(info: ModelInfo) -> tuple[object, ...]:
@@ -64,6 +65,8 @@ class Candidates:
         # (model, need, *extra) -> (the view and health generation it was planned on, when its first
         # cooldown ends, the copies in try order)
         self._plans: dict[tuple[str | None, ...], tuple[View, int, float, list[ModelInfo]]] = {}
+        # (id of a plan's copies, reasoning guarded) -> (those copies, their FallbackProvider)
+        self._fallbacks: dict[tuple[int, bool], tuple[Sequence[ModelInfo], FallbackProvider]] = {}
 
     def plan(self, view: View, model: str | None, need: str, extra: Sequence[str] = (), *,
              check: bool = True) -> list[ModelInfo]:
@@ -90,32 +93,58 @@ class Candidates:
     def fallback(self, copies: Sequence[ModelInfo], request: ChatRequest | None = None) -> FallbackProvider:
         """The candidates of one request (the context guard runs here, once, on the first). The
         conversation's key is computed only where it is used: to choose among several copies, or
-        for a server that gets it in a header."""
-        estimate = guard(copies[0], request, self.settings, stacklevel=4) if request is not None else 0
-        candidates, headers = [], []
-        for info in copies:
-            part = self._servers.get(id(info))
-            if part is None or part.info is not info or part.server.backend is not self.fleet.backends.get(
-                    info.service):
-                part = self._server(info)
-            server: Provider = part.server
-            if request is not None and needs_guard(request):
-                server = ReasoningGuard(server, info, getattr(part.server.backend, "quirks", None) or Quirks())
-            server = Learning(server, self.catalogue, self.settings, info, request, estimate, part.flavor)
-            if self.wrap_server is not None:
-                server = self.wrap_server(server)
-            if _otel.active is not None:  # each attempt an event on the operation's span
-                server = _otel.active.attempt(server, info, part.flavor)
-            candidates.append(Candidate(info.service, info.name, server, part.slots, info.loaded, part.build))
-            headers.append(part.header if request is not None else None)
-        key = affinity_key(request) if request is not None and (len(candidates) > 1 or any(headers)) else None
+        for a server that gets it in a header. Without a wrapper, instrumentation or an affinity
+        key, the ``FallbackProvider`` of a plan is built once and reused."""
+        if request is not None:
+            guard(copies[0], request, self.settings, stacklevel=4)
+        guarded = request is not None and needs_guard(request)
+        parts = [self._part(info) for info in copies]
+        headers = [part.header for part in parts] if request is not None else []
+        key = affinity_key(request) if request is not None and (len(parts) > 1 or any(headers)) else None
+        plain = key is None and self.wrap_server is None and _otel.active is None
+        if plain:
+            hit = self._fallbacks.get((id(copies), guarded))
+            if hit is not None and hit[0] is copies:
+                return hit[1]
+        candidates = [self._candidate(part, guarded) for part in parts]
         if key is None:
-            return FallbackProvider(candidates, self.health, self.scheduler)
+            fallback = FallbackProvider(candidates, self.health, self.scheduler)
+            if plain:
+                if len(self._fallbacks) >= SERVER_CACHE_SIZE:
+                    self._fallbacks.clear()
+                self._fallbacks[(id(copies), guarded)] = (copies, fallback)
+            return fallback
         value = header_value(key)
         candidates = [c._replace(headers={name: value}) if name else c
                       for c, name in zip(candidates, headers, strict=True)]
         session = Session(key, self.affinity) if len(candidates) > 1 else None  # one copy: nothing to choose
         return FallbackProvider(candidates, self.health, self.scheduler, session=session)
+
+    def _part(self, info: ModelInfo) -> _Server:
+        part = self._servers.get(id(info))
+        if part is None or part.info is not info or part.server.backend is not self.fleet.backends.get(info.service):
+            part = self._server(info)
+        return part
+
+    def _candidate(self, part: _Server, guarded: bool) -> Candidate:
+        """``part``'s server as a candidate: reasoning guard (when the request needs it) and learning,
+        built once per entry; ``wrap_server`` and instrumentation, per request."""
+        chain = part.chains.get(guarded)
+        if chain is None:
+            info, server = part.info, part.server
+            if guarded:
+                server = ReasoningGuard(server, info, getattr(part.server.backend, "quirks", None) or Quirks())
+            server = Learning(server, self.catalogue, self.settings, info, part.flavor)
+            chain = part.chains[guarded] = Candidate(info.service, info.name, server, part.slots, info.loaded,
+                                                     part.build)
+        if self.wrap_server is None and _otel.active is None:
+            return chain
+        server = chain.provider
+        if self.wrap_server is not None:
+            server = self.wrap_server(server)
+        if _otel.active is not None:  # each attempt an event on the operation's span
+            server = _otel.active.attempt(server, part.info, part.flavor)
+        return chain._replace(provider=server)
 
     def _server(self, info: ModelInfo) -> _Server:
         """What a request needs of ``info``'s server, kept while the entry and its backend stay the
@@ -124,7 +153,7 @@ class Candidates:
         flavor = getattr(backend, "flavor", None)
         slots = policy.capacity(info, flavor, self.settings.max_concurrency_for(info.service))
         part = _Server(info, ServerProvider(backend, self.catalogue), flavor, slots, _build(info),
-                       self._affinity_header(info, backend))
+                       self._affinity_header(info, backend), {})
         if len(self._servers) >= SERVER_CACHE_SIZE:
             self._servers.clear()
         self._servers[id(info)] = part

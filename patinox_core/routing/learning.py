@@ -23,42 +23,41 @@ class Learning(WrapperProvider):
     silent truncation) and carry the entry that answered (``ChatResult.info``, ``.flavor``)."""
 
     def __init__(self, wrapped: Provider, catalogue: Catalogue, settings: LocalSettings, info: ModelInfo,
-                 request: ChatRequest | None, estimate: int, flavor: str | None) -> None:
+                 flavor: str | None) -> None:
         super().__init__(wrapped)
         self.catalogue, self.settings = catalogue, settings
-        self.info, self.req, self.estimate, self.flavor = info, request, estimate, flavor
+        self.info, self.flavor = info, flavor
 
-    def learn(self, usage: Usage | None, metrics: Metrics | None) -> None:
+    def learn(self, usage: Usage | None, metrics: Metrics | None, request: ChatRequest) -> None:
         info, catalogue = self.info, self.catalogue
         if metrics is not None and metrics.tokens_per_second:
             catalogue.record_speed(info.service, info.name, metrics.tokens_per_second)
         if not info.loaded:
             catalogue.mark_loaded(info.service, info.name)
-        if self.req is not None:
-            truncation_warning(info, self.req, usage, self.estimate, self.settings, stacklevel=5)
+        truncation_warning(info, request, usage, self.settings, stacklevel=5)
 
-    def reply(self, result: ChatResult) -> ChatResult:
-        self.learn(result.usage, result.metrics)
+    def reply(self, result: ChatResult, request: ChatRequest) -> ChatResult:
+        self.learn(result.usage, result.metrics, request)
         result.info, result.flavor = self.info, self.flavor
         return result
 
-    def last(self, chunk: ChatChunk) -> ChatChunk:
+    def last(self, chunk: ChatChunk, request: ChatRequest) -> ChatChunk:
         """The final chunk: it carries usage and metrics."""
-        self.learn(chunk.usage, chunk.metrics)
+        self.learn(chunk.usage, chunk.metrics, request)
         chunk.info, chunk.flavor = self.info, self.flavor
         return chunk
 
     def chat(self, request: ChatRequest) -> ChatResult:
-        return self.reply(self.wrapped.chat(request))
+        return self.reply(self.wrapped.chat(request), request)
 
     async def achat(self, request: ChatRequest) -> ChatResult:
-        return self.reply(await self.wrapped.achat(request))
+        return self.reply(await self.wrapped.achat(request), request)
 
     def stream_chat(self, request: ChatRequest) -> Iterator[ChatChunk]:
         chunks = iter(self.wrapped.stream_chat(request))
         try:
             for chunk in chunks:
-                yield chunk if chunk.finish_reason is None else self.last(chunk)
+                yield chunk if chunk.finish_reason is None else self.last(chunk, request)
         finally:  # a caller that stops early closes the server's stream now
             close(chunks)
 
@@ -66,7 +65,7 @@ class Learning(WrapperProvider):
         chunks = aiter(self.wrapped.astream_chat(request))
         try:
             async for chunk in chunks:
-                yield chunk if chunk.finish_reason is None else self.last(chunk)
+                yield chunk if chunk.finish_reason is None else self.last(chunk, request)
         finally:
             await aclose(chunks)
 

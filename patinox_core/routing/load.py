@@ -273,8 +273,29 @@ class Scheduler:
                       ", ".join(c.service for c in ticket.open()), len(self.queue))
         return self._next_wake(ticket, self.clock())
 
+    def _at_once(self, ticket: Ticket) -> Lane | None:
+        """The lane of a ticket with one choice, taken at once when nobody waits and it has a free
+        slot (most requests to a one-server model); None: the full path (``_poll``) decides."""
+        if ticket.excluded or len(ticket.choices) != 1 or self.queue:
+            return None
+        choice = ticket.choices[0]
+        with self._lock:
+            lane = self.lanes.get((choice.service, choice.model))
+            if lane is None or lane.capacity != choice.capacity or self.queue:
+                return None
+            now = self.clock()
+            if lane.in_flight >= lane.capacity or lane.busy_until > now or now >= ticket.deadline:
+                return None
+            lane.in_flight += 1
+            ticket.lane, ticket.since, ticket.reason = lane, now, "only candidate"
+        if log.isEnabledFor(logging.DEBUG):
+            self._log_grant(ticket)
+        return lane
+
     def acquire(self, ticket: Ticket) -> Lane:
         """Wait (this thread) until ``ticket`` holds a slot; ``Expired`` at its deadline."""
+        if (lane := self._at_once(ticket)) is not None:
+            return lane
         try:
             while (wait := self._poll(ticket)) is not None:
                 assert ticket.event is not None
@@ -287,6 +308,8 @@ class Scheduler:
 
     async def aacquire(self, ticket: Ticket) -> Lane:
         """Wait (this task) until ``ticket`` holds a slot; ``Expired`` at its deadline."""
+        if (lane := self._at_once(ticket)) is not None:
+            return lane
         loop = asyncio.get_running_loop()
         try:
             while (wait := self._poll(ticket, loop)) is not None:
@@ -315,8 +338,9 @@ class Scheduler:
     def _release(self, ticket: Ticket, update: Callable[[Lane, float], None] | None) -> None:
         with self._lock:
             woken = self._free(ticket, update)
-        for other in woken:
-            other.wake()
+        if woken:
+            for other in woken:
+                other.wake()
 
     def release(self, ticket: Ticket, ok: bool = True) -> None:
         """Give the slot back; ``ok``: the request succeeded, its time feeds the lane's latency."""

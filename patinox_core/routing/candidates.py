@@ -132,19 +132,20 @@ class Candidates:
         chain = part.chains.get(guarded)
         if chain is None:
             info, server = part.info, part.server
+            inner: Provider = server
             if guarded:
-                server = ReasoningGuard(server, info, getattr(part.server.backend, "quirks", None) or Quirks())
-            server = Learning(server, self.catalogue, self.settings, info, part.flavor)
-            chain = part.chains[guarded] = Candidate(info.service, info.name, server, part.slots, info.loaded,
-                                                     part.build)
+                inner = ReasoningGuard(server, info, getattr(server.backend, "quirks", None) or Quirks())
+            chain = part.chains[guarded] = Candidate(info.service, info.name,
+                                                     Learning(inner, self.catalogue, self.settings, info, part.flavor),
+                                                     part.slots, info.loaded, part.build)
         if self.wrap_server is None and _otel.active is None:
             return chain
-        server = chain.provider
+        wrapped = chain.provider
         if self.wrap_server is not None:
-            server = self.wrap_server(server)
+            wrapped = self.wrap_server(wrapped)
         if _otel.active is not None:  # each attempt an event on the operation's span
-            server = _otel.active.attempt(server, part.info, part.flavor)
-        return chain._replace(provider=server)
+            wrapped = _otel.active.attempt(wrapped, part.info, part.flavor)
+        return chain._replace(provider=wrapped)
 
     def _server(self, info: ModelInfo) -> _Server:
         """What a request needs of ``info``'s server, kept while the entry and its backend stay the

@@ -29,6 +29,9 @@ from .types import ChatChunk
 
 T = TypeVar("T")
 
+#: Call contexts a transport keeps (one per server, model, timeout kind and retries in use).
+CONTEXT_CACHE_SIZE = 1024
+
 
 def _identity(data: Any) -> Any:
     return data
@@ -53,6 +56,7 @@ class Transport:
         self.clients = Clients(self.settings, transport, factory)
         self.driver = SyncDriver(self.clients.client)
         self.adriver = AsyncDriver(self.clients.aclient, self.clients.fast)
+        self._contexts: dict[tuple[object, ...], CallContext] = {}
 
     # -- timeouts and contexts -------------------------------------------------------------
     def timeout(self, kind: TimeoutKind = "normal", read: float | None = None) -> httpx.Timeout:
@@ -66,19 +70,30 @@ class Transport:
     def context(self, service: str, classify: ErrorClassifier, *, model: str | None = None,
                 kind: TimeoutKind = "normal", read: float | None = None, unreachable_hint: str | None = None,
                 retries: int | None = None, headers: dict[str, str] | None = None) -> CallContext:
-        """What one call needs; ``headers``: extra ones (a request's), under the server's auth headers."""
-        auth = self.settings.auth_headers(service)
-        return CallContext(
-            service=service,
-            classify=classify,
-            timeout=self.timeout(kind, read),
-            model=model,
-            unreachable_hint=unreachable_hint or DEFAULT_UNREACHABLE_HINT,
-            headers={**headers, **auth} if headers else auth,
-            retries=self.settings.max_retries if retries is None else retries,
-            deadline_s=self.deadline_s(kind, read),
-            max_body=self.settings.max_response_bytes,
-        )
+        """What one call needs; ``headers``: extra ones (a request's), under the server's auth headers.
+        Built once per distinct set of arguments (a context is never changed; the settings are read
+        when it is built): every request otherwise pays for the same timeouts and headers again."""
+        key = (service, classify, model, kind, read, unreachable_hint, retries,
+               tuple(headers.items()) if headers else None)
+        ctx = self._contexts.get(key)
+        if ctx is None:
+            settings = self.settings
+            auth = settings.auth_headers(service)
+            ctx = CallContext(
+                service=service,
+                classify=classify,
+                timeout=split_timeout(settings, kind, read),
+                model=model,
+                unreachable_hint=unreachable_hint or DEFAULT_UNREACHABLE_HINT,
+                headers={**headers, **auth} if headers else auth,
+                retries=settings.max_retries if retries is None else retries,
+                deadline_s=total_deadline_s(settings, kind, read),
+                max_body=settings.max_response_bytes,
+            )
+            if len(self._contexts) >= CONTEXT_CACHE_SIZE:
+                self._contexts.clear()
+            self._contexts[key] = ctx
+        return ctx
 
     # -- clients ---------------------------------------------------------------------------
     def client(self) -> httpx.Client:

@@ -39,16 +39,16 @@ class DrivenBackend(ABC):
         (decoded, by path), not asked again."""
 
     def chat(self, request: ChatRequest) -> ChatResult:
-        return self.transport.run(self.chat_plan(request))
+        return self.transport.driver.run(self.chat_plan(request))
 
     async def achat(self, request: ChatRequest) -> ChatResult:
-        return await self.transport.arun(self.chat_plan(request))
+        return await self.transport.adriver.run(self.chat_plan(request))
 
     def stream_chat(self, request: ChatRequest) -> Iterator[ChatChunk]:
-        return self.transport.iterate(self.stream_plan(request))
+        return self.transport.driver.iterate(self.stream_plan(request))
 
     def astream_chat(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
-        return self.transport.aiterate(self.stream_plan(request))
+        return self.transport.adriver.iterate(self.stream_plan(request))
 
     def embed(self, texts: Sequence[str], model: str, **opts: Any) -> EmbeddingResult:
         return self.transport.run(self.embed_plan(texts, model, opts))

@@ -10,6 +10,7 @@ replies), ``"cold"`` (``cold_load_timeout``) for any other.
 from __future__ import annotations
 
 import base64
+import functools
 import math
 import time
 from collections.abc import Mapping, Sequence
@@ -124,6 +125,12 @@ def _classify_fetch(status: int | None, body: Any) -> LocalProviderError:
     return ConfigurationError(f"the image URL answered HTTP {status}", status_code=status)
 
 
+@functools.lru_cache(maxsize=1024)
+def _classifier(model: str | None) -> partial[LocalProviderError]:
+    """``classify_error`` for ``model``: one object per model (call contexts are kept by it)."""
+    return partial(classify_error, model=model)
+
+
 class OllamaBackend(DrivenBackend):
     """One Ollama server (``Backend`` protocol of ``backends/base.py``).
 
@@ -161,7 +168,7 @@ class OllamaBackend(DrivenBackend):
 
     def _ctx(self, model: str | None, kind: TimeoutKind = "normal", read: float | None = None,
              retries: int | None = None, headers: dict[str, str] | None = None) -> CallContext:
-        return self.transport.context(self.base_url, partial(classify_error, model=model), model=model, kind=kind,
+        return self.transport.context(self.base_url, _classifier(model), model=model, kind=kind,
                                       read=read_timeout(self.transport.settings, kind, read),
                                       unreachable_hint=UNREACHABLE_HINT, retries=retries, headers=headers)
 

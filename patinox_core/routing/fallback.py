@@ -6,7 +6,7 @@ wrapped) with the resolved model name. An error whose recovery is RETRY or FALLB
 server down; any other error reaches the caller at once. When every candidate failed, the most
 actionable error is raised, carrying every attempt in ``.attempts``. A stream commits to a server
 after its first chunk (pydantic-ai's ``FallbackModel``). The four loops below differ only in their
-I/O: every decision is ``_Attempt``'s.
+I/O: every decision is ``_Run``'s.
 """
 
 from __future__ import annotations
@@ -72,87 +72,6 @@ class Candidate(NamedTuple):
     headers: dict[str, str] | None = None  # sent with a chat request there (a gateway's affinity header)
 
 
-class _Attempt:
-    """One try on the server the scheduler grants, as a (sync or async) context manager: entering
-    waits for a slot (``ServerBusyError`` when the deadline passes first); while another candidate
-    is usable a refused connection is not retried (``Health.fail_fast``), and a busy reply is never
-    resent by the transport (the scheduler decides). On leaving, the slot is given back (unless a
-    stream keeps it, ``keep``); a busy reply (503/429) holds that server off and lets the loop try
-    again, any other error that calls for fallback excludes the server from this request and cools
-    it down; such errors are swallowed (the loop goes on)."""
-
-    def __init__(self, run: _Run) -> None:
-        self.run = run
-        self.candidate = run.candidates[0]
-        self.failed = False
-        self.kept = False
-        self._tokens: tuple[Token[int | None] | None, Token[int | None]] | None = None
-
-    @property
-    def provider(self) -> Provider:
-        return self.candidate.provider
-
-    def request(self, request: ChatRequest) -> ChatRequest:
-        return for_candidate(request, self.candidate)
-
-    def _granted(self, lane: Lane) -> _Attempt:
-        run = self.run
-        if len(run.candidates) == 1:
-            self._tokens = (None, BUSY_RETRIES.set(0))
-            return self
-        self.candidate = next(c for c in run.candidates if (c.service, c.model) == (lane.service, lane.model))
-        later = [c.service for c in run.candidates
-                 if c is not self.candidate and (c.service, c.model) not in run.ticket.excluded]
-        self._tokens = (run.health.fail_fast(later) if later else None, BUSY_RETRIES.set(0))
-        return self
-
-    def __enter__(self) -> _Attempt:
-        try:
-            return self._granted(self.run.scheduler.acquire(self.run.ticket))
-        except Expired:
-            raise self.run.busy_error() from None
-
-    async def __aenter__(self) -> _Attempt:
-        try:
-            return self._granted(await self.run.scheduler.aacquire(self.run.ticket))
-        except Expired:
-            raise self.run.busy_error() from None
-
-    def keep(self) -> _Lease:
-        """The slot stays taken after the block (a stream holds it until it ends)."""
-        self.kept = True
-        return _Lease(self.run)
-
-    def __exit__(self, kind: type[BaseException] | None, err: BaseException | None,
-                 tb: TracebackType | None) -> bool:
-        if self._tokens is not None:
-            connect, busy = self._tokens
-            if connect is not None:
-                CONNECT_RETRIES.reset(connect)
-            BUSY_RETRIES.reset(busy)
-        run, ticket = self.run, self.run.ticket
-        if err is None:
-            run.remember(self.candidate)
-            if not self.kept:
-                run.scheduler.release(ticket)
-            return False
-        if not isinstance(err, LocalProviderError) or not should_fall_back(err):
-            run.scheduler.release(ticket, ok=False)
-            return False
-        self.failed = True
-        run.errors.append(err)
-        if isinstance(err, ServerBusyError):
-            run.scheduler.busy(ticket, err.retry_after)
-        else:
-            run.scheduler.exclude(ticket)
-            run.health.cool(self.candidate.service, err)
-        return True
-
-    async def __aexit__(self, kind: type[BaseException] | None, err: BaseException | None,
-                        tb: TracebackType | None) -> bool:
-        return self.__exit__(kind, err, tb)
-
-
 class _Lease:
     """A stream's slot, given back when the stream ends (``ok`` only when it ran to its end)."""
 
@@ -169,7 +88,16 @@ class _Lease:
 
 class _Run:
     """One call's attempts: a ticket with the scheduler, tried until a candidate answers, every
-    candidate failed (``exhausted``) or the deadline passed while the servers were busy."""
+    candidate failed (``exhausted``) or the deadline passed while the servers were busy.
+
+    Iterating yields the run itself once per attempt, as a (sync or async) context manager (one
+    object per call, not one per attempt): entering waits for a slot (``ServerBusyError`` when the
+    deadline passes first) and sets ``candidate``/``provider``; while another candidate is usable a
+    refused connection is not retried (``Health.fail_fast``), and a busy reply is never resent by
+    the transport (the scheduler decides). On leaving, the slot is given back (unless a stream keeps
+    it, ``keep``); a busy reply (503/429) holds that server off and lets the loop try again, any
+    other error that calls for fallback excludes the server from this request and cools it down;
+    such errors are swallowed (``failed``; the loop goes on)."""
 
     def __init__(self, provider: FallbackProvider, candidates: Sequence[Candidate] | None = None) -> None:
         self.candidates = list(provider.candidates if candidates is None else candidates)
@@ -187,15 +115,83 @@ class _Run:
         self.ticket = self.scheduler.ticket(choices, provider.timeout_s, prefer)
         self.timeout_s = provider.timeout_s
         self.errors: list[LocalProviderError] = []
+        self.candidate = self.candidates[0]
+        self.provider: Provider = self.candidate.provider
+        self.failed = False
+        self.kept = False
+        self._tokens: tuple[Token[int | None] | None, Token[int | None]] | None = None
 
-    def remember(self, candidate: Candidate) -> None:
-        """The conversation's next turns prefer the server that answered this one."""
-        if self.session is not None:
-            self.session.remember((candidate.service, candidate.model))
+    def __iter__(self) -> Iterator[_Run]:
+        ticket = self.ticket
+        while len(ticket.excluded) < len(ticket.choices):  # a choice not excluded yet
+            self.failed = self.kept = False
+            yield self
 
-    def __iter__(self) -> Iterator[_Attempt]:
-        while self.scheduler.has_choices(self.ticket):
-            yield _Attempt(self)
+    def request(self, request: ChatRequest) -> ChatRequest:
+        """``request`` as sent to this attempt's candidate (``for_candidate``)."""
+        candidate = self.candidate
+        if request.model == candidate.model and not candidate.headers:
+            return request
+        return for_candidate(request, candidate)
+
+    def _granted(self, lane: Lane) -> _Run:
+        if len(self.candidates) == 1:
+            self._tokens = (None, BUSY_RETRIES.set(0))
+            return self
+        self.candidate = next(c for c in self.candidates if (c.service, c.model) == (lane.service, lane.model))
+        self.provider = self.candidate.provider
+        later = [c.service for c in self.candidates
+                 if c is not self.candidate and (c.service, c.model) not in self.ticket.excluded]
+        self._tokens = (self.health.fail_fast(later) if later else None, BUSY_RETRIES.set(0))
+        return self
+
+    def __enter__(self) -> _Run:
+        try:
+            return self._granted(self.scheduler.acquire(self.ticket))
+        except Expired:
+            raise self.busy_error() from None
+
+    async def __aenter__(self) -> _Run:
+        try:
+            return self._granted(await self.scheduler.aacquire(self.ticket))
+        except Expired:
+            raise self.busy_error() from None
+
+    def keep(self) -> _Lease:
+        """The slot stays taken after the block (a stream holds it until it ends)."""
+        self.kept = True
+        return _Lease(self)
+
+    def __exit__(self, kind: type[BaseException] | None, err: BaseException | None,
+                 tb: TracebackType | None) -> bool:
+        if self._tokens is not None:
+            connect, busy = self._tokens
+            if connect is not None:
+                CONNECT_RETRIES.reset(connect)
+            BUSY_RETRIES.reset(busy)
+            self._tokens = None
+        ticket = self.ticket
+        if err is None:
+            if self.session is not None:  # the conversation's next turns prefer the server that answered
+                self.session.remember((self.candidate.service, self.candidate.model))
+            if not self.kept:
+                self.scheduler.release(ticket)
+            return False
+        if not isinstance(err, LocalProviderError) or not should_fall_back(err):
+            self.scheduler.release(ticket, ok=False)
+            return False
+        self.failed = True
+        self.errors.append(err)
+        if isinstance(err, ServerBusyError):
+            self.scheduler.busy(ticket, err.retry_after)
+        else:
+            self.scheduler.exclude(ticket)
+            self.health.cool(self.candidate.service, err)
+        return True
+
+    async def __aexit__(self, kind: type[BaseException] | None, err: BaseException | None,
+                        tb: TracebackType | None) -> bool:
+        return self.__exit__(kind, err, tb)
 
     def busy_error(self) -> ServerBusyError:
         """The wait for a slot ended at the deadline: ``ServerBusyError``."""
@@ -332,7 +328,7 @@ class FallbackProvider:
                     batch, attempt.candidate.model, batch_size=len(batch), max_concurrency=1, **sent))
         raise run.exhausted()
 
-    def _seen(self, attempt: _Attempt, result: EmbeddingResult) -> EmbeddingResult:
+    def _seen(self, attempt: _Run, result: EmbeddingResult) -> EmbeddingResult:
         self.scheduler.learn_dimensions((attempt.candidate.service, attempt.candidate.model), result.dimensions)
         return result
 

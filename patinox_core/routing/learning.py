@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 from ..capabilities import ModelInfo
 from ..catalogue import Catalogue
 from ..config import LocalSettings
+from ..kinds import spec_for_kind
 from ..provider import Provider, WrapperProvider
 from ..types import ChatChunk, ChatRequest, ChatResult, Metrics, Usage
 from .context import truncation_warning
@@ -27,6 +28,7 @@ class Learning(WrapperProvider):
         super().__init__(wrapped)
         self.catalogue, self.settings = catalogue, settings
         self.info, self.flavor = info, flavor
+        self.truncates = spec_for_kind(info.kind).truncates_prompt  # its replies may show a truncated prompt
 
     def learn(self, usage: Usage | None, metrics: Metrics | None, request: ChatRequest) -> None:
         info, catalogue = self.info, self.catalogue
@@ -34,7 +36,8 @@ class Learning(WrapperProvider):
             catalogue.record_speed(info.service, info.name, metrics.tokens_per_second)
         if not info.loaded:
             catalogue.mark_loaded(info.service, info.name)
-        truncation_warning(info, request, usage, self.settings, stacklevel=5)
+        if self.truncates and usage is not None and usage.input_tokens is not None:
+            truncation_warning(info, request, usage, self.settings, stacklevel=5)
 
     def reply(self, result: ChatResult, request: ChatRequest) -> ChatResult:
         self.learn(result.usage, result.metrics, request)

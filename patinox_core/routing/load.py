@@ -231,8 +231,8 @@ class Scheduler:
     # -- the calls -------------------------------------------------------------------------
     def ticket(self, choices: Sequence[Choice], timeout_s: float, prefer: Key | None = None) -> Ticket:
         """A request's ticket over ``choices`` (in plan order), ending ``timeout_s`` from now."""
-        return Ticket(next(self._seq), list(choices), self.clock() + timeout_s, prefer,
-                      usable=all(c.usable for c in choices))
+        usable = choices[0].usable if len(choices) == 1 else all(c.usable for c in choices)
+        return Ticket(next(self._seq), list(choices), self.clock() + timeout_s, prefer, usable=usable)
 
     def has_choices(self, ticket: Ticket) -> bool:
         """Is any choice of ``ticket`` not excluded yet?"""
@@ -344,6 +344,15 @@ class Scheduler:
 
     def release(self, ticket: Ticket, ok: bool = True) -> None:
         """Give the slot back; ``ok``: the request succeeded, its time feeds the lane's latency."""
+        lane = ticket.lane
+        if lane is not None and not self.queue:
+            with self._lock:
+                if ticket.lane is lane and not self.queue:  # nobody waits: no slot to hand on
+                    lane.in_flight -= 1
+                    ticket.lane = None
+                    if ok:
+                        _served(lane, self.clock() - ticket.since)
+                    return
         self._release(ticket, _served if ok else None)
 
     def busy(self, ticket: Ticket, retry_after: float | None) -> None:

@@ -28,6 +28,7 @@ class CallContext:
     retries: int = 0
     deadline_s: float = 900.0  # the whole exchange (per stream line after the headers)
     max_body: int = 128 << 20  # bytes of a complete reply (decoded)
+    _json_headers: dict[str, str] | None = field(default=None, repr=False, compare=False)
 
     @property
     def fields(self) -> dict[str, Any]:
@@ -47,11 +48,12 @@ class CallContext:
     def deadline(self) -> Deadline:
         return Deadline(self.deadline_s)
 
-    def headers_for(self, content: bytes | None) -> dict[str, str]:
-        """The request headers: the server's (auth), plus the JSON content type when there is a body."""
-        if content is None:
-            return self.headers
-        return {**self.headers, "Content-Type": "application/json"}
+    @property
+    def json_headers(self) -> dict[str, str]:
+        """The request headers with a JSON body: the server's (auth) plus the content type (made once)."""
+        if self._json_headers is None:
+            self._json_headers = {**self.headers, "Content-Type": "application/json"}
+        return self._json_headers
 
 
 __all__ = ["DEFAULT_UNREACHABLE_HINT", "CallContext"]

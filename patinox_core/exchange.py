@@ -37,7 +37,7 @@ from .json_codec import dumps, loads
 from .limits import ERROR_BODY_LIMIT, BodyCollector
 from .provisioning.events import ProgressEvent
 from .replies import body_collector, fetch_collector, line_splitter, probe_collector
-from .retry import BUSY_STATUSES, error_delay, retry_after_s, status_delay
+from .retry import BUSY_STATUSES, RETRY_STATUSES, error_delay, retry_after_s, status_delay
 from .safe_text import server_text
 from .types import ChatChunk
 
@@ -199,7 +199,8 @@ def checked(ctx: CallContext, reply: Reply) -> Any:
 
 def _request(ctx: CallContext, method: str, url: str, body: Any) -> Request:
     content = encode(ctx, body)
-    return Request(method, url, content, ctx.headers_for(content), ctx.timeout, ctx.deadline())
+    return Request(method, url, content, ctx.headers if content is None else ctx.json_headers, ctx.timeout,
+                   Deadline(ctx.deadline_s))
 
 
 # --------------------------------------------------------------------------- plans
@@ -215,6 +216,8 @@ def resend(ctx: CallContext, step: Fetch | Open) -> Generator[Step, Any, Reply]:
             if delay is None:
                 raise
         else:
+            if reply.status not in RETRY_STATUSES:  # most replies: nothing to decide
+                return reply
             delay = status_delay(ctx.retries, attempt, reply.status, reply.headers)
             if delay is None:
                 return reply

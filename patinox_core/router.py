@@ -164,7 +164,7 @@ class LocalProvider:
     def chat(self, request: ChatRequest) -> ChatResult:
         if _otel.active is not None:
             return _otel.active.operations(self._unobserved).chat(request)
-        return self._chat(request)
+        return self._candidates.chat(self.fleet.view(request.model), request).chat(request)  # = _chat
 
     def _chat(self, request: ChatRequest) -> ChatResult:
         return self._candidates.chat(self.fleet.view(request.model), request).chat(request)

@@ -160,7 +160,7 @@ class OllamaBackend(DrivenBackend):
 
     def timeout_kind(self, model: str | None) -> TimeoutKind:
         """``"normal"`` for a model known to be loaded, else ``"cold"`` (it may have to load first)."""
-        return "normal" if self.is_loaded(model) else "cold"
+        return "normal" if self.load_state is not None and self.load_state.is_loaded(model) is True else "cold"
 
     def _mark(self, model: str, loaded: bool, context: int | None = None) -> None:
         if self.load_state is not None:

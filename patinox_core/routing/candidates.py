@@ -65,8 +65,9 @@ class Candidates:
         # (model, need, *extra) -> (the view and health generation it was planned on, when its first
         # cooldown ends, the copies in try order)
         self._plans: dict[tuple[str | None, ...], tuple[View, int, float, list[ModelInfo]]] = {}
-        # (id of a plan's copies, reasoning guarded) -> (those copies, their FallbackProvider)
-        self._fallbacks: dict[tuple[int, bool], tuple[Sequence[ModelInfo], FallbackProvider]] = {}
+        # (id of a plan's copies, reasoning guarded) -> (those copies, their FallbackProvider, whether
+        # no request to them needs an affinity key: one copy, no affinity header)
+        self._fallbacks: dict[tuple[int, bool], tuple[Sequence[ModelInfo], FallbackProvider, bool]] = {}
 
     def plan(self, view: View, model: str | None, need: str, extra: Sequence[str] = (), *,
              check: bool = True) -> list[ModelInfo]:
@@ -98,21 +99,22 @@ class Candidates:
         if request is not None:
             guard(copies[0], request, self.settings, stacklevel=4)
         guarded = request is not None and needs_guard(request)
+        plain = self.wrap_server is None and _otel.active is None
+        if plain:  # a plan's fallback, when this request needs no affinity key either
+            hit = self._fallbacks.get((id(copies), guarded))
+            if hit is not None and hit[0] is copies and (request is None or hit[2]):
+                return hit[1]
         parts = [self._part(info) for info in copies]
         headers = [part.header for part in parts] if request is not None else []
         key = affinity_key(request) if request is not None and (len(parts) > 1 or any(headers)) else None
-        plain = key is None and self.wrap_server is None and _otel.active is None
-        if plain:
-            hit = self._fallbacks.get((id(copies), guarded))
-            if hit is not None and hit[0] is copies:
-                return hit[1]
         candidates = [self._candidate(part, guarded) for part in parts]
         if key is None:
             fallback = FallbackProvider(candidates, self.health, self.scheduler)
             if plain:
                 if len(self._fallbacks) >= SERVER_CACHE_SIZE:
                     self._fallbacks.clear()
-                self._fallbacks[(id(copies), guarded)] = (copies, fallback)
+                keyless = len(parts) == 1 and not parts[0].header  # no request of this plan needs a key
+                self._fallbacks[(id(copies), guarded)] = (copies, fallback, keyless)
             return fallback
         value = header_value(key)
         candidates = [c._replace(headers={name: value}) if name else c

@@ -130,9 +130,9 @@ class _Run:
     def request(self, request: ChatRequest) -> ChatRequest:
         """``request`` as sent to this attempt's candidate (``for_candidate``)."""
         candidate = self.candidate
-        if request.model == candidate.model and not candidate.headers:
-            return request
-        return for_candidate(request, candidate)
+        if candidate.headers:
+            return for_candidate(request, candidate)
+        return request if request.model == candidate.model else request.renamed(candidate.model)
 
     def _granted(self, lane: Lane) -> _Run:
         if len(self.candidates) == 1:

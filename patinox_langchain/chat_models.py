@@ -32,6 +32,7 @@ from patinox_core.arguments import ArgumentError, field_names, from_validation_e
 from patinox_core.config import LocalSettings, hide_url_credentials, parse_kind
 from patinox_core.errors import ConfigurationError
 from patinox_core.pinning import pinned_settings
+from patinox_core.private_state import private
 from patinox_core.provisioning.once import Readiness
 from patinox_core.request_checks import check_tools
 
@@ -118,13 +119,15 @@ class _ProviderMixin(BaseModel):
         client = getattr(self, "client", None)
         if client is not None:
             return client
-        if self._provider is None:
+        provider = private(self, "_provider")
+        if provider is None:
             from patinox_core.router import LocalProvider
 
             with _PROVIDER_LOCK:
-                if self._provider is None:
+                if private(self, "_provider") is None:
                     self._provider = LocalProvider(self._settings())
-        return self._provider  # type: ignore[no-any-return]
+            provider = private(self, "_provider")
+        return provider  # type: ignore[no-any-return]
 
 
 class ChatPatinox(RequiresMixin, _ProviderMixin, BaseChatModel):
@@ -269,7 +272,7 @@ class ChatPatinox(RequiresMixin, _ProviderMixin, BaseChatModel):
             pinned = parse_kind(self.provider).value if self.provider else None
             return pinned if pinned != "local" else None
         if own:
-            if self._resolved is None:  # once: a pydantic private attribute costs a few µs to set
+            if private(self, "_resolved") is None:  # once: a pydantic private attribute costs a few µs to set
                 self._resolved = info.name
             if self.profile is None:
                 self.profile = profile_from(info)
@@ -284,10 +287,11 @@ class ChatPatinox(RequiresMixin, _ProviderMixin, BaseChatModel):
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                   run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
         kwargs.pop("stream", None)
-        if self._pending(kwargs):
+        if self.requires is not None and self._pending(kwargs):
             self._choose()
         req = self._request(messages, stop, kwargs)
-        self._ready()
+        if self.pull_if_missing or self.preload:
+            self._ready()
         result = self._get_provider().chat(req)
         kind = self._learn(result.info, own=not kwargs.get("model"))
         return ChatResult(generations=[ChatGeneration(message=self._finish(conv.to_ai_message(result, kind=kind),
@@ -296,10 +300,11 @@ class ChatPatinox(RequiresMixin, _ProviderMixin, BaseChatModel):
     async def _agenerate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                          run_manager: AsyncCallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
         kwargs.pop("stream", None)
-        if self._pending(kwargs):
+        if self.requires is not None and self._pending(kwargs):
             await self._achoose()
         req = self._request(messages, stop, kwargs)
-        await self._aready()
+        if self.pull_if_missing or self.preload:
+            await self._aready()
         result = await self._get_provider().achat(req)
         kind = self._learn(result.info, own=not kwargs.get("model"))
         return ChatResult(generations=[ChatGeneration(message=self._finish(conv.to_ai_message(result, kind=kind),
@@ -308,11 +313,12 @@ class ChatPatinox(RequiresMixin, _ProviderMixin, BaseChatModel):
     def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
                 run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
         kwargs.pop("stream", None)
-        if self._pending(kwargs):
+        if self.requires is not None and self._pending(kwargs):
             self._choose()
         req = self._request(messages, stop, kwargs)
         state = _StreamState(self, kwargs)
-        self._ready()
+        if self.pull_if_missing or self.preload:
+            self._ready()
         for chunk in self._get_provider().stream_chat(req):
             yield state.convert(chunk)
 
@@ -320,11 +326,12 @@ class ChatPatinox(RequiresMixin, _ProviderMixin, BaseChatModel):
                        run_manager: AsyncCallbackManagerForLLMRun | None = None,
                        **kwargs: Any) -> AsyncIterator[ChatGenerationChunk]:
         kwargs.pop("stream", None)
-        if self._pending(kwargs):
+        if self.requires is not None and self._pending(kwargs):
             await self._achoose()
         req = self._request(messages, stop, kwargs)
         state = _StreamState(self, kwargs)
-        await self._aready()
+        if self.pull_if_missing or self.preload:
+            await self._aready()
         async for chunk in self._get_provider().astream_chat(req):
             yield state.convert(chunk)
 

@@ -38,6 +38,7 @@ from patinox_core import types as core
 from patinox_core.arguments import construct
 from patinox_core.config import LocalSettings
 from patinox_core.errors import LocalProviderError
+from patinox_core.private_state import private
 from patinox_core.provisioning.once import Readiness
 
 from . import _convert as cv
@@ -134,7 +135,7 @@ class Patinox(RequiresField, PinnedServer, StructuredOutputLLM):
     @property
     def local_provider(self) -> LocalProvider:
         """The ``LocalProvider`` (created on first use; creating it does no network I/O)."""
-        rt = self._rt
+        rt = private(self, "_rt")
         return rt.local if rt.local is not None else rt.provider(self._build)
 
     def _build(self, settings: LocalSettings | None) -> LocalProvider:
@@ -174,8 +175,8 @@ class Patinox(RequiresField, PinnedServer, StructuredOutputLLM):
     def _after(self, request: core.ChatRequest, info: ModelInfo | None) -> None:
         """Resolve lazily: the first reply to a request for this LLM's own model (not a per-call
         ``model=``) carries the catalogue entry that answered; ``metadata`` reads it from then on."""
-        if info is not None and request.model == self.model and self.model not in self._rt.info:
-            self._rt.info[self.model] = info
+        if info is not None and request.model == self.model and self.model not in (rt := private(self, "_rt")).info:
+            rt.info[self.model] = info
 
     @property
     def metadata(self) -> LLMMetadata:
@@ -194,7 +195,7 @@ class Patinox(RequiresField, PinnedServer, StructuredOutputLLM):
         when the resolved entry or a field ``metadata`` reads changes."""
         if type(self).metadata is not Patinox.metadata:  # a subclass computes its own
             return super().to_payload()
-        rt = self._rt
+        rt = private(self, "_rt")
         info = rt.info.get(self.model)
         fields = (self.model, self.context_window, self.num_ctx, self.max_tokens, self.is_function_calling_model,
                   self.is_chat_model)
@@ -211,7 +212,8 @@ class Patinox(RequiresField, PinnedServer, StructuredOutputLLM):
     # -- chat: one implementation, sync and async differ only in the provider call -------
     def _chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
         request = self._request(messages, kwargs)
-        self._ready()
+        if self.pull_if_missing or self.preload:
+            self._ready()
         result = self.local_provider.chat(request)
         self._after(request, result.info)
         return cv.from_core_result(result)
@@ -219,7 +221,8 @@ class Patinox(RequiresField, PinnedServer, StructuredOutputLLM):
     async def _achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
         await choice.aown_model(self, kwargs)
         request = self._request(messages, kwargs)
-        await self._aready()
+        if self.pull_if_missing or self.preload:
+            await self._aready()
         result = await self.local_provider.achat(request)
         self._after(request, result.info)
         return cv.from_core_result(result)
@@ -278,14 +281,16 @@ class Patinox(RequiresField, PinnedServer, StructuredOutputLLM):
 
     def _complete(self, prompt: str, kwargs: dict[str, Any]) -> CompletionResponse:
         request = self._completion_request(prompt, kwargs, self._raw_prompt())
-        self._ready()
+        if self.pull_if_missing or self.preload:
+            self._ready()
         result = self.local_provider.chat(request)
         self._after(request, result.info)
         return chat_response_to_completion_response(cv.from_core_result(result))
 
     async def _acomplete(self, prompt: str, kwargs: dict[str, Any]) -> CompletionResponse:
         request = self._completion_request(prompt, kwargs, await self._araw_prompt())
-        await self._aready()
+        if self.pull_if_missing or self.preload:
+            await self._aready()
         result = await self.local_provider.achat(request)
         self._after(request, result.info)
         return chat_response_to_completion_response(cv.from_core_result(result))
@@ -293,7 +298,8 @@ class Patinox(RequiresField, PinnedServer, StructuredOutputLLM):
     def _stream_requested(self, request: core.ChatRequest) -> ChatResponseGen:
         def gen() -> ChatResponseGen:
             acc = cv.StreamAccumulator()
-            self._ready()
+            if self.pull_if_missing or self.preload:
+                self._ready()
             for chunk in self.local_provider.stream_chat(request):
                 self._after(request, chunk.info)
                 yield acc.feed(chunk)
@@ -303,7 +309,8 @@ class Patinox(RequiresField, PinnedServer, StructuredOutputLLM):
     def _astream_requested(self, request: core.ChatRequest) -> ChatResponseAsyncGen:
         async def gen() -> ChatResponseAsyncGen:
             acc = cv.StreamAccumulator()
-            await self._aready()
+            if self.pull_if_missing or self.preload:
+                await self._aready()
             async for chunk in self.local_provider.astream_chat(request):
                 self._after(request, chunk.info)
                 yield acc.feed(chunk)

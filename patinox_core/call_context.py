@@ -28,7 +28,8 @@ class CallContext:
     retries: int = 0
     deadline_s: float = 900.0  # the whole exchange (per stream line after the headers)
     max_body: int = 128 << 20  # bytes of a complete reply (decoded)
-    _json_headers: dict[str, str] | None = field(default=None, repr=False, compare=False)
+    #: the request headers with a JSON body: the server's (auth) plus the content type
+    json_headers: dict[str, str] = field(init=False, repr=False, compare=False)
 
     @property
     def fields(self) -> dict[str, Any]:
@@ -48,12 +49,8 @@ class CallContext:
     def deadline(self) -> Deadline:
         return Deadline(self.deadline_s)
 
-    @property
-    def json_headers(self) -> dict[str, str]:
-        """The request headers with a JSON body: the server's (auth) plus the content type (made once)."""
-        if self._json_headers is None:
-            self._json_headers = {**self.headers, "Content-Type": "application/json"}
-        return self._json_headers
+    def __post_init__(self) -> None:
+        self.json_headers = {**self.headers, "Content-Type": "application/json"}
 
 
 __all__ = ["DEFAULT_UNREACHABLE_HINT", "CallContext"]

@@ -115,7 +115,8 @@ class SyncDriver:
         except StopIteration as stop:
             return stop.value  # type: ignore[no-any-return]
         finally:
-            steps.close()
+            if steps.open is not None:
+                steps.close()
             plan.close()
 
     def iterate(self, plan: Operation[Any]) -> Iterator[Any]:

@@ -100,8 +100,10 @@ def tool_calls_from_wire(raw: Any, start: int = 0, *, truncated: bool = False
     >>> ok, bad[0].id, bad[0].arguments
     ([], 'c1', '{ "city":')
     """
+    if not raw:  # most replies: no calls
+        return [], []
     parsed = []
-    for offset, item in enumerate(optional_list(raw or None, "tool_calls")):
+    for offset, item in enumerate(optional_list(raw, "tool_calls")):
         tc = as_mapping(item, "a tool call")
         fn = as_mapping(tc.get("function") or tc, "a tool call's function")
         parsed.append(parse_tool_call(fn.get("arguments"), str(fn.get("name") or ""), start + offset,

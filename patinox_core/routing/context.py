@@ -121,13 +121,13 @@ def guard(info: ModelInfo, request: ChatRequest, settings: LocalSettings, stackl
 
 def truncation_warning(info: ModelInfo, request: ChatRequest, usage: Usage | None, settings: LocalSettings,
                        stacklevel: int = 2) -> None:
-    """After a reply from a server that truncates silently (Ollama): warn when it probably dropped the
-    start of the prompt."""
+    """After a reply from a server that truncates silently (Ollama; the caller checks the kind): warn
+    when it probably dropped the start of the prompt."""
     if (usage is None or usage.input_tokens is None or settings.context_guard == "off"  # the cheap tests first
-            or request.shift is False or not spec_for_kind(info.kind).truncates_prompt):
+            or request.shift is False):
         return
     estimate = estimate_prompt_tokens(request)
-    if not truncation_suspected(estimate, context_limit(info, request), usage.input_tokens,
+    if estimate < 256 or not truncation_suspected(estimate, context_limit(info, request), usage.input_tokens,
                                 usage.cached_input_tokens):
         return
     message = (f"{info.name} on {info.service} evaluated only {usage.input_tokens} prompt tokens of "

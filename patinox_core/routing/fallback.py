@@ -135,9 +135,8 @@ class _Run:
         return request if request.model == candidate.model else request.renamed(candidate.model)
 
     def _granted(self, lane: Lane) -> _Run:
-        if len(self.candidates) == 1:
-            self._tokens = (None, BUSY_RETRIES.set(0))
-            return self
+        """Several candidates: the one the scheduler granted, and a refused connection is not retried
+        while another is usable."""
         self.candidate = next(c for c in self.candidates if (c.service, c.model) == (lane.service, lane.model))
         self.provider = self.candidate.provider
         later = [c.service for c in self.candidates
@@ -147,15 +146,23 @@ class _Run:
 
     def __enter__(self) -> _Run:
         try:
-            return self._granted(self.scheduler.acquire(self.ticket))
+            lane = self.scheduler.acquire(self.ticket)
         except Expired:
             raise self.busy_error() from None
+        if len(self.candidates) > 1:
+            return self._granted(lane)
+        self._tokens = (None, BUSY_RETRIES.set(0))
+        return self
 
     async def __aenter__(self) -> _Run:
         try:
-            return self._granted(await self.scheduler.aacquire(self.ticket))
+            lane = await self.scheduler.aacquire(self.ticket)
         except Expired:
             raise self.busy_error() from None
+        if len(self.candidates) > 1:
+            return self._granted(lane)
+        self._tokens = (None, BUSY_RETRIES.set(0))
+        return self
 
     def keep(self) -> _Lease:
         """The slot stays taken after the block (a stream holds it until it ends)."""
@@ -236,18 +243,15 @@ class FallbackProvider:
     def __repr__(self) -> str:
         return f"FallbackProvider({[c.service for c in self.candidates]})"
 
-    def _run(self, candidates: Sequence[Candidate] | None = None) -> _Run:
-        return _Run(self, candidates)
-
     def chat(self, request: ChatRequest) -> ChatResult:
-        run = self._run()
+        run = _Run(self)
         for attempt in run:
             with attempt:
                 return attempt.provider.chat(attempt.request(request))
         raise run.exhausted()
 
     async def achat(self, request: ChatRequest) -> ChatResult:
-        run = self._run()
+        run = _Run(self)
         for attempt in run:
             async with attempt:
                 return await attempt.provider.achat(attempt.request(request))
@@ -255,7 +259,7 @@ class FallbackProvider:
 
     def stream_chat(self, request: ChatRequest) -> Iterator[ChatChunk]:
         """Chunks of the first candidate that yields one; later failures reach the caller."""
-        run = self._run()
+        run = _Run(self)
         for attempt in run:
             with attempt:
                 chunks = iter(attempt.provider.stream_chat(attempt.request(request)))
@@ -274,7 +278,7 @@ class FallbackProvider:
         raise run.exhausted()
 
     async def astream_chat(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
-        run = self._run()
+        run = _Run(self)
         for attempt in run:
             async with attempt:
                 chunks = aiter(attempt.provider.astream_chat(attempt.request(request)))
@@ -313,7 +317,7 @@ class FallbackProvider:
         return batches, workers, {k: v for k, v in opts.items() if v is not None}
 
     def _batch(self, group: Sequence[Candidate], sent: dict[str, Any], batch: Batch) -> EmbeddingResult:
-        run = self._run(group)
+        run = _Run(self, group)
         for attempt in run:
             with attempt:
                 return self._seen(attempt, attempt.provider.embed(batch, attempt.candidate.model, batch_size=len(batch),
@@ -321,7 +325,7 @@ class FallbackProvider:
         raise run.exhausted()
 
     async def _abatch(self, group: Sequence[Candidate], sent: dict[str, Any], batch: Batch) -> EmbeddingResult:
-        run = self._run(group)
+        run = _Run(self, group)
         for attempt in run:
             async with attempt:
                 return self._seen(attempt, await attempt.provider.aembed(

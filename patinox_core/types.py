@@ -168,7 +168,10 @@ class ChatRequest:
 
     @property
     def has_images(self) -> bool:
-        return any(m.images for m in self.messages)
+        for m in self.messages:  # a loop, not any(genexpr): asked twice per request
+            if m.images:
+                return True
+        return False
 
 
 @dataclass(slots=True)

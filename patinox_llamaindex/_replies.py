@@ -144,7 +144,7 @@ def from_core_result(result: core.ChatResult) -> ChatResponse:
         ),
         raw=raw,
         additional_kwargs=extra,
-        logprobs=to_logprobs(result.logprobs),
+        logprobs=to_logprobs(result.logprobs) if result.logprobs is not None else None,
     )
 
 

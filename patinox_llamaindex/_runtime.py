@@ -133,9 +133,10 @@ def _named(adapter: Any) -> str | None:
 def own_model(adapter: Any, kwargs: dict[str, Any] | None = None, *, embeddings: bool = False) -> str | None:
     """The adapter's model: its name, else the ``requires=`` choice (made now when still pending
     and no per-call ``model=`` is given), else None (the router's default)."""
-    if choice_pending(adapter, kwargs):
+    if adapter.requires is not None and choice_pending(adapter, kwargs):
         choose(adapter, embeddings)
-    return _named(adapter) or chosen_name(adapter)
+    # = _named(adapter), written out: this runs on every call
+    return getattr(adapter, "model", None) or getattr(adapter, "model_name", None) or chosen_name(adapter)
 
 
 async def chosen_first(adapter: Any, kwargs: dict[str, Any], stream: Callable[[], AsyncIterator[T]],

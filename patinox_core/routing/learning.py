@@ -39,11 +39,6 @@ class Learning(WrapperProvider):
         if self.truncates and usage is not None and usage.input_tokens is not None:
             truncation_warning(info, request, usage, self.settings, stacklevel=5)
 
-    def reply(self, result: ChatResult, request: ChatRequest) -> ChatResult:
-        self.learn(result.usage, result.metrics, request)
-        result.info, result.flavor = self.info, self.flavor
-        return result
-
     def last(self, chunk: ChatChunk, request: ChatRequest) -> ChatChunk:
         """The final chunk: it carries usage and metrics."""
         self.learn(chunk.usage, chunk.metrics, request)
@@ -51,10 +46,16 @@ class Learning(WrapperProvider):
         return chunk
 
     def chat(self, request: ChatRequest) -> ChatResult:
-        return self.reply(self.wrapped.chat(request), request)
+        result = self.wrapped.chat(request)
+        self.learn(result.usage, result.metrics, request)
+        result.info, result.flavor = self.info, self.flavor
+        return result
 
     async def achat(self, request: ChatRequest) -> ChatResult:
-        return self.reply(await self.wrapped.achat(request), request)
+        result = await self.wrapped.achat(request)
+        self.learn(result.usage, result.metrics, request)
+        result.info, result.flavor = self.info, self.flavor
+        return result
 
     def stream_chat(self, request: ChatRequest) -> Iterator[ChatChunk]:
         chunks = iter(self.wrapped.stream_chat(request))

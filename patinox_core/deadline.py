@@ -47,17 +47,10 @@ class Deadline:
         return time.monotonic() >= self.at
 
 
-_local = threading.local()
-
-
-def current() -> Deadline | None:
-    """The deadline bounding this thread's socket operations, if any."""
-    return getattr(_local, "deadline", None)
-
-
-def set_current(deadline: Deadline | None) -> None:
-    """Make ``deadline`` bound this thread's socket operations (``None``: unbounded)."""
-    _local.deadline = deadline
+#: ``thread_state.deadline``: the deadline bounding this thread's socket operations (absent or
+#: ``None``: unbounded). Set by ``bound``, and by the sync driver around each read of a stream.
+thread_state = threading.local()
+_local = thread_state
 
 
 class bound:
@@ -122,4 +115,4 @@ class abound:
             raise DeadlineExceeded(f"the total deadline of {self._deadline.total:g}s passed") from exc
 
 
-__all__ = ["Deadline", "DeadlineExceeded", "abound", "bound", "bounded_timeout", "current"]
+__all__ = ["Deadline", "DeadlineExceeded", "abound", "bound", "bounded_timeout", "thread_state"]

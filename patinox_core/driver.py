@@ -18,7 +18,7 @@ from typing import Any, Protocol, TypeVar
 
 import httpx
 
-from .deadline import abound, bound, current, set_current
+from .deadline import abound, bound, thread_state
 from .exchange import RECEIVE, Fetch, Open, Operation, ReadRest, Receive, Reply, Request, Sleep
 from .limits import BodyCollector
 from .provisioning.events import ProgressEvent
@@ -68,13 +68,13 @@ class _SyncSteps:
         return Reply(resp.status_code, resp.headers, b"")
 
     def receive(self, step: Receive) -> bytes | None:
-        # ``with bound(self.deadline)``, written out: this runs once per chunk of every stream
-        previous = current()
-        set_current(self.deadline)
+        # ``with bound(self.deadline)``, written out (``SyncDriver.iterate`` inlines it once more)
+        previous = getattr(thread_state, "deadline", None)
+        thread_state.deadline = self.deadline
         try:
             return next(self.chunks, None)
         finally:
-            set_current(previous)
+            thread_state.deadline = previous
 
     def read_rest(self, step: ReadRest) -> bytes:
         assert self.open is not None, "ReadRest without an open reply"
@@ -132,7 +132,20 @@ class SyncDriver:
                 if type(step) is list:  # one read's chunks, then the next read (``exchange.stream``)
                     yield from step
                     step = RECEIVE
-                step = _sync_advance(plan, steps, step)
+                if step is not RECEIVE:
+                    step = _sync_advance(plan, steps, step)
+                    continue
+                # the next read of the stream: ``_sync_advance`` of ``steps.receive``, written out (per chunk)
+                previous = getattr(thread_state, "deadline", None)
+                thread_state.deadline = steps.deadline
+                error: Exception | None = None
+                try:
+                    data = next(steps.chunks, None)
+                except Exception as exc:  # the plan maps what it knows; anything else comes back out
+                    error = exc
+                finally:
+                    thread_state.deadline = previous
+                step = plan.send(data) if error is None else plan.throw(error)
         except StopIteration:
             return
         finally:

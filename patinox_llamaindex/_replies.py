@@ -107,7 +107,8 @@ def assistant_blocks(content: str, thinking: str | None, calls: Sequence[core.To
     for i, call in enumerate(calls):
         call_id = call.id or stable_tool_id(call.name, call.arguments, i)
         blocks.append(ToolCallBlock(tool_call_id=call_id, tool_name=call.name, tool_kwargs=dict(call.arguments)))
-    blocks += [ToolCallBlock(tool_call_id=bad.id, tool_name=bad.name, tool_kwargs=bad.arguments) for bad in invalid]
+    if invalid:
+        blocks += [ToolCallBlock(tool_call_id=bad.id, tool_name=bad.name, tool_kwargs=bad.arguments) for bad in invalid]
     return blocks
 
 
@@ -165,13 +166,15 @@ class StreamAccumulator:
 
     def feed(self, chunk: core.ChatChunk) -> ChatResponse:
         self._content += chunk.content
-        self._thinking += chunk.thinking
+        if chunk.thinking:
+            self._thinking += chunk.thinking
         for call in chunk.tool_calls:
             key = call.id or stable_tool_id(call.name, call.arguments, len(self._calls))
             if key not in self._seen:
                 self._seen.add(key)
                 self._calls.append(core.ToolCall(id=key, name=call.name, arguments=dict(call.arguments)))
-        self._invalid += chunk.invalid_tool_calls
+        if chunk.invalid_tool_calls:
+            self._invalid += chunk.invalid_tool_calls
         blocks = assistant_blocks(self._content, self._thinking or None, self._calls, self._invalid)
         extra: dict[str, Any] = {"thinking_delta": chunk.thinking or None}
         if self._invalid:

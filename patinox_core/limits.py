@@ -112,6 +112,8 @@ class LineSplitter:
         lines = head.splitlines()
         if len(head) > self.limit and any(len(line) > self.limit for line in lines):  # short: no line can be
             raise too_large("a line of the stream", self.limit)
+        if len(lines) == 1:  # most reads of a token stream: one line
+            return [lines[0].decode("utf-8", "replace")]
         return [line.decode("utf-8", "replace") for line in lines]
 
     def close(self) -> str:

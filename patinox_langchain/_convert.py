@@ -420,7 +420,7 @@ def to_ai_chunk(chunk: core.ChatChunk, *, kind: str | None, tool_index: int = 0,
     content is already a list of v1 blocks with collision-free indices.
     """
     if (v1 is None and not chunk.thinking and not chunk.tool_calls and not chunk.invalid_tool_calls
-            and chunk.logprobs is None and not chunk.is_final):  # most chunks: text and nothing else
+            and chunk.logprobs is None and chunk.finish_reason is None):  # most chunks: text and nothing else
         return AIMessageChunk(content=chunk.content)
     extra: dict[str, Any] = {"reasoning_content": chunk.thinking} if chunk.thinking else {}
     calls = [

@@ -180,7 +180,7 @@ class StreamAccumulator:
         if self._invalid:
             extra["invalid_tool_calls"] = invalid_calls_dict(self._invalid)
         raw: dict[str, Any] | None = None
-        if chunk.is_final:
+        if chunk.finish_reason is not None:  # = is_final
             facts = {"model": chunk.model, "service": chunk.service, "finish_reason": chunk.finish_reason}
             extra.update(response_kwargs(usage=chunk.usage, metrics=chunk.metrics, **facts, facts=facts_of(chunk)))
             raw = _raw(None, chunk.usage, **facts)

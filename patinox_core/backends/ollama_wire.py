@@ -34,6 +34,7 @@ from ..errors import (
     RecoveryStrategy,
     ServerError,
 )
+from ..json_codec import loads
 from ..kinds import ProviderKind, spec_for_kind
 from ..safe_text import server_text
 from ..types import ChatChunk, ChatRequest, ChatResult, FinishReason, InvalidToolCall, Message, Metrics, ToolCall, Usage
@@ -291,16 +292,25 @@ class OllamaChatStream:
         return taken
 
     def feed(self, line: str) -> list[ChatChunk]:
-        data = decode(line, "a stream line")  # says what came (an HTML page from a proxy?)
+        try:  # per line: the validators below run only when a field has an unexpected type
+            data = loads(line)
+        except ValueError:
+            data = decode(line, "a stream line")  # raises, saying what came (an HTML page from a proxy?)
         if not isinstance(data, dict):
             raise MalformedReply(f"stream line is not a JSON object: {line[:80]!r}")
         if data.get("error"):
             raise ErrorPayload(data)
         if self._done:
             return []
-        msg = optional_mapping(data.get("message") or None, "a stream line's message")
-        raw_content = optional_text(msg.get("content"), "message.content")
-        field_thinking = optional_text(msg.get("thinking"), "message.thinking")
+        msg = data.get("message") or None
+        if type(msg) is not dict:
+            msg = optional_mapping(msg, "a stream line's message")
+        raw_content = msg.get("content")
+        if type(raw_content) is not str:
+            raw_content = optional_text(raw_content, "message.content")
+        field_thinking = msg.get("thinking")
+        if type(field_thinking) is not str:
+            field_thinking = optional_text(field_thinking, "message.thinking")
         held, held_thinking = self._split.decide() if field_thinking else ("", "")  # the server splits
         content, thinking = self._split.feed(raw_content)
         content, thinking = held + content, field_thinking + held_thinking + thinking
@@ -320,9 +330,11 @@ class OllamaChatStream:
             self._logprobs = self._take_logprobs(data)  # kept for the chunk that carries their text
             return []
         self._emitted = True
+        model = data.get("model")
+        logprobs = None if self._logprobs is None and data.get("logprobs") is None else self._take_logprobs(data)
         return [ChatChunk(content=content, thinking=thinking, tool_calls=calls, invalid_tool_calls=invalid,
-                          model=text_or_none(data.get("model")) or self.model, service=self.service,
-                          logprobs=self._take_logprobs(data))]
+                          model=model if type(model) is str and model else self.model, service=self.service,
+                          logprobs=logprobs)]
 
     def _final(self, data: dict[str, Any], content: str, thinking: str, calls: list[ToolCall],
                invalid: list[InvalidToolCall]) -> ChatChunk:

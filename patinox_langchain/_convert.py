@@ -419,9 +419,6 @@ def to_ai_chunk(chunk: core.ChatChunk, *, kind: str | None, tool_index: int = 0,
     chunk only, which is marked ``chunk_position="last"``. With ``v1`` (a ``BlockCounter``), the
     content is already a list of v1 blocks with collision-free indices.
     """
-    if (v1 is None and not chunk.thinking and not chunk.tool_calls and not chunk.invalid_tool_calls
-            and chunk.logprobs is None and chunk.finish_reason is None):  # most chunks: text and nothing else
-        return AIMessageChunk(content=chunk.content)
     extra: dict[str, Any] = {"reasoning_content": chunk.thinking} if chunk.thinking else {}
     calls = [
         tool_call_chunk(name=c.name, args=json.dumps(c.arguments, ensure_ascii=False), id=c.id, index=tool_index + i)

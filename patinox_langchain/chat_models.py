@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LangSmithParams, LanguageModelInput
 from langchain_core.language_models.model_profile import ModelProfile
-from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.output_parsers import JsonOutputKeyToolsParser, JsonOutputParser, PydanticOutputParser
 from langchain_core.output_parsers.openai_tools import PydanticToolsParser
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
@@ -481,6 +481,9 @@ class _StreamState:
         self.blocks = conv.BlockCounter() if model.output_version == "v1" else None
 
     def convert(self, chunk: core.ChatChunk) -> ChatGenerationChunk:
+        if (chunk.finish_reason is None and self.blocks is None and not chunk.thinking and not chunk.tool_calls
+                and not chunk.invalid_tool_calls and chunk.logprobs is None):  # most chunks: text and nothing else
+            return ChatGenerationChunk(message=AIMessageChunk(content=chunk.content))
         if self.parallel is False and chunk.tool_calls:
             chunk.tool_calls = chunk.tool_calls[: max(0, 1 - self.tool_index)]
         kind = self.model._learn(chunk.info, self.own) if chunk.finish_reason is not None else None  # = is_final

@@ -301,7 +301,8 @@ class Patinox(RequiresField, PinnedServer, StructuredOutputLLM):
             if self.pull_if_missing or self.preload:
                 self._ready()
             for chunk in self.local_provider.stream_chat(request):
-                self._after(request, chunk.info)
+                if chunk.info is not None:  # the last chunk carries the entry that answered
+                    self._after(request, chunk.info)
                 yield acc.feed(chunk)
 
         return gen()
@@ -312,7 +313,8 @@ class Patinox(RequiresField, PinnedServer, StructuredOutputLLM):
             if self.pull_if_missing or self.preload:
                 await self._aready()
             async for chunk in self.local_provider.astream_chat(request):
-                self._after(request, chunk.info)
+                if chunk.info is not None:  # the last chunk carries the entry that answered
+                    self._after(request, chunk.info)
                 yield acc.feed(chunk)
 
         return gen()

@@ -23,6 +23,12 @@ class ServerProvider:
     def __init__(self, backend: Backend, catalogue: Catalogue) -> None:
         self.backend = backend
         self.catalogue = catalogue
+        # the chat calls are the backend's own: no pass-through frame per request (the methods
+        # below say the same, for readers and type checkers)
+        self.chat = backend.chat  # type: ignore[method-assign]
+        self.achat = backend.achat  # type: ignore[method-assign]
+        self.stream_chat = backend.stream_chat  # type: ignore[method-assign]
+        self.astream_chat = backend.astream_chat  # type: ignore[method-assign]
 
     def __repr__(self) -> str:
         return f"ServerProvider({self.backend!r})"

@@ -235,11 +235,17 @@ def _load_reply(model: str | None, service: str | None) -> ModelLoadedReply:
 def from_wire(data: Mapping[str, Any], *, model: str | None = None, service: str | None = None,
               forced: ForcedTool | None = None) -> ChatResult:
     """A non-stream ``/api/chat`` reply. Time to first token is the server's load + prompt time."""
-    msg = as_mapping(field(data, "message", "the chat reply"), "the chat reply's message")
-    content, thinking = split_think(optional_text(msg.get("content"), "message.content"))
-    thinking = optional_text(msg.get("thinking"), "message.thinking") + thinking
+    # the validators run only for a field of an unexpected type (this runs on every reply)
+    msg = data.get("message") if type(data) is dict else None
+    if type(msg) is not dict:
+        msg = as_mapping(field(data, "message", "the chat reply"), "the chat reply's message")
+    text = msg.get("content")
+    content, thinking = split_think(text if type(text) is str else optional_text(text, "message.content"))
+    if (said := msg.get("thinking")) is not None:
+        thinking = optional_text(said, "message.thinking") + thinking
     done_reason = data.get("done_reason")
-    calls, invalid = tool_calls_from_wire(msg.get("tool_calls"), truncated=done_reason == "length")
+    calls, invalid = (tool_calls_from_wire(msg.get("tool_calls"), truncated=done_reason == "length")
+                      if msg.get("tool_calls") else ([], []))
     if done_reason == "load" and not (content or thinking or calls or invalid):
         raise _load_reply(model, service)
     if forced is not None and not (calls or invalid):
@@ -251,10 +257,10 @@ def from_wire(data: Mapping[str, Any], *, model: str | None = None, service: str
         finish_reason=_finish(done_reason, bool(calls)),
         usage=usage_from_wire(data),
         metrics=metrics_from_wire(data, sum(server_ttft) if server_ttft else None),
-        model=text_or_none(data.get("model")) or model,
+        model=name if type(name := data.get("model")) is str and name else model,  # = text_or_none(...) or model
         service=service,
         raw=dict(data),
-        logprobs=logprobs_from_wire(data.get("logprobs")),
+        logprobs=logprobs_from_wire(data["logprobs"]) if data.get("logprobs") is not None else None,
     )
 
 

@@ -105,7 +105,8 @@ class _Run:
         self.scheduler = provider.scheduler
         if len(self.candidates) == 1:  # nothing to rank: whether it is usable does not matter
             c = self.candidates[0]
-            choices = [Choice(c.service, c.model, max(1, c.capacity), True, c.loaded)]
+            choices = (provider.solo_choices if candidates is None else
+                       [Choice(c.service, c.model, max(1, c.capacity), True, c.loaded)])
         else:
             now = time.monotonic()
             choices = [Choice(c.service, c.model, max(1, c.capacity), self.health.usable(c.service, now), c.loaded)
@@ -239,6 +240,9 @@ class FallbackProvider:
         self.scheduler = scheduler if scheduler is not None else Scheduler()
         self.timeout_s = health.settings.total_timeout if timeout_s is None else timeout_s
         self.session = session
+        # a one-candidate call's scheduler choice, made once (a ticket never changes its choices)
+        c = self.candidates[0] if len(self.candidates) == 1 else None
+        self.solo_choices = [Choice(c.service, c.model, max(1, c.capacity), True, c.loaded)] if c else []
 
     def __repr__(self) -> str:
         return f"FallbackProvider({[c.service for c in self.candidates]})"

@@ -23,7 +23,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import NamedTuple
 
 log = logging.getLogger("patinox_core.routing")
@@ -91,7 +91,7 @@ class Ticket:
     choices: list[Choice]
     deadline: float
     prefer: Key | None = None
-    excluded: set[Key] = field(default_factory=set)
+    excluded: frozenset[Key] = frozenset()  # replaced, never changed in place (most tickets exclude nothing)
     lane: Lane | None = None
     queued: bool = False
     since: float = 0.0  # when the slot was granted
@@ -232,7 +232,8 @@ class Scheduler:
     def ticket(self, choices: Sequence[Choice], timeout_s: float, prefer: Key | None = None) -> Ticket:
         """A request's ticket over ``choices`` (in plan order), ending ``timeout_s`` from now."""
         usable = choices[0].usable if len(choices) == 1 else all(c.usable for c in choices)
-        return Ticket(next(self._seq), list(choices), self.clock() + timeout_s, prefer, usable=usable)
+        return Ticket(next(self._seq), choices if isinstance(choices, list) else list(choices),
+                      self.clock() + timeout_s, prefer, usable=usable)
 
     def has_choices(self, ticket: Ticket) -> bool:
         """Is any choice of ``ticket`` not excluded yet?"""
@@ -376,7 +377,7 @@ class Scheduler:
         """The server failed this request: give the slot back, never offer it to this ticket again."""
         with self._lock:
             if ticket.lane is not None:
-                ticket.excluded.add((ticket.lane.service, ticket.lane.model))
+                ticket.excluded = ticket.excluded | {(ticket.lane.service, ticket.lane.model)}
                 log.debug("%s on %s failed: the request moves on", ticket.lane.model, ticket.lane.service)
             woken = self._free(ticket)
         for other in woken:

@@ -100,7 +100,7 @@ class _Run:
     such errors are swallowed (``failed``; the loop goes on)."""
 
     def __init__(self, provider: FallbackProvider, candidates: Sequence[Candidate] | None = None) -> None:
-        self.candidates = list(provider.candidates if candidates is None else candidates)
+        self.candidates = provider.candidates if candidates is None else list(candidates)  # read, never changed
         self.health = provider.health
         self.scheduler = provider.scheduler
         if len(self.candidates) == 1:  # nothing to rank: whether it is usable does not matter
@@ -123,10 +123,14 @@ class _Run:
         self._tokens: tuple[Token[int | None] | None, Token[int | None]] | None = None
 
     def __iter__(self) -> Iterator[_Run]:
-        ticket = self.ticket
-        while len(ticket.excluded) < len(ticket.choices):  # a choice not excluded yet
-            self.failed = self.kept = False
-            yield self
+        return self
+
+    def __next__(self) -> _Run:
+        """The next attempt while a choice is not excluded yet (the run itself, reset)."""
+        if len(self.ticket.excluded) >= len(self.ticket.choices):
+            raise StopIteration
+        self.failed = self.kept = False
+        return self
 
     def request(self, request: ChatRequest) -> ChatRequest:
         """``request`` as sent to this attempt's candidate (``for_candidate``)."""

@@ -50,7 +50,6 @@ class Deadline:
 #: ``thread_state.deadline``: the deadline bounding this thread's socket operations (absent or
 #: ``None``: unbounded). Set by ``bound``, and by the sync driver around each read of a stream.
 thread_state = threading.local()
-_local = thread_state
 
 
 class bound:
@@ -62,17 +61,17 @@ class bound:
         self._deadline = deadline
 
     def __enter__(self) -> None:
-        self._previous = getattr(_local, "deadline", None)
-        _local.deadline = self._deadline
+        self._previous = getattr(thread_state, "deadline", None)
+        thread_state.deadline = self._deadline
 
     def __exit__(self, *exc: object) -> None:
-        _local.deadline = self._previous
+        thread_state.deadline = self._previous
 
 
 def bounded_timeout(timeout: float | None) -> float | None:
     """``timeout`` shortened to what is left of this thread's deadline; ``None`` when none is set.
     Raises ``TimeoutError`` when the deadline already passed (callers map it to their own timeout)."""
-    deadline = getattr(_local, "deadline", None)
+    deadline = getattr(thread_state, "deadline", None)
     if deadline is None:
         return timeout
     left = deadline.at - time.monotonic()

@@ -337,15 +337,13 @@ class ChatPatinox(RequiresMixin, _ProviderMixin, BaseChatModel):
 
     # -- pull_if_missing / preload (patinox_core.provisioning.once) ---------------------------
     def _ready(self) -> None:
-        if self.pull_if_missing or self.preload:
-            self._readiness.ready(self._get_provider(), self.model or self._chosen_name(), pull=self.pull_if_missing,
-                                  load=self.preload, keep_alive=self.keep_alive, context=self.num_ctx)
+        self._readiness.ready(self._get_provider(), self.model or self._chosen_name(), pull=self.pull_if_missing,
+                              load=self.preload, keep_alive=self.keep_alive, context=self.num_ctx)
 
     async def _aready(self) -> None:
-        if self.pull_if_missing or self.preload:
-            await self._readiness.aready(self._get_provider(), self.model or self._chosen_name(),
-                                         pull=self.pull_if_missing, load=self.preload, keep_alive=self.keep_alive,
-                                         context=self.num_ctx)
+        await self._readiness.aready(self._get_provider(), self.model or self._chosen_name(),
+                                     pull=self.pull_if_missing, load=self.preload, keep_alive=self.keep_alive,
+                                     context=self.num_ctx)
 
     # -- catalogue --------------------------------------------------------------------------
     def resolve(self) -> ModelInfo:

@@ -162,15 +162,14 @@ class Patinox(RequiresField, PinnedServer, StructuredOutputLLM):
         return info
 
     def _ready(self) -> None:
-        """``pull_if_missing`` / ``preload``: ``ensure_model`` once, before the first request."""
-        if self.pull_if_missing or self.preload:
-            self._readiness.ready(self.local_provider, choice.own_model(self), pull=self.pull_if_missing,
-                                  load=self.preload, keep_alive=self.keep_alive, context=self.num_ctx)
+        """``pull_if_missing`` / ``preload``: ``ensure_model`` once, before the first request (callers check
+        that one of them is set: the check stays off the per-call path)."""
+        self._readiness.ready(self.local_provider, choice.own_model(self), pull=self.pull_if_missing,
+                              load=self.preload, keep_alive=self.keep_alive, context=self.num_ctx)
 
     async def _aready(self) -> None:
-        if self.pull_if_missing or self.preload:
-            await self._readiness.aready(self.local_provider, await choice.aown_model(self), pull=self.pull_if_missing,
-                                         load=self.preload, keep_alive=self.keep_alive, context=self.num_ctx)
+        await self._readiness.aready(self.local_provider, await choice.aown_model(self), pull=self.pull_if_missing,
+                                     load=self.preload, keep_alive=self.keep_alive, context=self.num_ctx)
 
     def _after(self, request: core.ChatRequest, info: ModelInfo | None) -> None:
         """Resolve lazily: the first reply to a request for this LLM's own model (not a per-call

@@ -149,7 +149,6 @@ class OllamaBackend(DrivenBackend):
         self.load_state: LoadState | None = None  # the catalogue's, set by the provider
         self.legacy_embeddings = False  # set once /api/embed answered 404 page not found
         self._shows: dict[str, ServerFacts] = {}  # /api/show facts by digest
-        self._chat_contexts: dict[tuple[object, ...], CallContext] = {}  # (model, kind, timeout, retries)
 
     def __repr__(self) -> str:
         return f"OllamaBackend({redact(self.base_url)!r})"
@@ -177,16 +176,8 @@ class OllamaBackend(DrivenBackend):
         return self._ctx(model, self.timeout_kind(model), read, retries)
 
     def _chat_ctx(self, request: ChatRequest) -> CallContext:
-        kind = self.timeout_kind(request.model)
-        if request.headers:
-            return self._ctx(request.model, kind, request.timeout, request.max_retries, request.headers)
-        key = (request.model, kind, request.timeout, request.max_retries)
-        ctx = self._chat_contexts.get(key)  # the transport keeps contexts too: this skips two hops per request
-        if ctx is None:
-            if len(self._chat_contexts) >= 256:
-                self._chat_contexts.clear()
-            ctx = self._chat_contexts[key] = self._ctx(*key)
-        return ctx
+        return self._ctx(request.model, self.timeout_kind(request.model), request.timeout, request.max_retries,
+                         request.headers)
 
     def _url(self, path: str) -> str:
         return self.base_url + path

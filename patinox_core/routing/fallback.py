@@ -72,6 +72,11 @@ class Candidate(NamedTuple):
     headers: dict[str, str] | None = None  # sent with a chat request there (a gateway's affinity header)
 
 
+def _solo_choice(c: Candidate) -> Choice:
+    """The scheduler's choice of a call with one candidate (nothing to rank: usable or not, it is tried)."""
+    return Choice(c.service, c.model, max(1, c.capacity), True, c.loaded)
+
+
 class _Lease:
     """A stream's slot, given back when the stream ends (``ok`` only when it ran to its end)."""
 
@@ -104,9 +109,7 @@ class _Run:
         self.health = provider.health
         self.scheduler = provider.scheduler
         if len(self.candidates) == 1:  # nothing to rank: whether it is usable does not matter
-            c = self.candidates[0]
-            choices = (provider.solo_choices if candidates is None else
-                       [Choice(c.service, c.model, max(1, c.capacity), True, c.loaded)])
+            choices = provider.solo_choices if candidates is None else [_solo_choice(self.candidates[0])]
         else:
             now = time.monotonic()
             choices = [Choice(c.service, c.model, max(1, c.capacity), self.health.usable(c.service, now), c.loaded)
@@ -245,8 +248,7 @@ class FallbackProvider:
         self.timeout_s = health.settings.total_timeout if timeout_s is None else timeout_s
         self.session = session
         # a one-candidate call's scheduler choice, made once (a ticket never changes its choices)
-        c = self.candidates[0] if len(self.candidates) == 1 else None
-        self.solo_choices = [Choice(c.service, c.model, max(1, c.capacity), True, c.loaded)] if c else []
+        self.solo_choices = [_solo_choice(self.candidates[0])] if len(self.candidates) == 1 else []
 
     def __repr__(self) -> str:
         return f"FallbackProvider({[c.service for c in self.candidates]})"

@@ -87,6 +87,8 @@ TARGETS = [
     Target("OpenTelemetry on: `LocalProvider.chat` ≤ 1.05× off", "invoke", R.PROVIDER_OTEL, "<=", 1.05, R.PROVIDER),
     Target("OpenTelemetry on: patinox's share ≤ 1.05× off + the SDK's share", "invoke", R.PROVIDER_OTEL, "<=", 1.05,
            R.PROVIDER_SDK),
+    Target("OpenTelemetry on, no SDK: patinox's own cost ≤ 1.05× off", "invoke", R.PROVIDER_OTEL_API, "<=", 1.05,
+           R.PROVIDER),
     Target("`LocalProvider.stream_chat` ≤ 1.2× raw NDJSON loop per chunk", "stream", R.PROVIDER, "<=", 1.2),
     Target("`ChatPatinox.stream` ≤ 1.2× LangChain floor per chunk", "stream", R.CHAT_PATINOX, "<=", 1.2, R.LC_FLOOR),
     Target("`Patinox.stream_chat` ≤ 1.2× LlamaIndex floor per chunk", "stream", R.LI_PATINOX, "<=", 1.2, R.LI_FLOOR),

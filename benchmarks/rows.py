@@ -34,6 +34,7 @@ PROVIDER_HTTPX = "patinox LocalProvider over httpx's async pool (no aiohttp)"
 PROVIDER_NO_HOOK = "patinox LocalProvider without the instrumentation hook"
 PROVIDER_OTEL = "patinox LocalProvider, OpenTelemetry on"
 PROVIDER_SDK = "patinox LocalProvider + the SDK's own share (a bare span, three records)"
+PROVIDER_OTEL_API = "patinox LocalProvider, OpenTelemetry on, no SDK (the API's no-op providers)"
 
 
 # -- constructors (shared by the three sections) --------------------------------------------
@@ -49,10 +50,17 @@ def patinox_provider(base: str, *, aiohttp: bool = True) -> Any:
     return LocalProvider(settings, transport=Transport(settings, async_transport_factory=lambda: None))
 
 
-def otel_telemetry() -> Any:
+def otel_telemetry(*, sdk: bool = True) -> Any:
     """What ``patinox_core.instrument()`` sets up, over the OpenTelemetry SDK: spans through a
     processor to an exporter that drops them, metrics aggregated in memory (the SDK's own cost
-    included, the export's not)."""
+    included, the export's not). ``sdk=False``: the API's no-op providers (patinox's own cost)."""
+    if not sdk:
+        from opentelemetry.metrics import NoOpMeterProvider
+        from opentelemetry.trace import NoOpTracerProvider
+
+        from patinox_core.telemetry.recorder import Telemetry as NoSdk
+
+        return NoSdk(capture_content=False, tracer_provider=NoOpTracerProvider(), meter_provider=NoOpMeterProvider())
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import InMemoryMetricReader
     from opentelemetry.sdk.trace import TracerProvider
@@ -209,10 +217,10 @@ def invoke_cases(base: str) -> tuple[Case, list[Case]]:
         p, req = patinox_provider(base), patinox_request()
         return lambda: p._unobserved.chat(req)
 
-    def otel_on() -> Callable[[], Any]:  # on only inside the op: the other rows stay uninstrumented
+    def otel_on(sdk: bool = True) -> Callable[[], Any]:  # on only inside the op: the other rows stay uninstrumented
         from patinox_core import instrumentation
 
-        p, req, telemetry = patinox_provider(base), patinox_request(), otel_telemetry()
+        p, req, telemetry = patinox_provider(base), patinox_request(), otel_telemetry(sdk=sdk)
 
         def op() -> Any:
             instrumentation.active = telemetry
@@ -251,6 +259,7 @@ def invoke_cases(base: str) -> tuple[Case, list[Case]]:
         Case(PROVIDER_NO_HOOK, no_hook, note="`chat` past the `instrument()` check (its cost when off)"),
         Case(PROVIDER_OTEL, otel_on, note="`chat`: a span and three histograms, SDK, export dropped"),
         Case(PROVIDER_SDK, sdk_share, note="`chat` + the same span and records made by hand"),
+        Case(PROVIDER_OTEL_API, lambda: otel_on(sdk=False), note="`chat`: patinox's own instrumentation work"),
         Case(CHAT_PATINOX, lambda: _lc_invoke(chat_patinox, base), note="`invoke`"),
         Case(LI_PATINOX, lambda: _li_chat(li_patinox, base), note="`chat`"),
         Case(OLLAMA_PY, ollama_py, note="`chat`"),

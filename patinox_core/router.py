@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import instrumentation as _otel
 from .backends.base import Backend
@@ -30,7 +30,7 @@ from .discovery import Service, ServiceDiscovery
 from .errors import LocalProviderError
 from .facts import ServerFacts
 from .kinds import backend_for
-from .provider import WrapperProvider
+from .provider import Provider, WrapperProvider
 from .provisioning.events import ProgressCallback, ProgressEvent
 from .provisioning.operations import Lifecycle
 from .requirements import Requirements, as_requirements
@@ -44,6 +44,9 @@ from .routing.health import Health
 from .routing.load import Scheduler
 from .transport import Transport
 from .types import ChatChunk, ChatRequest, ChatResult, EmbeddingResult
+
+if TYPE_CHECKING:
+    from .telemetry.recorder import Telemetry
 
 
 def make_backend(service: Service, transport: Transport, settings: LocalSettings) -> Backend:
@@ -108,8 +111,16 @@ class LocalProvider:
         self._candidates = Candidates(self.settings, self.fleet, self.catalogue, self._health, self.scheduler,
                                       self.affinity, wrap_server)
         self._unobserved = _Unobserved(self)
+        self._spans: tuple[Telemetry, Provider] | None = None  # the instrumentation set-up and its wrapper
         _otel.from_environment()
         self.lifecycle = Lifecycle(self.fleet, self._transport, self.get_model, self.aget_model)
+
+    def _observed(self, telemetry: Telemetry) -> Provider:
+        """This provider's calls with a span each (``OperationSpans``), made once per ``instrument()``."""
+        spans = self._spans
+        if spans is None or spans[0] is not telemetry:
+            spans = self._spans = (telemetry, telemetry.operations(self._unobserved))
+        return spans[1]
 
     @property
     def wrap_server(self) -> ServerWrapper | None:
@@ -163,7 +174,7 @@ class LocalProvider:
     # -- the public calls: each one operation (a span and its metrics when instrumented) ---------
     def chat(self, request: ChatRequest) -> ChatResult:
         if _otel.active is not None:
-            return _otel.active.operations(self._unobserved).chat(request)
+            return self._observed(_otel.active).chat(request)
         return self._candidates.chat(self.fleet.view(request.model), request).chat(request)  # = _chat
 
     def _chat(self, request: ChatRequest) -> ChatResult:
@@ -171,7 +182,7 @@ class LocalProvider:
 
     async def achat(self, request: ChatRequest) -> ChatResult:
         if _otel.active is not None:
-            return await _otel.active.operations(self._unobserved).achat(request)
+            return await self._observed(_otel.active).achat(request)
         return await self._achat(request)
 
     async def _achat(self, request: ChatRequest) -> ChatResult:
@@ -180,7 +191,7 @@ class LocalProvider:
     def stream_chat(self, request: ChatRequest) -> Iterator[ChatChunk]:
         """Stream from the first server that yields a chunk; later failures reach the caller."""
         if _otel.active is not None:
-            return _otel.active.operations(self._unobserved).stream_chat(request)
+            return self._observed(_otel.active).stream_chat(request)
         return self._stream_chat(request)
 
     def _stream_chat(self, request: ChatRequest) -> Iterator[ChatChunk]:
@@ -188,7 +199,7 @@ class LocalProvider:
 
     def astream_chat(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
         if _otel.active is not None:
-            return _otel.active.operations(self._unobserved).astream_chat(request)
+            return self._observed(_otel.active).astream_chat(request)
         return self._astream_chat(request)
 
     async def _astream_chat(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
@@ -210,7 +221,7 @@ class LocalProvider:
         opts: dict[str, Any] = {"batch_size": batch_size, "max_concurrency": max_concurrency, "dimensions": dimensions,
                 "truncate": truncate, "keep_alive": keep_alive, "progress": progress}
         if _otel.active is not None:
-            return _otel.active.operations(self._unobserved).embed(texts, model, **opts)
+            return self._observed(_otel.active).embed(texts, model, **opts)
         return self._embed(texts, model, **opts)
 
     def _embed(self, texts: Sequence[str] | str, model: str | None, **opts: Any) -> EmbeddingResult:
@@ -224,7 +235,7 @@ class LocalProvider:
         opts: dict[str, Any] = {"batch_size": batch_size, "max_concurrency": max_concurrency, "dimensions": dimensions,
                 "truncate": truncate, "keep_alive": keep_alive, "progress": progress}
         if _otel.active is not None:
-            return await _otel.active.operations(self._unobserved).aembed(texts, model, **opts)
+            return await self._observed(_otel.active).aembed(texts, model, **opts)
         return await self._aembed(texts, model, **opts)
 
     async def _aembed(self, texts: Sequence[str] | str, model: str | None, **opts: Any) -> EmbeddingResult:

@@ -45,7 +45,8 @@ class _Server(NamedTuple):
     slots: int
     build: tuple[object, ...]
     header: str | None  # the header the server gets a conversation's key in (a gateway's), if any
-    chains: dict[bool, Candidate]  # by "reasoning guarded": the candidate over this server, built once
+    # by (reasoning guarded, instrumentation set-up or None): the candidate over this server, built once
+    chains: dict[tuple[bool, object], Candidate]
 
 
 def _build(info: ModelInfo) -> tuple[object, ...]:
@@ -65,9 +66,9 @@ class Candidates:
         # (model, need, *extra) -> (the view and health generation it was planned on, when its first
         # cooldown ends, the copies in try order)
         self._plans: dict[tuple[str | None, ...], tuple[View, int, float, list[ModelInfo]]] = {}
-        # (id of a plan's copies, reasoning guarded) -> (those copies, their FallbackProvider, whether
-        # no request to them needs an affinity key: one copy, no affinity header)
-        self._fallbacks: dict[tuple[int, bool], tuple[Sequence[ModelInfo], FallbackProvider, bool]] = {}
+        # (id of a plan's copies, reasoning guarded, instrumentation set-up or None) -> (those copies,
+        # their FallbackProvider, whether no request to them needs an affinity key: one copy, no header)
+        self._fallbacks: dict[tuple[int, bool, object], tuple[Sequence[ModelInfo], FallbackProvider, bool]] = {}
 
     def plan(self, view: View, model: str | None, need: str, extra: Sequence[str] = (), *,
              check: bool = True) -> list[ModelInfo]:
@@ -94,14 +95,14 @@ class Candidates:
     def fallback(self, copies: Sequence[ModelInfo], request: ChatRequest | None = None) -> FallbackProvider:
         """The candidates of one request (the context guard runs here, once, on the first). The
         conversation's key is computed only where it is used: to choose among several copies, or
-        for a server that gets it in a header. Without a wrapper, instrumentation or an affinity
-        key, the ``FallbackProvider`` of a plan is built once and reused."""
+        for a server that gets it in a header. Without a wrapper or an affinity key, the
+        ``FallbackProvider`` of a plan is built once (per instrumentation set-up) and reused."""
         if request is not None:
             guard(copies[0], request, self.settings, stacklevel=4)
         guarded = request is not None and needs_guard(request)
-        plain = self.wrap_server is None and _otel.active is None
+        plain = self.wrap_server is None
         if plain:  # a plan's fallback, when this request needs no affinity key either
-            hit = self._fallbacks.get((id(copies), guarded))
+            hit = self._fallbacks.get((id(copies), guarded, _otel.active))
             if hit is not None and hit[0] is copies and (request is None or hit[2]):
                 return hit[1]
         parts = [self._part(info) for info in copies]
@@ -114,7 +115,7 @@ class Candidates:
                 if len(self._fallbacks) >= SERVER_CACHE_SIZE:
                     self._fallbacks.clear()
                 keyless = len(parts) == 1 and not parts[0].header  # no request of this plan needs a key
-                self._fallbacks[(id(copies), guarded)] = (copies, fallback, keyless)
+                self._fallbacks[(id(copies), guarded, _otel.active)] = (copies, fallback, keyless)
             return fallback
         value = header_value(key)
         candidates = [c._replace(headers={name: value}) if name else c
@@ -129,25 +130,34 @@ class Candidates:
         return part
 
     def _candidate(self, part: _Server, guarded: bool) -> Candidate:
-        """``part``'s server as a candidate: reasoning guard (when the request needs it) and learning,
-        built once per entry; ``wrap_server`` and instrumentation, per request."""
-        chain = part.chains.get(guarded)
-        if chain is None:
+        """``part``'s server as a candidate: reasoning guard (when the request needs it), learning and
+        instrumentation's attempt events, built once per entry (and instrumentation set-up);
+        ``wrap_server``, per request, under the attempt events."""
+        tel = _otel.active
+        chain = part.chains.get((guarded, tel)) if self.wrap_server is None else None
+        if chain is not None:
+            return chain
+        plain = part.chains.get((guarded, None))
+        if plain is None:
             info, server = part.info, part.server
             inner: Provider = server
             if guarded:
                 inner = ReasoningGuard(server, info, getattr(server.backend, "quirks", None) or Quirks())
-            chain = part.chains[guarded] = Candidate(info.service, info.name,
-                                                     Learning(inner, self.catalogue, self.settings, info, part.flavor),
-                                                     part.slots, info.loaded, part.build)
-        if self.wrap_server is None and _otel.active is None:
-            return chain
-        wrapped = chain.provider
+            plain = part.chains[(guarded, None)] = Candidate(
+                info.service, info.name, Learning(inner, self.catalogue, self.settings, info, part.flavor),
+                part.slots, info.loaded, part.build)
+        wrapped = plain.provider
         if self.wrap_server is not None:
             wrapped = self.wrap_server(wrapped)
-        if _otel.active is not None:  # each attempt an event on the operation's span
-            wrapped = _otel.active.attempt(wrapped, part.info, part.flavor)
-        return chain._replace(provider=wrapped)
+        if tel is not None:  # each failed attempt an event on the operation's span
+            wrapped = tel.attempt(wrapped, part.info, part.flavor)
+        chain = plain._replace(provider=wrapped)
+        if self.wrap_server is None:
+            if len(part.chains) >= 8:  # instrumentation set up again and again: keep the plain chains only
+                for stale in [k for k in part.chains if k[1] is not None]:
+                    del part.chains[stale]
+            part.chains[(guarded, tel)] = chain
+        return chain
 
     def _server(self, info: ModelInfo) -> _Server:
         """What a request needs of ``info``'s server, kept while the entry and its backend stay the

@@ -7,6 +7,7 @@ What it costs is mostly the OpenTelemetry SDK's, which locks, cleans and hashes 
 dict it gets; so an operation gives it two dicts (the request's at the start, everything learned
 at the end) and the metric label sets cached per server and model (``labels``). The span is never
 made the current one (nothing patinox runs under it makes spans), and the happy path adds no event.
+A span the sampler dropped gets no attributes or events, only the metrics are recorded.
 """
 
 from __future__ import annotations
@@ -63,14 +64,15 @@ class Operation:
     Used as a context manager, it is ``CURRENT`` for the block, and an error leaving the block fails it.
     """
 
-    __slots__ = ("_token", "ended", "failures", "first_chunk_at", "model", "name", "server", "span", "start",
-                 "stream", "tel", "where")
+    __slots__ = ("_token", "ended", "failures", "first_chunk_at", "model", "name", "recording", "server", "span",
+                 "start", "stream", "tel", "where")
 
     def __init__(self, tel: Instruments, values: attrs.Attributes, model: str | None, *, stream: bool) -> None:
         self.tel, self.stream, self.model = tel, stream, model
         self.name: str = values["gen_ai.operation.name"]
         self.span = tel.tracer.start_span(f"{self.name} {model}" if model else self.name, kind=SpanKind.CLIENT,
                                           attributes=values)
+        self.recording: bool = self.span.is_recording()  # a span the sampler dropped: the metrics only
         self.start = _perf_counter()
         self.first_chunk_at: float | None = None
         self.failures = 0  # failed attempts (events)
@@ -101,10 +103,11 @@ class Operation:
         answers, the span names this server (the last one tried)."""
         self.failures += 1
         self.server = self.tel.servers.get(info, flavor)
-        event = dict(self.server.attributes)
-        event.update({"error.type": type(err).__name__, "patinox.attempt": self.failures,
-                      "patinox.error.message": str(err)[:500]})
-        self.span.add_event("patinox.fallback.attempt", event)
+        if self.recording:
+            event = dict(self.server.attributes)
+            event.update({"error.type": type(err).__name__, "patinox.attempt": self.failures,
+                          "patinox.error.message": str(err)[:500]})
+            self.span.add_event("patinox.fallback.attempt", event)
 
     def chunk(self) -> None:
         """A streamed chunk arrived (the first one sets the time to first chunk)."""
@@ -115,10 +118,10 @@ class Operation:
     def succeeded(self, result: ChatResult) -> None:
         if self.ended:
             return
-        values = attrs.result_attributes(result)
+        values = attrs.result_attributes(result) if self.recording else {}
         if result.info is not None or result.flavor is not None:
             self.where = (result.info, result.flavor, result.service)
-        if self.tel.capture_content:
+        if self.tel.capture_content and self.recording:
             values["gen_ai.output.messages"] = attrs.output_json(result.message, result.finish_reason)
         self._end(values, result.model or None, result.usage)
 
@@ -165,15 +168,16 @@ class Operation:
         now = _perf_counter()
         self.ended = True
         server = self._resolve()
-        values.update(server.attributes)
-        if error_type is not None:
-            values["error.type"] = error_type
-        if self.failures:
-            values["patinox.attempts"] = self.failures + (self.where is not None)
         first = self.first_chunk_at
-        if first is not None:
-            values["gen_ai.response.time_to_first_chunk"] = first - self.start
-        self.span.set_attributes(values)
+        if self.recording:
+            values.update(server.attributes)
+            if error_type is not None:
+                values["error.type"] = error_type
+            if self.failures:
+                values["patinox.attempts"] = self.failures + (self.where is not None)
+            if first is not None:
+                values["gen_ai.response.time_to_first_chunk"] = first - self.start
+            self.span.set_attributes(values)
         self.span.end()
         tel = self.tel
         duration, inputs, outputs = server.labels(self.name, self.model, response_model, error_type)

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry import metrics, trace
 
 from .labels import Servers
-from .operation import CURRENT
 from .wrappers import AttemptEvents, OperationSpans
 
 if TYPE_CHECKING:
@@ -48,11 +47,9 @@ class Telemetry:
         return OperationSpans(provider, self)
 
     def attempt(self, server: Provider, info: ModelInfo | None, flavor: str | None) -> Provider:
-        """One candidate server of the operation being recorded here: its failures become events."""
-        op = CURRENT.get()
-        if op is None:
-            return server
-        return AttemptEvents(server, op, info, flavor)
+        """``server`` as a candidate of any operation: its failures become events on the span of the
+        operation it runs under (built once per server, not per request)."""
+        return AttemptEvents(server, info, flavor)
 
 
 __all__ = ["Telemetry"]

@@ -2,9 +2,9 @@
 
 - ``OperationSpans`` wraps the provider the caller uses (``LocalProvider``): one ``Operation`` (a
   span, then the metrics) per chat, stream or embedding call.
-- ``AttemptEvents`` wraps each server a request tries (``LocalProvider``'s per-request candidates,
-  where ``wrap_server`` applies too): a failed attempt becomes an event on the operation's span with
-  the server and the error; the attempt that answers names the server on the span.
+- ``AttemptEvents`` wraps each server a request may try (built once per server, like the rest of a
+  candidate's chain): a failed attempt becomes an event on the span of the operation running in this
+  context (``CURRENT``, read when the attempt ends), and the attempt that answers names the server on it.
 """
 
 from __future__ import annotations
@@ -173,16 +173,21 @@ class OperationSpans(WrapperProvider):
 
 
 class AttemptEvents(WrapperProvider):
-    """One server's attempt within an operation: its failure is an event, its answer names the server."""
+    """One server's attempts within operations: a failure is an event on the current operation's span,
+    an answer names the server on it (outside an operation, both are no-ops)."""
 
-    def __init__(self, wrapped: Provider, op: Operation, info: ModelInfo | None, flavor: str | None) -> None:
-        self.wrapped, self.op, self.info, self.flavor = wrapped, op, info, flavor
+    def __init__(self, wrapped: Provider, info: ModelInfo | None, flavor: str | None) -> None:
+        self.wrapped, self.info, self.flavor = wrapped, info, flavor
 
     def _failed(self, err: LocalProviderError) -> None:
-        self.op.attempt_failed(self.info, self.flavor, err)
+        op = CURRENT.get()
+        if op is not None:
+            op.attempt_failed(self.info, self.flavor, err)
 
     def _answered(self) -> None:
-        self.op.answered_by(self.info, self.flavor)
+        op = CURRENT.get()
+        if op is not None:
+            op.answered_by(self.info, self.flavor)
 
     def chat(self, request: ChatRequest) -> ChatResult:
         try:

@@ -11,7 +11,7 @@ import sys
 import textwrap
 import warnings
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from opentelemetry.sdk.metrics import MeterProvider
@@ -248,6 +248,48 @@ async def test_a_fallback_attempt_is_an_event_with_the_server_and_the_error(otel
         assert event.name == "patinox.fallback.attempt"
         assert (e["server.address"], e["server.port"], e["error.type"]) == ("a.test", 8081, "ServiceUnavailableError")
         assert e["patinox.attempt"] == 1 and e["patinox.error.message"]
+
+
+async def test_attempt_events_reach_the_span_of_the_call_they_belong_to() -> None:
+    """A candidate's attempt events are built once per server and find their operation when the
+    attempt ends: concurrent calls, a provider used before ``instrument()`` and a second
+    ``instrument()`` each record on the right spans, and nothing outside an operation."""
+    _, p = _two_servers()
+    cast(ScriptedBackend, p.fleet.backends["http://b.test:8082"]).add(*["from b"] * 7)
+    assert p.chat(_ask(text="before")).message.content == "from b"  # uninstrumented: its plan is cached
+    first, second = Telemetry(), Telemetry()
+    try:
+        instrument(tracer_provider=first.tracer_provider, meter_provider=first.meter_provider)
+        replies = await asyncio.gather(*(p.achat(_ask(text=f"n{i}")) for i in range(6)))
+        assert {r.message.content for r in replies} == {"from b"}
+        instrument(tracer_provider=second.tracer_provider, meter_provider=second.meter_provider)
+        p.chat(_ask(text="after"))
+    finally:
+        uninstrument()
+    p.chat(_ask(text="off again"))
+    assert len(first.spans()) == 6 and len(second.spans()) == 1
+    for span in [*first.spans(), *second.spans()]:
+        [event] = span.events  # exactly its own failed attempt, none of the other calls'
+        assert dict(event.attributes or {})["server.address"] == "a.test"
+        assert dict(span.attributes or {})["server.address"] == "b.test"
+
+
+def test_a_span_the_sampler_drops_still_records_the_metrics() -> None:
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
+    t = Telemetry()
+    t.tracer_provider = TracerProvider(sampler=ALWAYS_OFF)
+    t.tracer_provider.add_span_processor(SimpleSpanProcessor(t.spans_out))
+    _, p = _two_servers()
+    instrument(tracer_provider=t.tracer_provider, meter_provider=t.meter_provider)
+    try:
+        assert p.chat(_ask(text="sampled out")).message.content == "from b"  # a fallback, unseen by the span
+    finally:
+        uninstrument()
+    assert t.spans() == []
+    [duration] = t.points("gen_ai.client.operation.duration")
+    assert duration.count == 1 and duration.attributes["server.address"] == "b.test"
+    assert {p.attributes["gen_ai.token.type"] for p in t.points("gen_ai.client.token.usage")} == {"input", "output"}
 
 
 def test_a_server_error_marks_the_span_and_the_duration(otel: Telemetry, ollama: FakeOllamaServer) -> None:

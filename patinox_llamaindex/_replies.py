@@ -166,6 +166,10 @@ class StreamAccumulator:
 
     def feed(self, chunk: core.ChatChunk) -> ChatResponse:
         self._content += chunk.content
+        if not (chunk.thinking or chunk.tool_calls or chunk.invalid_tool_calls or self._thinking or self._calls
+                or self._invalid or chunk.finish_reason is not None):  # the common chunk: text so far, no more
+            return ChatResponse(message=ChatMessage(role=MessageRole.ASSISTANT, blocks=[TextBlock(text=self._content)]),
+                                delta=chunk.content, additional_kwargs={"thinking_delta": None})
         if chunk.thinking:
             self._thinking += chunk.thinking
         for call in chunk.tool_calls:

@@ -315,7 +315,9 @@ class OllamaChatStream:
         if type(raw_content) is not str:
             raw_content = optional_text(raw_content, "message.content")
         field_thinking = msg.get("thinking")
-        if type(field_thinking) is not str:
+        if field_thinking is None:  # most lines: no thinking field
+            field_thinking = ""
+        elif type(field_thinking) is not str:
             field_thinking = optional_text(field_thinking, "message.thinking")
         held, held_thinking = self._split.decide() if field_thinking else ("", "")  # the server splits
         content, thinking = self._split.feed(raw_content)

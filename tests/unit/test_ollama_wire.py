@@ -478,3 +478,11 @@ def test_empty_lists() -> None:
     assert facts_from_tags({"models": []}) == [] and facts_from_ps({"models": []}) == {}
     with pytest.raises(MalformedReply, match="has no 'models'"):
         facts_from_tags({"error": "Unexpected endpoint"})
+
+
+@pytest.mark.parametrize(("field", "value"), [("thinking", 3), ("thinking", ["x"]), ("content", {"a": 1})])
+def test_a_stream_line_with_a_field_of_the_wrong_type_is_malformed(field: str, value: object) -> None:
+    line = json.dumps({"model": "m", "message": {"role": "assistant", "content": "", field: value}, "done": False})
+    with pytest.raises(MalformedReply, match=f"message.{field} is"):
+        OllamaChatStream("m").feed(line)
+    assert OllamaChatStream("m").feed(json.dumps({"message": {"content": "hi", "thinking": None}}))[0].content == "hi"

@@ -6,7 +6,8 @@ OpenTelemetry on/off comparison can be made on a busy machine, where wall-clock 
 
 Rows (from ``rows.invoke_cases``): ``off`` is ``LocalProvider.chat`` uninstrumented, ``on`` with
 OpenTelemetry on (``rows.otel_telemetry``: the SDK, export dropped), ``sdk`` uninstrumented plus
-the same span and three histogram records made by hand (the SDK's own share). Each run makes
+the same span and three histogram records made by hand (the SDK's own share), ``api`` on over the
+OpenTelemetry API's no-op providers (no SDK: patinox's own instrumentation work). Each run makes
 ``WARMUP`` calls, then ``--calls``; the fake server runs in a child process that callgrind does
 not follow. Instructions per call = (total at 340 calls - total at 40) / 300: start-up, imports
 and warm-up cancel out. Repeated runs agree within about 1 % (the server's timing still moves
@@ -25,9 +26,9 @@ from pathlib import Path
 
 from .child import ROOT
 from .harness import ServerProcess
-from .rows import PROVIDER, PROVIDER_OTEL, PROVIDER_SDK, invoke_cases
+from .rows import PROVIDER, PROVIDER_OTEL, PROVIDER_OTEL_API, PROVIDER_SDK, invoke_cases
 
-ROWS = {"off": PROVIDER, "on": PROVIDER_OTEL, "sdk": PROVIDER_SDK}
+ROWS = {"off": PROVIDER, "on": PROVIDER_OTEL, "sdk": PROVIDER_SDK, "api": PROVIDER_OTEL_API}
 WARMUP = 20
 CALLS = (40, 340)
 _COLLECTED = re.compile(r"Collected\s*:\s*(\d+)")

@@ -141,7 +141,8 @@ def _wire_message(m: Message, images: Mapping[str, str], tool_names: dict[str, s
     if m.thinking and m.role == "assistant":
         wire["thinking"] = m.thinking
     if m.tool_calls:
-        wire["tool_calls"] = [{"id": c.id, "function": {"index": i, "name": c.name, "arguments": c.arguments}}
+        wire["tool_calls"] = [{**({"id": c.id} if c.id else {}),  # servers before 0.12.10 gave none
+                               "function": {"index": i, "name": c.name, "arguments": c.arguments}}
                               for i, c in enumerate(m.tool_calls)]
         tool_names.update((c.id, c.name) for c in m.tool_calls)
     if m.role == "tool":

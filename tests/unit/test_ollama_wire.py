@@ -167,6 +167,13 @@ def test_tool_history_round_trip() -> None:
                     "tool_call_id": "call_h5lxl0e8"}
 
 
+def test_a_tool_call_without_an_id_is_sent_without_one() -> None:
+    r = req(messages=[Message("user", "weather?"),
+                      Message("assistant", "", tool_calls=[ToolCall(None, "get_weather", {"city": "Tokyo"})])])
+    [call] = to_wire(r, False)["messages"][1]["tool_calls"]
+    assert call == {"function": {"index": 0, "name": "get_weather", "arguments": {"city": "Tokyo"}}}
+
+
 def test_bare_function_specs_are_wrapped() -> None:
     assert to_wire(req(tools=[WEATHER["function"]]), False)["tools"] == [WEATHER]
 

@@ -5,54 +5,71 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from .capabilities import Capabilities, ModelInfo, QualityTier, SpeedTier
-from .config import LocalSettings, ProviderKind
-from .errors import (
-    AuthenticationError,
-    CapabilityError,
-    ConfigurationError,
-    ContextOverflowError,
-    DiskFullError,
-    EmbeddedServerError,
-    InsufficientMemoryError,
-    InvalidResponseError,
-    LocalProviderError,
-    ModelNotFoundError,
-    ModelNotLoadedError,
-    PullError,
-    RecoveryStrategy,
-    RegistryModelNotFoundError,
-    RequestTimeoutError,
-    ServerBusyError,
-    ServerError,
-    ServiceUnavailableError,
-    SetupImpossibleError,
-)
-from .instrumentation import instrument, uninstrument
-from .provisioning.events import ProgressEvent
-from .requirements import Requirements
-from .types import ChatChunk, ChatRequest, ChatResult, EmbeddingResult, Message, Metrics, ToolCall, Usage
-
 if TYPE_CHECKING:
+    from .capabilities import Capabilities, ModelInfo, QualityTier, SpeedTier
+    from .config import LocalSettings, ProviderKind
     from .discovery import Service, ServiceDiscovery
+    from .errors import (
+        AuthenticationError,
+        CapabilityError,
+        ConfigurationError,
+        ContextOverflowError,
+        DiskFullError,
+        EmbeddedServerError,
+        InsufficientMemoryError,
+        InvalidResponseError,
+        LocalProviderError,
+        ModelNotFoundError,
+        ModelNotLoadedError,
+        PullError,
+        RecoveryStrategy,
+        RegistryModelNotFoundError,
+        RequestTimeoutError,
+        ServerBusyError,
+        ServerError,
+        ServiceUnavailableError,
+        SetupImpossibleError,
+    )
+    from .instrumentation import instrument, uninstrument
     from .provisioning.bar import ProgressBar
+    from .provisioning.events import ProgressEvent
+    from .requirements import Requirements
     from .router import LocalProvider, create_default_provider, ensure_model
+    from .types import ChatChunk, ChatRequest, ChatResult, EmbeddingResult, Message, Metrics, ToolCall, Usage
 
-# Imported on first use, so `import patinox_core` stays cheap (no httpx until a provider is built).
+# Every public name is imported on first use (PEP 562), so `import patinox_core` costs next to nothing
+# and an adapter pays only for the submodules it imports (deferred: the eager imports cost ~20 ms, most
+# of it the kinds registry, LocalSettings and the dataclasses, which a first call needs, not an import).
+_ERRORS = ("AuthenticationError", "CapabilityError", "ConfigurationError", "ContextOverflowError", "DiskFullError",
+           "EmbeddedServerError", "InsufficientMemoryError", "InvalidResponseError", "LocalProviderError",
+           "ModelNotFoundError", "ModelNotLoadedError", "PullError", "RecoveryStrategy",
+           "RegistryModelNotFoundError", "RequestTimeoutError", "ServerBusyError", "ServerError",
+           "ServiceUnavailableError", "SetupImpossibleError")
 _LAZY = {
-    "LocalProvider": "patinox_core.router",
-    "create_default_provider": "patinox_core.router",
-    "ensure_model": "patinox_core.router",
+    **dict.fromkeys(("Capabilities", "ModelInfo", "QualityTier", "SpeedTier"), "patinox_core.capabilities"),
+    **dict.fromkeys(("LocalSettings", "ProviderKind"), "patinox_core.config"),
+    **dict.fromkeys(_ERRORS, "patinox_core.errors"),
+    **dict.fromkeys(("instrument", "uninstrument"), "patinox_core.instrumentation"),
+    "ProgressEvent": "patinox_core.provisioning.events",
+    "Requirements": "patinox_core.requirements",
+    **dict.fromkeys(("ChatChunk", "ChatRequest", "ChatResult", "EmbeddingResult", "Message", "Metrics", "ToolCall",
+                     "Usage"), "patinox_core.types"),
+    **dict.fromkeys(("LocalProvider", "create_default_provider", "ensure_model"), "patinox_core.router"),
     "ProgressBar": "patinox_core.provisioning.bar",
-    "Service": "patinox_core.discovery",
-    "ServiceDiscovery": "patinox_core.discovery",
+    **dict.fromkeys(("Service", "ServiceDiscovery"), "patinox_core.discovery"),
 }
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
+        value = getattr(import_module(_LAZY[name]), name)
+        globals()[name] = value  # once: later lookups skip __getattr__
+        return value
     raise AttributeError(f"module 'patinox_core' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
 
 
 __all__ = [

@@ -14,7 +14,7 @@ from typing import Any
 
 from langchain_core.exceptions import OutputParserException
 from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.runnables import RunnableGenerator
+from langchain_core.runnables import Runnable, RunnableGenerator
 
 import patinox_core.types as core
 from patinox_core.errors import InvalidResponseError, RecoveryStrategy
@@ -25,6 +25,22 @@ class StructuredOutputError(InvalidResponseError, OutputParserException):
     """A reply that cannot be structured output (cut off, or an unreadable forced call)."""
 
     default_recovery = RecoveryStrategy.FIX_CONFIG
+
+
+def schema_parser(schema: Any, is_pydantic: bool, tool_name: str | None = None) -> Runnable[Any, Any]:
+    """``with_structured_output``'s parser: of the forced call to ``tool_name``, else of the reply's JSON."""
+    # deferred: LangChain's output parsers cost ~2 ms at import and only structured output needs them
+    from langchain_core.output_parsers import (
+        JsonOutputKeyToolsParser,
+        JsonOutputParser,
+        PydanticOutputParser,
+        PydanticToolsParser,
+    )
+
+    if tool_name is not None:
+        return (PydanticToolsParser(tools=[schema], first_tool_only=True) if is_pydantic
+                else JsonOutputKeyToolsParser(key_name=tool_name, first_tool_only=True))
+    return PydanticOutputParser(pydantic_object=schema) if is_pydantic else JsonOutputParser()
 
 
 def check_reply(message: Any) -> Any:
@@ -57,4 +73,4 @@ def reply_guard() -> RunnableGenerator:
     return RunnableGenerator(_guard, _aguard, name="patinox_structured_reply_check")
 
 
-__all__ = ["StructuredOutputError", "check_reply", "reply_guard"]
+__all__ = ["StructuredOutputError", "check_reply", "reply_guard", "schema_parser"]

@@ -17,11 +17,8 @@ from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackMana
 from langchain_core.language_models import BaseChatModel, LangSmithParams, LanguageModelInput
 from langchain_core.language_models.model_profile import ModelProfile
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
-from langchain_core.output_parsers import JsonOutputKeyToolsParser, JsonOutputParser, PydanticOutputParser
-from langchain_core.output_parsers.openai_tools import PydanticToolsParser
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable, RunnableMap, RunnablePassthrough
-from langchain_core.tools import BaseTool
 from langchain_core.utils import secret_from_env
 from langchain_core.utils.function_calling import convert_to_json_schema, convert_to_openai_tool
 from langchain_core.utils.pydantic import is_basemodel_subclass
@@ -29,19 +26,20 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, Valid
 
 import patinox_core.types as core
 from patinox_core.arguments import ArgumentError, field_names, from_validation_error, suggest
-from patinox_core.config import LocalSettings, hide_url_credentials, parse_kind
 from patinox_core.errors import ConfigurationError
-from patinox_core.pinning import pinned_settings
 from patinox_core.private_state import private
 from patinox_core.provisioning.once import Readiness
 from patinox_core.request_checks import check_tools
 
 from . import _convert as conv
 from ._requires import RequiresMixin
-from ._structured import reply_guard
+from ._structured import reply_guard, schema_parser
 
 if TYPE_CHECKING:
+    from langchain_core.tools import BaseTool
+
     from patinox_core.capabilities import ModelInfo
+    from patinox_core.config import LocalSettings
     from patinox_core.router import LocalProvider
 
 Reasoning = bool | Literal["low", "medium", "high", "max"] | None
@@ -98,6 +96,7 @@ class _ProviderMixin(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _hide_url_credentials(cls, data: Any) -> Any:
+        from patinox_core.urls import hide_url_credentials  # deferred: urls loads the kinds registry (~8 ms)
         return hide_url_credentials(data)
 
     provider: str | None = None
@@ -112,6 +111,7 @@ class _ProviderMixin(BaseModel):
             raise from_validation_error(exc, type(self).__name__, field_names(type(self))) from None
 
     def _settings(self) -> LocalSettings:
+        from patinox_core.pinning import pinned_settings  # deferred: LocalSettings + kinds cost ~12 ms at import
         return pinned_settings(base_url=self.base_url, provider=self.provider, credentials=self.base_url_credentials,
                                api_key=getattr(self, "api_key", None))
 
@@ -269,6 +269,7 @@ class ChatPatinox(RequiresMixin, _ProviderMixin, BaseChatModel):
         """The answering server's kind (for ``model_provider``) and, for this instance's own model, the
         ``profile``: both from the catalogue entry the reply carries (``ChatResult.info``), no lookup."""
         if info is None:  # a provider that does not say (a bare backend as client)
+            from patinox_core.kinds import parse_kind  # deferred: the kinds registry costs ~7 ms at import
             pinned = parse_kind(self.provider).value if self.provider else None
             return pinned if pinned != "local" else None
         if own:
@@ -426,14 +427,13 @@ class ChatPatinox(RequiresMixin, _ProviderMixin, BaseChatModel):
                 raise ConfigurationError("method='function_calling' needs a schema", hint="pass a schema")
             name = convert_to_openai_tool(schema)["function"]["name"]
             llm = self.bind_tools([schema], tool_choice=name, ls_structured_output_format=ls_format)
-            parser: Runnable = (PydanticToolsParser(tools=[schema], first_tool_only=True) if is_pydantic
-                                else JsonOutputKeyToolsParser(key_name=name, first_tool_only=True))
+            parser = schema_parser(schema, is_pydantic, tool_name=name)
         elif method in ("json_schema", "json_mode"):
             if method == "json_schema" and schema is None:
                 raise ConfigurationError("method='json_schema' needs a schema", hint="pass a schema or use json_mode")
             fmt = "json" if method == "json_mode" else json_schema_of(schema)
             llm = self.bind(format=fmt, ls_structured_output_format=ls_format)
-            parser = PydanticOutputParser(pydantic_object=schema) if is_pydantic else JsonOutputParser()
+            parser = schema_parser(schema, is_pydantic)
         else:
             raise ConfigurationError(f"unknown structured output method {method!r}",
                                      hint="use 'json_schema', 'function_calling' or 'json_mode'")

@@ -11,13 +11,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 
-from patinox_core.config import LocalSettings, ProviderKind, hide_url_credentials, parse_kind
 from patinox_core.errors import ConfigurationError
-from patinox_core.pinning import pinned_settings
+from patinox_core.kinds import ProviderKind, parse_kind
 from patinox_core.requirements import Requirements, as_requirements
+from patinox_core.urls import hide_url_credentials
 
 if TYPE_CHECKING:
     from patinox_core.capabilities import ModelInfo
+    from patinox_core.config import LocalSettings
     from patinox_core.router import LocalProvider
 
 T = TypeVar("T")
@@ -157,6 +158,7 @@ async def aown_model(adapter: Any, kwargs: dict[str, Any] | None = None, *, embe
 def build_local_provider(adapter: Any, settings: LocalSettings | None) -> LocalProvider:
     """The ``LocalProvider`` of an adapter (``Patinox`` or ``PatinoxEmbedding``): ``settings`` if
     given, else settings pinned by its ``base_url``/``provider``/``timeout``/``max_retries``/``api_key``."""
+    from patinox_core.pinning import pinned_settings  # deferred: LocalSettings costs ~4 ms at import
     from patinox_core.router import LocalProvider
 
     return LocalProvider(settings or pinned_settings(

@@ -15,7 +15,6 @@ from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
 from pydantic import Field, PrivateAttr, SecretStr
 
 from patinox_core.arguments import construct
-from patinox_core.config import LocalSettings
 from patinox_core.provisioning.once import Readiness
 
 from . import _runtime as choice
@@ -23,6 +22,7 @@ from ._runtime import PinnedServer, RequiresField, _check_exclusive, _Runtime, b
 
 if TYPE_CHECKING:
     from patinox_core.capabilities import ModelInfo
+    from patinox_core.config import LocalSettings
     from patinox_core.router import LocalProvider
     from patinox_core.types import EmbeddingResult
 

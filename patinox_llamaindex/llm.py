@@ -36,7 +36,6 @@ from pydantic import AliasChoices, Field, PrivateAttr, SecretStr
 
 from patinox_core import types as core
 from patinox_core.arguments import construct
-from patinox_core.config import LocalSettings
 from patinox_core.errors import LocalProviderError
 from patinox_core.private_state import private
 from patinox_core.provisioning.once import Readiness
@@ -50,6 +49,7 @@ if TYPE_CHECKING:
     from llama_index.core.tools.types import BaseTool
 
     from patinox_core.capabilities import ModelInfo
+    from patinox_core.config import LocalSettings
     from patinox_core.router import LocalProvider
 
 dispatcher = get_dispatcher(__name__)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import os
 import socket
 import statistics
 import subprocess
@@ -228,9 +229,14 @@ IMPORT_LC_OLLAMA = next(k for k in IMPORTS if k.startswith("langchain_ollama"))
 _TIMER = "import time\n_t = time.perf_counter()\n{code}\nprint(time.perf_counter() - _t)\n"
 
 
+#: the children may write byte-code caches (a CI environment often sets PYTHONDONTWRITEBYTECODE, and
+#: then every timed import would compile the checkout's modules again, which no user's import does)
+_CHILD_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def _import_once(code: str) -> float:
     proc = subprocess.run([sys.executable, "-c", _TIMER.format(code=code)], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120)
+                          text=True, timeout=120, env=_CHILD_ENV)
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "import failed")
     return float(proc.stdout.strip().splitlines()[-1])

@@ -47,6 +47,8 @@ log = logging.getLogger("patinox.discovery")
 #: ``default_url`` (Ollama 127.0.0.1:11434, LM Studio 127.0.0.1:1234).
 DEFAULT_TARGETS: tuple[tuple[str, ProviderKind], ...] = default_targets()
 _LOOPBACK = {"localhost", "127.0.0.1", "::1", "[::1]"}
+#: the OpenAI-compatible model list: fingerprinting reads it, and its reply is the listing's (``probed``)
+MODELS_LIST = "/v1/models"
 
 
 @dataclass(slots=True)
@@ -58,11 +60,12 @@ class Service:
     balances: patinox never asks it for an engine's admin endpoints (``/props``, ``/slots``,
     ``/get_server_info``, ``/version``, ``/info``) and reads only its own model metadata.
 
-    ``probed``: the decoded replies to its kind's fact endpoints (``KindSpec.facts_probes`` and
-    ``models_probes``, by path) that fingerprinting already fetched in this round; the model listing
-    uses them instead of asking again. Only the round that fetched them carries them (a service kept
-    from an earlier round has none), and they are never shown: ``repr`` and ``to_dict`` leave them
-    out (SGLang's ``/get_server_info`` holds the server's arguments, keys included)."""
+    ``probed``: the decoded replies to ``/v1/models`` and its kind's fact endpoints
+    (``KindSpec.facts_probes`` and ``models_probes``, by path) that fingerprinting already fetched in
+    this round; the model listing uses them instead of asking again. Only the round that fetched
+    them carries them (a service kept from an earlier round has none), and they are never shown:
+    ``repr`` and ``to_dict`` leave them out (SGLang's ``/get_server_info`` holds the server's
+    arguments, keys included)."""
 
     kind: ProviderKind
     base_url: str
@@ -151,10 +154,11 @@ def _busy(service: Service, timeout: Any, flavor: str | None) -> Service:
 
 
 def _kept(spec: KindSpec, replies: dict[str, ProbeReply | LocalProviderError]) -> dict[str, Any]:
-    """The replies to ``spec``'s fact endpoints already received, decoded: those that answered 200
-    with JSON that is not an error (any other is asked again by the listing, which reads its error)."""
-    probes = (*spec.facts_probes, *spec.models_probes)
-    return {path: data for path, _ in probes if path in replies and (data := _ok_json(replies[path])) is not None}
+    """The replies to ``/v1/models`` and ``spec``'s fact endpoints already received, decoded: those
+    that answered 200 with JSON that is not an error (any other is asked again by the listing,
+    which reads its error)."""
+    paths = (MODELS_LIST, *(path for path, _ in (*spec.facts_probes, *spec.models_probes)))
+    return {path: data for path in paths if path in replies and (data := _ok_json(replies[path])) is not None}
 
 
 def _identified(found: Service, spec: KindSpec, kind: ProviderKind, flavor: str | None,
@@ -201,7 +205,7 @@ def fingerprint(base_url: str, hint: ProviderKind | None = None, configured: boo
     native = root_match(root.status, root.text, root.headers)
     if native is not None:
         return (yield from _identified(found, native, hint or native.family, native.flavor, replies))
-    models = replies["/v1/models"] = yield "/v1/models"
+    models = replies[MODELS_LIST] = yield MODELS_LIST
     if _silent(models):
         return _busy(found, models, known_flavor)
     data = _ok_json(models)

@@ -59,7 +59,7 @@ from .driven import DrivenBackend
 from .empty_stream import diagnosis_request, explain_empty_stream
 from .forced_tools import ForcedTool, add_instruction, forced_tool
 from .llama_router import load as router_load
-from .malformed import as_list, as_mapping, count_or_none, field, optional_mapping
+from .malformed import MalformedReply, as_list, as_mapping, count_or_none, field, optional_mapping
 
 FLAVORS = openai_flavors()
 PERMISSIVE_SCHEMA: dict[str, Any] = {"type": "object"}
@@ -363,7 +363,14 @@ class OpenAICompatBackend(DrivenBackend):
         ...; never at a gateway in front of that engine) and per-model ones (LiteLLM ``/model/info``),
         each read from ``probed`` when discovery already fetched it this round, else asked.
         Absent on old builds, so a failure leaves the listing's facts standing."""
-        facts = yield from call(self._ctx(None), "GET", self.base_url + self.models_path, parse=self.facts_from_models)
+        listed = probed.get(self.models_path) if probed else None
+        try:
+            facts = None if listed is None else self.facts_from_models(listed)
+        except MalformedReply:
+            facts = None  # asked again below: that listing's error says what is wrong
+        if facts is None:
+            facts = yield from call(self._ctx(None), "GET", self.base_url + self.models_path,
+                                    parse=self.facts_from_models)
         server_wide = () if self.gateway and not self.spec.gateway else self.spec.facts_probes
         for probes, merge in ((server_wide, with_props), (self.spec.models_probes, with_models)):
             for path, parse in probes:

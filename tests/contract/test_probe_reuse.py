@@ -1,4 +1,4 @@
-"""One discovery round plus the model listing it feeds fetch each server's fact endpoint once: the
+"""One discovery round plus the model listing it feeds fetch each server's fact endpoint and model list once: the
 replies discovery already has (llama-server ``/props``, TGI ``/info``, SGLang ``/get_server_info``)
 are the listing's, for that round only; a refresh asks again; a probe that failed is asked again."""
 
@@ -15,7 +15,7 @@ from patinox_core.config import LocalSettings
 from patinox_core.discovery import ServiceDiscovery
 from patinox_core.fakes._http import FakeHTTPServer, Fault, Reply
 from patinox_core.router import LocalProvider
-from patinox_core.testing import FakeLlamaServer, FakeSGLangServer, FakeTGIServer
+from patinox_core.testing import FakeLlamaServer, FakeOpenAIServer, FakeSGLangServer, FakeTGIServer, OpenAIModel
 
 FACT_PATH = {"llama_server": "/props", "tgi": "/info", "sglang": "/get_server_info"}
 
@@ -51,6 +51,19 @@ def test_one_listing_fetches_each_fact_endpoint_once(servers: dict[str, FakeHTTP
         assert by_url[servers["sglang"].url].parallel_slots is not None
         provider.list_models(refresh=True)  # a new round: asked again, once
         assert counts(servers) == {"llama_server": 2, "tgi": 2, "sglang": 2}
+
+
+def test_one_round_lists_each_servers_models_once(servers: dict[str, FakeHTTPServer]) -> None:
+    """Fingerprinting an OpenAI-compatible server reads ``/v1/models``; the listing reuses that reply."""
+    with FakeOpenAIServer([OpenAIModel("qwen2.5-7b-instruct")]) as plain:
+        every = {**servers, "openai": plain}
+        with LocalProvider(settings(every)) as provider:
+            assert {m.service for m in provider.list_models()} == {s.url for s in every.values()}
+            lists = {name: Counter(r.path for r in srv.requests)["/v1/models"] for name, srv in every.items()}
+            assert lists == dict.fromkeys(every, 1)
+            provider.list_models(refresh=True)
+            lists = {name: Counter(r.path for r in srv.requests)["/v1/models"] for name, srv in every.items()}
+            assert lists == dict.fromkeys(every, 2)
 
 
 def test_async_listing_fetches_each_fact_endpoint_once(servers: dict[str, FakeHTTPServer]) -> None:

@@ -21,7 +21,7 @@ TqdmFactory = Callable[..., Any]
 def default_tqdm() -> TqdmFactory | None:
     """``tqdm.auto.tqdm`` (a widget in notebooks when ipywidgets is installed), or None without tqdm."""
     try:
-        from tqdm.auto import tqdm  # type: ignore[import-untyped]
+        from tqdm.auto import tqdm
     except ImportError:
         return None
     return tqdm  # type: ignore[no-any-return]

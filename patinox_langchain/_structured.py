@@ -68,7 +68,7 @@ async def _aguard(messages: AsyncIterator[Any]) -> AsyncIterator[Any]:
         yield check_reply(message)
 
 
-def reply_guard() -> RunnableGenerator:
+def reply_guard() -> RunnableGenerator[Any, Any]:
     """A streaming-transparent step: every message or chunk through ``check_reply``."""
     return RunnableGenerator(_guard, _aguard, name="patinox_structured_reply_check")
 

@@ -11,7 +11,7 @@ import inspect
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LangSmithParams, LanguageModelInput
@@ -118,7 +118,7 @@ class _ProviderMixin(BaseModel):
     def _get_provider(self) -> LocalProvider:
         client = getattr(self, "client", None)
         if client is not None:
-            return client
+            return cast("LocalProvider", client)  # typed Any so that pydantic need not import LocalProvider
         provider = private(self, "_provider")
         if provider is None:
             from patinox_core.router import LocalProvider
@@ -210,7 +210,7 @@ class ChatPatinox(RequiresMixin, _ProviderMixin, BaseChatModel):
     def to_json(self) -> Any:
         """LangChain's serialized form, with ``requires`` as the plain dict ``requires=`` accepts."""
         data = super().to_json()
-        if self.requires is not None and data.get("type") == "constructor":
+        if self.requires is not None and data["type"] == "constructor":  # LangChain always sets "type"
             data["kwargs"]["requires"] = self.requires.model_dump(mode="json", exclude_defaults=True)
         return data
 
@@ -386,7 +386,7 @@ class ChatPatinox(RequiresMixin, _ProviderMixin, BaseChatModel):
         self,
         tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool],
         *,
-        tool_choice: dict | str | bool | None = None,
+        tool_choice: dict[str, Any] | str | bool | None = None,
         **kwargs: Any,
     ) -> Runnable[LanguageModelInput, AIMessage]:
         """Bind tools; ``tool_choice`` is ``"auto"``, ``"any"``/``"required"``, ``"none"`` or a tool name.
@@ -409,7 +409,7 @@ class ChatPatinox(RequiresMixin, _ProviderMixin, BaseChatModel):
         include_raw: bool = False,
         strict: bool | None = None,
         **kwargs: Any,
-    ) -> Runnable[LanguageModelInput, dict | BaseModel]:
+    ) -> Runnable[LanguageModelInput, dict[str, Any] | BaseModel]:
         """Replies parsed into ``schema`` (pydantic class, TypedDict or JSON schema).
 
         ``json_schema`` (default) constrains decoding with the schema; ``function_calling`` forces
@@ -450,7 +450,7 @@ class ChatPatinox(RequiresMixin, _ProviderMixin, BaseChatModel):
 # measurement: computing it costs 16-22 µs per ``invoke`` on this path, about 5% of the LangChain
 # framework floor that ``ChatPatinox.invoke`` must stay within 1.10x of (benchmarks/RESULTS.md).
 for _native in (ChatPatinox._generate, ChatPatinox._agenerate):
-    _native.__signature__ = inspect.signature(_native)  # type: ignore[attr-defined]
+    _native.__signature__ = inspect.signature(_native)  # type: ignore[union-attr]  # functions take attributes
 del _native
 
 
@@ -459,9 +459,9 @@ def json_schema_of(schema: Any) -> dict[str, Any]:
     if isinstance(schema, dict):
         return schema
     if isinstance(schema, type) and hasattr(schema, "model_json_schema"):
-        return schema.model_json_schema()
+        return cast("dict[str, Any]", schema.model_json_schema())
     if isinstance(schema, type) and hasattr(schema, "schema") and is_basemodel_subclass(schema):
-        return schema.schema()
+        return cast("dict[str, Any]", schema.schema())
     out = convert_to_json_schema(schema)
     if "properties" in out and "required" not in out:
         out["required"] = list(out["properties"])

@@ -8,7 +8,7 @@ Nothing here does network I/O; the only side effect is reading a local image fil
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from llama_index.core.base.llms.types import (
     ChatMessage,
@@ -143,7 +143,7 @@ def response_format(value: Any) -> core.ResponseFormat:
     if value is True or value == "json":
         return "json"
     if isinstance(value, type) and hasattr(value, "model_json_schema"):
-        return value.model_json_schema()
+        return cast("dict[str, Any]", value.model_json_schema())
     if isinstance(value, Mapping):
         if value.get("type") == "json_object":
             return "json"

@@ -6,7 +6,7 @@ of ``_Runtime.info``: the ``model`` field such an adapter has)."""
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
@@ -141,7 +141,7 @@ def own_model(adapter: Any, kwargs: dict[str, Any] | None = None, *, embeddings:
 
 
 async def chosen_first(adapter: Any, kwargs: dict[str, Any], stream: Callable[[], AsyncIterator[T]],
-                       ) -> AsyncIterator[T]:
+                       ) -> AsyncGenerator[T, None]:
     """``stream()``'s items, after making the ``requires=`` choice without blocking the event loop."""
     await aown_model(adapter, kwargs)
     async for item in stream():

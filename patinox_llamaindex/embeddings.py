@@ -41,7 +41,10 @@ class PatinoxEmbedding(RequiresField, PinnedServer, BaseEmbedding):
     ``"search_query: "`` / ``"search_document: "``).
     """
 
-    model_name: str | None = Field(default=None, description="Embedding model; None: the router's default.")
+    # None (the router picks) widens BaseEmbedding's str; LlamaIndex only reports model_name (to_payload)
+    model_name: str | None = Field(  # type: ignore[assignment]
+        default=None, description="Embedding model; None: the router's default."
+    )
     embed_batch_size: int = Field(default=DEFAULT_EMBED_BATCH_SIZE, gt=0, le=2048)
     request_batch_size: int | None = Field(
         default=None, gt=0, le=4096, description="Texts per HTTP request; None: settings.embed_batch_size (256)."

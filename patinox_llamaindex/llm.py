@@ -135,7 +135,7 @@ class Patinox(RequiresField, PinnedServer, StructuredOutputLLM):
     @property
     def local_provider(self) -> LocalProvider:
         """The ``LocalProvider`` (created on first use; creating it does no network I/O)."""
-        rt = private(self, "_rt")
+        rt: _Runtime = private(self, "_rt")
         return rt.local if rt.local is not None else rt.provider(self._build)
 
     def _build(self, settings: LocalSettings | None) -> LocalProvider:

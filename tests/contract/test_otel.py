@@ -274,6 +274,14 @@ async def test_attempt_events_reach_the_span_of_the_call_they_belong_to() -> Non
         assert dict(span.attributes or {})["server.address"] == "b.test"
 
 
+def test_concurrent_embedding_batches_record_their_attempts_on_the_calls_span(otel: Telemetry) -> None:
+    _, p = _two_servers()  # the batches run in worker threads, each seeing the caller's operation
+    assert p.embed(["w", "x", "y", "z"], "nomic-embed-text", batch_size=1, max_concurrency=4).service.endswith("8082")
+    [span] = otel.spans()
+    assert dict(span.attributes or {})["server.address"] == "b.test" and span.events
+    assert {dict(e.attributes or {})["server.address"] for e in span.events} == {"a.test"}
+
+
 def test_a_span_the_sampler_drops_still_records_the_metrics() -> None:
     from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 

@@ -200,7 +200,7 @@ def checked(ctx: CallContext, reply: Reply) -> Any:
 def _request(ctx: CallContext, method: str, url: str, body: Any) -> Request:
     content = encode(ctx, body)
     return Request(method, url, content, ctx.headers if content is None else ctx.json_headers, ctx.timeout,
-                   Deadline(ctx.deadline_s))
+                   ctx.deadline())
 
 
 # --------------------------------------------------------------------------- plans

@@ -40,7 +40,7 @@ def reply_facts(*, service: str | None, info: ModelInfo | None, flavor: str | No
     facts: dict[str, Any] = {}  # written out, key by key: this runs on every reply
     if service is not None:
         facts["server"] = service
-    kind = flavor or (info.kind.value if info is not None else None)  # = server_kind(info, flavor)
+    kind = server_kind(info, flavor)
     if kind is not None:
         facts["server_kind"] = kind
     if metrics is not None:

@@ -82,12 +82,12 @@ class Transport:
             ctx = CallContext(
                 service=service,
                 classify=classify,
-                timeout=split_timeout(settings, kind, read),
+                timeout=self.timeout(kind, read),
                 model=model,
                 unreachable_hint=unreachable_hint or DEFAULT_UNREACHABLE_HINT,
                 headers={**headers, **auth} if headers else auth,
                 retries=settings.max_retries if retries is None else retries,
-                deadline_s=total_deadline_s(settings, kind, read),
+                deadline_s=self.deadline_s(kind, read),
                 max_body=settings.max_response_bytes,
             )
             if len(self._contexts) >= CONTEXT_CACHE_SIZE:

@@ -168,10 +168,7 @@ class ChatRequest:
 
     @property
     def has_images(self) -> bool:
-        for m in self.messages:  # noqa: SIM110 - a loop, not any(genexpr): asked twice per request
-            if m.images:
-                return True
-        return False
+        return any(m.images for m in self.messages)
 
 
 @dataclass(slots=True)

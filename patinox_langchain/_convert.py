@@ -362,9 +362,8 @@ def to_ai_message(result: core.ChatResult, *, kind: str | None) -> AIMessage:
         content=msg.content,
         usage_metadata=to_usage_metadata(result.usage),
         response_metadata=meta,
-        **(_present(additional_kwargs=extra, tool_calls=[_lc_tool_call(c) for c in msg.tool_calls],
-                    invalid_tool_calls=to_invalid_tool_calls(msg.invalid_tool_calls))
-           if extra or msg.tool_calls or msg.invalid_tool_calls else {}),
+        **_present(additional_kwargs=extra, tool_calls=[_lc_tool_call(c) for c in msg.tool_calls],
+                   invalid_tool_calls=to_invalid_tool_calls(msg.invalid_tool_calls)),
     )
 
 

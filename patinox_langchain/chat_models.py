@@ -484,7 +484,7 @@ class _StreamState:
             return ChatGenerationChunk(message=AIMessageChunk(content=chunk.content))
         if self.parallel is False and chunk.tool_calls:
             chunk.tool_calls = chunk.tool_calls[: max(0, 1 - self.tool_index)]
-        kind = self.model._learn(chunk.info, self.own) if chunk.finish_reason is not None else None  # = is_final
+        kind = self.model._learn(chunk.info, self.own) if chunk.is_final else None
         message = conv.to_ai_chunk(chunk, kind=kind, tool_index=self.tool_index, v1=self.blocks)
         self.tool_index += len(chunk.tool_calls) + len(chunk.invalid_tool_calls)
         return ChatGenerationChunk(message=message)

@@ -107,8 +107,7 @@ def assistant_blocks(content: str, thinking: str | None, calls: Sequence[core.To
     for i, call in enumerate(calls):
         call_id = call.id or stable_tool_id(call.name, call.arguments, i)
         blocks.append(ToolCallBlock(tool_call_id=call_id, tool_name=call.name, tool_kwargs=dict(call.arguments)))
-    if invalid:
-        blocks += [ToolCallBlock(tool_call_id=bad.id, tool_name=bad.name, tool_kwargs=bad.arguments) for bad in invalid]
+    blocks += [ToolCallBlock(tool_call_id=bad.id, tool_name=bad.name, tool_kwargs=bad.arguments) for bad in invalid]
     return blocks
 
 
@@ -145,7 +144,7 @@ def from_core_result(result: core.ChatResult) -> ChatResponse:
         ),
         raw=raw,
         additional_kwargs=extra,
-        logprobs=to_logprobs(result.logprobs) if result.logprobs is not None else None,
+        logprobs=to_logprobs(result.logprobs),
     )
 
 

@@ -136,8 +136,7 @@ def own_model(adapter: Any, kwargs: dict[str, Any] | None = None, *, embeddings:
     and no per-call ``model=`` is given), else None (the router's default)."""
     if adapter.requires is not None and choice_pending(adapter, kwargs):
         choose(adapter, embeddings)
-    # = _named(adapter), written out: this runs on every call
-    return getattr(adapter, "model", None) or getattr(adapter, "model_name", None) or chosen_name(adapter)
+    return _named(adapter) or chosen_name(adapter)
 
 
 async def chosen_first(adapter: Any, kwargs: dict[str, Any], stream: Callable[[], AsyncIterator[T]],

@@ -130,21 +130,21 @@ class _Run:
 
     def __next__(self) -> _Run:
         """The next attempt while a choice is not excluded yet (the run itself, reset)."""
-        if len(self.ticket.excluded) >= len(self.ticket.choices):
+        if not self.scheduler.has_choices(self.ticket):
             raise StopIteration
         self.failed = self.kept = False
         return self
 
     def request(self, request: ChatRequest) -> ChatRequest:
-        """``request`` as sent to this attempt's candidate (``for_candidate``)."""
-        candidate = self.candidate
-        if candidate.headers:
-            return for_candidate(request, candidate)
-        return request if request.model == candidate.model else request.renamed(candidate.model)
+        """``request`` as sent to this attempt's candidate."""
+        return for_candidate(request, self.candidate)
 
     def _granted(self, lane: Lane) -> _Run:
-        """Several candidates: the one the scheduler granted, and a refused connection is not retried
+        """The candidate the scheduler granted; with several, a refused connection is not retried
         while another is usable."""
+        if len(self.candidates) == 1:
+            self._tokens = (None, BUSY_RETRIES.set(0))
+            return self
         self.candidate = next(c for c in self.candidates if (c.service, c.model) == (lane.service, lane.model))
         self.provider = self.candidate.provider
         later = [c.service for c in self.candidates
@@ -157,20 +157,14 @@ class _Run:
             lane = self.scheduler.acquire(self.ticket)
         except Expired:
             raise self.busy_error() from None
-        if len(self.candidates) > 1:
-            return self._granted(lane)
-        self._tokens = (None, BUSY_RETRIES.set(0))
-        return self
+        return self._granted(lane)
 
     async def __aenter__(self) -> _Run:
         try:
             lane = await self.scheduler.aacquire(self.ticket)
         except Expired:
             raise self.busy_error() from None
-        if len(self.candidates) > 1:
-            return self._granted(lane)
-        self._tokens = (None, BUSY_RETRIES.set(0))
-        return self
+        return self._granted(lane)
 
     def keep(self) -> _Lease:
         """The slot stays taken after the block (a stream holds it until it ends)."""

@@ -36,7 +36,7 @@ class Learning(WrapperProvider):
             catalogue.record_speed(info.service, info.name, metrics.tokens_per_second)
         if not info.loaded:
             catalogue.mark_loaded(info.service, info.name)
-        if self.truncates and usage is not None and usage.input_tokens is not None:
+        if self.truncates:
             truncation_warning(info, request, usage, self.settings, stacklevel=5)
 
     def last(self, chunk: ChatChunk, request: ChatRequest) -> ChatChunk:

@@ -231,9 +231,8 @@ class Scheduler:
     # -- the calls -------------------------------------------------------------------------
     def ticket(self, choices: Sequence[Choice], timeout_s: float, prefer: Key | None = None) -> Ticket:
         """A request's ticket over ``choices`` (in plan order), ending ``timeout_s`` from now."""
-        usable = choices[0].usable if len(choices) == 1 else all(c.usable for c in choices)
         return Ticket(next(self._seq), choices if isinstance(choices, list) else list(choices),
-                      self.clock() + timeout_s, prefer, usable=usable)
+                      self.clock() + timeout_s, prefer, usable=all(c.usable for c in choices))
 
     def has_choices(self, ticket: Ticket) -> bool:
         """Is any choice of ``ticket`` not excluded yet?"""

@@ -37,24 +37,14 @@ def reply_facts(*, service: str | None, info: ModelInfo | None, flavor: str | No
     {'server': 'http://127.0.0.1:8080', 'server_kind': 'llama_server', 'time_to_first_token_s': 0.05,
      'tokens_per_second': 41.5, 'cache_read_tokens': 32}
     """
-    facts: dict[str, Any] = {}  # written out, key by key: this runs on every reply
-    if service is not None:
-        facts["server"] = service
-    kind = server_kind(info, flavor)
-    if kind is not None:
-        facts["server_kind"] = kind
+    values: tuple[Any, ...] = (service, server_kind(info, flavor))
     if metrics is not None:
-        if metrics.time_to_first_token_s is not None:
-            facts["time_to_first_token_s"] = metrics.time_to_first_token_s
-        if metrics.tokens_per_second is not None:
-            facts["tokens_per_second"] = metrics.tokens_per_second
-        if metrics.load_duration_s is not None:
-            facts["load_duration_s"] = metrics.load_duration_s
-        if metrics.total_duration_s is not None:
-            facts["total_duration_s"] = metrics.total_duration_s
-    if usage is not None and usage.cached_input_tokens is not None:
-        facts["cache_read_tokens"] = usage.cached_input_tokens
-    return facts
+        values += (metrics.time_to_first_token_s, metrics.tokens_per_second, metrics.load_duration_s,
+                   metrics.total_duration_s)
+    else:
+        values += (None, None, None, None)
+    values += (usage.cached_input_tokens if usage is not None else None,)
+    return {key: value for key, value in zip(KEYS, values, strict=True) if value is not None}
 
 
 def metrics_dict(metrics: Metrics | None) -> dict[str, float]:
